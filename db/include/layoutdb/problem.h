@@ -1,0 +1,74 @@
+// A problem: one operator instance with all its shape parameters, keyed by a canonical text in
+// benchdnn's style, e.g. `conv2d:mb1ic64ih56iw56oc64kh3kw3sh1sw1ph1pw1g1`.
+//
+// Key grammar: OP [":" ALG] ":" (NAME INT)+ where NAME is lower-case letters. Parameters appear in the
+// op's canonical order (see kOpSpecs in problem.cpp); parameters equal to their default (e.g. dilation
+// dh1 dw1) are omitted. `Parse(p.Key()) == p` for every valid problem.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace layoutdb {
+
+// Element size in bytes of a dtype name (`f32`, `bf16`, `f16`, `int8`); throws on an unknown name.
+int DtypeSize(std::string_view dtype);
+
+class Problem {
+ public:
+  Problem() = default;
+  // Builds and validates; throws std::invalid_argument naming the problem and the bad parameter.
+  Problem(std::string op, std::string alg, std::vector<std::pair<std::string, int64_t>> params);
+
+  // Parses a canonical (or non-canonical but complete) key; throws std::invalid_argument with a message
+  // that quotes the key and says what is wrong.
+  static Problem Parse(std::string_view key);
+
+  const std::string& op() const { return op_; }
+  const std::string& alg() const { return alg_; }
+  // Parameters in canonical order, defaults filled in.
+  const std::vector<std::pair<std::string, int64_t>>& params() const { return params_; }
+  // A parameter's value; throws std::out_of_range if the op has no such parameter.
+  int64_t Get(std::string_view name) const;
+  bool Has(std::string_view name) const;
+
+  std::string Key() const;
+
+  // Derived output sizes for conv2d and pool (oh, ow); 0 for other ops.
+  int64_t Oh() const;
+  int64_t Ow() const;
+
+  // Floating-point (or integer) operations of one execution.
+  double Flops() const;
+  // Bytes read and written once (src, weights, dst) at the given element size.
+  double Bytes(int dtype_size = 4) const;
+  // Elements of the source / destination tensor.
+  int64_t SrcElems() const;
+  int64_t DstElems() const;
+  // True when the op's tensors are 4D activations that have a spatial layout (nchw, nhwc, ...).
+  bool IsSpatial() const;
+
+  bool operator==(const Problem& o) const {
+    return op_ == o.op_ && alg_ == o.alg_ && params_ == o.params_;
+  }
+  bool operator!=(const Problem& o) const { return !(*this == o); }
+
+ private:
+  void Validate() const;
+  std::string op_;
+  std::string alg_;
+  std::vector<std::pair<std::string, int64_t>> params_;
+};
+
+// The ops a problem may have, and the algorithms of those that take one.
+const std::vector<std::string>& KnownOps();
+const std::vector<std::string>& KnownAlgs(std::string_view op);
+
+// A stable 64-bit FNV-1a hash of a text, as 16 lower-case hex digits (key and spec identity; not a
+// security measure).
+std::string HashHex(std::string_view text);
+
+}  // namespace layoutdb

@@ -1,0 +1,265 @@
+#include "layoutdb/problem.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+namespace layoutdb {
+namespace {
+
+struct ParamSpec {
+  const char* name;
+  int64_t def;  // default value; kNoDefault when the parameter must be given
+};
+constexpr int64_t kNoDefault = INT64_MIN;
+
+struct OpSpec {
+  const char* op;
+  std::vector<std::string> algs;  // empty: the op takes no algorithm
+  std::vector<ParamSpec> params;  // canonical order
+};
+
+const std::vector<OpSpec>& OpSpecs() {
+  static const std::vector<OpSpec> kOpSpecs = {
+      {"conv2d", {},
+       {{"mb", kNoDefault}, {"ic", kNoDefault}, {"ih", kNoDefault}, {"iw", kNoDefault},
+        {"oc", kNoDefault}, {"kh", kNoDefault}, {"kw", kNoDefault}, {"sh", kNoDefault},
+        {"sw", kNoDefault}, {"ph", kNoDefault}, {"pw", kNoDefault}, {"dh", 1}, {"dw", 1},
+        {"g", kNoDefault}}},
+      {"matmul", {}, {{"mb", kNoDefault}, {"m", kNoDefault}, {"n", kNoDefault}, {"k", kNoDefault}}},
+      {"ip", {}, {{"mb", kNoDefault}, {"ic", kNoDefault}, {"oc", kNoDefault}}},
+      {"pool", {"max", "avg"},
+       {{"mb", kNoDefault}, {"ic", kNoDefault}, {"ih", kNoDefault}, {"iw", kNoDefault},
+        {"kh", kNoDefault}, {"kw", kNoDefault}, {"sh", kNoDefault}, {"sw", kNoDefault},
+        {"ph", kNoDefault}, {"pw", kNoDefault}}},
+      {"eltwise", {"relu", "clip", "hardswish", "hardsigmoid", "sigmoid", "gelu", "tanh"},
+       {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}}},
+      {"binary", {"add", "mul"},
+       {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}}},
+      {"softmax", {},
+       {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}, {"ax", 1}}},
+      {"bnorm", {}, {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}}},
+      {"lnorm", {}, {{"mb", kNoDefault}, {"t", kNoDefault}, {"c", kNoDefault}}},
+  };
+  return kOpSpecs;
+}
+
+const OpSpec& FindOp(std::string_view op, std::string_view context) {
+  for (const auto& s : OpSpecs())
+    if (op == s.op) return s;
+  throw std::invalid_argument(fmt::format("{}: unknown op '{}' (known: {})", context, op,
+                                          fmt::join(KnownOps(), ", ")));
+}
+
+int64_t OutSize(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  const int64_t ek = (k - 1) * d + 1;
+  return (in + 2 * p - ek) / s + 1;
+}
+
+}  // namespace
+
+int DtypeSize(std::string_view dtype) {
+  if (dtype == "f32") return 4;
+  if (dtype == "bf16" || dtype == "f16") return 2;
+  if (dtype == "int8") return 1;
+  throw std::invalid_argument(fmt::format("unknown dtype '{}' (known: f32, bf16, f16, int8)", dtype));
+}
+
+const std::vector<std::string>& KnownOps() {
+  static const std::vector<std::string> kOps = [] {
+    std::vector<std::string> v;
+    for (const auto& s : OpSpecs()) v.push_back(s.op);
+    return v;
+  }();
+  return kOps;
+}
+
+const std::vector<std::string>& KnownAlgs(std::string_view op) {
+  return FindOp(op, "KnownAlgs").algs;
+}
+
+Problem::Problem(std::string op, std::string alg,
+                 std::vector<std::pair<std::string, int64_t>> params)
+    : op_(std::move(op)), alg_(std::move(alg)) {
+  const OpSpec& spec = FindOp(op_, "problem");
+  // Put the given parameters into canonical order and fill in defaults.
+  for (const auto& ps : spec.params) {
+    auto it = std::find_if(params.begin(), params.end(),
+                           [&](const auto& p) { return p.first == ps.name; });
+    if (it != params.end()) {
+      params_.emplace_back(ps.name, it->second);
+      params.erase(it);
+    } else if (ps.def != kNoDefault) {
+      params_.emplace_back(ps.name, ps.def);
+    } else {
+      throw std::invalid_argument(
+          fmt::format("{}: missing parameter '{}'", op_ + (alg_.empty() ? "" : ":" + alg_), ps.name));
+    }
+  }
+  if (!params.empty())
+    throw std::invalid_argument(fmt::format("{}: unknown parameter '{}'", op_, params.front().first));
+  Validate();
+}
+
+bool Problem::Has(std::string_view name) const {
+  for (const auto& p : params_)
+    if (p.first == name) return true;
+  return false;
+}
+
+int64_t Problem::Get(std::string_view name) const {
+  for (const auto& p : params_)
+    if (p.first == name) return p.second;
+  throw std::out_of_range(fmt::format("{}: op has no parameter '{}'", op_, name));
+}
+
+void Problem::Validate() const {
+  const OpSpec& spec = FindOp(op_, "problem");
+  auto fail = [&](const std::string& what) {
+    // Key() is safe here: it only formats.
+    throw std::invalid_argument(fmt::format("{}: {}", Key(), what));
+  };
+  if (spec.algs.empty() && !alg_.empty()) fail(fmt::format("op '{}' takes no algorithm", op_));
+  if (!spec.algs.empty() &&
+      std::find(spec.algs.begin(), spec.algs.end(), alg_) == spec.algs.end())
+    fail(fmt::format("unknown algorithm '{}' for {} (known: {})", alg_, op_,
+                     fmt::join(spec.algs, ", ")));
+  for (const auto& [name, v] : params_) {
+    const bool may_be_zero = name == "ph" || name == "pw" || name == "ax";
+    if (v < 0 || (v == 0 && !may_be_zero)) fail(fmt::format("{} must be positive, got {}", name, v));
+  }
+  if (op_ == "conv2d") {
+    if (Get("ic") % Get("g") || Get("oc") % Get("g"))
+      fail(fmt::format("ic {} and oc {} must be multiples of g {}", Get("ic"), Get("oc"), Get("g")));
+    if (Oh() <= 0 || Ow() <= 0) fail(fmt::format("output would be {}x{}", Oh(), Ow()));
+  }
+  if (op_ == "pool") {
+    if (Get("ph") >= Get("kh") || Get("pw") >= Get("kw"))
+      fail("padding must be smaller than the kernel");
+    if (Oh() <= 0 || Ow() <= 0) fail(fmt::format("output would be {}x{}", Oh(), Ow()));
+  }
+  if (op_ == "softmax" && Get("ax") > 3) fail(fmt::format("ax must be 0..3, got {}", Get("ax")));
+}
+
+Problem Problem::Parse(std::string_view key) {
+  auto fail = [&](const std::string& what) -> Problem {
+    throw std::invalid_argument(fmt::format("bad problem key '{}': {}", key, what));
+  };
+  const size_t c1 = key.find(':');
+  if (c1 == std::string_view::npos) return fail("expected OP:PARAMS");
+  std::string op(key.substr(0, c1));
+  std::string_view rest = key.substr(c1 + 1);
+  std::string alg;
+  const size_t c2 = rest.find(':');
+  if (c2 != std::string_view::npos) {
+    alg = std::string(rest.substr(0, c2));
+    rest = rest.substr(c2 + 1);
+  }
+  std::vector<std::pair<std::string, int64_t>> params;
+  size_t i = 0;
+  while (i < rest.size()) {
+    size_t j = i;
+    while (j < rest.size() && std::islower(static_cast<unsigned char>(rest[j]))) ++j;
+    size_t k = j;
+    while (k < rest.size() && std::isdigit(static_cast<unsigned char>(rest[k]))) ++k;
+    if (j == i || k == j || k - j > 15)
+      return fail(fmt::format("expected NAME followed by a number at '{}'", rest.substr(i)));
+    std::string name(rest.substr(i, j - i));
+    for (const auto& p : params)
+      if (p.first == name) return fail(fmt::format("parameter '{}' given twice", name));
+    params.emplace_back(std::move(name), std::stoll(std::string(rest.substr(j, k - j))));
+    i = k;
+  }
+  if (params.empty()) return fail("no parameters");
+  try {
+    return Problem(std::move(op), std::move(alg), std::move(params));
+  } catch (const std::invalid_argument& e) {
+    return fail(e.what());
+  }
+}
+
+std::string Problem::Key() const {
+  std::string s = op_;
+  if (!alg_.empty()) s += ":" + alg_;
+  s += ":";
+  const OpSpec* spec = nullptr;
+  for (const auto& o : OpSpecs())
+    if (op_ == o.op) spec = &o;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const bool is_default = spec && i < spec->params.size() && spec->params[i].def != kNoDefault &&
+                            spec->params[i].def == params_[i].second;
+    if (!is_default) s += fmt::format("{}{}", params_[i].first, params_[i].second);
+  }
+  return s;
+}
+
+int64_t Problem::Oh() const {
+  if (op_ == "conv2d")
+    return OutSize(Get("ih"), Get("kh"), Get("sh"), Get("ph"), Get("dh"));
+  if (op_ == "pool") return OutSize(Get("ih"), Get("kh"), Get("sh"), Get("ph"), 1);
+  return 0;
+}
+
+int64_t Problem::Ow() const {
+  if (op_ == "conv2d")
+    return OutSize(Get("iw"), Get("kw"), Get("sw"), Get("pw"), Get("dw"));
+  if (op_ == "pool") return OutSize(Get("iw"), Get("kw"), Get("sw"), Get("pw"), 1);
+  return 0;
+}
+
+bool Problem::IsSpatial() const {
+  return op_ == "conv2d" || op_ == "pool" || op_ == "eltwise" || op_ == "binary" ||
+         op_ == "softmax" || op_ == "bnorm";
+}
+
+int64_t Problem::SrcElems() const {
+  if (op_ == "conv2d" || op_ == "pool") return Get("mb") * Get("ic") * Get("ih") * Get("iw");
+  if (op_ == "matmul") return Get("mb") * Get("m") * Get("k");
+  if (op_ == "ip") return Get("mb") * Get("ic");
+  if (op_ == "lnorm") return Get("mb") * Get("t") * Get("c");
+  return Get("mb") * Get("c") * Get("h") * Get("w");
+}
+
+int64_t Problem::DstElems() const {
+  if (op_ == "conv2d") return Get("mb") * Get("oc") * Oh() * Ow();
+  if (op_ == "pool") return Get("mb") * Get("ic") * Oh() * Ow();
+  if (op_ == "matmul") return Get("mb") * Get("m") * Get("n");
+  if (op_ == "ip") return Get("mb") * Get("oc");
+  return SrcElems();
+}
+
+double Problem::Flops() const {
+  if (op_ == "conv2d")
+    return 2.0 * DstElems() * static_cast<double>(Get("ic") / Get("g")) * Get("kh") * Get("kw");
+  if (op_ == "matmul") return 2.0 * Get("mb") * Get("m") * Get("n") * static_cast<double>(Get("k"));
+  if (op_ == "ip") return 2.0 * Get("mb") * Get("ic") * static_cast<double>(Get("oc"));
+  if (op_ == "pool") return static_cast<double>(DstElems()) * Get("kh") * Get("kw");
+  if (op_ == "softmax") return 5.0 * SrcElems();  // max, sub, exp, sum, div
+  if (op_ == "bnorm") return 2.0 * SrcElems();
+  if (op_ == "lnorm") return 8.0 * SrcElems();
+  if (op_ == "eltwise") return (alg_ == "relu" || alg_ == "clip" ? 1.0 : 8.0) * SrcElems();
+  return static_cast<double>(SrcElems());  // binary
+}
+
+double Problem::Bytes(int dtype_size) const {
+  double elems = static_cast<double>(SrcElems()) + DstElems();
+  if (op_ == "conv2d")
+    elems += static_cast<double>(Get("oc")) * (Get("ic") / Get("g")) * Get("kh") * Get("kw");
+  if (op_ == "matmul") elems += static_cast<double>(Get("mb")) * Get("k") * Get("n");
+  if (op_ == "ip") elems += static_cast<double>(Get("ic")) * Get("oc");
+  if (op_ == "binary") elems += SrcElems();  // second source
+  return elems * dtype_size;
+}
+
+std::string HashHex(std::string_view text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+}  // namespace layoutdb
