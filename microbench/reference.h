@@ -1,0 +1,40 @@
+// Plain reference implementations of every op family, in f32 over plain layouts (nchw for 4D
+// activations, row-major otherwise). Slow and obvious on purpose: every kernel of every unit is checked
+// against these before it is trusted for timing.
+//
+// Tensor conventions (all plain, f32):
+//   conv2d  src [mb][ic][ih][iw], wei [oc][ic/g][kh][kw] (group-major oc), bias [oc], dst [mb][oc][oh][ow]
+//   matmul  src [mb][m][k], wei [mb][k][n], dst [mb][m][n]
+//   ip      src [mb][ic], wei [oc][ic], bias [oc], dst [mb][oc]
+//   pool    src [mb][ic][ih][iw], dst [mb][ic][oh][ow]; avg excludes padding
+//   eltwise src, dst [mb][c][h][w]; clip is relu6 (0..6); hardsigmoid alpha 1/6 beta 1/2; gelu is erf
+//   binary  src, src2, dst [mb][c][h][w]
+//   softmax src, dst [mb][c][h][w], over axis `ax`
+//   bnorm   src, dst [mb][c][h][w]; wei = mean[c], variance[c], scale[c], shift[c]; epsilon 1e-5
+//   lnorm   src, dst [mb][t][c], over c; wei = scale[c], shift[c]; epsilon 1e-5
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "layoutdb/problem.h"
+
+namespace layoutdb::microbench {
+
+struct RefTensors {
+  std::vector<float> src, src2, wei, bias, dst;
+};
+
+// Allocates every tensor the problem needs and fills the inputs with deterministic values in [-1, 1]
+// (variances in [0.5, 1.5]); dst is zeroed. Same seed, same values.
+RefTensors MakeInputs(const Problem& p, uint32_t seed = 1);
+
+// Computes t.dst from the inputs.
+void ComputeReference(const Problem& p, RefTensors& t);
+
+// Empty when every |got - want| <= atol + rtol * |want|; else one line naming the first bad index, the
+// two values and how many elements differ.
+std::string CompareOutputs(const float* got, const float* want, int64_t n, double rtol, double atol);
+
+}  // namespace layoutdb::microbench

@@ -1,0 +1,90 @@
+// The selector's graph IR: an ONNX model after import, shape inference and folding.
+// Internal to selector/ (deployed apps see only layoutdb/selector.h).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "layoutdb/problem.h"
+
+namespace layoutdb::selector {
+
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;   // static after import; empty for a scalar
+  std::string dtype = "f32";    // ONNX element type, short name (f32, f16, i64, ...)
+  bool is_constant = false;     // initializer, Constant output, or folded shape computation
+  int64_t Elems() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+};
+
+struct Node {
+  int index = 0;                 // zero-based index in the model's top-level node list
+  std::string op_type, name, domain;
+  std::vector<std::string> inputs, outputs;
+  // The database problem this node runs as (Conv -> conv2d, MatMul -> matmul, Relu -> eltwise:relu,
+  // ...); empty for ops the database does not measure (Reshape, Concat, ...), costed by roofline.
+  std::optional<Problem> problem;
+  bool is_constant = false;      // Constant nodes and folded shape computations: never placed
+  bool is_known = true;          // false for operators the selector does not know (listed, on cpu)
+  bool is_control_flow = false;  // If, Loop, Scan: opaque, placed on the cpu in a plain layout
+  std::string note;              // why it is special, one line, shown in the plan
+  double flops = 0;              // of this node
+  double bytes = 0;              // read + written, f32
+};
+
+struct Graph {
+  std::string name;
+  int64_t opset = 0;
+  std::vector<Node> nodes;                   // topological order; nodes[i].index == i
+  std::map<std::string, TensorInfo> tensors; // every value: inputs, initializers, node outputs
+  std::vector<std::string> inputs, outputs;  // graph inputs (not initializers) and outputs
+  std::vector<std::string> notes;            // import notes (unknown ops, control flow, folded nodes)
+};
+
+// A sub-graph: connected nodes executed together on one unit in one layout.
+struct Subgraph {
+  std::vector<int> nodes;  // node indices, topological order
+  int anchor = -1;         // the anchor node (Conv, MatMul, pool, ...), -1 if none
+};
+
+// A tensor flowing from one sub-graph to another (or from a graph input).
+struct Edge {
+  int from = -1;  // producing sub-graph; -1 for a graph input
+  int to = -1;    // consuming sub-graph
+  std::string tensor;
+  std::vector<int64_t> shape;
+  int64_t bytes = 0;  // f32
+};
+
+struct Partition {
+  std::vector<Subgraph> subgraphs;  // topological order
+  std::vector<Edge> edges;
+};
+
+// Fixed input shapes from `--input NAME:1,3,224,224`.
+using InputShapes = std::map<std::string, std::vector<int64_t>>;
+
+// Imports an ONNX file: shape inference, shape-subgraph folding, node-to-problem mapping. Throws
+// std::runtime_error with one line naming the file and the problem (missing, not ONNX, unfixed dynamic
+// inputs — all of them named —, an impossible shape).
+Graph ImportOnnx(const std::string& path, const InputShapes& inputs);
+
+// Anchor operators take their fusible followers; branches end a sub-graph. Every non-constant node ends
+// up in exactly one sub-graph.
+Partition DefaultPartition(const Graph& g);
+
+// A user's partition: JSON {"subgraphs": [[0,1,2],[3,4],...]} with node indices; validated (every
+// non-constant node exactly once, indices in range), throws std::runtime_error naming the problem.
+Partition LoadPartition(const Graph& g, const std::string& json_path);
+
+// Recomputes edges for the given sub-graphs (used by both partitioners).
+std::vector<Edge> ComputeEdges(const Graph& g, const std::vector<Subgraph>& subgraphs);
+
+}  // namespace layoutdb::selector
