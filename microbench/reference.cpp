@@ -1,0 +1,256 @@
+// Plain f32 reference implementations (see reference.h for the tensor conventions).
+#include "reference.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+namespace layoutdb::microbench {
+namespace {
+
+// A counter-based generator (splitmix64 of seed, tensor and index): the same value for the same
+// (seed, tensor, index) on every platform and standard library, unlike <random>'s distributions.
+float Uniform(uint32_t seed, uint32_t tensor, uint64_t i, float lo, float hi) {
+  uint64_t z = (static_cast<uint64_t>(seed) << 40) ^ (static_cast<uint64_t>(tensor) << 56) ^ i;
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  const double u = static_cast<double>(z >> 11) / static_cast<double>(1ull << 53);  // [0, 1)
+  return static_cast<float>(lo + (hi - lo) * u);
+}
+
+void Fill(std::vector<float>& v, uint32_t seed, uint32_t tensor, float lo = -1.f, float hi = 1.f) {
+  for (size_t i = 0; i < v.size(); ++i) v[i] = Uniform(seed, tensor, i, lo, hi);
+}
+
+void Conv2d(const Problem& p, RefTensors& t) {
+  const int64_t mb = p.Get("mb"), ic = p.Get("ic"), ih = p.Get("ih"), iw = p.Get("iw");
+  const int64_t oc = p.Get("oc"), kh = p.Get("kh"), kw = p.Get("kw"), sh = p.Get("sh"),
+                sw = p.Get("sw"), ph = p.Get("ph"), pw = p.Get("pw"), dh = p.Get("dh"),
+                dw = p.Get("dw"), g = p.Get("g");
+  const int64_t oh = p.Oh(), ow = p.Ow(), icg = ic / g, ocg = oc / g;
+  for (int64_t n = 0; n < mb; ++n)
+    for (int64_t o = 0; o < oc; ++o) {
+      const int64_t gr = o / ocg;
+      for (int64_t y = 0; y < oh; ++y)
+        for (int64_t x = 0; x < ow; ++x) {
+          double acc = t.bias.empty() ? 0.0 : t.bias[o];
+          for (int64_t c = 0; c < icg; ++c)
+            for (int64_t ky = 0; ky < kh; ++ky) {
+              const int64_t iy = y * sh - ph + ky * dh;
+              if (iy < 0 || iy >= ih) continue;
+              for (int64_t kx = 0; kx < kw; ++kx) {
+                const int64_t ix = x * sw - pw + kx * dw;
+                if (ix < 0 || ix >= iw) continue;
+                const float s = t.src[((n * ic + gr * icg + c) * ih + iy) * iw + ix];
+                const float w = t.wei[((o * icg + c) * kh + ky) * kw + kx];
+                acc += static_cast<double>(s) * w;
+              }
+            }
+          t.dst[((n * oc + o) * oh + y) * ow + x] = static_cast<float>(acc);
+        }
+    }
+}
+
+void Matmul(const Problem& p, RefTensors& t) {
+  const int64_t mb = p.Get("mb"), m = p.Get("m"), n = p.Get("n"), k = p.Get("k");
+  for (int64_t b = 0; b < mb; ++b)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = 0;
+        for (int64_t l = 0; l < k; ++l)
+          acc += static_cast<double>(t.src[(b * m + i) * k + l]) * t.wei[(b * k + l) * n + j];
+        t.dst[(b * m + i) * n + j] = static_cast<float>(acc);
+      }
+}
+
+void InnerProduct(const Problem& p, RefTensors& t) {
+  const int64_t mb = p.Get("mb"), ic = p.Get("ic"), oc = p.Get("oc");
+  for (int64_t b = 0; b < mb; ++b)
+    for (int64_t o = 0; o < oc; ++o) {
+      double acc = t.bias.empty() ? 0.0 : t.bias[o];
+      for (int64_t c = 0; c < ic; ++c) acc += static_cast<double>(t.src[b * ic + c]) * t.wei[o * ic + c];
+      t.dst[b * oc + o] = static_cast<float>(acc);
+    }
+}
+
+void Pool(const Problem& p, RefTensors& t) {
+  const int64_t mb = p.Get("mb"), ic = p.Get("ic"), ih = p.Get("ih"), iw = p.Get("iw");
+  const int64_t kh = p.Get("kh"), kw = p.Get("kw"), sh = p.Get("sh"), sw = p.Get("sw"),
+                ph = p.Get("ph"), pw = p.Get("pw");
+  const int64_t oh = p.Oh(), ow = p.Ow();
+  const bool is_max = p.alg() == "max";
+  for (int64_t n = 0; n < mb; ++n)
+    for (int64_t c = 0; c < ic; ++c)
+      for (int64_t y = 0; y < oh; ++y)
+        for (int64_t x = 0; x < ow; ++x) {
+          double acc = is_max ? -std::numeric_limits<double>::infinity() : 0.0;
+          int64_t count = 0;
+          for (int64_t ky = 0; ky < kh; ++ky) {
+            const int64_t iy = y * sh - ph + ky;
+            if (iy < 0 || iy >= ih) continue;
+            for (int64_t kx = 0; kx < kw; ++kx) {
+              const int64_t ix = x * sw - pw + kx;
+              if (ix < 0 || ix >= iw) continue;
+              const float v = t.src[((n * ic + c) * ih + iy) * iw + ix];
+              acc = is_max ? std::max(acc, static_cast<double>(v)) : acc + v;
+              ++count;
+            }
+          }
+          // A window entirely in the padding cannot happen: padding < kernel (Problem::Validate).
+          t.dst[((n * ic + c) * oh + y) * ow + x] =
+              static_cast<float>(is_max ? acc : acc / std::max<int64_t>(count, 1));
+        }
+}
+
+float Eltwise(const std::string& alg, float x) {
+  if (alg == "relu") return std::max(x, 0.f);
+  if (alg == "clip") return std::min(std::max(x, 0.f), 6.f);
+  if (alg == "hardswish") return x * std::min(std::max(x + 3.f, 0.f), 6.f) / 6.f;
+  if (alg == "hardsigmoid") return std::max(0.f, std::min(1.f, x / 6.f + 0.5f));
+  if (alg == "sigmoid") return static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(x))));
+  if (alg == "gelu") return static_cast<float>(0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))));
+  if (alg == "tanh") return std::tanh(x);
+  throw std::invalid_argument(fmt::format("reference: unknown eltwise algorithm '{}'", alg));
+}
+
+void Softmax(const Problem& p, RefTensors& t) {
+  const int64_t dims[4] = {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
+  const int64_t ax = p.Get("ax");
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < ax; ++d) outer *= dims[d];
+  for (int64_t d = ax + 1; d < 4; ++d) inner *= dims[d];
+  const int64_t len = dims[ax];
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const int64_t base = o * len * inner + i;
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t l = 0; l < len; ++l) mx = std::max(mx, static_cast<double>(t.src[base + l * inner]));
+      double sum = 0;
+      for (int64_t l = 0; l < len; ++l) sum += std::exp(t.src[base + l * inner] - mx);
+      for (int64_t l = 0; l < len; ++l)
+        t.dst[base + l * inner] = static_cast<float>(std::exp(t.src[base + l * inner] - mx) / sum);
+    }
+}
+
+constexpr double kNormEps = 1e-5;
+
+void BatchNorm(const Problem& p, RefTensors& t) {
+  const int64_t mb = p.Get("mb"), c = p.Get("c"), hw = p.Get("h") * p.Get("w");
+  const float* mean = t.wei.data();
+  const float* var = mean + c;
+  const float* scale = var + c;
+  const float* shift = scale + c;
+  for (int64_t n = 0; n < mb; ++n)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const double inv = 1.0 / std::sqrt(var[ch] + kNormEps);
+      for (int64_t i = 0; i < hw; ++i) {
+        const int64_t idx = (n * c + ch) * hw + i;
+        t.dst[idx] = static_cast<float>((t.src[idx] - mean[ch]) * inv * scale[ch] + shift[ch]);
+      }
+    }
+}
+
+void LayerNorm(const Problem& p, RefTensors& t) {
+  const int64_t rows = p.Get("mb") * p.Get("t"), c = p.Get("c");
+  const float* scale = t.wei.data();
+  const float* shift = scale + c;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = &t.src[r * c];
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < c; ++i) mean += x[i];
+    mean /= c;
+    for (int64_t i = 0; i < c; ++i) var += (x[i] - mean) * (x[i] - mean);
+    var /= c;  // biased, as layer normalisation defines it
+    const double inv = 1.0 / std::sqrt(var + kNormEps);
+    for (int64_t i = 0; i < c; ++i)
+      t.dst[r * c + i] = static_cast<float>((x[i] - mean) * inv * scale[i] + shift[i]);
+  }
+}
+
+}  // namespace
+
+RefTensors MakeInputs(const Problem& p, uint32_t seed) {
+  RefTensors t;
+  const std::string& op = p.op();
+  t.src.resize(p.SrcElems());
+  t.dst.assign(p.DstElems(), 0.f);
+  if (op == "conv2d") {
+    t.wei.resize(p.Get("oc") * (p.Get("ic") / p.Get("g")) * p.Get("kh") * p.Get("kw"));
+    t.bias.resize(p.Get("oc"));
+  } else if (op == "matmul") {
+    t.wei.resize(p.Get("mb") * p.Get("k") * p.Get("n"));
+  } else if (op == "ip") {
+    t.wei.resize(p.Get("ic") * p.Get("oc"));
+    t.bias.resize(p.Get("oc"));
+  } else if (op == "binary") {
+    t.src2.resize(p.SrcElems());
+  } else if (op == "bnorm") {
+    t.wei.resize(4 * p.Get("c"));
+  } else if (op == "lnorm") {
+    t.wei.resize(2 * p.Get("c"));
+  }
+  Fill(t.src, seed, 0);
+  Fill(t.src2, seed, 1);
+  Fill(t.wei, seed, 2);
+  Fill(t.bias, seed, 3);
+  if (op == "bnorm") {
+    // mean, variance, scale, shift: variances must be positive.
+    const int64_t c = p.Get("c");
+    for (int64_t i = 0; i < c; ++i) t.wei[c + i] = Uniform(seed, 4, i, 0.5f, 1.5f);
+  }
+  return t;
+}
+
+void ComputeReference(const Problem& p, RefTensors& t) {
+  const std::string& op = p.op();
+  t.dst.assign(p.DstElems(), 0.f);
+  if (op == "conv2d") {
+    Conv2d(p, t);
+  } else if (op == "matmul") {
+    Matmul(p, t);
+  } else if (op == "ip") {
+    InnerProduct(p, t);
+  } else if (op == "pool") {
+    Pool(p, t);
+  } else if (op == "eltwise") {
+    for (size_t i = 0; i < t.src.size(); ++i) t.dst[i] = Eltwise(p.alg(), t.src[i]);
+  } else if (op == "binary") {
+    const bool add = p.alg() == "add";
+    for (size_t i = 0; i < t.src.size(); ++i) t.dst[i] = add ? t.src[i] + t.src2[i] : t.src[i] * t.src2[i];
+  } else if (op == "softmax") {
+    Softmax(p, t);
+  } else if (op == "bnorm") {
+    BatchNorm(p, t);
+  } else if (op == "lnorm") {
+    LayerNorm(p, t);
+  } else {
+    throw std::invalid_argument(fmt::format("reference: no reference for op '{}' ({})", op, p.Key()));
+  }
+}
+
+std::string CompareOutputs(const float* got, const float* want, int64_t n, double rtol, double atol) {
+  int64_t bad = 0, first = -1;
+  double first_diff = 0, first_tol = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double diff = std::fabs(static_cast<double>(got[i]) - want[i]);
+    const double tol = atol + rtol * std::fabs(static_cast<double>(want[i]));
+    if (!(diff <= tol)) {  // written so that a NaN counts as a difference
+      if (first < 0) {
+        first = i;
+        first_diff = diff;
+        first_tol = tol;
+      }
+      ++bad;
+    }
+  }
+  if (bad == 0) return {};
+  return fmt::format("{} of {} elements differ; first at index {}: got {}, want {} (|diff| {:.3g} > tol {:.3g})",
+                     bad, n, first, got[first], want[first], first_diff, first_tol);
+}
+
+}  // namespace layoutdb::microbench
