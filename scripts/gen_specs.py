@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Writes the built-in sweep specs (schema/quick.json, default.json, full.json).
+
+The shapes come from real networks at batch 1 (ResNet-50, MobileNetV2, MobileNetV3-Large,
+EfficientNet-B0, VGG-16 convolutions; BERT-base and ViT-B/16 matmuls), plus a grid around them so the
+selector has neighbours to interpolate from. Re-run after editing: python3 scripts/gen_specs.py
+"""
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "..", "schema")
+
+
+def conv(ic, ih, oc, k, s, g=1, d=1, mb=1):
+    p = (k - 1) * d // 2
+    key = f"conv2d:mb{mb}ic{ic}ih{ih}iw{ih}oc{oc}kh{k}kw{k}sh{s}sw{s}ph{p}pw{p}"
+    if d != 1:
+        key += f"dh{d}dw{d}"
+    return key + f"g{g}"
+
+
+def resnet50():
+    out = [conv(3, 224, 64, 7, 2)]
+    cfg = [(64, 256, 3, 56, 1), (128, 512, 4, 56, 2), (256, 1024, 6, 28, 2), (512, 2048, 3, 14, 2)]
+    ic = 64
+    for mid, oc, n, hw, stride in cfg:
+        for i in range(n):
+            s = stride if i == 0 else 1
+            h_in = hw if i == 0 else hw // stride
+            out.append(conv(ic, h_in, mid, 1, 1))
+            out.append(conv(mid, h_in, mid, 3, s))
+            if i == 0:
+                out.append(conv(ic, h_in, oc, 1, s))
+            out.append(conv(mid, h_in // s, oc, 1, 1))
+            ic = oc
+    return out
+
+
+def inverted_residual(ic, h, exp, oc, k, s):
+    mid = ic * exp
+    out = []
+    if exp != 1:
+        out.append(conv(ic, h, mid, 1, 1))
+    out.append(conv(mid, h, mid, k, s, g=mid))
+    out.append(conv(mid, h // s, oc, 1, 1))
+    return out
+
+
+def mobilenetv2():
+    out = [conv(3, 224, 32, 3, 2)]
+    cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+    ic, h = 32, 112
+    for t, c, n, s in cfg:
+        for i in range(n):
+            st = s if i == 0 else 1
+            out += inverted_residual(ic, h, t, c, 3, st)
+            h //= st
+            ic = c
+    out.append(conv(320, 7, 1280, 1, 1))
+    return out
+
+
+def mobilenetv3_large():
+    out = [conv(3, 224, 16, 3, 2)]
+    # (kernel, expanded, out, stride)
+    cfg = [(3, 16, 16, 1), (3, 64, 24, 2), (3, 72, 24, 1), (5, 72, 40, 2), (5, 120, 40, 1), (5, 120, 40, 1),
+           (3, 240, 80, 2), (3, 200, 80, 1), (3, 184, 80, 1), (3, 184, 80, 1), (3, 480, 112, 1),
+           (3, 672, 112, 1), (5, 672, 160, 2), (5, 960, 160, 1), (5, 960, 160, 1)]
+    ic, h = 16, 112
+    for k, e, c, s in cfg:
+        if e != ic:
+            out.append(conv(ic, h, e, 1, 1))
+        out.append(conv(e, h, e, k, s, g=e))
+        h //= s
+        out.append(conv(e, h, c, 1, 1))
+        ic = c
+    out.append(conv(160, 7, 960, 1, 1))
+    return out
+
+
+def efficientnet_b0():
+    out = [conv(3, 224, 32, 3, 2)]
+    cfg = [(1, 3, 16, 1, 1), (6, 3, 24, 2, 2), (6, 5, 40, 2, 2), (6, 3, 80, 3, 2), (6, 5, 112, 3, 1),
+           (6, 5, 192, 4, 2), (6, 3, 320, 1, 1)]
+    ic, h = 32, 112
+    for t, k, c, n, s in cfg:
+        for i in range(n):
+            st = s if i == 0 else 1
+            out += inverted_residual(ic, h, t, c, k, st)
+            h //= st
+            ic = c
+    out.append(conv(320, 7, 1280, 1, 1))
+    return out
+
+
+def vgg16():
+    out = []
+    ic, h = 3, 224
+    for oc, n in [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]:
+        for _ in range(n):
+            out.append(conv(ic, h, oc, 3, 1))
+            ic = oc
+        h //= 2
+    return out
+
+
+def transformer_matmuls(seq, hidden, heads, ffn):
+    dh = hidden // heads
+    return [
+        f"matmul:mb1m{seq}n{hidden}k{hidden}",        # Q, K, V, output projections
+        f"matmul:mb1m{seq}n{ffn}k{hidden}",           # FFN up
+        f"matmul:mb1m{seq}n{hidden}k{ffn}",           # FFN down
+        f"matmul:mb{heads}m{seq}n{seq}k{dh}",         # scores
+        f"matmul:mb{heads}m{seq}n{dh}k{seq}",         # context
+    ]
+
+
+def uniq(xs):
+    seen, out = set(), []
+    for x in xs:
+        if x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
+
+
+def activations(shapes, algs):
+    return [f"eltwise:{a}:mb1c{c}h{h}w{h}" for (c, h) in shapes for a in algs]
+
+
+def spec(name, description, groups, dtypes, measure, transitions, transfers):
+    return {
+        "$schema": "sweep.schema.json",
+        "name": name,
+        "description": description,
+        "dtypes": dtypes,
+        "measure": measure,
+        "problems": groups,
+        "transitions": transitions,
+        "transfers": transfers,
+    }
+
+
+def main():
+    r50, mv2, mv3, eb0, vgg = resnet50(), mobilenetv2(), mobilenetv3_large(), efficientnet_b0(), vgg16()
+    bert = transformer_matmuls(128, 768, 12, 3072)
+    vit = transformer_matmuls(197, 768, 12, 3072)
+    act_shapes_small = [(64, 56), (32, 112)]
+    act_shapes = [(16, 112), (32, 112), (64, 56), (96, 56), (144, 56), (128, 28), (240, 28), (256, 28),
+                  (512, 14), (672, 14), (1024, 14), (960, 7), (2048, 7)]
+
+    # quick: one representative of each family from real networks; finishes in a few minutes.
+    quick_groups = [
+        {"name": "conv-real", "source": "ResNet-50, MobileNetV2, VGG-16",
+         "keys": [conv(3, 224, 32, 3, 2), conv(64, 56, 64, 3, 1), conv(64, 56, 256, 1, 1),
+                  conv(128, 56, 128, 3, 2), conv(256, 14, 1024, 1, 1), conv(144, 56, 144, 3, 1, g=144),
+                  conv(96, 112, 96, 3, 2, g=96), conv(128, 28, 128, 3, 1, g=32),
+                  conv(64, 56, 64, 3, 1, d=2)]},
+        {"name": "matmul-real", "source": "BERT-base seq 128",
+         "keys": ["matmul:mb1m128n768k768", "matmul:mb12m128n128k64", "ip:mb1ic2048oc1000"]},
+        {"name": "pool", "keys": ["pool:max:mb1ic64ih112iw112kh3kw3sh2sw2ph1pw1",
+                                  "pool:avg:mb1ic1280ih7iw7kh7kw7sh1sw1ph0pw0"]},
+        {"name": "eltwise", "keys": activations([(64, 56)], ["relu", "clip", "hardswish", "sigmoid", "gelu"])},
+        {"name": "binary", "keys": ["binary:add:mb1c256h56w56", "binary:mul:mb1c96h56w56"]},
+        {"name": "softmax-norm", "keys": ["softmax:mb1c12h128w128ax3", "softmax:mb1c1000h1w1",
+                                          "bnorm:mb1c64h56w56", "lnorm:mb1t128c768"]},
+    ]
+    quick = spec("quick", "One real-network shape per op family; f32 and bf16; a few minutes on 2 cores.",
+                 quick_groups, ["f32", "bf16"],
+                 {"warmup": 2, "min_reps": 7, "max_reps": 200, "target_rel_ci": 0.02, "budget_s": 0.4},
+                 {"shapes": ["mb1c16h16w16", "mb1c64h56w56", "mb1c256h56w56", "mb1c128h128w128"],
+                  "dtypes": ["f32"]},
+                 {"bytes": [4096, 262144, 4194304, 33554432]})
+
+    # default: every distinct conv of the five CNNs, the transformer matmuls, all activations, and a
+    # grid around them.
+    convs = uniq(r50 + mv2 + mv3 + eb0 + vgg)
+    grid_conv = {"name": "conv-grid", "source": "grid around the real shapes (3x3 and 1x1, dense)",
+                 "op": "conv2d",
+                 "grid": {"mb": [1], "ic": [32, 128], "ih": [28, 56], "iw": ["ih"], "oc": [32, 128],
+                          "kh": [1, 3], "kw": ["kh"], "sh": [1], "sw": ["sh"], "ph": [0], "pw": ["ph"],
+                          "g": [1]}}
+    grid_dw = {"name": "depthwise-grid", "op": "conv2d",
+               "grid": {"mb": [1], "ic": [48, 192, 384], "ih": [14, 28, 56], "iw": ["ih"], "oc": ["ic"],
+                        "kh": [3], "kw": [3], "sh": [1, 2], "sw": ["sh"], "ph": [1], "pw": [1], "g": ["ic"]}}
+    grid_mm = {"name": "matmul-grid", "op": "matmul",
+               "grid": {"mb": [1], "m": [32, 128, 512], "n": [256, 1024], "k": [256, 1024]}}
+    default_groups = [
+        {"name": "conv-real", "source": "ResNet-50, MobileNetV2, MobileNetV3-Large, EfficientNet-B0, VGG-16",
+         "keys": convs},
+        grid_conv, grid_dw,
+        {"name": "conv-special", "source": "grouped (ResNeXt) and dilated (DeepLab) convolutions",
+         "keys": [conv(128, 56, 128, 3, 1, g=32), conv(256, 28, 256, 3, 1, g=32), conv(512, 14, 512, 3, 1, g=32),
+                  conv(256, 28, 256, 3, 1, d=2), conv(512, 28, 512, 3, 1, d=4)]},
+        {"name": "matmul-real", "source": "BERT-base (seq 128), ViT-B/16 (seq 197)",
+         "keys": uniq(bert + vit + ["ip:mb1ic2048oc1000", "ip:mb1ic1280oc1000", "ip:mb1ic4096oc4096",
+                                    "ip:mb1ic25088oc4096", "ip:mb1ic960oc1280"])},
+        grid_mm,
+        {"name": "pool", "keys": ["pool:max:mb1ic64ih112iw112kh3kw3sh2sw2ph1pw1",
+                                  "pool:max:mb1ic64ih224iw224kh2kw2sh2sw2ph0pw0",
+                                  "pool:max:mb1ic256ih56iw56kh2kw2sh2sw2ph0pw0",
+                                  "pool:max:mb1ic512ih28iw28kh2kw2sh2sw2ph0pw0",
+                                  "pool:avg:mb1ic2048ih7iw7kh7kw7sh1sw1ph0pw0",
+                                  "pool:avg:mb1ic1280ih7iw7kh7kw7sh1sw1ph0pw0",
+                                  "pool:avg:mb1ic960ih7iw7kh7kw7sh1sw1ph0pw0",
+                                  "pool:avg:mb1ic144ih56iw56kh56kw56sh1sw1ph0pw0",
+                                  "pool:avg:mb1ic672ih14iw14kh14kw14sh1sw1ph0pw0"]},
+        {"name": "eltwise", "keys": activations(act_shapes, ["relu", "clip", "hardswish", "hardsigmoid",
+                                                             "sigmoid", "gelu"])},
+        {"name": "binary", "keys": [f"binary:{a}:mb1c{c}h{h}w{h}" for (c, h) in act_shapes for a in ["add", "mul"]]},
+        {"name": "softmax-norm",
+         "keys": ["softmax:mb1c12h128w128ax3", "softmax:mb1c12h197w197ax3", "softmax:mb1c1000h1w1",
+                  "lnorm:mb1t128c768", "lnorm:mb1t197c768"] +
+                 [f"bnorm:mb1c{c}h{h}w{h}" for (c, h) in act_shapes]},
+    ]
+    default = spec("default", "Every conv of ResNet-50, MobileNetV2/V3, EfficientNet-B0, VGG-16, the "
+                   "BERT-base and ViT-B/16 matmuls, every op family, and a grid around them; f32, bf16, "
+                   "int8; under 20 minutes on 2 cores.",
+                   default_groups, ["f32", "bf16", "int8"],
+                   {"warmup": 2, "min_reps": 7, "max_reps": 300, "target_rel_ci": 0.02, "budget_s": 0.5},
+                   {"shapes": ["mb1c8h8w8", "mb1c16h16w16", "mb1c32h28w28", "mb1c64h56w56", "mb1c256h56w56",
+                               "mb1c64h112w112", "mb1c512h64w64", "mb1c128h128w128", "mb1c64h224w224"],
+                    "dtypes": ["f32", "bf16"]},
+                   {"bytes": [4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 33554432, 67108864]})
+
+    full = json.loads(json.dumps(default))
+    full["name"] = "full"
+    full["description"] = "default with batch sizes 1, 8 and 32 of the real shapes and a finer grid; hours."
+    full["measure"]["budget_s"] = 2.0
+    full["problems"].append({"name": "conv-real-batched", "keys": uniq(
+        [k.replace("conv2d:mb1", f"conv2d:mb{mb}") for mb in (8, 32) for k in convs])})
+    full["problems"][1]["grid"].update({"ic": [16, 32, 64, 128, 256], "oc": [16, 32, 64, 128, 256],
+                                        "ih": [14, 28, 56, 112], "sh": [1, 2]})
+    for name, s in [("quick", quick), ("default", default), ("full", full)]:
+        with open(os.path.join(OUT, f"{name}.json"), "w") as f:
+            json.dump(s, f, indent=1)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
