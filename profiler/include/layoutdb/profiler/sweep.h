@@ -1,0 +1,67 @@
+// `layoutdb sweep` and `layoutdb devices`: profile this machine's units into a database.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layoutdb/db.h"
+#include "layoutdb/microbench/unit.h"
+#include "layoutdb/profiler/spec.h"
+
+namespace layoutdb::profiler {
+
+struct SweepOptions {
+  std::string db_path;
+  std::string spec = "quick";
+  std::vector<std::string> units;   // unit names, or "cpu" / "ocl" for a kind; empty: all
+  std::vector<std::string> ops;     // op names (conv2d, matmul, ...); empty: all
+  std::vector<std::string> dtypes;  // restricts the spec's dtypes; empty: the spec's
+  int shard_index = 0;              // --shard K/N, K zero-based
+  int shard_count = 1;
+  bool dry_run = false;
+  bool quiet = false;
+  bool add_target = false;          // allow a database that holds other machines' targets
+};
+
+// Exit codes of RunSweep.
+constexpr int kSweepOk = 0;
+constexpr int kSweepSomeFailed = 3;    // finished, but some points ended `failed` (stored, listed)
+constexpr int kSweepInterrupted = 130; // SIGINT/SIGTERM: stopped after committing the point in flight
+
+// Runs (or, with dry_run, lists) a sweep. Throws std::runtime_error / db::Error with one line for bad
+// input (unknown spec, unit, op, dtype; a database of another target without add_target).
+int RunSweep(const SweepOptions& options);
+
+// Parses "K/N" (K in 0..N-1). Throws std::invalid_argument.
+void ParseShard(const std::string& text, int* index, int* count);
+
+// One unit of work: a problem on a unit (all its candidates timed interleaved), the reorders of one
+// shape on a unit, or the transfers of one size to and from a device. Committed as one transaction.
+struct WorkItem {
+  enum class Kind { kProblem, kTransition, kTransfer };
+  Kind kind = Kind::kProblem;
+  size_t unit = 0;  // index into the units
+  SpecProblem problem;
+  microbench::Shape4 shape;
+  std::string dtype;
+  int64_t bytes = 0;
+  std::string Label(const std::vector<std::unique_ptr<microbench::Unit>>& units) const;
+};
+
+// The sweep's work in a deterministic order; with shard_count > 1 only the items whose problem (or
+// shape, or size) index modulo shard_count equals shard_index — every unit of one problem stays in one
+// shard. Unknown unit/op/dtype names in the options throw.
+std::vector<WorkItem> PlanWork(const SweepSpec& spec,
+                               const std::vector<std::unique_ptr<microbench::Unit>>& units,
+                               const SweepOptions& options);
+
+// The target row (fingerprint and identity) of this machine, from its units.
+db::TargetRow MakeTarget(const std::vector<std::unique_ptr<microbench::Unit>>& units);
+
+struct DevicesOptions {
+  bool json = false;
+};
+int RunDevices(const DevicesOptions& options);
+
+}  // namespace layoutdb::profiler

@@ -1,0 +1,542 @@
+#include "layoutdb/profiler/sweep.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <set>
+#include <stdexcept>
+#include <unordered_set>
+
+#include "layoutdb/microbench/measure.h"
+#include "progress.h"
+
+namespace layoutdb::profiler {
+namespace {
+
+using microbench::Candidate;
+using microbench::Kernel;
+using microbench::Prepared;
+using microbench::Unit;
+using nlohmann::json;
+
+constexpr const char* kToolVersion = "layoutdb 0.1.0";
+
+std::atomic<bool> g_stop{false};
+extern "C" void OnStopSignal(int) { g_stop = true; }
+
+// Installs SIGINT/SIGTERM handlers for the sweep's lifetime. The first signal lets the point in flight
+// finish and commit; the handler resets itself, so a second Ctrl-C kills at once (nothing is lost: every
+// committed point is in the file).
+class StopOnSignal {
+ public:
+  StopOnSignal() {
+    g_stop = false;
+    struct sigaction sa {};
+    sa.sa_handler = OnStopSignal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopOnSignal() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+std::string StatusName(Prepared::Status s) {
+  switch (s) {
+    case Prepared::Status::kOk: return "ok";
+    case Prepared::Status::kUnsupported: return "unsupported";
+    case Prepared::Status::kFailed: return "failed";
+  }
+  return "failed";
+}
+
+db::Stats ToStats(const microbench::Summary& s) {
+  db::Stats d;
+  d.median_us = s.median_us;
+  d.p10_us = s.p10_us;
+  d.p90_us = s.p90_us;
+  d.mean_us = s.mean_us;
+  d.stddev_us = s.stddev_us;
+  d.min_us = s.min_us;
+  d.repetitions = s.repetitions;
+  d.rel_ci = s.rel_ci;
+  return d;
+}
+
+// One candidate's outcome before it is written.
+struct Outcome {
+  std::string status = "failed", reason, impl, chosen_layout, config;
+  bool is_reference = false;
+  std::unique_ptr<Kernel> kernel;
+  std::optional<db::Stats> stats;
+};
+
+// Prepares and checks every candidate, then times the healthy ones interleaved. Exceptions from a unit
+// (a device that dies mid-sweep) end that candidate as `failed` with the message; the sweep goes on.
+void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::function<Prepared()>>& prepare,
+                         const microbench::MeasureConfig& cfg) {
+  std::vector<std::function<double()>> runners;
+  std::vector<size_t> timed;
+  for (size_t i = 0; i < prepare.size(); ++i) {
+    Outcome& o = outs[i];
+    try {
+      Prepared p = prepare[i]();
+      o.status = StatusName(p.status);
+      o.reason = p.reason;
+      if (p.status != Prepared::Status::kOk) continue;
+      o.kernel = std::move(p.kernel);
+      o.impl = o.kernel->Impl();
+      o.is_reference = o.kernel->IsReference();
+      o.chosen_layout = o.kernel->ChosenLayout();
+      o.config = o.kernel->Config();
+      const std::string wrong = o.kernel->Check();
+      if (!wrong.empty()) {
+        o.status = "failed";
+        o.reason = "wrong result: " + wrong;
+        o.kernel.reset();
+        continue;
+      }
+      if (o.is_reference) o.reason = "reference implementation: never recommended";
+      Kernel* k = o.kernel.get();
+      runners.push_back([k] { return k->RunUs(); });
+      timed.push_back(i);
+    } catch (const std::exception& e) {
+      o.status = "failed";
+      o.reason = e.what();
+      o.kernel.reset();
+    }
+  }
+  if (runners.empty()) return;
+  try {
+    const auto summaries = microbench::MeasureInterleaved(runners, cfg);
+    for (size_t j = 0; j < timed.size(); ++j) outs[timed[j]].stats = ToStats(summaries[j]);
+  } catch (const std::exception& e) {
+    for (size_t i : timed) {
+      outs[i].status = "failed";
+      outs[i].reason = std::string("failed while timing: ") + e.what();
+    }
+  }
+  for (auto& o : outs) o.kernel.reset();  // free memory before the next point
+}
+
+bool MatchesUnit(const std::string& want, const Unit& u) {
+  if (want == u.Name()) return true;
+  if (want == "ocl" || want == "opencl") return u.Info().kind == "opencl";
+  return false;
+}
+
+std::string JoinNames(const std::vector<std::unique_ptr<Unit>>& units) {
+  std::vector<std::string> n;
+  for (const auto& u : units) n.push_back(u->Name());
+  return fmt::format("{}", fmt::join(n, ", "));
+}
+
+// One line summing up a point, for the non-TTY progress lines.
+std::string ResultLine(const std::string& label, const std::vector<std::string>& names,
+                       const std::vector<Outcome>& outs) {
+  int ok = 0, unsup = 0, failed = 0;
+  double best = 0;
+  std::string best_name;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const auto& o = outs[i];
+    if (o.status == "ok") {
+      ++ok;
+      if (o.stats && !o.is_reference && (best == 0 || o.stats->median_us < best)) {
+        best = o.stats->median_us;
+        best_name = names[i];
+      }
+    } else if (o.status == "unsupported") {
+      ++unsup;
+    } else {
+      ++failed;
+    }
+  }
+  std::string s = fmt::format("{}: {} ok", label, ok);
+  if (unsup) s += fmt::format(", {} unsupported", unsup);
+  if (failed) s += fmt::format(", {} FAILED", failed);
+  if (!best_name.empty()) s += fmt::format("; best {} {:.1f} us", best_name, best);
+  return s;
+}
+
+}  // namespace
+
+void ParseShard(const std::string& text, int* index, int* count) {
+  const auto slash = text.find('/');
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument("");
+    size_t a = 0, b = 0;
+    const int k = std::stoi(text.substr(0, slash), &a);
+    const int n = std::stoi(text.substr(slash + 1), &b);
+    if (a != slash || b != text.size() - slash - 1 || n < 1 || k < 0 || k >= n)
+      throw std::invalid_argument("");
+    *index = k;
+    *count = n;
+  } catch (const std::exception&) {
+    throw std::invalid_argument(
+        fmt::format("bad --shard '{}': expected K/N with 0 <= K < N, e.g. 0/4", text));
+  }
+}
+
+std::string WorkItem::Label(const std::vector<std::unique_ptr<Unit>>& units) const {
+  const std::string& u = units[unit]->Name();
+  switch (kind) {
+    case Kind::kProblem: return fmt::format("{} {}", u, problem.problem.Key());
+    case Kind::kTransition: return fmt::format("{} reorder {} {}", u, shape.Key(), dtype);
+    case Kind::kTransfer: return fmt::format("cpu<->{} transfer {} bytes", u, bytes);
+  }
+  return u;
+}
+
+std::vector<WorkItem> PlanWork(const SweepSpec& spec, const std::vector<std::unique_ptr<Unit>>& units,
+                               const SweepOptions& o) {
+  for (const auto& want : o.units) {
+    if (std::none_of(units.begin(), units.end(), [&](const auto& u) { return MatchesUnit(want, *u); }))
+      throw std::runtime_error(
+          fmt::format("unit '{}' not found; this machine has: {}", want, JoinNames(units)));
+  }
+  for (const auto& op : o.ops)
+    if (std::find(KnownOps().begin(), KnownOps().end(), op) == KnownOps().end())
+      throw std::runtime_error(
+          fmt::format("unknown op '{}' in --ops (known: {})", op, fmt::join(KnownOps(), ", ")));
+  for (const auto& d : o.dtypes) DtypeSize(d);  // throws for an unknown dtype
+  auto unit_wanted = [&](const Unit& u) {
+    return o.units.empty() ||
+           std::any_of(o.units.begin(), o.units.end(), [&](const auto& w) { return MatchesUnit(w, u); });
+  };
+  auto dtypes_of = [&](const std::vector<std::string>& wanted) {
+    if (o.dtypes.empty()) return wanted;
+    std::vector<std::string> out;
+    for (const auto& d : wanted)
+      if (std::find(o.dtypes.begin(), o.dtypes.end(), d) != o.dtypes.end()) out.push_back(d);
+    return out;
+  };
+
+  std::vector<WorkItem> work;
+  size_t index = 0;  // shard index over problems, then shapes, then sizes
+  auto in_shard = [&] { return static_cast<int>(index++ % o.shard_count) == o.shard_index; };
+  for (const auto& sp : spec.problems) {
+    if (!in_shard()) continue;
+    if (!o.ops.empty() && std::find(o.ops.begin(), o.ops.end(), sp.problem.op()) == o.ops.end()) continue;
+    SpecProblem p = sp;
+    p.dtypes = dtypes_of(sp.dtypes);
+    if (p.dtypes.empty()) continue;
+    for (size_t u = 0; u < units.size(); ++u) {
+      if (!unit_wanted(*units[u])) continue;
+      WorkItem w;
+      w.kind = WorkItem::Kind::kProblem;
+      w.unit = u;
+      w.problem = p;
+      work.push_back(std::move(w));
+    }
+  }
+  const bool reorders_wanted = o.ops.empty();  // --ops restricts to operator problems
+  for (const auto& shape : spec.transition_shapes) {
+    if (!in_shard() || !reorders_wanted) continue;
+    for (const auto& dtype : dtypes_of(spec.transition_dtypes)) {
+      for (size_t u = 0; u < units.size(); ++u) {
+        if (!unit_wanted(*units[u]) || units[u]->Layouts().size() < 2) continue;
+        WorkItem w;
+        w.kind = WorkItem::Kind::kTransition;
+        w.unit = u;
+        w.shape = shape;
+        w.dtype = dtype;
+        work.push_back(std::move(w));
+      }
+    }
+  }
+  for (int64_t bytes : spec.transfer_bytes) {
+    if (!in_shard() || !reorders_wanted) continue;
+    for (size_t u = 0; u < units.size(); ++u) {
+      if (!unit_wanted(*units[u]) || units[u]->TransferMethods().empty()) continue;
+      WorkItem w;
+      w.kind = WorkItem::Kind::kTransfer;
+      w.unit = u;
+      w.bytes = bytes;
+      work.push_back(std::move(w));
+    }
+  }
+  return work;
+}
+
+db::TargetRow MakeTarget(const std::vector<std::unique_ptr<Unit>>& units) {
+  db::TargetRow t;
+  const auto& cpu = units.front()->Info();
+  const json& p = cpu.properties;
+  t.cpu_model = cpu.device_name;
+  t.isa = p.value("isa", "unknown");
+  t.cores = std::max<int64_t>(1, p.value("cores", cpu.compute_units));
+  t.threads = std::max<int64_t>(1, p.value("threads", t.cores));
+  t.caches = p.value("caches", json::object()).dump();
+  t.os = p.value("os", "unknown");
+  t.hostname = p.value("hostname", "unknown");
+  json libs = json::object();
+  libs["onednn"] = cpu.driver;
+  json ocl = json::array();
+  for (size_t i = 1; i < units.size(); ++i) {
+    const auto& u = units[i]->Info();
+    ocl.push_back(fmt::format("{}: {} ({}; {})", u.name, u.device_name, u.vendor, u.driver));
+  }
+  libs["opencl"] = ocl;
+  t.libraries = libs.dump();
+  // The identity of the hardware and the software that measured it; hostname and kernel release stay
+  // out, so the same machine keeps its target across reboots and renames.
+  const json id = {{"cpu_model", t.cpu_model}, {"isa", t.isa}, {"cores", t.cores}, {"threads", t.threads},
+                   {"os", t.os}, {"libraries", libs}};
+  t.fingerprint = HashHex(id.dump());
+  return t;
+}
+
+int RunSweep(const SweepOptions& o) {
+  const SweepSpec spec = LoadSpec(o.spec);
+  std::vector<std::string> warnings;
+  auto units = microbench::DiscoverUnits(&warnings);
+  for (const auto& w : warnings) fmt::print(stderr, "layoutdb: warning: {}\n", w);
+  const auto work = PlanWork(spec, units, o);
+
+  if (o.dry_run) {
+    size_t candidates = 0;
+    for (const auto& w : work) {
+      std::string what;
+      if (w.kind == WorkItem::Kind::kProblem) {
+        const auto cands = units[w.unit]->Candidates(w.problem.problem, w.problem.dtypes);
+        candidates += cands.size();
+        std::vector<std::string> names;
+        for (const auto& c : cands) names.push_back(c.Layout() + "/" + c.dtype);
+        what = fmt::format("{} candidates: {}", cands.size(), fmt::join(names, " "));
+      } else if (w.kind == WorkItem::Kind::kTransition) {
+        const size_t n = units[w.unit]->Layouts().size();
+        candidates += n * (n - 1);
+        what = fmt::format("{} layout pairs", n * (n - 1));
+      } else {
+        candidates += units[w.unit]->TransferMethods().size();
+        what = fmt::format("methods: {}", fmt::join(units[w.unit]->TransferMethods(), " "));
+      }
+      if (!o.quiet) fmt::print("{}  [{}]\n", w.Label(units), what);
+    }
+    fmt::print("dry run: spec {} ({}), shard {}/{}: {} points, {} candidates, all valid\n", spec.name,
+               spec.origin, o.shard_index, o.shard_count, work.size(), candidates);
+    return kSweepOk;
+  }
+
+  auto database = db::Database::Open(o.db_path, db::Mode::kReadWrite);
+  const db::TargetRow target = MakeTarget(units);
+  int64_t target_id = 0;
+  {
+    const auto existing = database.Targets();
+    const bool ours = std::any_of(existing.begin(), existing.end(),
+                                  [&](const auto& t) { return t.fingerprint == target.fingerprint; });
+    if (!ours && !existing.empty() && !o.add_target)
+      throw std::runtime_error(fmt::format(
+          "{} holds measurements of another target ({}, {}, fingerprint {}); this machine is {} "
+          "(fingerprint {}). Use another file, or pass --add-target to keep both targets apart in this one",
+          o.db_path, existing.front().cpu_model, existing.front().isa, existing.front().fingerprint,
+          target.cpu_model, target.fingerprint));
+    db::Database::Transaction tx(database);
+    target_id = database.UpsertTarget(target);
+    tx.Commit();
+  }
+  std::vector<int64_t> unit_ids;
+  {
+    db::Database::Transaction tx(database);
+    for (const auto& u : units) {
+      const auto& i = u->Info();
+      db::UnitRow r;
+      r.target_id = target_id;
+      r.name = i.name;
+      r.kind = i.kind;
+      r.vendor = i.vendor;
+      r.device_name = i.device_name;
+      r.driver = i.driver;
+      r.compute_units = std::max<int64_t>(1, i.compute_units);
+      r.clock_mhz = i.clock_mhz;
+      r.global_mem = i.global_mem;
+      r.local_mem = i.local_mem;
+      r.properties = i.properties.dump();
+      unit_ids.push_back(database.UpsertUnit(r));
+    }
+    tx.Commit();
+  }
+  const int64_t cpu_unit_id = unit_ids.front();
+
+  // Sweeps left `running` by a killed process are marked interrupted; this run resumes their work.
+  for (const auto& s : database.Sweeps())
+    if (s.status == "running" && s.target_id == target_id)
+      database.FinishSweep(s.id, "interrupted", s.points_done);
+
+  const auto done_list = database.DoneKeys(target_id);
+  const std::unordered_set<std::string> done(done_list.begin(), done_list.end());
+
+  db::SweepRow sweep;
+  sweep.target_id = target_id;
+  sweep.spec_name = spec.name;
+  sweep.spec = spec.text;
+  sweep.spec_hash = spec.hash;
+  sweep.shard_index = o.shard_index;
+  sweep.shard_count = o.shard_count;
+  sweep.filters = json{{"units", o.units}, {"ops", o.ops}, {"dtypes", o.dtypes}}.dump();
+  sweep.tool_version = kToolVersion;
+  sweep.started_at = db::NowUtc();
+  sweep.status = "running";
+  sweep.points_total = static_cast<int64_t>(work.size());
+  const int64_t sweep_id = database.InsertSweep(sweep);
+
+  StopOnSignal stop_guard;
+  Progress progress(Progress::ModeFor(o.quiet), work.size());
+  const auto started = std::chrono::steady_clock::now();
+  int64_t points_done = 0, resumed = 0;
+  std::map<std::string, int64_t> by_status;
+  int64_t flagged_reference = 0;
+  std::vector<std::string> failures;
+
+  for (const auto& w : work) {
+    if (g_stop) break;
+    Unit& unit = *units[w.unit];
+    const int64_t unit_id = unit_ids[w.unit];
+    std::vector<std::string> names;                      // candidate names, for lines
+    std::vector<std::function<Prepared()>> prepare;
+    std::vector<std::function<void(const Outcome&, db::Database&, int64_t)>> store;
+    std::vector<std::string> keys;                       // done-keys of this point's rows
+
+    std::optional<int64_t> problem_id;
+    if (w.kind == WorkItem::Kind::kProblem) {
+      const Problem& p = w.problem.problem;
+      if (auto row = database.ProblemByKey(p.Key())) problem_id = row->id;
+      for (const Candidate& c : unit.Candidates(p, w.problem.dtypes)) {
+        names.push_back(c.Layout() + "/" + c.dtype);
+        keys.push_back(problem_id ? fmt::format("{}|{}|{}|{}", *problem_id, unit_id, c.Layout(), c.dtype) : "");
+        prepare.push_back([&unit, p, c] { return unit.Prepare(p, c); });
+        store.push_back([c, unit_id, sweep_id](const Outcome& r, db::Database& d, int64_t pid) {
+          db::MeasurementRow m;
+          m.problem_id = pid;
+          m.unit_id = unit_id;
+          m.layout = c.Layout();
+          m.src_layout = c.src_layout;
+          m.dst_layout = c.dst_layout;
+          m.dtype = c.dtype;
+          m.sweep_id = sweep_id;
+          m.status = r.status;
+          m.reason = r.reason;
+          m.impl = r.impl;
+          m.is_reference = r.is_reference;
+          m.chosen_layout = r.chosen_layout;
+          m.config = r.config;
+          if (r.status == "ok") m.stats = r.stats;
+          d.PutMeasurement(m);
+        });
+      }
+    } else if (w.kind == WorkItem::Kind::kTransition) {
+      for (const auto& src : unit.Layouts()) {
+        for (const auto& dst : unit.Layouts()) {
+          if (src == dst) continue;
+          names.push_back(src + ">" + dst);
+          keys.push_back(fmt::format("{}|{}|{}|{}|{}", unit_id, src, dst, w.dtype, w.shape.Key()));
+          const auto shape = w.shape;
+          const auto dtype = w.dtype;
+          prepare.push_back([&unit, shape, src, dst, dtype] { return unit.PrepareReorder(shape, src, dst, dtype); });
+          store.push_back([=](const Outcome& r, db::Database& d, int64_t) {
+            db::TransitionRow t;
+            t.unit_id = unit_id;
+            t.src_layout = src;
+            t.dst_layout = dst;
+            t.dtype = dtype;
+            t.shape = shape.Key();
+            t.bytes = shape.Elems() * DtypeSize(dtype);
+            t.sweep_id = sweep_id;
+            t.status = r.status;
+            t.reason = r.reason;
+            t.impl = r.impl;
+            if (r.status == "ok") t.stats = r.stats;
+            d.PutTransition(t);
+          });
+        }
+      }
+    } else {
+      for (const auto& method : unit.TransferMethods()) {
+        // write and unmap move data host -> device; read and map device -> host.
+        const bool to_device = method == "write" || method == "unmap";
+        const int64_t src = to_device ? cpu_unit_id : unit_id, dst = to_device ? unit_id : cpu_unit_id;
+        names.push_back(method);
+        keys.push_back(fmt::format("{}|{}|{}|{}", src, dst, method, w.bytes));
+        const int64_t bytes = w.bytes;
+        prepare.push_back([&unit, method, bytes] { return unit.PrepareTransfer(method, bytes); });
+        store.push_back([=](const Outcome& r, db::Database& d, int64_t) {
+          db::TransferRow t;
+          t.src_unit_id = src;
+          t.dst_unit_id = dst;
+          t.method = method;
+          t.bytes = bytes;
+          t.sweep_id = sweep_id;
+          t.status = r.status;
+          t.reason = r.reason;
+          if (r.status == "ok") t.stats = r.stats;
+          d.PutTransfer(t);
+        });
+      }
+    }
+
+    const bool all_done = !keys.empty() && std::all_of(keys.begin(), keys.end(), [&](const auto& k) {
+      return !k.empty() && done.count(k);
+    });
+    if (all_done) {
+      ++resumed;
+      ++points_done;
+      progress.Skip();
+      continue;
+    }
+
+    const std::string label = w.Label(units);
+    progress.Start(label);
+    std::vector<Outcome> outs(prepare.size());
+    PrepareCheckAndTime(outs, prepare, spec.measure);
+
+    // Commit the whole point at once: a kill loses at most this point.
+    {
+      db::Database::Transaction tx(database);
+      int64_t pid = 0;
+      if (w.kind == WorkItem::Kind::kProblem) pid = database.UpsertProblem(w.problem.problem);
+      for (size_t i = 0; i < outs.size(); ++i) store[i](outs[i], database, pid);
+      database.SetSweepProgress(sweep_id, ++points_done);
+      tx.Commit();
+    }
+    for (size_t i = 0; i < outs.size(); ++i) {
+      ++by_status[outs[i].status];
+      if (outs[i].is_reference) ++flagged_reference;
+      if (outs[i].status == "failed") failures.push_back(fmt::format("{} {}: {}", label, names[i], outs[i].reason));
+    }
+    progress.Finish(ResultLine(label, names, outs));
+  }
+  progress.Done();
+
+  const bool interrupted = g_stop;
+  database.FinishSweep(sweep_id, interrupted ? "interrupted" : "completed", points_done);
+  database.Checkpoint();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  for (const auto& f : failures) fmt::print(stderr, "layoutdb: failed: {}\n", f);
+  if (!o.quiet || interrupted || !failures.empty()) {
+    fmt::print(stderr,
+               "sweep {} shard {}/{} {} after {:.0f}s: {}/{} points ({} resumed); candidates: {} ok, {} "
+               "unsupported, {} failed, {} reference-kernel flagged -> {}\n",
+               spec.name, o.shard_index, o.shard_count, interrupted ? "interrupted" : "completed", secs,
+               points_done, work.size(), resumed, by_status["ok"], by_status["unsupported"],
+               by_status["failed"], flagged_reference, o.db_path);
+  }
+  if (interrupted) {
+    fmt::print(stderr, "layoutdb: interrupted; every finished point is stored; run the same command again to resume\n");
+    return kSweepInterrupted;
+  }
+  return failures.empty() ? kSweepOk : kSweepSomeFailed;
+}
+
+}  // namespace layoutdb::profiler
