@@ -5,14 +5,67 @@
 
 #include <cstdio>
 #include <exception>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "layoutdb/profiler/sweep.h"
+
+namespace {
+
+// The exit code a subcommand's callback sets (CLI11 runs the callback while parsing).
+int g_exit = 0;
+
+// Splits "a,b,c" into its items.
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// profiler/: devices, sweep.
+void AddProfilerCommands(CLI::App& app) {
+  auto devices_opts = std::make_shared<layoutdb::profiler::DevicesOptions>();
+  auto* devices = app.add_subcommand("devices", "List every computing unit of this machine and its properties");
+  devices->add_flag("--json", devices_opts->json, "Print JSON");
+  devices->callback([devices_opts] { g_exit = layoutdb::profiler::RunDevices(*devices_opts); });
+
+  auto o = std::make_shared<layoutdb::profiler::SweepOptions>();
+  auto lists = std::make_shared<std::vector<std::string>>(3);
+  auto shard = std::make_shared<std::string>("0/1");
+  auto* sweep = app.add_subcommand("sweep", "Profile this machine's units into a database (resumable)");
+  sweep->add_option("--db", o->db_path, "Database file (created if missing)")->required();
+  sweep->add_option("--spec", o->spec, "Built-in spec (quick, default, full) or a JSON file")->capture_default_str();
+  sweep->add_option("--units", (*lists)[0], "Comma-separated units: cpu, ocl:P:D, or ocl for all OpenCL");
+  sweep->add_option("--ops", (*lists)[1], "Comma-separated op families (conv2d, matmul, ip, pool, ...)");
+  sweep->add_option("--dtypes", (*lists)[2], "Comma-separated dtypes (f32, bf16, int8), within the spec's");
+  sweep->add_option("--shard", *shard, "Run shard K of N (K zero-based), e.g. 0/4")->capture_default_str();
+  sweep->add_flag("--dry-run", o->dry_run, "List and validate the points without running them");
+  sweep->add_flag("--quiet", o->quiet, "Print nothing but errors");
+  sweep->add_flag("--add-target", o->add_target,
+                  "Allow a database that already holds other machines' measurements (kept apart)");
+  sweep->callback([o, lists, shard] {
+    o->units = SplitList((*lists)[0]);
+    o->ops = SplitList((*lists)[1]);
+    o->dtypes = SplitList((*lists)[2]);
+    layoutdb::profiler::ParseShard(*shard, &o->shard_index, &o->shard_count);
+    g_exit = layoutdb::profiler::RunSweep(*o);
+  });
+}
+
+}  // namespace
 
 int main(int argc, char** argv) noexcept {
   try {
     CLI::App app{"layoutdb: network- and hardware-aware computing layout selection for DNN inference"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "layoutdb 0.1.0");
+    AddProfilerCommands(app);
     CLI11_PARSE(app, argc, argv);
-    return 0;
+    return g_exit;
   } catch (const std::exception& e) {
     fmt::print(stderr, "layoutdb: error: {}\n", e.what());
     return 1;
