@@ -1,0 +1,105 @@
+#include <gtest/gtest.h>
+
+#include <set>
+#include <stdexcept>
+
+#include "layoutdb/profiler/spec.h"
+#include "layoutdb/profiler/sweep.h"
+
+namespace layoutdb::profiler {
+namespace {
+
+std::string ErrorOf(const std::string& json) {
+  try {
+    ParseSpec(json, "t.json");
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Spec, BuiltinSpecsLoadAndCoverEveryOpFamily) {
+  for (const std::string name : {"quick", "default", "full"}) {
+    const SweepSpec s = LoadSpec(name);
+    EXPECT_EQ(s.name, name);
+    std::set<std::string> ops;
+    for (const auto& p : s.problems) ops.insert(p.problem.op());
+    for (const auto& op : KnownOps()) EXPECT_TRUE(ops.count(op)) << name << " lacks " << op;
+    EXPECT_FALSE(s.transition_shapes.empty()) << name;
+    EXPECT_FALSE(s.transfer_bytes.empty()) << name;
+  }
+  EXPECT_LT(LoadSpec("quick").problems.size(), LoadSpec("default").problems.size());
+  EXPECT_LT(LoadSpec("default").problems.size(), LoadSpec("full").problems.size());
+}
+
+TEST(Spec, DefaultCoversRealNetworksAndTheirKinds) {
+  const SweepSpec s = LoadSpec("default");
+  std::set<std::string> keys;
+  for (const auto& p : s.problems) keys.insert(p.problem.Key());
+  // ResNet-50's 3x3 of stage 1, MobileNetV2's first depthwise, VGG-16's first conv, BERT's QKV.
+  EXPECT_TRUE(keys.count("conv2d:mb1ic64ih56iw56oc64kh3kw3sh1sw1ph1pw1g1"));
+  EXPECT_TRUE(keys.count("conv2d:mb1ic32ih112iw112oc32kh3kw3sh1sw1ph1pw1g32"));
+  EXPECT_TRUE(keys.count("conv2d:mb1ic3ih224iw224oc64kh3kw3sh1sw1ph1pw1g1"));
+  EXPECT_TRUE(keys.count("matmul:mb1m128n768k768"));
+  bool dilated = false, grouped = false, strided = false;
+  for (const auto& p : s.problems) {
+    if (p.problem.op() != "conv2d") continue;
+    dilated |= p.problem.Get("dh") > 1;
+    strided |= p.problem.Get("sh") > 1;
+    grouped |= p.problem.Get("g") > 1 && p.problem.Get("g") < p.problem.Get("ic");
+  }
+  EXPECT_TRUE(dilated && grouped && strided);
+}
+
+TEST(Spec, GridExpandsTheCrossProductWithReferences) {
+  const SweepSpec s = ParseSpec(R"({"name":"g","dtypes":["f32"],"measure":{},
+    "problems":[{"name":"dw","op":"conv2d","grid":{"mb":[1],"ic":[8,16],"ih":[7,14,28],"iw":["ih"],
+      "oc":["ic"],"kh":[3],"kw":[3],"sh":[1],"sw":[1],"ph":[1],"pw":[1],"g":["ic"]}},
+      {"name":"dup","keys":["conv2d:mb1ic8ih7iw7oc8kh3kw3sh1sw1ph1pw1g8"]}]})",
+                                "t.json");
+  ASSERT_EQ(s.problems.size(), 6u);  // 2 x 3; the duplicate key is dropped
+  std::set<std::string> keys;
+  for (const auto& p : s.problems) keys.insert(p.problem.Key());
+  EXPECT_TRUE(keys.count("conv2d:mb1ic16ih28iw28oc16kh3kw3sh1sw1ph1pw1g16"));
+  EXPECT_EQ(s.problems[0].group, "dw");
+  EXPECT_EQ(s.problems[0].dtypes, std::vector<std::string>{"f32"});
+}
+
+TEST(Spec, RefusesBadSpecsNamingWhere) {
+  EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{},"problems":[],"shapes":[]})"),
+            "sweep spec t.json: $ has an unknown key 'shapes' (allowed: $schema, description, dtypes, "
+            "measure, name, problems, transfers, transitions)");
+  EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f64"],"measure":{},"problems":[]})"),
+            "sweep spec t.json: $.dtypes has '\"f64\"'; dtypes are f32, bf16, f16, int8");
+  EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{},"problems":[{"name":"a","keys":["conv2d:mb1"]}]})"),
+            "sweep spec t.json: $.problems[0].keys[0] (group 'a'): bad problem key 'conv2d:mb1': conv2d: "
+            "missing parameter 'ic'");
+  EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{"budget_s":-1},"problems":[]})"),
+            "sweep spec t.json: $.measure.budget_s must be at least 0, got -1");
+  EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{},"problems":[{"name":"a","op":"ip",
+            "grid":{"mb":[1],"ic":[0],"oc":[4]}}]})"),
+            "sweep spec t.json: $.problems[0].grid builds an impossible problem: ip:mb1ic0oc4: ic must be "
+            "positive, got 0");
+  EXPECT_EQ(ErrorOf("{\"name\": \"x\",\n \"dtypes\": [f32]}").substr(0, 41),
+            "sweep spec t.json: not valid JSON: [json.");
+  EXPECT_THROW(LoadSpec("no-such-spec"), std::runtime_error);
+}
+
+TEST(Shard, ParsesAndRefuses) {
+  int k = -1, n = -1;
+  ParseShard("2/5", &k, &n);
+  EXPECT_EQ(k, 2);
+  EXPECT_EQ(n, 5);
+  for (const std::string bad : {"5/5", "1", "a/b", "-1/2", "1/0", "1/2x"}) {
+    try {
+      ParseShard(bad, &k, &n);
+      ADD_FAILURE() << bad;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()),
+                "bad --shard '" + bad + "': expected K/N with 0 <= K < N, e.g. 0/4");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace layoutdb::profiler

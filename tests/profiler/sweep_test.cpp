@@ -1,0 +1,283 @@
+// End-to-end tests of `layoutdb sweep`: the real program, a real SQLite file, real oneDNN kernels.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A small spec: a dozen quick problems on the CPU, so a sweep takes a few seconds.
+constexpr const char* kSpec = R"({
+  "name": "tiny",
+  "dtypes": ["f32"],
+  "measure": {"warmup": 1, "min_reps": 5, "max_reps": 40, "target_rel_ci": 0.02, "budget_s": 0.15},
+  "problems": [
+    {"name": "conv", "op": "conv2d", "grid": {"mb": [1], "ic": [8, 16], "ih": [10, 14], "iw": ["ih"],
+      "oc": [16], "kh": [1, 3], "kw": ["kh"], "sh": [1], "sw": [1], "ph": [0], "pw": [0], "g": [1]}},
+    {"name": "other", "keys": ["eltwise:relu:mb1c16h14w14", "pool:max:mb1ic16ih14iw14kh2kw2sh2sw2ph0pw0",
+      "matmul:mb1m16n32k16", "softmax:mb1c10h1w1"]}
+  ],
+  "transitions": {"shapes": ["mb1c16h8w8"], "dtypes": ["f32"]}
+})";
+
+struct Run {
+  int code = -1;
+  std::string out;  // stdout + stderr
+};
+
+class SweepTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* bin = std::getenv("LAYOUTDB_BIN");
+    ASSERT_NE(bin, nullptr) << "run through ctest (LAYOUTDB_BIN names the program)";
+    bin_ = bin;
+    dir_ = fs::temp_directory_path() /
+           ("layoutdb-sweep-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    spec_ = (dir_ / "tiny.json").string();
+    std::ofstream(spec_) << kSpec;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Starts the program; returns its pid. Output goes to `log`.
+  pid_t Start(const std::vector<std::string>& args, const std::string& log) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(bin_.c_str()));
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      freopen(log.c_str(), "w", stdout);
+      dup2(fileno(stdout), STDERR_FILENO);
+      execv(bin_.c_str(), argv.data());
+      _exit(127);
+    }
+    return pid;
+  }
+  Run Wait(pid_t pid, const std::string& log) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    Run r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::ifstream in(log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    r.out = ss.str();
+    return r;
+  }
+  Run Exec(const std::vector<std::string>& args) {
+    const std::string log = (dir_ / ("log" + std::to_string(++runs_))).string();
+    return Wait(Start(args, log), log);
+  }
+  std::vector<std::string> SweepArgs(const std::string& db, std::vector<std::string> extra = {}) {
+    std::vector<std::string> a = {"sweep", "--db", db, "--spec", spec_, "--units", "cpu"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+
+  // Rows of a query, each row's columns joined by '|'.
+  static std::vector<std::string> Query(const std::string& db, const std::string& sql) {
+    sqlite3* h = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(h);
+    std::vector<std::string> rows;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+      std::string row;
+      for (int i = 0; i < sqlite3_column_count(st); ++i) {
+        const auto* t = sqlite3_column_text(st, i);
+        row += (i ? "|" : "") + std::string(t ? reinterpret_cast<const char*>(t) : "NULL");
+      }
+      rows.push_back(row);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return rows;
+  }
+  // Every stored point as problem|unit|layout|dtype (measurements) or unit|src|dst|shape (transitions).
+  static std::multiset<std::string> Points(const std::string& db) {
+    std::multiset<std::string> s;
+    for (auto& r : Query(db, "SELECT p.key, u.name, m.layout, m.dtype, m.status FROM measurements m "
+                             "JOIN problems p ON p.id = m.problem_id JOIN units u ON u.id = m.unit_id"))
+      s.insert(r);
+    for (auto& r : Query(db, "SELECT u.name, t.src_layout, t.dst_layout, t.dtype, t.shape, t.status FROM "
+                             "transitions t JOIN units u ON u.id = t.unit_id"))
+      s.insert(r);
+    return s;
+  }
+
+  std::string bin_, spec_;
+  fs::path dir_;
+  int runs_ = 0;
+};
+
+TEST_F(SweepTest, DryRunListsAndValidatesWithoutTouchingTheDatabase) {
+  const std::string db = (dir_ / "dry.db").string();
+  const Run r = Exec(SweepArgs(db, {"--dry-run"}));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("cpu conv2d:mb1ic8ih10iw10oc16kh1kw1sh1sw1ph0pw0g1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dry run: spec tiny"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(db));
+}
+
+TEST_F(SweepTest, StoresEveryPointOnceWithStatisticsAndImplementation) {
+  const std::string db = (dir_ / "a.db").string();
+  const Run r = Exec(SweepArgs(db));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto points = Points(db);
+  EXPECT_EQ(std::set<std::string>(points.begin(), points.end()).size(), points.size());
+  // 8 convs + 4 others = 12 problems; 12 reorder pairs of 4 layouts.
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM problems")[0], "12");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM transitions WHERE status = 'ok'")[0], "12");
+  // Every ok row has its statistics and the implementation oneDNN chose; p10 <= median <= p90.
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements WHERE status = 'ok' AND (impl IS NULL OR impl = '' "
+                      "OR NOT (p10_us <= median_us AND median_us <= p90_us) OR repetitions < 5)")[0],
+            "0");
+  // Convolutions ran in every CPU layout and in oneDNN's own choice, which names what it chose.
+  EXPECT_EQ(Query(db, "SELECT group_concat(DISTINCT layout) FROM (SELECT m.layout FROM measurements m JOIN "
+                      "problems p ON p.id = m.problem_id WHERE p.op = 'conv2d' AND m.status = 'ok' "
+                      "ORDER BY m.layout)")[0],
+            "any,nChw16c,nChw8c,nchw,nhwc");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements WHERE layout = 'any' AND status = 'ok' AND "
+                      "(chosen_layout IS NULL OR chosen_layout = '')")[0],
+            "0");
+  EXPECT_EQ(Query(db, "SELECT status FROM sweeps")[0], "completed");
+  EXPECT_EQ(Query(db, "PRAGMA integrity_check")[0], "ok");
+  EXPECT_FALSE(fs::exists(db + "-wal") && fs::file_size(db + "-wal") > 0) << "finished file stands alone";
+
+  // A second run of the same command measures nothing again.
+  const Run again = Exec(SweepArgs(db));
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_NE(again.out.find("(13 resumed)"), std::string::npos) << again.out;
+  EXPECT_EQ(Points(db), points);
+}
+
+TEST_F(SweepTest, KilledWithSigkillResumesWithoutLosingOrDoublingPoints) {
+  const std::string db = (dir_ / "k.db").string();
+  const std::string ref = (dir_ / "ref.db").string();
+  ASSERT_EQ(Exec(SweepArgs(ref)).code, 0);
+  const auto expected = Points(ref);
+
+  const std::string log = (dir_ / "killed.log").string();
+  const pid_t pid = Start(SweepArgs(db), log);
+  // Kill once a few points are committed.
+  for (int i = 0; i < 400; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (fs::exists(db) && Query(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'sweeps'")[0] == "1" &&
+        std::stoi(Query(db, "SELECT coalesce(max(points_done), 0) FROM sweeps")[0]) >= 3)
+      break;
+  }
+  kill(pid, SIGKILL);
+  const Run killed = Wait(pid, log);
+  EXPECT_EQ(killed.code, 128 + SIGKILL) << killed.out;
+  const size_t partial = Points(db).size();
+  EXPECT_GT(partial, 0u);
+  EXPECT_LT(partial, expected.size()) << "killed too late to test resuming";
+
+  const Run resumed = Exec(SweepArgs(db));
+  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  const auto got = Points(db);
+  std::set<std::string> keys_got, keys_expected;
+  for (const auto& p : got) keys_got.insert(p.substr(0, p.rfind('|')));
+  for (const auto& p : expected) keys_expected.insert(p.substr(0, p.rfind('|')));
+  EXPECT_EQ(got.size(), expected.size());
+  EXPECT_EQ(keys_got, keys_expected);
+  EXPECT_EQ(Query(db, "PRAGMA integrity_check")[0], "ok");
+  EXPECT_EQ(Query(db, "SELECT group_concat(status) FROM (SELECT status FROM sweeps ORDER BY id)")[0],
+            "interrupted,completed");
+}
+
+TEST_F(SweepTest, SigintStopsCleanlyAfterCommitting) {
+  const std::string db = (dir_ / "i.db").string();
+  const std::string log = (dir_ / "int.log").string();
+  const pid_t pid = Start(SweepArgs(db), log);
+  for (int i = 0; i < 400; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (fs::exists(db) && Query(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'sweeps'")[0] == "1" &&
+        std::stoi(Query(db, "SELECT coalesce(max(points_done), 0) FROM sweeps")[0]) >= 2)
+      break;
+  }
+  kill(pid, SIGINT);
+  const Run r = Wait(pid, log);
+  EXPECT_EQ(r.code, 130) << r.out;
+  EXPECT_NE(r.out.find("run the same command again to resume"), std::string::npos) << r.out;
+  EXPECT_EQ(Query(db, "SELECT status FROM sweeps")[0], "interrupted");
+  EXPECT_EQ(Query(db, "PRAGMA integrity_check")[0], "ok");
+}
+
+TEST_F(SweepTest, MergedShardsEqualAnUnshardedSweep) {
+  const std::string whole = (dir_ / "whole.db").string();
+  ASSERT_EQ(Exec(SweepArgs(whole)).code, 0);
+  std::vector<std::string> shards;
+  for (int k = 0; k < 3; ++k) {
+    shards.push_back((dir_ / ("s" + std::to_string(k) + ".db")).string());
+    const Run r = Exec(SweepArgs(shards.back(), {"--shard", std::to_string(k) + "/3", "--quiet"}));
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(r.out, "") << "--quiet prints nothing but errors";
+  }
+  // The shards are disjoint.
+  std::multiset<std::string> sum;
+  for (const auto& s : shards)
+    for (const auto& p : Points(s)) sum.insert(p);
+  EXPECT_EQ(std::set<std::string>(sum.begin(), sum.end()).size(), sum.size());
+
+  const std::string merged = (dir_ / "merged.db").string();
+  std::vector<std::string> args = {"merge", "--out", merged};
+  args.insert(args.end(), shards.begin(), shards.end());
+  const Run m = Exec(args);
+  ASSERT_EQ(m.code, 0) << m.out;
+  EXPECT_EQ(Points(merged), Points(whole));
+  EXPECT_EQ(Query(merged, "SELECT count(*) FROM targets")[0], "1");
+  EXPECT_EQ(Query(merged, "SELECT count(*) FROM sweeps")[0], "3");
+}
+
+TEST_F(SweepTest, RefusesUnknownNamesWithOneLine) {
+  const std::string db = (dir_ / "u.db").string();
+  Run r = Exec(SweepArgs(db, {"--ops", "conv3d"}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "layoutdb: error: unknown op 'conv3d' in --ops (known: conv2d, matmul, ip, pool, eltwise, "
+                   "binary, softmax, bnorm, lnorm)\n");
+  r = Exec({"sweep", "--db", db, "--spec", spec_, "--units", "gpu:7"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out.rfind("layoutdb: error: unit 'gpu:7' not found; this machine has: cpu", 0), 0u) << r.out;
+  EXPECT_FALSE(fs::exists(db));
+}
+
+TEST_F(SweepTest, RefusesADatabaseOfAnotherTargetUnlessAsked) {
+  const std::string db = (dir_ / "t.db").string();
+  ASSERT_EQ(Exec(SweepArgs(db, {"--ops", "softmax"})).code, 0);
+  {  // Pretend the file came from another machine.
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, "UPDATE targets SET fingerprint = 'feedfacefeedface', cpu_model = 'Other CPU'",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(h);
+  }
+  const auto before = Points(db);
+  Run r = Exec(SweepArgs(db, {"--ops", "softmax"}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("holds measurements of another target (Other CPU"), std::string::npos) << r.out;
+  EXPECT_EQ(Points(db), before);
+  r = Exec(SweepArgs(db, {"--ops", "softmax", "--add-target"}));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM targets")[0], "2");
+  EXPECT_EQ(Points(db).size(), 2 * before.size());
+}
+
+}  // namespace
