@@ -17,6 +17,9 @@ struct TensorInfo {
   std::vector<int64_t> shape;   // static after import; empty for a scalar
   std::string dtype = "f32";    // ONNX element type, short name (f32, f16, i64, ...)
   bool is_constant = false;     // initializer, Constant output, or folded shape computation
+  // False only downstream of an opaque node (unknown op, control flow) whose output shape nothing
+  // told us; such tensors are costed as empty and noted.
+  bool shape_known = true;
   int64_t Elems() const {
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
@@ -28,6 +31,9 @@ struct Node {
   int index = 0;                 // zero-based index in the model's top-level node list
   std::string op_type, name, domain;
   std::vector<std::string> inputs, outputs;
+  // Outer-scope values a control-flow body reads without listing them as inputs: dependencies that
+  // partitioning must respect.
+  std::vector<std::string> implicit_inputs;
   // The database problem this node runs as (Conv -> conv2d, MatMul -> matmul, Relu -> eltwise:relu,
   // ...); empty for ops the database does not measure (Reshape, Concat, ...), costed by roofline.
   std::optional<Problem> problem;

@@ -118,6 +118,7 @@ class Database {
   ~Database();
 
   const std::string& path() const;
+  Mode mode() const;
   int SchemaVersion() const;
   static int LatestVersion();
   sqlite3* handle();  // for tests and the db layer's own helpers only
@@ -172,8 +173,17 @@ class Database {
   struct Count {
     std::string op, unit, layout, dtype, status;
     int64_t count = 0;
+    int64_t target_id = 0;   // the unit's target (unit names repeat across targets of a merged file)
+    int64_t references = 0;  // of `count`, points flagged as reference implementations
   };
   std::vector<Count> MeasurementCounts();
+
+  // Rows per table, for `layoutdb info` and summaries.
+  struct Totals {
+    int64_t targets = 0, units = 0, sweeps = 0, problems = 0, measurements = 0, transitions = 0,
+            transfers = 0, validations = 0;
+  };
+  Totals CountRows();
 
   // Folds the WAL back into the main file and switches to a rollback journal, so the file stands alone.
   void Checkpoint();
@@ -189,6 +199,9 @@ class Database {
 // Folds every input file into `out` (created or migrated): targets are matched by fingerprint and kept
 // apart, units by (target, name), problems by key; measurements, transitions and transfers are
 // inserted-or-replaced on their unique keys, sweeps appended. Inputs are opened read-only.
+// Where two files hold the same point, the later `measured_at` wins. The summary counts what `out`
+// holds afterwards. All inputs go in one transaction (one per 10 inputs: SQLite attaches 10 at most),
+// after every input has been checked as Open() checks it.
 struct MergeSummary {
   int64_t files = 0, targets = 0, measurements = 0, transitions = 0, transfers = 0;
 };
