@@ -1,0 +1,128 @@
+// Shared helpers of the db tests: a temporary directory, file bytes, and small databases with rows of
+// every kind.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "layoutdb/db.h"
+
+namespace layoutdb::db::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "layoutdb-db-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+inline void WriteBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// Runs SQL on a file with SQLite directly (to build files layoutdb itself would never write).
+inline void RawExec(const std::string& path, const std::string& sql) {
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &h), SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &err);
+  const std::string msg = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(h);
+  ASSERT_EQ(rc, SQLITE_OK) << msg;
+}
+
+// One SQL value as text (first column of the first row), for checks against the file itself.
+inline std::string RawScalar(sqlite3* h, const std::string& sql) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(h, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) return "<" + sql + ">";
+  std::string out;
+  if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0)) {
+    out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+  }
+  sqlite3_finalize(s);
+  return out;
+}
+
+inline TargetRow SampleTarget(const std::string& fingerprint) {
+  TargetRow t;
+  t.fingerprint = fingerprint;
+  t.hostname = "host-" + fingerprint;
+  t.cpu_model = "AMD EPYC 7B13";
+  t.isa = "avx512_core_bf16";
+  t.cores = 2;
+  t.threads = 2;
+  t.caches = R"({"l1d":32768,"l2":524288,"l3":33554432})";
+  t.os = "Debian GNU/Linux 12";
+  t.libraries = R"({"onednn":"2.6.0"})";
+  return t;
+}
+
+inline UnitRow SampleUnit(int64_t target_id, const std::string& name) {
+  UnitRow u;
+  u.target_id = target_id;
+  u.name = name;
+  u.kind = name == "cpu" ? "cpu" : "opencl";
+  u.vendor = "AuthenticAMD";
+  u.device_name = name == "cpu" ? "AMD EPYC 7B13" : "pthread-AMD EPYC 7B13";
+  u.driver = name == "cpu" ? "oneDNN 2.6.0" : "PoCL 3.1";
+  u.compute_units = 2;
+  u.clock_mhz = 2450;
+  u.global_mem = int64_t{24} << 30;
+  u.local_mem = 524288;
+  u.properties = R"({"fp16":false})";
+  return u;
+}
+
+inline Stats SampleStats(double median) {
+  Stats s;
+  s.median_us = median;
+  s.p10_us = median * 0.95;
+  s.p90_us = median * 1.1;
+  s.mean_us = median * 1.02;
+  s.stddev_us = median * 0.03;
+  s.min_us = median * 0.9;
+  s.repetitions = 41;
+  s.rel_ci = 0.012;
+  return s;
+}
+
+inline MeasurementRow SampleMeasurement(int64_t problem_id, int64_t unit_id, const std::string& layout,
+                                        const std::string& dtype, double median) {
+  MeasurementRow m;
+  m.problem_id = problem_id;
+  m.unit_id = unit_id;
+  m.layout = layout;
+  const auto gt = layout.find('>');
+  m.src_layout = gt == std::string::npos ? layout : layout.substr(0, gt);
+  m.dst_layout = gt == std::string::npos ? layout : layout.substr(gt + 1);
+  m.dtype = dtype;
+  m.status = "ok";
+  m.impl = "brgconv:avx512_core";
+  m.stats = SampleStats(median);
+  return m;
+}
+
+}  // namespace layoutdb::db::testing
