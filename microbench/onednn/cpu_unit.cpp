@@ -1,0 +1,525 @@
+// The `cpu` unit: every op family as a oneDNN 2.6 primitive in a chosen activation layout and dtype.
+//
+// dtypes:
+//   f32   everything f32.
+//   bf16  src, weights and dst bf16; bias, normalisation statistics, scale and shift stay f32 (what
+//         oneDNN's bf16 kernels take). Needs native bf16 (avx512_core_bf16): oneDNN 2.6 only emulates
+//         it below that, slower than f32, which no deployment would pick.
+//   int8  conv2d, matmul, ip: src u8, weights s8, bias f32, dst s8 with an output scale (s8 rather
+//         than u8 because no ReLU is fused here, so the output is signed). pool: u8 -> u8.
+//         eltwise, binary, bnorm: s8 -> s8. softmax: s8 -> u8 with output scale 255. lnorm: s8 -> s8.
+//         Where oneDNN 2.6 has no such kernel the point is stored as unsupported with its message.
+//
+// Correctness check: every kernel's inputs are MakeInputs() (reference.h) rounded to what the kernel
+// reads (bf16, or integers for int8), so the reference runs on exactly the kernel's inputs; the
+// kernel's dst is reordered to plain f32 and compared with tolerances stated in MakePlan().
+#include "onednn/cpu_unit.h"
+
+#include <fmt/format.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "onednn/cpu_info.h"
+#include "reference.h"
+
+namespace layoutdb::microbench::onednn {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using Dt = memory::data_type;
+
+const std::vector<std::string>& ActivationLayouts() {
+  static const std::vector<std::string> kLayouts = {"nchw", "nhwc", "nChw8c", "nChw16c"};
+  return kLayouts;
+}
+
+std::optional<Tag> TagOf(const std::string& layout) {
+  if (layout == "nchw") return Tag::nchw;
+  if (layout == "nhwc") return Tag::nhwc;
+  if (layout == "nChw8c") return Tag::nChw8c;
+  if (layout == "nChw16c") return Tag::nChw16c;
+  if (layout == "any") return Tag::any;
+  return std::nullopt;
+}
+
+// The name of a 4D activation memory descriptor: one of our layouts when it is one, else a tag in
+// oneDNN's notation built from its blocking (dims ordered outermost first, blocked dims upper-case,
+// inner blocks appended), e.g. "aBcd4b".
+std::string LayoutName(const memory::desc& md) {
+  const memory::dims dims = md.dims();
+  for (const auto& name : ActivationLayouts())
+    if (md == memory::desc(dims, md.data_type(), *TagOf(name))) return name;
+  const dnnl_memory_desc_t& c = md.data;
+  if (c.format_kind != dnnl_blocked) return "non-blocked";
+  const auto& b = c.format_desc.blocking;
+  std::vector<int> order(c.ndims);
+  for (int i = 0; i < c.ndims; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return b.strides[x] > b.strides[y]; });
+  std::string s;
+  for (int d : order) {
+    bool blocked = false;
+    for (int k = 0; k < b.inner_nblks; ++k) blocked = blocked || b.inner_idxs[k] == d;
+    s += static_cast<char>((blocked ? 'A' : 'a') + d);
+  }
+  for (int k = 0; k < b.inner_nblks; ++k)
+    s += fmt::format("{}{}", b.inner_blks[k], static_cast<char>('a' + b.inner_idxs[k]));
+  return s;
+}
+
+float RoundToBf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) != 0x7f800000u) u += 0x7fffu + ((u >> 16) & 1u);  // nearest, ties to even
+  u &= 0xffff0000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+// How one (op, dtype) is run and checked.
+struct Plan {
+  Dt src = Dt::f32, wei = Dt::f32, dst = Dt::f32;
+  bool int8 = false, bf16 = false;
+  // int8: float inputs x in [-1, 1] become integers q = round(x * scale + shift).
+  float src_scale = 1, src_shift = 0, wei_scale = 1;
+  // int8: the primitive multiplies its result by an output scale (oneDNN output_scales).
+  bool out_scaled = false;
+  float oscale = 1;
+  double rtol = 1e-4, atol = 1e-4;
+};
+
+// Length of the reduction each output element sums (1 for element-wise ops).
+int64_t ReductionLength(const Problem& p) {
+  if (p.op() == "conv2d") return p.Get("ic") / p.Get("g") * p.Get("kh") * p.Get("kw");
+  if (p.op() == "matmul") return p.Get("k");
+  if (p.op() == "ip") return p.Get("ic");
+  return 1;
+}
+
+Plan MakePlan(const Problem& p, const std::string& dtype) {
+  Plan plan;
+  const std::string& op = p.op();
+  const bool gemm_like = op == "conv2d" || op == "matmul" || op == "ip";
+  if (dtype == "f32") {
+    // Blocked / brgemm kernels sum the K terms of a reduction in another order than the (double)
+    // reference: allow an absolute error growing with K.
+    plan.atol = std::max(1e-4, 1e-6 * static_cast<double>(ReductionLength(p)));
+  } else if (dtype == "bf16") {
+    plan.bf16 = true;
+    plan.src = plan.wei = plan.dst = Dt::bf16;
+    // The result is rounded to bf16 (8 significant bits: relative error <= 2^-8); accumulation is f32.
+    plan.rtol = 1e-2;
+    plan.atol = 1e-2;
+  } else if (dtype == "int8") {
+    plan.int8 = true;
+    // Compared in quantised units: one step for rounding (ties, f32 scale arithmetic).
+    plan.rtol = 0;
+    plan.atol = 1.0;
+    if (gemm_like) {
+      plan.src = Dt::u8, plan.wei = Dt::s8, plan.dst = Dt::s8;
+      plan.src_scale = 8, plan.src_shift = 8, plan.wei_scale = 8;  // src 0..16, wei -8..8
+      plan.out_scaled = true;
+    } else if (op == "pool") {
+      plan.src = plan.dst = Dt::u8;
+      plan.src_scale = 32, plan.src_shift = 32;  // 0..64
+    } else if (op == "softmax") {
+      plan.src = Dt::s8, plan.dst = Dt::u8;
+      plan.src_scale = 4;  // -4..4: a softmax that is neither flat nor one-hot
+      plan.out_scaled = true;
+      plan.oscale = 255;
+    } else {
+      plan.src = plan.dst = Dt::s8;
+      plan.src_scale = op == "binary" ? 8 : 32;  // binary mul stays mostly inside s8
+    }
+  } else {
+    throw std::invalid_argument(fmt::format("unknown dtype '{}'", dtype));
+  }
+  return plan;
+}
+
+// Rounds the reference inputs to what the kernel reads, so that the reference sees the same values.
+void QuantiseInputs(const Problem& p, const Plan& plan, RefTensors& t) {
+  const bool gemm_like = p.op() == "conv2d" || p.op() == "matmul" || p.op() == "ip";
+  if (plan.bf16) {
+    for (auto* v : {&t.src, &t.src2}) std::transform(v->begin(), v->end(), v->begin(), RoundToBf16);
+    if (gemm_like) std::transform(t.wei.begin(), t.wei.end(), t.wei.begin(), RoundToBf16);
+  }
+  if (plan.int8) {
+    auto q = [](float x, float scale, float shift) { return std::nearbyint(x * scale + shift); };
+    for (auto* v : {&t.src, &t.src2})
+      for (float& x : *v) x = q(x, plan.src_scale, plan.src_shift);
+    if (gemm_like) {
+      for (float& x : t.wei) x = q(x, plan.wei_scale, 0);
+      // The bias lives in accumulator units (src scale x weight scale), so that a bias the kernel
+      // dropped or scaled wrongly moves the result by several quantisation steps.
+      for (float& x : t.bias) x *= plan.src_scale * plan.wei_scale;
+    }
+  }
+}
+
+// What the int8 kernel must write: the reference scaled, rounded and saturated to the dst type.
+void QuantiseExpected(const Plan& plan, std::vector<float>& want) {
+  if (!plan.int8) return;
+  const float lo = plan.dst == Dt::u8 ? 0.f : -128.f, hi = plan.dst == Dt::u8 ? 255.f : 127.f;
+  for (float& x : want) x = std::min(hi, std::max(lo, std::nearbyint(x * plan.oscale)));
+}
+
+class OnednnKernel : public Kernel {
+ public:
+  OnednnKernel(dnnl::engine eng, dnnl::stream strm) : eng_(std::move(eng)), strm_(std::move(strm)) {}
+
+  std::string Impl() const override { return impl_; }
+  bool IsReference() const override { return impl_.rfind("ref", 0) == 0; }
+  std::string ChosenLayout() const override { return chosen_; }
+
+  std::string Check() override {
+    prim_.execute(strm_, args_);
+    strm_.wait();
+    std::vector<float> got(want_.size());
+    memory out(dst_plain_, eng_, got.data());
+    dnnl::reorder(dst_, out).execute(strm_, dst_, out);
+    strm_.wait();
+    // The fault lands in the read-back copy, not in dst memory: a write into a blocked layout could
+    // hit channel padding, which no check reads.
+    if (fault_ && !got.empty()) got[got.size() / 2] += 1000.f;
+    return CompareOutputs(got.data(), want_.data(), static_cast<int64_t>(got.size()), rtol_, atol_);
+  }
+
+  void InjectFaultForTest() override { fault_ = true; }
+
+  double RunUs() override {
+    const auto t0 = std::chrono::steady_clock::now();
+    prim_.execute(strm_, args_);
+    strm_.wait();
+    const auto t1 = std::chrono::steady_clock::now();
+    return std::chrono::duration<double, std::micro>(t1 - t0).count();
+  }
+
+  // A memory of `md` holding `values` (plain f32, laid out as `plain`), converted by a reorder.
+  memory Filled(const memory::desc& md, const std::vector<float>& values, const memory::dims& dims,
+                Tag plain) {
+    memory target(md, eng_);
+    memory user({dims, Dt::f32, plain}, eng_, const_cast<float*>(values.data()));
+    dnnl::reorder(user, target).execute(strm_, user, target);
+    strm_.wait();
+    return target;
+  }
+
+  dnnl::engine eng_;
+  dnnl::stream strm_;
+  dnnl::primitive prim_;
+  std::unordered_map<int, memory> args_;
+  memory dst_;
+  memory::desc dst_plain_;
+  std::vector<float> want_;
+  double rtol_ = 0, atol_ = 0;
+  std::string impl_, chosen_;
+  bool fault_ = false;
+};
+
+std::vector<float> Slice(const std::vector<float>& v, size_t begin, size_t n) {
+  return std::vector<float>(v.begin() + begin, v.begin() + begin + n);
+}
+
+class CpuUnit : public Unit {
+ public:
+  CpuUnit()
+      : info_(ReadCpuInfo()),
+        eng_(dnnl::engine::kind::cpu, 0),
+        strm_(eng_),
+        isa_(dnnl::get_effective_cpu_isa()) {}
+
+  const UnitInfo& Info() const override { return info_; }
+
+  std::vector<std::string> Layouts() const override { return ActivationLayouts(); }
+
+  std::vector<Candidate> Candidates(const Problem& p, const std::vector<std::string>& dtypes) const override {
+    std::vector<Candidate> out;
+    for (const auto& dtype : dtypes) {
+      if (!p.IsSpatial()) {
+        out.push_back({"plain", "plain", dtype});
+        continue;
+      }
+      for (const auto& l : ActivationLayouts()) out.push_back({l, l, dtype});
+      // The classic first convolution: few input channels read plain, written in the layout the
+      // rest of the network computes in. With many input channels a mixed pair is just a reorder
+      // fused into the convolution; the reorder matrix covers that.
+      if (p.op() == "conv2d" && p.Get("ic") <= 4)
+        for (const char* d : {"nhwc", "nChw8c", "nChw16c"}) out.push_back({"nchw", d, dtype});
+      out.push_back({"any", "any", dtype});
+    }
+    return out;
+  }
+
+  Prepared Prepare(const Problem& p, const Candidate& c) override {
+    const std::string what = fmt::format("{} {} {}", p.Key(), c.Layout(), c.dtype);
+    try {
+      if (auto why = DtypeUnsupported(c.dtype)) return Prepared::Unsupported(*why);
+      if (p.IsSpatial()) {
+        for (const auto* l : {&c.src_layout, &c.dst_layout})
+          if (!TagOf(*l))
+            return Prepared::Unsupported(fmt::format("layout '{}' is not a cpu layout of {} (nchw, nhwc, nChw8c, nChw16c, any)", *l, p.op()));
+        if ((c.src_layout == "any") != (c.dst_layout == "any"))
+          return Prepared::Unsupported("'any' is offered for src and dst together only");
+        if (c.src_layout == "any" && p.op() != "conv2d")
+          return Prepared::Unsupported(fmt::format(
+              "{}: oneDNN takes no layout of its own (format_tag::any) for this op's source; its layout "
+              "follows the producer",
+              p.op()));
+        if (c.src_layout != c.dst_layout && p.op() != "conv2d")
+          return Prepared::Unsupported(fmt::format("{}: mixed (src, dst) layouts are measured for conv2d only", p.op()));
+      } else if (c.src_layout != "plain" || c.dst_layout != "plain") {
+        return Prepared::Unsupported(fmt::format("{} has the single cpu layout 'plain', not '{}'", p.op(), c.Layout()));
+      }
+      if (c.dtype == "int8" && p.op() == "eltwise" && p.alg() != "relu" && p.alg() != "hardsigmoid")
+        // oneDNN 2.6 refuses the descriptor (invalid_arguments): integer eltwise is relu / linear only.
+        return Prepared::Unsupported(fmt::format(
+            "int8 eltwise {}: oneDNN {} takes s8/u8 data for relu and linear only", p.alg(), Version()));
+      return Build(p, c);
+    } catch (const dnnl::error& e) {
+      if (e.status == dnnl_unimplemented)
+        return Prepared::Unsupported(fmt::format("oneDNN {} has no implementation: {}", Version(), e.what()));
+      return Prepared::Failed(fmt::format("{}: oneDNN error: {}", what, e.what()));
+    } catch (const std::exception& e) {
+      return Prepared::Failed(fmt::format("{}: {}", what, e.what()));
+    }
+  }
+
+  Prepared PrepareReorder(const Shape4& s, const std::string& src_layout, const std::string& dst_layout,
+                          const std::string& dtype) override {
+    try {
+      if (auto why = DtypeUnsupported(dtype)) return Prepared::Unsupported(*why);
+      for (const auto* l : {&src_layout, &dst_layout})
+        if (!TagOf(*l) || *l == "any")
+          return Prepared::Unsupported(fmt::format("layout '{}' is not a cpu layout (nchw, nhwc, nChw8c, nChw16c)", *l));
+      // Values as an s8/bf16/f32 activation would hold them.
+      const Problem p("eltwise", "relu", {{"mb", s.mb}, {"c", s.c}, {"h", s.h}, {"w", s.w}});
+      const Plan plan = MakePlan(p, dtype);
+      RefTensors t = MakeInputs(p);
+      QuantiseInputs(p, plan, t);
+      const memory::dims dims = {s.mb, s.c, s.h, s.w};
+      auto k = std::make_unique<OnednnKernel>(eng_, strm_);
+      const memory src = k->Filled({dims, plan.src, *TagOf(src_layout)}, t.src, dims, Tag::nchw);
+      k->dst_ = memory({dims, plan.src, *TagOf(dst_layout)}, eng_);
+      const dnnl::reorder::primitive_desc pd(src, k->dst_);
+      k->prim_ = dnnl::reorder(pd);
+      k->args_ = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, k->dst_}};
+      k->dst_plain_ = memory::desc(dims, Dt::f32, Tag::nchw);
+      k->want_ = std::move(t.src);  // a reorder changes no value
+      k->impl_ = pd.impl_info_str();
+      return Prepared::Ok(std::move(k));
+    } catch (const dnnl::error& e) {
+      if (e.status == dnnl_unimplemented)
+        return Prepared::Unsupported(fmt::format("oneDNN {} has no implementation: {}", Version(), e.what()));
+      return Prepared::Failed(fmt::format("reorder {} {}>{} {}: oneDNN error: {}", s.Key(), src_layout, dst_layout, dtype, e.what()));
+    } catch (const std::exception& e) {
+      return Prepared::Failed(fmt::format("reorder {} {}>{} {}: {}", s.Key(), src_layout, dst_layout, dtype, e.what()));
+    }
+  }
+
+ private:
+  static std::string Version() {
+    const dnnl_version_t* v = dnnl_version();
+    return fmt::format("{}.{}.{}", v->major, v->minor, v->patch);
+  }
+
+  std::optional<std::string> DtypeUnsupported(const std::string& dtype) const {
+    if (dtype == "f32") return std::nullopt;
+    if (dtype == "bf16") {
+      if (IsaHasBf16(isa_)) return std::nullopt;
+      return fmt::format("bf16 needs avx512_core_bf16 (this CPU: {})", IsaName(isa_));
+    }
+    if (dtype == "int8") {
+      if (IsaHasInt8(isa_)) return std::nullopt;
+      return fmt::format("int8 needs avx2 or newer (this CPU: {})", IsaName(isa_));
+    }
+    if (dtype == "f16") return fmt::format("f16 has no CPU kernels in oneDNN {}", Version());
+    return fmt::format("unknown dtype '{}' (known: f32, bf16, int8)", dtype);
+  }
+
+  Prepared Build(const Problem& p, const Candidate& c) {
+    const std::string& op = p.op();
+    Plan plan = MakePlan(p, c.dtype);
+    RefTensors t = MakeInputs(p);
+    QuantiseInputs(p, plan, t);
+    ComputeReference(p, t);
+    if (plan.int8 && plan.out_scaled && plan.oscale == 1) {
+      // Spread the result over most of the s8 range without saturating it.
+      float mx = 0;
+      for (float v : t.dst) mx = std::max(mx, std::fabs(v));
+      plan.oscale = mx > 0 ? 100.f / mx : 1.f;
+    }
+    std::vector<float> want = t.dst;
+    QuantiseExpected(plan, want);
+
+    auto k = std::make_unique<OnednnKernel>(eng_, strm_);
+    dnnl::primitive_attr attr;
+    if (plan.out_scaled) attr.set_output_scales(0, {plan.oscale});
+    const auto fwd = dnnl::prop_kind::forward_inference;
+    const Tag stag = p.IsSpatial() ? *TagOf(c.src_layout) : Tag::undef;
+    const Tag dtag = p.IsSpatial() ? *TagOf(c.dst_layout) : Tag::undef;
+    memory::desc dst_md_chosen;
+    std::string impl;
+
+    if (op == "conv2d") {
+      const int64_t mb = p.Get("mb"), ic = p.Get("ic"), oc = p.Get("oc"), g = p.Get("g");
+      const int64_t kh = p.Get("kh"), kw = p.Get("kw");
+      const memory::dims src_dims = {mb, ic, p.Get("ih"), p.Get("iw")};
+      const memory::dims dst_dims = {mb, oc, p.Oh(), p.Ow()};
+      const memory::dims wei_dims = g > 1 ? memory::dims{g, oc / g, ic / g, kh, kw} : memory::dims{oc, ic, kh, kw};
+      const Tag wei_plain = g > 1 ? Tag::goihw : Tag::oihw;
+      // Weights in the layout oneDNN prefers (they are reordered once, at model load); the layout
+      // under test is the activations'. Direct convolution, as frameworks run it (no winograd).
+      const dnnl::convolution_forward::desc d(
+          fwd, dnnl::algorithm::convolution_direct, {src_dims, plan.src, stag}, {wei_dims, plan.wei, Tag::any},
+          {{oc}, Dt::f32, Tag::a}, {dst_dims, plan.dst, dtag}, {p.Get("sh"), p.Get("sw")},
+          {p.Get("dh") - 1, p.Get("dw") - 1}, {p.Get("ph"), p.Get("pw")}, {p.Get("ph"), p.Get("pw")});
+      const dnnl::convolution_forward::primitive_desc pd(d, attr, eng_);
+      impl = pd.impl_info_str();
+      k->prim_ = dnnl::convolution_forward(pd);
+      k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, src_dims, Tag::nchw);
+      k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, wei_dims, wei_plain);
+      k->args_[DNNL_ARG_BIAS] = k->Filled(pd.bias_desc(), t.bias, {oc}, Tag::a);
+      k->dst_ = memory(pd.dst_desc(), eng_);
+      k->dst_plain_ = memory::desc(dst_dims, Dt::f32, Tag::nchw);
+      dst_md_chosen = pd.dst_desc();
+    } else if (op == "matmul") {
+      const int64_t mb = p.Get("mb"), m = p.Get("m"), n = p.Get("n"), kk = p.Get("k");
+      const memory::dims sd = {mb, m, kk}, wd = {mb, kk, n}, dd = {mb, m, n};
+      const dnnl::matmul::desc d({sd, plan.src, Tag::abc}, {wd, plan.wei, Tag::abc}, {dd, plan.dst, Tag::abc});
+      const dnnl::matmul::primitive_desc pd(d, attr, eng_);
+      impl = pd.impl_info_str();
+      k->prim_ = dnnl::matmul(pd);
+      k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, sd, Tag::abc);
+      k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, wd, Tag::abc);
+      k->dst_ = memory(pd.dst_desc(), eng_);
+      k->dst_plain_ = memory::desc(dd, Dt::f32, Tag::abc);
+    } else if (op == "ip") {
+      const int64_t mb = p.Get("mb"), ic = p.Get("ic"), oc = p.Get("oc");
+      const dnnl::inner_product_forward::desc d(fwd, {{mb, ic}, plan.src, Tag::nc}, {{oc, ic}, plan.wei, Tag::any},
+                                                {{oc}, Dt::f32, Tag::a}, {{mb, oc}, plan.dst, Tag::nc});
+      const dnnl::inner_product_forward::primitive_desc pd(d, attr, eng_);
+      impl = pd.impl_info_str();
+      k->prim_ = dnnl::inner_product_forward(pd);
+      k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, {mb, ic}, Tag::nc);
+      k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, {oc, ic}, Tag::oi);
+      k->args_[DNNL_ARG_BIAS] = k->Filled(pd.bias_desc(), t.bias, {oc}, Tag::a);
+      k->dst_ = memory(pd.dst_desc(), eng_);
+      k->dst_plain_ = memory::desc({mb, oc}, Dt::f32, Tag::nc);
+    } else if (op == "pool") {
+      const memory::dims sd = {p.Get("mb"), p.Get("ic"), p.Get("ih"), p.Get("iw")};
+      const memory::dims dd = {p.Get("mb"), p.Get("ic"), p.Oh(), p.Ow()};
+      const auto alg = p.alg() == "max" ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding;
+      const dnnl::pooling_forward::desc d(fwd, alg, {sd, plan.src, stag}, {dd, plan.dst, dtag},
+                                          {p.Get("sh"), p.Get("sw")}, {p.Get("kh"), p.Get("kw")},
+                                          {p.Get("ph"), p.Get("pw")}, {p.Get("ph"), p.Get("pw")});
+      const dnnl::pooling_forward::primitive_desc pd(d, attr, eng_);
+      impl = pd.impl_info_str();
+      k->prim_ = dnnl::pooling_forward(pd);
+      k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, sd, Tag::nchw);
+      k->dst_ = memory(pd.dst_desc(), eng_);
+      k->dst_plain_ = memory::desc(dd, Dt::f32, Tag::nchw);
+      // Max pooling for inference needs no workspace; ask anyway so a future kernel cannot crash.
+      if (pd.workspace_desc().get_size() > 0)
+        k->args_[DNNL_ARG_WORKSPACE] = memory(pd.workspace_desc(), eng_);
+    } else if (op == "eltwise" || op == "binary" || op == "softmax" || op == "bnorm") {
+      const memory::dims dims = {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
+      const memory::desc src_md(dims, plan.src, stag), dst_md(dims, plan.dst, dtag);
+      k->dst_plain_ = memory::desc(dims, Dt::f32, Tag::nchw);
+      if (op == "eltwise") {
+        dnnl::algorithm alg = dnnl::algorithm::eltwise_relu;
+        float alpha = 0, beta = 0;
+        const std::string& a = p.alg();
+        if (a == "clip") alg = dnnl::algorithm::eltwise_clip, alpha = 0, beta = 6;
+        if (a == "hardswish") alg = dnnl::algorithm::eltwise_hardswish;
+        if (a == "sigmoid") alg = dnnl::algorithm::eltwise_logistic;
+        if (a == "gelu") alg = dnnl::algorithm::eltwise_gelu_erf;
+        if (a == "tanh") alg = dnnl::algorithm::eltwise_tanh;
+        if (a == "hardsigmoid") {
+          // oneDNN 2.6 has no hardsigmoid: linear (x/6 + 1/2) with a fused clip to [0, 1].
+          alg = dnnl::algorithm::eltwise_linear, alpha = 1.f / 6, beta = 0.5f;
+          dnnl::post_ops po;
+          po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 1.f);
+          attr.set_post_ops(po);
+        }
+        const dnnl::eltwise_forward::desc d(fwd, alg, src_md, alpha, beta);
+        const dnnl::eltwise_forward::primitive_desc pd(d, attr, eng_);
+        impl = pd.impl_info_str();
+        k->prim_ = dnnl::eltwise_forward(pd);
+        k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
+        k->dst_ = memory(pd.dst_desc(), eng_);
+      } else if (op == "binary") {
+        const auto alg = p.alg() == "add" ? dnnl::algorithm::binary_add : dnnl::algorithm::binary_mul;
+        const dnnl::binary::desc d(alg, src_md, src_md, dst_md);
+        const dnnl::binary::primitive_desc pd(d, attr, eng_);
+        impl = pd.impl_info_str();
+        k->prim_ = dnnl::binary(pd);
+        k->args_[DNNL_ARG_SRC_0] = k->Filled(pd.src_desc(0), t.src, dims, Tag::nchw);
+        k->args_[DNNL_ARG_SRC_1] = k->Filled(pd.src_desc(1), t.src2, dims, Tag::nchw);
+        k->dst_ = memory(pd.dst_desc(), eng_);
+      } else if (op == "softmax") {
+        const dnnl::softmax_v2_forward::desc d(fwd, dnnl::algorithm::softmax_accurate, src_md, dst_md,
+                                               static_cast<int>(p.Get("ax")));
+        const dnnl::softmax_v2_forward::primitive_desc pd(d, attr, eng_);
+        impl = pd.impl_info_str();
+        k->prim_ = dnnl::softmax_v2_forward(pd);
+        k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
+        k->dst_ = memory(pd.dst_desc(), eng_);
+      } else {  // bnorm
+        const int64_t ch = p.Get("c");
+        const auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
+                           dnnl::normalization_flags::use_shift;
+        const dnnl::batch_normalization_forward::desc d(fwd, src_md, 1e-5f, flags);
+        const dnnl::batch_normalization_forward::primitive_desc pd(d, attr, eng_);
+        impl = pd.impl_info_str();
+        k->prim_ = dnnl::batch_normalization_forward(pd);
+        k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
+        const memory::desc vec({ch}, Dt::f32, Tag::a);
+        const int arg[4] = {DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE, DNNL_ARG_SHIFT};
+        for (int i = 0; i < 4; ++i) k->args_[arg[i]] = k->Filled(vec, Slice(t.wei, i * ch, ch), {ch}, Tag::a);
+        k->dst_ = memory(pd.dst_desc(), eng_);
+      }
+    } else if (op == "lnorm") {
+      const int64_t ch = p.Get("c");
+      const memory::dims dims = {p.Get("mb"), p.Get("t"), ch};
+      const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+      const dnnl::layer_normalization_forward::desc d(fwd, {dims, plan.src, Tag::abc}, 1e-5f, flags);
+      const dnnl::layer_normalization_forward::primitive_desc pd(d, attr, eng_);
+      impl = pd.impl_info_str();
+      k->prim_ = dnnl::layer_normalization_forward(pd);
+      k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::abc);
+      const memory::desc vec({ch}, Dt::f32, Tag::a);
+      k->args_[DNNL_ARG_SCALE] = k->Filled(vec, Slice(t.wei, 0, ch), {ch}, Tag::a);
+      k->args_[DNNL_ARG_SHIFT] = k->Filled(vec, Slice(t.wei, ch, ch), {ch}, Tag::a);
+      k->dst_ = memory(pd.dst_desc(), eng_);
+      k->dst_plain_ = memory::desc(dims, Dt::f32, Tag::abc);
+    } else {
+      return Prepared::Unsupported(fmt::format("op '{}' has no cpu kernel", op));
+    }
+    k->args_[DNNL_ARG_DST] = k->dst_;
+    k->want_ = std::move(want);
+    k->rtol_ = plan.rtol;
+    k->atol_ = plan.atol;
+    k->impl_ = impl;
+    if (c.dst_layout == "any") k->chosen_ = LayoutName(dst_md_chosen);
+    return Prepared::Ok(std::move(k));
+  }
+
+  UnitInfo info_;
+  dnnl::engine eng_;
+  dnnl::stream strm_;
+  dnnl::cpu_isa isa_;
+};
+
+}  // namespace
+
+std::unique_ptr<Unit> MakeCpuUnit() { return std::make_unique<CpuUnit>(); }
+
+}  // namespace layoutdb::microbench::onednn

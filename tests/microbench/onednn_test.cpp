@@ -1,0 +1,227 @@
+// The `cpu` unit: real oneDNN primitives of every op family in every layout, each checked against the
+// reference; wrong results caught; unsupported candidates stored with a reason; reorders round-trip.
+#include <gtest/gtest.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layoutdb/microbench/unit.h"
+#include "microbench/onednn/cpu_info.h"
+#include "microbench/onednn/cpu_unit.h"
+
+namespace layoutdb::microbench {
+namespace {
+
+Unit& Cpu() {
+  static std::unique_ptr<Unit> unit = onednn::MakeCpuUnit();
+  return *unit;
+}
+
+// Small problems of every op family, with the awkward cases: 3 input channels, channel counts that
+// are not multiples of 8 or 16, stride 2, padding, dilation, groups, depthwise.
+const std::vector<std::string>& SmallProblems() {
+  static const std::vector<std::string> kKeys = {
+      "conv2d:mb1ic16ih8iw8oc16kh3kw3sh1sw1ph1pw1g1",
+      "conv2d:mb1ic3ih11iw11oc8kh3kw3sh2sw2ph1pw1g1",
+      "conv2d:mb1ic8ih9iw9oc8kh3kw3sh1sw1ph2pw2dh2dw2g1",
+      "conv2d:mb2ic8ih6iw6oc12kh3kw3sh1sw1ph1pw1g2",
+      "conv2d:mb1ic16ih7iw7oc16kh3kw3sh2sw2ph1pw1g16",
+      "conv2d:mb1ic24ih5iw5oc20kh1kw1sh1sw1ph0pw0g1",
+      "matmul:mb2m5n7k9",
+      "ip:mb3ic20oc10",
+      "pool:max:mb1ic16ih9iw9kh3kw3sh2sw2ph1pw1",
+      "pool:avg:mb1ic5ih8iw8kh3kw3sh2sw2ph1pw1",
+      "eltwise:relu:mb1c5h4w6",
+      "eltwise:clip:mb1c16h3w3",
+      "eltwise:hardswish:mb1c5h4w6",
+      "eltwise:hardsigmoid:mb1c5h4w6",
+      "eltwise:sigmoid:mb1c5h4w6",
+      "eltwise:gelu:mb1c5h4w6",
+      "eltwise:tanh:mb1c5h4w6",
+      "binary:add:mb1c20h3w5",
+      "binary:mul:mb1c20h3w5",
+      "softmax:mb1c10h3w4",
+      "softmax:mb2c8h2w5ax3",
+      "bnorm:mb2c20h3w3",
+      "lnorm:mb2t3c20",
+  };
+  return kKeys;
+}
+
+bool Starts(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Prepares and checks every candidate of every small problem in `dtype`. Returns how many ran.
+int CheckEveryCandidate(const std::string& dtype, bool require_ok) {
+  int ran = 0;
+  for (const auto& key : SmallProblems()) {
+    const Problem p = Problem::Parse(key);
+    for (const Candidate& c : Cpu().Candidates(p, {dtype})) {
+      SCOPED_TRACE(key + " " + c.Layout() + " " + dtype);
+      Prepared pr = Cpu().Prepare(p, c);
+      // `any` on ops other than conv2d has no meaning in oneDNN (their layout follows the producer).
+      const bool any_without_choice = c.src_layout == "any" && p.op() != "conv2d";
+      if (any_without_choice) {
+        EXPECT_EQ(pr.status, Prepared::Status::kUnsupported);
+        EXPECT_NE(pr.reason.find("follows the producer"), std::string::npos) << pr.reason;
+        continue;
+      }
+      if (pr.status != Prepared::Status::kOk) {
+        EXPECT_FALSE(require_ok) << pr.reason;
+        EXPECT_FALSE(pr.reason.empty());
+        EXPECT_EQ(pr.status, Prepared::Status::kUnsupported) << pr.reason;
+        continue;
+      }
+      Kernel& k = *pr.kernel;
+      EXPECT_EQ(k.Check(), "") << k.Impl();
+      EXPECT_FALSE(k.Impl().empty());
+      EXPECT_EQ(k.IsReference(), Starts(k.Impl(), "ref")) << k.Impl();
+      if (c.dst_layout == "any") EXPECT_FALSE(k.ChosenLayout().empty());
+      else EXPECT_EQ(k.ChosenLayout(), "");
+      EXPECT_GT(k.RunUs(), 0.0);
+      ++ran;
+    }
+  }
+  return ran;
+}
+
+TEST(OnednnCpu, InfoDescribesThisMachine) {
+  const UnitInfo& info = Cpu().Info();
+  EXPECT_EQ(info.name, "cpu");
+  EXPECT_EQ(info.kind, "cpu");
+  EXPECT_TRUE(Starts(info.driver, "oneDNN 2.")) << info.driver;
+  EXPECT_GT(info.compute_units, 0);
+  EXPECT_GT(info.global_mem, 0);
+  EXPECT_FALSE(info.device_name.empty());
+  const auto& pr = info.properties;
+  EXPECT_EQ(pr.at("isa"), onednn::IsaName(dnnl::get_effective_cpu_isa()));
+  EXPECT_GE(pr.at("threads").get<int64_t>(), pr.at("cores").get<int64_t>());
+  EXPECT_GT(pr.at("caches").at("l1d").get<int64_t>(), 0);
+  EXPECT_GT(pr.at("caches").at("l2").get<int64_t>(), pr.at("caches").at("l1d").get<int64_t>());
+  EXPECT_EQ(pr.at("onednn").at("version"), info.driver.substr(7));
+  EXPECT_TRUE(pr.at("bf16").is_boolean());
+  EXPECT_FALSE(pr.at("os").get<std::string>().empty());
+  EXPECT_EQ(Cpu().Layouts(), (std::vector<std::string>{"nchw", "nhwc", "nChw8c", "nChw16c"}));
+}
+
+TEST(OnednnCpu, CandidatesCoverLayoutsMixedPairsAndEveryDtype) {
+  auto names = [](const std::vector<Candidate>& cs) {
+    std::vector<std::string> v;
+    for (const auto& c : cs) v.push_back(c.Layout() + "/" + c.dtype);
+    return v;
+  };
+  const Problem first = Problem::Parse("conv2d:mb1ic3ih224iw224oc32kh3kw3sh2sw2ph1pw1g1");
+  EXPECT_EQ(names(Cpu().Candidates(first, {"f32"})),
+            (std::vector<std::string>{"nchw/f32", "nhwc/f32", "nChw8c/f32", "nChw16c/f32", "nchw>nhwc/f32",
+                                      "nchw>nChw8c/f32", "nchw>nChw16c/f32", "any/f32"}));
+  const Problem wide = Problem::Parse("conv2d:mb1ic64ih56iw56oc64kh3kw3sh1sw1ph1pw1g1");
+  EXPECT_EQ(Cpu().Candidates(wide, {"f32", "bf16", "int8"}).size(), 15u);  // no mixed pairs
+  EXPECT_EQ(names(Cpu().Candidates(Problem::Parse("matmul:mb1m8n8k8"), {"f32", "f16"})),
+            (std::vector<std::string>{"plain/f32", "plain/f16"}));
+}
+
+TEST(OnednnCpu, EveryOpEveryLayoutF32MatchesTheReference) {
+  EXPECT_GT(CheckEveryCandidate("f32", /*require_ok=*/true), 80);
+}
+
+TEST(OnednnCpu, EveryOpEveryLayoutBf16MatchesTheReference) {
+  if (!Cpu().Info().properties.at("bf16").get<bool>())
+    GTEST_SKIP() << "this CPU's ISA (" << Cpu().Info().properties.at("isa") << ") has no native bf16";
+  EXPECT_GT(CheckEveryCandidate("bf16", /*require_ok=*/true), 80);
+}
+
+TEST(OnednnCpu, Int8KernelsMatchTheReferenceOrSayWhyNot) {
+  if (!Cpu().Info().properties.at("int8").get<bool>())
+    GTEST_SKIP() << "this CPU's ISA (" << Cpu().Info().properties.at("isa") << ") has no int8 kernels";
+  CheckEveryCandidate("int8", /*require_ok=*/false);
+  // The int8 workhorses must exist.
+  for (const char* key : {"conv2d:mb1ic16ih8iw8oc16kh3kw3sh1sw1ph1pw1g1", "matmul:mb2m5n7k9", "ip:mb3ic20oc10"}) {
+    const Problem p = Problem::Parse(key);
+    const Candidate c = p.IsSpatial() ? Candidate{"nhwc", "nhwc", "int8"} : Candidate{"plain", "plain", "int8"};
+    Prepared pr = Cpu().Prepare(p, c);
+    ASSERT_EQ(pr.status, Prepared::Status::kOk) << key << ": " << pr.reason;
+    EXPECT_EQ(pr.kernel->Check(), "") << key;
+  }
+}
+
+TEST(OnednnCpu, EveryOpFamilyCheckCatchesAWrongResult) {
+  for (const char* key : {"conv2d:mb1ic16ih7iw7oc16kh3kw3sh2sw2ph1pw1g16", "matmul:mb2m5n7k9", "ip:mb3ic20oc10",
+                          "pool:avg:mb1ic5ih8iw8kh3kw3sh2sw2ph1pw1", "eltwise:gelu:mb1c5h4w6",
+                          "binary:mul:mb1c20h3w5", "softmax:mb1c10h3w4", "bnorm:mb2c20h3w3", "lnorm:mb2t3c20"}) {
+    for (const char* dtype : {"f32", "int8"}) {
+      SCOPED_TRACE(std::string(key) + " " + dtype);
+      const Problem p = Problem::Parse(key);
+      Prepared pr = Cpu().Prepare(p, Cpu().Candidates(p, {dtype}).front());
+      if (pr.status == Prepared::Status::kUnsupported && std::string(dtype) == "int8") continue;
+      ASSERT_EQ(pr.status, Prepared::Status::kOk) << pr.reason;
+      ASSERT_EQ(pr.kernel->Check(), "");
+      pr.kernel->InjectFaultForTest();
+      const std::string msg = pr.kernel->Check();
+      EXPECT_NE(msg.find("1 of "), std::string::npos) << msg;
+      EXPECT_NE(msg.find("elements differ; first at index"), std::string::npos) << msg;
+    }
+  }
+}
+
+TEST(OnednnCpu, BlockedLayoutOnThreeChannelsNamesItsImplementation) {
+  const Problem p = Problem::Parse("conv2d:mb1ic3ih16iw16oc16kh3kw3sh1sw1ph1pw1g1");
+  for (const char* layout : {"nChw8c", "nChw16c"}) {
+    Prepared pr = Cpu().Prepare(p, {layout, layout, "f32"});
+    ASSERT_EQ(pr.status, Prepared::Status::kOk) << pr.reason;
+    const std::string impl = pr.kernel->Impl();
+    EXPECT_FALSE(impl.empty());
+    EXPECT_EQ(pr.kernel->IsReference(), Starts(impl, "ref")) << impl;
+    EXPECT_EQ(pr.kernel->Check(), "");
+  }
+  // oneDNN's own choice for a first convolution writes a real layout.
+  Prepared any = Cpu().Prepare(p, {"any", "any", "f32"});
+  ASSERT_EQ(any.status, Prepared::Status::kOk) << any.reason;
+  EXPECT_FALSE(any.kernel->ChosenLayout().empty());
+}
+
+TEST(OnednnCpu, ImpossibleCandidatesAreUnsupportedWithTheReason) {
+  const Problem conv = Problem::Parse("conv2d:mb1ic8ih8iw8oc8kh3kw3sh1sw1ph1pw1g1");
+  Prepared bad_layout = Cpu().Prepare(conv, {"nc4hw4", "nc4hw4", "f32"});
+  EXPECT_EQ(bad_layout.status, Prepared::Status::kUnsupported);
+  EXPECT_EQ(bad_layout.reason, "layout 'nc4hw4' is not a cpu layout of conv2d (nchw, nhwc, nChw8c, nChw16c, any)");
+
+  Prepared f16 = Cpu().Prepare(conv, {"nchw", "nchw", "f16"});
+  EXPECT_EQ(f16.status, Prepared::Status::kUnsupported);
+  EXPECT_TRUE(Starts(f16.reason, "f16 has no CPU kernels in oneDNN 2.")) << f16.reason;
+
+  Prepared mixed_pool = Cpu().Prepare(Problem::Parse("pool:max:mb1ic8ih8iw8kh2kw2sh2sw2ph0pw0"), {"nchw", "nhwc", "f32"});
+  EXPECT_EQ(mixed_pool.status, Prepared::Status::kUnsupported);
+  EXPECT_EQ(mixed_pool.reason, "pool: mixed (src, dst) layouts are measured for conv2d only");
+
+  Prepared plain_only = Cpu().Prepare(Problem::Parse("lnorm:mb1t4c8"), {"nhwc", "nhwc", "f32"});
+  EXPECT_EQ(plain_only.status, Prepared::Status::kUnsupported);
+  EXPECT_EQ(plain_only.reason, "lnorm has the single cpu layout 'plain', not 'nhwc'");
+}
+
+TEST(OnednnCpu, ReordersBetweenEveryPairOfLayoutsRoundTrip) {
+  const Shape4 shape{2, 5, 3, 7};
+  for (const char* dtype : {"f32", "bf16", "int8"}) {
+    for (const auto& from : Cpu().Layouts())
+      for (const auto& to : Cpu().Layouts()) {
+        SCOPED_TRACE(from + ">" + to + " " + dtype);
+        Prepared pr = Cpu().PrepareReorder(shape, from, to, dtype);
+        if (pr.status == Prepared::Status::kUnsupported && std::string(dtype) != "f32") {
+          EXPECT_FALSE(pr.reason.empty());
+          continue;
+        }
+        ASSERT_EQ(pr.status, Prepared::Status::kOk) << pr.reason;
+        EXPECT_FALSE(pr.kernel->Impl().empty());
+        EXPECT_EQ(pr.kernel->Check(), "");
+        EXPECT_GT(pr.kernel->RunUs(), 0.0);
+        pr.kernel->InjectFaultForTest();
+        EXPECT_NE(pr.kernel->Check(), "");
+      }
+  }
+  EXPECT_EQ(Cpu().PrepareReorder(shape, "nchw", "plain", "f32").reason,
+            "layout 'plain' is not a cpu layout (nchw, nhwc, nChw8c, nChw16c)");
+}
+
+}  // namespace
+}  // namespace layoutdb::microbench
