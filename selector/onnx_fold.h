@@ -1,0 +1,65 @@
+// Shape folding for the ONNX importer: values of small constant tensors, evaluation of the shape
+// sub-graphs exporters write (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, ...), and our own shape
+// rules for the ops ONNX 1.12's inference leaves unknown (opset 18 forms, Gelu, failed inference).
+// Internal to selector/.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace layoutdb::selector::fold {
+
+// Tensors with more elements than this keep only their shape: folding is for shape arithmetic, not
+// for weights.
+constexpr int64_t kMaxFoldElems = 1 << 16;
+
+// What the importer knows about one value.
+struct Val {
+  bool shape_known = false;
+  std::vector<int64_t> shape;
+  int32_t elem_type = 0;     // onnx::TensorProto::DataType
+  bool is_constant = false;  // initializer, Constant output or folded
+  bool has_data = false;     // values below are valid (is_constant and small)
+  bool is_float = false;     // data in f, else in i
+  std::vector<int64_t> i;
+  std::vector<double> f;
+  int64_t Elems() const;
+  double At(int64_t k) const { return is_float ? f[k] : static_cast<double>(i[k]); }
+  int64_t IntAt(int64_t k) const { return is_float ? static_cast<int64_t>(f[k]) : i[k]; }
+};
+
+using ValMap = std::unordered_map<std::string, Val>;
+
+bool IsFloatType(int32_t elem_type);
+// Short dtype name: f32, f16, bf16, f64, i8, u8, i16, u16, i32, u32, i64, u64, bool, string, ...
+std::string DtypeName(int32_t elem_type);
+
+// Reads an initializer or a Constant's tensor: shape and element type always, values when small and
+// numeric (external data keeps only the shape).
+Val ReadTensor(const onnx::TensorProto& t);
+
+// Attribute helpers.
+const onnx::AttributeProto* FindAttr(const onnx::NodeProto& n, const std::string& name);
+int64_t AttrInt(const onnx::NodeProto& n, const std::string& name, int64_t def);
+float AttrFloat(const onnx::NodeProto& n, const std::string& name, float def);
+std::string AttrString(const onnx::NodeProto& n, const std::string& name, const std::string& def);
+std::vector<int64_t> AttrInts(const onnx::NodeProto& n, const std::string& name);
+bool HasAttr(const onnx::NodeProto& n, const std::string& name);
+
+// Numpy broadcasting of two shapes; throws std::runtime_error when they do not broadcast.
+std::vector<int64_t> Broadcast(const std::vector<int64_t>& a, const std::vector<int64_t>& b);
+
+// Evaluates a node whose inputs are constant with known values (or, for Shape/Size, whose input
+// shape is known), writing its outputs' shapes and values into `vals`. Returns false when the op is
+// not one we fold or the values are too large; throws std::runtime_error on an impossible shape.
+bool Evaluate(const onnx::NodeProto& n, int64_t opset, ValMap& vals);
+
+// Our own output-shape rules for ops whose shapes ONNX inference did not give. Sets the shapes of the
+// outputs it can; returns true if it set any. Throws std::runtime_error on an impossible shape.
+bool InferShape(const onnx::NodeProto& n, int64_t opset, ValMap& vals);
+
+}  // namespace layoutdb::selector::fold
