@@ -1,0 +1,407 @@
+#include "cost.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <tuple>
+
+namespace layoutdb::selector {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// Neighbours averaged by the interpolation.
+constexpr size_t kNeighbours = 4;
+
+std::string Join(std::initializer_list<std::string_view> parts) {
+  std::string s;
+  for (auto p : parts) {
+    if (!s.empty()) s += '|';
+    s += p;
+  }
+  return s;
+}
+
+std::string Normal(const std::string& layout) { return layout == "plain" ? "nchw" : layout; }
+
+bool IsBlocked(const std::string& layout) {
+  return layout == "nChw8c" || layout == "nChw16c" || layout == "nc4hw4";
+}
+
+bool IsStructural(const std::string& name) {
+  return name == "kh" || name == "kw" || name == "sh" || name == "sw" || name == "dh" ||
+         name == "dw" || name == "g" || name == "ax";
+}
+
+}  // namespace
+
+const char* ConfidenceName(Confidence c) {
+  switch (c) {
+    case Confidence::kExact: return "exact";
+    case Confidence::kInterpolated: return "interpolated";
+    case Confidence::kRoofline: return "roofline";
+  }
+  return "roofline";
+}
+
+bool CostModel::IsMemoryBound(const std::string& op) {
+  return op == "eltwise" || op == "binary" || op == "pool" || op == "softmax" || op == "bnorm" ||
+         op == "lnorm";
+}
+
+// Features: log(1 + v) of every integer parameter of the key, so that distances compare ratios
+// (56 vs 28 is as far as 28 vs 14). Structural parameters (kernel, stride, dilation, groups, axis)
+// weigh 3x: a 1x1 and a 3x3 convolution, or a depthwise and a dense one, run different kernels and
+// must not stand in for each other while a problem of the same structure exists.
+std::vector<double> ProblemFeatures(const Problem& p) {
+  std::vector<double> f;
+  f.reserve(p.params().size());
+  for (const auto& [name, v] : p.params())
+    f.push_back((IsStructural(name) ? 3.0 : 1.0) * std::log1p(static_cast<double>(v)));
+  return f;
+}
+
+double CostModel::Curve::At(double bytes) const {
+  if (points.empty()) return kInf;
+  if (bytes <= points.front().first) return points.front().second;  // overhead-dominated floor
+  if (bytes >= points.back().first)  // beyond the largest size measured: linear in bytes
+    return points.back().second * bytes / points.back().first;
+  auto hi = std::lower_bound(points.begin(), points.end(), std::make_pair(bytes, -kInf));
+  auto lo = hi - 1;
+  // Linear in log-log between the two nearest measured sizes.
+  const double t = (std::log(bytes) - std::log(lo->first)) / (std::log(hi->first) - std::log(lo->first));
+  return std::exp(std::log(lo->second) + t * (std::log(hi->second) - std::log(lo->second)));
+}
+
+CostModel CostModel::Load(const std::string& db_path) {
+  auto db = db::Database::Open(db_path, db::Mode::kReadOnly);
+  return CostModel(db);
+}
+
+CostModel::CostModel(db::Database& db) {
+  // Units of one target: a merged file may hold several machines; the selector plans for the most
+  // recently added one.
+  auto unit_rows = db.Units();
+  int64_t target = 0;
+  for (const auto& u : unit_rows) target = std::max(target, u.target_id);
+  std::map<int64_t, int> unit_index;  // db id -> index into units_
+  std::vector<db::UnitRow> mine;
+  for (const auto& u : unit_rows)
+    if (u.target_id == target) mine.push_back(u);
+  std::sort(mine.begin(), mine.end(), [](const db::UnitRow& a, const db::UnitRow& b) {
+    if ((a.name == "cpu") != (b.name == "cpu")) return a.name == "cpu";
+    return a.name < b.name;
+  });
+  std::vector<int64_t> ids;
+  for (const auto& u : mine) {
+    unit_index[u.id] = static_cast<int>(ids.size());
+    ids.push_back(u.id);
+  }
+  std::vector<std::string> names;
+  for (const auto& u : mine) names.push_back(u.name);
+  stats_.assign(names.size(), {});
+  std::vector<std::set<std::string>> layouts_of(names.size());
+  std::vector<bool> has_data(names.size(), false);
+  std::vector<double> min_us(names.size(), kInf);
+
+  // Problems, for FLOPs and bytes and the parsed parameters.
+  std::unordered_map<int64_t, const db::ProblemRow*> problem_by_id;
+  auto problems = db.Problems();
+  for (const auto& p : problems) problem_by_id[p.id] = &p;
+  std::unordered_map<int64_t, Problem> parsed;
+
+  for (const auto& m : db.Measurements()) {
+    auto ui = unit_index.find(m.unit_id);
+    auto pi = problem_by_id.find(m.problem_id);
+    if (ui == unit_index.end() || pi == problem_by_id.end()) continue;
+    const int u = ui->second;
+    const db::ProblemRow& pr = *pi->second;
+    const bool usable = m.status == "ok" && !m.is_reference && m.stats && m.stats->median_us > 0;
+    Row row{u, m.layout, m.dtype, m.chosen_layout, usable ? m.stats->median_us : 0, usable};
+    rows_[pr.key].push_back(row);
+    if (!usable) continue;
+    has_data[u] = true;
+    auto it = parsed.find(pr.id);
+    if (it == parsed.end()) it = parsed.emplace(pr.id, Problem::Parse(pr.key)).first;
+    const Problem& p = it->second;
+    const double us = m.stats->median_us;
+    const double bytes = p.Bytes(DtypeSize(m.dtype));
+    Family& fam = families_[Join({names[u], m.layout, m.dtype, p.op(), p.alg()})];
+    fam.memory_bound = IsMemoryBound(p.op());
+    fam.members.push_back({pr.key, ProblemFeatures(p), p.Flops(), bytes, us});
+    auto& ls = layouts_[Join({names[u], p.op(), m.dtype})];
+    if (std::find(ls.begin(), ls.end(), m.layout) == ls.end()) ls.push_back(m.layout);
+    if (m.layout.find('>') == std::string::npos && m.layout != "any" && m.layout != "plain")
+      layouts_of[u].insert(m.layout);
+    min_us[u] = std::min(min_us[u], us);
+    UnitStats& st = stats_[u];
+    if (p.op() == "conv2d" || p.op() == "matmul" || p.op() == "ip")
+      st.peak_flops_per_us = std::max(st.peak_flops_per_us, p.Flops() / us);
+    if (p.op() == "eltwise" || p.op() == "binary")
+      st.bytes_per_us = std::max(st.bytes_per_us, bytes / us);
+  }
+  for (auto& [k, v] : layouts_) std::sort(v.begin(), v.end());
+  // Each family's fixed overhead: the intercept L of t = L + b * size fitted by least squares on
+  // relative error (weights 1/t^2, so small problems count as much as large ones), clamped to
+  // [0, smallest time of the family].
+  for (auto& [unused, fam] : families_) {
+    if (fam.members.size() < 3) continue;
+    const bool memory = fam.memory_bound;
+    double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, tmin = kInf;
+    for (const Neighbour& n : fam.members) {
+      const double x = memory ? n.bytes : n.flops, y = n.us, w = 1.0 / (y * y);
+      sw += w, sx += w * x, sy += w * y, sxx += w * x * x, sxy += w * x * y;
+      tmin = std::min(tmin, y);
+    }
+    const double det = sw * sxx - sx * sx;
+    if (det <= 0) continue;
+    const double intercept = (sxx * sy - sx * sxy) / det;
+    fam.overhead_us = std::clamp(intercept, 0.0, tmin);
+  }
+
+  for (const auto& t : db.Transitions()) {
+    auto ui = unit_index.find(t.unit_id);
+    if (ui == unit_index.end() || t.status != "ok" || !t.stats || t.stats->median_us <= 0) continue;
+    const int u = ui->second;
+    reorders_[Join({names[u], Normal(t.src_layout), Normal(t.dst_layout), t.dtype})].points.emplace_back(
+        static_cast<double>(t.bytes), t.stats->median_us);
+    layouts_of[u].insert(Normal(t.src_layout));
+    layouts_of[u].insert(Normal(t.dst_layout));
+    // A reorder reads and writes the tensor once.
+    stats_[u].bytes_per_us = std::max(stats_[u].bytes_per_us, 2.0 * t.bytes / t.stats->median_us);
+  }
+  for (const auto& t : db.Transfers()) {
+    auto si = unit_index.find(t.src_unit_id), di = unit_index.find(t.dst_unit_id);
+    if (si == unit_index.end() || di == unit_index.end() || t.status != "ok" || !t.stats ||
+        t.stats->median_us <= 0)
+      continue;
+    const std::string& device = names[si->second] == "cpu" ? names[di->second] : names[si->second];
+    transfers_[Join({device, t.method})].points.emplace_back(static_cast<double>(t.bytes),
+                                                              t.stats->median_us);
+  }
+  // Several shapes of one byte size: keep their mean, so the curve is a function of bytes.
+  auto finish = [](Curve& c) {
+    std::sort(c.points.begin(), c.points.end());
+    std::vector<std::pair<double, double>> merged;
+    for (size_t i = 0; i < c.points.size();) {
+      size_t j = i;
+      double sum = 0;
+      while (j < c.points.size() && c.points[j].first == c.points[i].first) sum += c.points[j++].second;
+      merged.emplace_back(c.points[i].first, sum / static_cast<double>(j - i));
+      i = j;
+    }
+    c.points = std::move(merged);
+  };
+  for (auto& [k, c] : reorders_) finish(c);
+  for (auto& [k, c] : transfers_) finish(c);
+
+  // Keep only units that measured something; cpu first.
+  std::vector<int> remap(names.size(), -1);
+  for (size_t u = 0; u < names.size(); ++u) {
+    if (!has_data[u]) continue;
+    remap[u] = static_cast<int>(units_.size());
+    units_.push_back(names[u]);
+    // The smallest time measured on the unit bounds its per-op launch overhead from above.
+    stats_[units_.size() - 1] = stats_[u];
+    stats_[units_.size() - 1].launch_us = min_us[u];
+    unit_layouts_.emplace_back(layouts_of[u].begin(), layouts_of[u].end());
+  }
+  stats_.resize(units_.size());
+  for (auto& [key, rows] : rows_) {
+    std::vector<Row> kept;
+    for (auto& r : rows)
+      if (remap[r.unit] >= 0) {
+        r.unit = remap[r.unit];
+        kept.push_back(r);
+      }
+    rows = std::move(kept);
+  }
+}
+
+int CostModel::UnitIndex(const std::string& unit) const {
+  for (size_t i = 0; i < units_.size(); ++i)
+    if (units_[i] == unit) return static_cast<int>(i);
+  return -1;
+}
+
+std::vector<std::string> CostModel::Layouts(const std::string& unit, const std::string& op,
+                                            const std::string& dtype) const {
+  auto it = layouts_.find(Join({unit, op, dtype}));
+  return it == layouts_.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::vector<std::string> CostModel::UnitLayouts(const std::string& unit) const {
+  const int u = UnitIndex(unit);
+  return u < 0 ? std::vector<std::string>{} : unit_layouts_[u];
+}
+
+double CostModel::PeakFlopsPerUs(const std::string& unit) const {
+  const int u = UnitIndex(unit);
+  return u < 0 ? 0 : stats_[u].peak_flops_per_us;
+}
+double CostModel::BytesPerUs(const std::string& unit) const {
+  const int u = UnitIndex(unit);
+  return u < 0 ? 0 : stats_[u].bytes_per_us;
+}
+double CostModel::LaunchUs(const std::string& unit) const {
+  const int u = UnitIndex(unit);
+  return u < 0 ? 0 : stats_[u].launch_us;
+}
+
+std::string CostModel::ChosenLayout(const std::string& key, const std::string& unit,
+                                    const std::string& dtype) const {
+  const int u = UnitIndex(unit);
+  auto it = rows_.find(key);
+  if (u < 0 || it == rows_.end()) return {};
+  for (const Row& r : it->second)
+    if (r.unit == u && r.layout == "any" && r.dtype == dtype && r.usable) return r.chosen;
+  return {};
+}
+
+std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
+                                      const std::string& unit, const std::string& layout,
+                                      const std::string& dtype, bool roofline,
+                                      bool* excluded) const {
+  if (excluded) *excluded = false;
+  const int u = UnitIndex(unit);
+  if (u < 0) return std::nullopt;
+  auto it = rows_.find(key);
+  if (it != rows_.end()) {
+    for (const Row& r : it->second) {
+      if (r.unit != u || r.layout != layout || r.dtype != dtype) continue;
+      if (!r.usable) {  // measured, and it is a reference kernel or unsupported: never recommend
+        if (excluded) *excluded = true;
+        return std::nullopt;
+      }
+      return Estimate{r.us, Confidence::kExact};
+    }
+  }
+  if (auto e = Interpolate(p, unit, layout, dtype)) return e;
+  if (!roofline) return std::nullopt;
+  return Roofline(p.Flops(), p.Bytes(DtypeSize(dtype)), unit);
+}
+
+// Interpolation rule. Among the measured problems of the same op and algorithm on the same unit,
+// layout and dtype, take the kNeighbours nearest in log-feature space (ProblemFeatures). Each
+// neighbour n predicts
+//     t_n' = L + (t_n - L) * s_p / s_n,     L = min(fixed overhead of the family, t_n)
+// where s is the FLOPs for compute-bound ops (conv, matmul, ip) and the bytes moved for memory-bound
+// ones (eltwise, binary, pool, softmax, norms): the fixed launch part does not scale with size, the
+// rest scales linearly. The family's overhead is fitted at load time (intercept of a line through
+// its measurements; the unit's smallest measured time when the family has fewer than 3). The predictions are averaged in log space weighted by 1 / distance, so one
+// near neighbour dominates far ones. bench_select's leave-one-out run measures how often this lands
+// within 10% of the truth.
+std::optional<Estimate> CostModel::Interpolate(const Problem& p, const std::string& unit,
+                                               const std::string& layout, const std::string& dtype,
+                                               const std::string& exclude_key) const {
+  auto it = families_.find(Join({unit, layout, dtype, p.op(), p.alg()}));
+  if (it == families_.end()) return std::nullopt;
+  const std::vector<double> f = ProblemFeatures(p);
+  const bool memory = IsMemoryBound(p.op());
+  const double size = memory ? p.Bytes(DtypeSize(dtype)) : p.Flops();
+  const double launch = it->second.overhead_us >= 0 ? it->second.overhead_us : LaunchUs(unit);
+  // Partial selection of the nearest few; families are small (tens to hundreds of problems).
+  std::vector<std::pair<double, const Neighbour*>> near;
+  near.reserve(it->second.members.size());
+  for (const Neighbour& n : it->second.members) {
+    if (!exclude_key.empty() && n.key == exclude_key) continue;
+    if (n.features.size() != f.size()) continue;
+    double d2 = 0;
+    for (size_t i = 0; i < f.size(); ++i) d2 += (f[i] - n.features[i]) * (f[i] - n.features[i]);
+    near.emplace_back(std::sqrt(d2), &n);
+  }
+  if (near.empty()) return std::nullopt;
+  const size_t k = std::min(kNeighbours, near.size());
+  std::partial_sort(near.begin(), near.begin() + k, near.end(),
+                    [](const auto& a, const auto& b) { return a.first < b.first; });
+  double wsum = 0, lsum = 0;
+  for (size_t i = 0; i < k; ++i) {
+    const Neighbour& n = *near[i].second;
+    const double ns = memory ? n.bytes : n.flops;
+    const double l = std::min(launch, n.us);
+    const double pred = ns > 0 ? l + (n.us - l) * size / ns : n.us;
+    const double w = 1.0 / (near[i].first + 1e-6);
+    wsum += w;
+    lsum += w * std::log(std::max(pred, 1e-3));
+  }
+  return Estimate{std::exp(lsum / wsum), Confidence::kInterpolated};
+}
+
+std::optional<Estimate> CostModel::Roofline(double flops, double bytes, const std::string& unit) const {
+  const int u = UnitIndex(unit);
+  if (u < 0) return std::nullopt;
+  const UnitStats& s = stats_[u];
+  double t = 0;
+  bool any = false;
+  if (s.peak_flops_per_us > 0 && flops > 0) t = std::max(t, flops / s.peak_flops_per_us), any = true;
+  if (s.bytes_per_us > 0 && bytes > 0) t = std::max(t, bytes / s.bytes_per_us), any = true;
+  if (!any && (flops > 0 || bytes > 0)) {
+    // Nothing to scale by (e.g. a unit with only conv measured and an op moving bytes): fall back to
+    // the other rate the unit has, through the op's own intensity of 1 flop per byte.
+    const double rate = std::max(s.peak_flops_per_us, s.bytes_per_us);
+    if (rate <= 0) return std::nullopt;
+    t = std::max(flops, bytes) / rate;
+  }
+  return Estimate{t + s.launch_us, Confidence::kRoofline};
+}
+
+std::optional<double> CostModel::ReorderMeasured(int u, const std::string& src, const std::string& dst,
+                                                 const std::string& dtype, int64_t bytes) const {
+  auto it = reorders_.find(Join({units_[u], src, dst, dtype}));
+  if (it == reorders_.end() && dtype != "f32") it = reorders_.find(Join({units_[u], src, dst, "f32"}));
+  if (it == reorders_.end()) return std::nullopt;
+  return it->second.At(static_cast<double>(bytes));
+}
+
+double CostModel::Reorder(const std::string& unit, const std::string& src_in,
+                          const std::string& dst_in, const std::string& dtype, int64_t bytes,
+                          bool rank4) const {
+  const std::string src = Normal(src_in), dst = Normal(dst_in);
+  if (src == dst || bytes <= 0) return 0;
+  if (!rank4 && !IsBlocked(src) && !IsBlocked(dst)) return 0;
+  const int u = UnitIndex(unit);
+  if (u < 0) return kInf;
+  if (auto t = ReorderMeasured(u, src, dst, dtype, bytes)) return *t;
+  // Not measured directly: through nchw, when both halves were measured.
+  if (src != "nchw" && dst != "nchw") {
+    auto a = ReorderMeasured(u, src, "nchw", dtype, bytes);
+    auto b = ReorderMeasured(u, "nchw", dst, dtype, bytes);
+    if (a && b) return *a + *b;
+  }
+  // Else the unit's measured bandwidth: read once, write once.
+  if (stats_[u].bytes_per_us > 0) return 2.0 * static_cast<double>(bytes) / stats_[u].bytes_per_us +
+                                         stats_[u].launch_us;
+  return kInf;
+}
+
+double CostModel::Transfer(const std::string& src_unit, const std::string& dst_unit,
+                           int64_t bytes) const {
+  if (src_unit == dst_unit || bytes <= 0) return 0;
+  auto leg = [&](const std::string& device, const char* method) {
+    auto it = transfers_.find(Join({device, method}));
+    return it == transfers_.end() ? kInf : it->second.At(static_cast<double>(bytes));
+  };
+  double t = 0;
+  if (src_unit != "cpu") t += leg(src_unit, "read");
+  if (dst_unit != "cpu") t += leg(dst_unit, "write");
+  return t;
+}
+
+std::vector<CostModel::Sample> CostModel::Samples(const std::string& op) const {
+  std::vector<Sample> out;
+  for (const auto& [key, rows] : rows_) {
+    if (!op.empty() && key.compare(0, op.size() + 1, op + ":") != 0) continue;
+    for (const Row& r : rows)
+      if (r.usable) out.push_back({key, units_[r.unit], r.layout, r.dtype, r.us});
+  }
+  std::sort(out.begin(), out.end(), [](const Sample& a, const Sample& b) {
+    return std::tie(a.key, a.unit, a.layout, a.dtype) < std::tie(b.key, b.unit, b.layout, b.dtype);
+  });
+  return out;
+}
+
+}  // namespace layoutdb::selector

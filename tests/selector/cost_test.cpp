@@ -1,0 +1,171 @@
+// Cost lookup on real SQLite files filled with synthetic measurements: exact rows, exclusion of
+// reference kernels, interpolation, roofline, reorders and transfers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "selector/cost.h"
+#include "synthetic_db.h"
+
+namespace layoutdb::selector {
+namespace {
+
+using testing::SyntheticDb;
+using testing::TempDir;
+
+// The synthetic machine: convolutions at 50 GFLOP/s plus 2 µs, eltwise at 20 GB/s plus 1 µs.
+double ConvUs(const std::string& key) { return 2.0 + Problem::Parse(key).Flops() / 50e3; }
+double EltUs(const std::string& key) { return 1.0 + Problem::Parse(key).Bytes(4) / 20e3; }
+
+std::string Conv(int c, int hw, int k = 3) {
+  return fmt::format("conv2d:mb1ic{}ih{}iw{}oc{}kh{}kw{}sh1sw1ph{}pw{}g1", c, hw, hw, c, k, k, k / 2, k / 2);
+}
+std::string Relu(int c, int hw) { return fmt::format("eltwise:relu:mb1c{}h{}w{}", c, hw, hw); }
+
+class CostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SyntheticDb db(dir_.File("cost.db"), {"cpu", "ocl:0:0"});
+    for (int c : {16, 32, 64, 128})
+      for (int hw : {14, 28, 56}) {
+        db.Op(Conv(c, hw), "cpu", "nchw", ConvUs(Conv(c, hw)));
+        db.Op(Relu(c, hw), "cpu", "nchw", EltUs(Relu(c, hw)));
+      }
+    // A 3-channel conv whose blocked candidate fell to the reference kernel, and one oneDNN refused.
+    db.Op(Conv(3, 56), "cpu", "nChw16c", 5000, {"f32", true, "ok", ""});
+    db.Op(Conv(3, 56), "cpu", "nhwc", 0, {"f32", false, "unsupported", ""});
+    db.Op(Conv(3, 56), "cpu", "any", 40, {"f32", false, "ok", "nChw16c"});
+    db.Reorder("cpu", "nchw", "nChw16c", 1, 64, 56, 56, 80);
+    db.Reorder("cpu", "nchw", "nChw16c", 1, 64, 14, 14, 5);
+    db.Reorder("cpu", "nChw16c", "nchw", 1, 64, 56, 56, 90);
+    db.Reorder("cpu", "nhwc", "nchw", 1, 64, 56, 56, 70);
+    db.Op(Conv(32, 28), "ocl:0:0", "nc4hw4", 30);
+    db.Transfer("ocl:0:0", "write", 1 << 10, 10);
+    db.Transfer("ocl:0:0", "write", 1 << 20, 100);
+    db.Transfer("ocl:0:0", "read", 1 << 20, 120);
+    db.Close();
+    cost_.emplace(CostModel::Load(dir_.File("cost.db")));
+  }
+  TempDir dir_;
+  std::optional<CostModel> cost_;
+};
+
+TEST_F(CostTest, UnitsCpuFirstAndLayoutsAsMeasured) {
+  EXPECT_EQ(cost_->Units(), (std::vector<std::string>{"cpu", "ocl:0:0"}));
+  // The reference-kernel and unsupported rows do not make a layout available.
+  EXPECT_EQ(cost_->Layouts("cpu", "conv2d", "f32"), (std::vector<std::string>{"any", "nchw"}));
+  EXPECT_EQ(cost_->Layouts("ocl:0:0", "conv2d", "f32"), (std::vector<std::string>{"nc4hw4"}));
+  EXPECT_TRUE(cost_->Layouts("cpu", "conv2d", "bf16").empty());
+}
+
+TEST_F(CostTest, ExactMeasurement) {
+  auto e = cost_->Op(Problem::Parse(Conv(64, 28)), "cpu", "nchw", "f32");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->confidence, Confidence::kExact);
+  EXPECT_DOUBLE_EQ(e->us, ConvUs(Conv(64, 28)));
+  EXPECT_EQ(cost_->ChosenLayout(Conv(3, 56), "cpu", "f32"), "nChw16c");
+}
+
+TEST_F(CostTest, ReferenceKernelsAndUnsupportedAreNeverCosted) {
+  const Problem p = Problem::Parse(Conv(3, 56));
+  bool excluded = false;
+  EXPECT_FALSE(cost_->Op(p, p.Key(), "cpu", "nChw16c", "f32", true, &excluded));
+  EXPECT_TRUE(excluded);
+  EXPECT_FALSE(cost_->Op(p, "cpu", "nhwc", "f32"));
+  // Not measured at all in nChw8c: estimated (roofline: no nChw8c family), not excluded.
+  auto e = cost_->Op(p, p.Key(), "cpu", "nChw8c", "f32", true, &excluded);
+  ASSERT_TRUE(e);
+  EXPECT_FALSE(excluded);
+  EXPECT_EQ(e->confidence, Confidence::kRoofline);
+}
+
+TEST_F(CostTest, InterpolatesUnmeasuredProblemsOfTheSameFamily) {
+  for (auto [c, hw] : {std::pair{48, 40}, {24, 20}, {96, 50}}) {
+    auto e = cost_->Op(Problem::Parse(Conv(c, hw)), "cpu", "nchw", "f32");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->confidence, Confidence::kInterpolated);
+    EXPECT_NEAR(e->us / ConvUs(Conv(c, hw)), 1.0, 0.10) << Conv(c, hw);
+    auto r = cost_->Op(Problem::Parse(Relu(c, hw)), "cpu", "nchw", "f32");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->confidence, Confidence::kInterpolated);
+    EXPECT_NEAR(r->us / EltUs(Relu(c, hw)), 1.0, 0.10) << Relu(c, hw);
+  }
+  // Leave-one-out never returns the left-out row itself.
+  const Problem p = Problem::Parse(Conv(64, 28));
+  auto loo = cost_->Interpolate(p, "cpu", "nchw", "f32", p.Key());
+  ASSERT_TRUE(loo);
+  EXPECT_NE(loo->us, ConvUs(Conv(64, 28)));
+  EXPECT_NEAR(loo->us / ConvUs(Conv(64, 28)), 1.0, 0.10);
+}
+
+TEST_F(CostTest, RooflineFromTheUnitsOwnPeakAndBandwidth) {
+  // Peak: the best conv; bandwidth: the best eltwise or reorder (read + write).
+  double peak = 0, bw = 0, launch = 1e9;
+  for (int c : {16, 32, 64, 128})
+    for (int hw : {14, 28, 56}) {
+      peak = std::max(peak, Problem::Parse(Conv(c, hw)).Flops() / ConvUs(Conv(c, hw)));
+      bw = std::max(bw, Problem::Parse(Relu(c, hw)).Bytes(4) / EltUs(Relu(c, hw)));
+      launch = std::min(launch, EltUs(Relu(c, hw)));
+    }
+  bw = std::max(bw, 2.0 * 64 * 56 * 56 * 4 / 70);
+  EXPECT_DOUBLE_EQ(cost_->PeakFlopsPerUs("cpu"), peak);
+  EXPECT_DOUBLE_EQ(cost_->BytesPerUs("cpu"), bw);
+  EXPECT_DOUBLE_EQ(cost_->LaunchUs("cpu"), launch);
+  // Softmax was never measured: roofline on its bytes (memory-bound here).
+  const Problem sm = Problem::Parse("softmax:mb1c1000h1w1");
+  auto e = cost_->Op(sm, "cpu", "nchw", "f32");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->confidence, Confidence::kRoofline);
+  EXPECT_DOUBLE_EQ(e->us, std::max(sm.Flops() / peak, sm.Bytes(4) / bw) + launch);
+}
+
+TEST_F(CostTest, ConfidenceOrdersExactOverInterpolatedOverRoofline) {
+  EXPECT_LT(Confidence::kRoofline, Confidence::kInterpolated);
+  EXPECT_LT(Confidence::kInterpolated, Confidence::kExact);
+  EXPECT_STREQ(ConfidenceName(std::min(Confidence::kExact, Confidence::kInterpolated)), "interpolated");
+  EXPECT_STREQ(ConfidenceName(Confidence::kRoofline), "roofline");
+}
+
+TEST_F(CostTest, ReordersInterpolatedLogLogBetweenMeasuredSizes) {
+  const int64_t small = 64 * 14 * 14 * 4, large = 64 * 56 * 56 * 4;
+  EXPECT_DOUBLE_EQ(cost_->Reorder("cpu", "nchw", "nChw16c", "f32", small), 5);
+  EXPECT_DOUBLE_EQ(cost_->Reorder("cpu", "nchw", "nChw16c", "f32", large), 80);
+  const int64_t mid = 64 * 28 * 28 * 4;  // geometric middle of the two sizes
+  EXPECT_NEAR(cost_->Reorder("cpu", "nchw", "nChw16c", "f32", mid), std::sqrt(5.0 * 80.0), 1e-9);
+  EXPECT_DOUBLE_EQ(cost_->Reorder("cpu", "nchw", "nChw16c", "f32", 2 * large), 160);  // linear beyond
+  // Same memory order: free; plain is nchw; 2D tensors: only blocked layouts reorder.
+  EXPECT_EQ(cost_->Reorder("cpu", "nhwc", "nhwc", "f32", large), 0);
+  EXPECT_EQ(cost_->Reorder("cpu", "plain", "nchw", "f32", large), 0);
+  EXPECT_EQ(cost_->Reorder("cpu", "nhwc", "nchw", "f32", large, false), 0);
+  EXPECT_GT(cost_->Reorder("cpu", "nChw16c", "nchw", "f32", large, false), 0);
+  // nhwc -> nChw16c was not measured: through nchw.
+  EXPECT_DOUBLE_EQ(cost_->Reorder("cpu", "nhwc", "nChw16c", "f32", large), 70 + 80);
+}
+
+TEST_F(CostTest, TransfersThroughTheHost) {
+  EXPECT_DOUBLE_EQ(cost_->Transfer("cpu", "ocl:0:0", 1 << 20), 100);
+  EXPECT_DOUBLE_EQ(cost_->Transfer("ocl:0:0", "cpu", 1 << 20), 120);
+  EXPECT_NEAR(cost_->Transfer("cpu", "ocl:0:0", 1 << 15), std::sqrt(10.0 * 100.0), 1e-9);
+  EXPECT_EQ(cost_->Transfer("cpu", "cpu", 1 << 20), 0);
+  // Read from 1 KiB is not measured (only 1 MiB): the smallest size measured is the floor.
+  EXPECT_DOUBLE_EQ(cost_->Transfer("ocl:0:0", "cpu", 1 << 10), 120);
+  EXPECT_TRUE(std::isinf(cost_->Transfer("cpu", "ocl:9:9", 1 << 20)));
+}
+
+TEST(CostLoad, MissingFileNamesThePath) {
+  TempDir dir;
+  const std::string path = dir.File("missing.db");
+  try {
+    CostModel::Load(path);
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+}  // namespace
+}  // namespace layoutdb::selector

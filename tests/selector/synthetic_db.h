@@ -1,0 +1,146 @@
+// Helpers of the selector's cost/plan tests: a temporary directory and a real layoutdb SQLite file
+// filled through the db API with synthetic measurements whose "true" cost function the test knows.
+#pragma once
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "layoutdb/db.h"
+#include "layoutdb/problem.h"
+
+namespace layoutdb::selector::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "layoutdb-sel-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline db::Stats StatsOf(double median) {
+  db::Stats s;
+  s.median_us = median;
+  s.p10_us = s.min_us = median * 0.97;
+  s.p90_us = median * 1.03;
+  s.mean_us = median;
+  s.stddev_us = median * 0.01;
+  s.repetitions = 25;
+  s.rel_ci = 0.01;
+  return s;
+}
+
+// A writable database of one target with the named units ("cpu", "ocl:0:0", ...).
+class SyntheticDb {
+ public:
+  explicit SyntheticDb(const std::string& path, const std::vector<std::string>& units = {"cpu"})
+      : path_(path), db_(db::Database::Open(path, db::Mode::kReadWrite)) {
+    db::TargetRow t;
+    t.fingerprint = "synthetic";
+    t.hostname = "test";
+    t.cpu_model = "test cpu";
+    t.isa = "avx512_core";
+    t.cores = 2;
+    t.threads = 2;
+    t.os = "linux";
+    target_ = db_->UpsertTarget(t);
+    for (const auto& name : units) {
+      db::UnitRow u;
+      u.target_id = target_;
+      u.name = name;
+      u.kind = name == "cpu" ? "cpu" : "opencl";
+      u.vendor = "test";
+      u.device_name = name;
+      u.driver = "test";
+      u.compute_units = 2;
+      units_[name] = db_->UpsertUnit(u);
+    }
+  }
+
+  struct OpOptions {
+    std::string dtype = "f32";
+    bool reference = false;
+    std::string status = "ok";
+    std::string chosen;  // for `any`
+  };
+  void Op(const std::string& key, const std::string& unit, const std::string& layout, double us,
+          const OpOptions& o) {
+    db::MeasurementRow m;
+    m.problem_id = db_->UpsertProblem(Problem::Parse(key));
+    m.unit_id = units_.at(unit);
+    m.layout = layout;
+    const auto gt = layout.find('>');
+    m.src_layout = gt == std::string::npos ? layout : layout.substr(0, gt);
+    m.dst_layout = gt == std::string::npos ? layout : layout.substr(gt + 1);
+    m.dtype = o.dtype;
+    m.status = o.status;
+    if (o.status != "ok") m.reason = "synthetic";
+    m.is_reference = o.reference;
+    m.impl = o.reference ? "ref:any" : "jit:avx512_core";
+    m.chosen_layout = o.chosen;
+    if (o.status == "ok") m.stats = StatsOf(us);
+    db_->PutMeasurement(m);
+  }
+  void Op(const std::string& key, const std::string& unit, const std::string& layout, double us) {
+    Op(key, unit, layout, us, OpOptions{});
+  }
+  // A reorder of an mb x c x h x w f32 activation.
+  void Reorder(const std::string& unit, const std::string& src, const std::string& dst, int64_t mb,
+               int64_t c, int64_t h, int64_t w, double us) {
+    db::TransitionRow t;
+    t.unit_id = units_.at(unit);
+    t.src_layout = src;
+    t.dst_layout = dst;
+    t.dtype = "f32";
+    t.shape = "mb" + std::to_string(mb) + "c" + std::to_string(c) + "h" + std::to_string(h) + "w" +
+              std::to_string(w);
+    t.bytes = mb * c * h * w * 4;
+    t.status = "ok";
+    t.impl = "jit:uni";
+    t.stats = StatsOf(us);
+    db_->PutTransition(t);
+  }
+  void Transfer(const std::string& device, const std::string& method, int64_t bytes, double us) {
+    db::TransferRow t;
+    t.src_unit_id = units_.at(method == "write" ? "cpu" : device);
+    t.dst_unit_id = units_.at(method == "write" ? device : "cpu");
+    t.method = method;
+    t.bytes = bytes;
+    t.status = "ok";
+    t.stats = StatsOf(us);
+    db_->PutTransfer(t);
+  }
+  // Closes the file (checkpointed) so a reader sees one self-contained file.
+  const std::string& Close() {
+    if (db_) {
+      db_->Checkpoint();
+      db_.reset();
+    }
+    return path_;
+  }
+  db::Database& db() { return *db_; }
+
+ private:
+  std::string path_;
+  std::optional<db::Database> db_;
+  int64_t target_ = 0;
+  std::map<std::string, int64_t> units_;
+};
+
+}  // namespace layoutdb::selector::testing
