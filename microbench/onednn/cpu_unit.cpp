@@ -346,18 +346,10 @@ class CpuUnit : public Unit {
 
   Prepared Build(const Problem& p, const Candidate& c) {
     const std::string& op = p.op();
-    Plan plan = MakePlan(p, c.dtype);
-    RefTensors t = MakeInputs(p);
-    QuantiseInputs(p, plan, t);
-    ComputeReference(p, t);
-    if (plan.int8 && plan.out_scaled && plan.oscale == 1) {
-      // Spread the result over most of the s8 range without saturating it.
-      float mx = 0;
-      for (float v : t.dst) mx = std::max(mx, std::fabs(v));
-      plan.oscale = mx > 0 ? 100.f / mx : 1.f;
-    }
-    std::vector<float> want = t.dst;
-    QuantiseExpected(plan, want);
+    const RefEntry& ref = Reference(p, c.dtype);
+    const Plan& plan = ref.plan;
+    const RefTensors& t = ref.t;
+    std::vector<float> want = ref.want;
 
     auto k = std::make_unique<OnednnKernel>(eng_, strm_);
     dnnl::primitive_attr attr;
@@ -512,7 +504,37 @@ class CpuUnit : public Unit {
     return Prepared::Ok(std::move(k));
   }
 
+  // The inputs and expected output of one (problem, dtype). The candidates of a problem are prepared
+  // one after another and share them, so the (slow) reference runs once per dtype, not per layout.
+  struct RefEntry {
+    std::string id;
+    Plan plan;
+    RefTensors t;
+    std::vector<float> want;
+  };
+  const RefEntry& Reference(const Problem& p, const std::string& dtype) {
+    const std::string id = p.Key() + "/" + dtype;
+    if (ref_.id == id) return ref_;
+    ref_ = RefEntry{};
+    ref_.plan = MakePlan(p, dtype);
+    ref_.t = MakeInputs(p);
+    QuantiseInputs(p, ref_.plan, ref_.t);
+    ComputeReference(p, ref_.t);
+    Plan& plan = ref_.plan;
+    if (plan.int8 && plan.out_scaled && plan.oscale == 1) {
+      // Spread the result over most of the s8 range without saturating it.
+      float mx = 0;
+      for (float v : ref_.t.dst) mx = std::max(mx, std::fabs(v));
+      plan.oscale = mx > 0 ? 100.f / mx : 1.f;
+    }
+    ref_.want = ref_.t.dst;
+    QuantiseExpected(plan, ref_.want);
+    ref_.id = id;  // set last: an exception above leaves no half-built entry behind
+    return ref_;
+  }
+
   UnitInfo info_;
+  RefEntry ref_;
   dnnl::engine eng_;
   dnnl::stream strm_;
   dnnl::cpu_isa isa_;
