@@ -5,6 +5,7 @@
 //   LAYOUTDB_CACHE_DIR   where built program binaries are kept between runs (else
 //                        $XDG_CACHE_HOME/layoutdb, else ~/.cache/layoutdb); files go to <dir>/opencl/
 //   LAYOUTDB_OCL_TUNE    0 turns work-group-size / tile-variant tuning off (first candidate is used)
+//   LAYOUTDB_OCL_VARIANT pins the tile variant whose name contains this text (tests, benchmarks)
 #pragma once
 
 #include <memory>

@@ -1,0 +1,152 @@
+// Memory-bound op families: pooling, eltwise, binary, softmax, batch and layer normalisation.
+// Element-wise kernels are loop-free with one element per work-item, so that PoCL's work-group
+// vectoriser turns the work-item loop into AVX-512 code (and a GPU coalesces the accesses); pooling
+// computes 4 channels (a float4) per work-item.
+
+#ifndef AXIS
+#define AXIS 1  // softmax axis; other kernels of a program built for them do not use it
+#endif
+
+#ifdef POOL_MAX
+#define POOL_INIT ((float4)(-INFINITY))
+#define POOL_ACC(a, v) fmax((a), (v))
+#else
+#define POOL_INIT ((float4)(0.f))
+#define POOL_ACC(a, v) ((a) + (v))
+#endif
+
+// Pooling: gid = (ow, oh, n * C/4 + channel block); avg excludes the padding.
+__kernel void pool(__global const float* restrict src, __global float* restrict dst, int C, int IH,
+                   int IW, int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW, int NZ) {
+  const int ow = get_global_id(0), oh = get_global_id(1), z = get_global_id(2);
+  if (ow >= OW || oh >= OH || z >= NZ) return;
+  const int C4 = (C + 3) >> 2;
+  const int n = z / C4;
+  const int c = (z - n * C4) * 4;
+  const int h0 = max(oh * SH - PH, 0), h1 = min(oh * SH - PH + KH, IH);
+  const int w0 = max(ow * SW - PW, 0), w1 = min(ow * SW - PW + KW, IW);
+  float4 acc = POOL_INIT;
+  for (int ih = h0; ih < h1; ++ih)
+    for (int iw = w0; iw < w1; ++iw) acc = POOL_ACC(acc, LOAD_C4(src, n, c, ih, iw, C, IH, IW));
+#ifndef POOL_MAX
+  acc /= (float)((h1 - h0) * (w1 - w0));
+#endif
+  STORE_C4(acc, dst, n, c, oh, ow, C, OH, OW);
+}
+
+inline float eltwise_f(float x) {
+#if defined(ALG_RELU)
+  return fmax(x, 0.f);
+#elif defined(ALG_CLIP)
+  return fmin(fmax(x, 0.f), 6.f);
+#elif defined(ALG_HARDSWISH)
+  return x * fmin(fmax(x + 3.f, 0.f), 6.f) * (1.f / 6.f);
+#elif defined(ALG_HARDSIGMOID)
+  return fmax(0.f, fmin(1.f, x * (1.f / 6.f) + 0.5f));
+#elif defined(ALG_SIGMOID)
+  return 1.f / (1.f + exp(-x));
+#elif defined(ALG_GELU)
+  return 0.5f * x * (1.f + erf(x * 0.70710678118654752f));
+#elif defined(ALG_TANH)
+  return tanh(x);
+#else
+  return x;
+#endif
+}
+
+// Eltwise over the whole physical buffer (any layout: the op does not care where a channel is).
+__kernel void eltwise(__global const float* restrict src, __global float* restrict dst, int n) {
+  const int i = get_global_id(0);
+  if (i < n) dst[i] = eltwise_f(src[i]);
+}
+
+__kernel void binary(__global const float* restrict a, __global const float* restrict b,
+                     __global float* restrict dst, int n) {
+  const int i = get_global_id(0);
+#ifdef BIN_MUL
+  if (i < n) dst[i] = a[i] * b[i];
+#else
+  if (i < n) dst[i] = a[i] + b[i];
+#endif
+}
+
+// Softmax over logical axis AXIS (0..3 of n, c, h, w): one work-item per row; rows are numbered with
+// w fastest (then h, c, n, skipping the axis), so neighbouring work-items read neighbouring memory in
+// the plain layouts.
+__kernel void softmax(__global const float* restrict src, __global float* restrict dst, int MB,
+                      int C, int H, int W, int ROWS) {
+  int r = get_global_id(0);
+  if (r >= ROWS) return;
+  int d[4];
+  const int dims[4] = {MB, C, H, W};
+  for (int j = 3; j >= 0; --j) {
+    if (j == AXIS) continue;
+    d[j] = r % dims[j];
+    r /= dims[j];
+  }
+  const int len = dims[AXIS];
+  float mx = -INFINITY;
+  for (int i = 0; i < len; ++i) {
+    d[AXIS] = i;
+    mx = fmax(mx, src[OFF(d[0], d[1], d[2], d[3], C, H, W)]);
+  }
+  float sum = 0.f;
+  for (int i = 0; i < len; ++i) {
+    d[AXIS] = i;
+    sum += exp(src[OFF(d[0], d[1], d[2], d[3], C, H, W)] - mx);
+  }
+  const float inv = 1.f / sum;
+  for (int i = 0; i < len; ++i) {
+    d[AXIS] = i;
+    const size_t o = OFF(d[0], d[1], d[2], d[3], C, H, W);
+    dst[o] = exp(src[o] - mx) * inv;
+  }
+}
+
+// Batch normalisation (inference): wei = mean[C], variance[C], scale[C], shift[C]. One element of the
+// physical buffer per work-item; nc4hw4 padding lanes are written as 0.
+__kernel void bnorm(__global const float* restrict src, __global const float* restrict wei,
+                    __global float* restrict dst, int C, int HW, int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+#if defined(LAYOUT_NCHW)
+  const int c = (i / HW) % C;
+#elif defined(LAYOUT_NHWC)
+  const int c = i % C;
+#else
+  const int c = ((i >> 2) / HW) % ((C + 3) >> 2) * 4 + (i & 3);
+  if (c >= C) {
+    dst[i] = 0.f;
+    return;
+  }
+#endif
+  const float a = wei[2 * C + c] * rsqrt(wei[C + c] + 1e-5f);
+  dst[i] = (src[i] - wei[c]) * a + wei[3 * C + c];
+}
+
+// Layer normalisation over the last axis of [rows][C]; wei = scale[C], shift[C]. One row per
+// work-item, float4 along the row.
+__kernel void lnorm(__global const float* restrict src, __global const float* restrict wei,
+                    __global float* restrict dst, int C, int ROWS) {
+  const int r = get_global_id(0);
+  if (r >= ROWS) return;
+  __global const float* x = src + (size_t)r * C;
+  __global float* y = dst + (size_t)r * C;
+  const int c4 = C & ~3;
+  float4 s4 = 0.f;
+  for (int i = 0; i < c4; i += 4) s4 += vload4(0, x + i);
+  float s = s4.s0 + s4.s1 + s4.s2 + s4.s3;
+  for (int i = c4; i < C; ++i) s += x[i];
+  const float mean = s / C;
+  float4 v4 = 0.f;
+  for (int i = 0; i < c4; i += 4) {
+    const float4 d = vload4(0, x + i) - mean;
+    v4 = fma(d, d, v4);
+  }
+  float v = v4.s0 + v4.s1 + v4.s2 + v4.s3;
+  for (int i = c4; i < C; ++i) v += (x[i] - mean) * (x[i] - mean);
+  const float inv = rsqrt(v / C + 1e-5f);
+  for (int i = 0; i < c4; i += 4)
+    vstore4((vload4(0, x + i) - mean) * inv * vload4(0, wei + i) + vload4(0, wei + C + i), 0, y + i);
+  for (int i = c4; i < C; ++i) y[i] = (x[i] - mean) * inv * wei[i] + wei[C + i];
+}
