@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "layoutdb/db.h"
 #include "layoutdb/profiler/sweep.h"
+#include "layoutdb/reports/info.h"
 
 namespace {
 
@@ -58,12 +60,77 @@ void AddProfilerCommands(CLI::App& app) {
 
 }  // namespace
 
+// db/ and reports/: info, merge, export.
+namespace {
+void AddDbCommands(CLI::App& app) {
+  namespace db = layoutdb::db;
+  struct InfoOptions {
+    std::string db;
+    bool json = false;
+  };
+  auto info_opts = std::make_shared<InfoOptions>();
+  auto* info = app.add_subcommand(
+      "info", "Show a database: targets, units, sweeps, counts per op, unit, layout (read-only)");
+  info->add_option("--db", info_opts->db, "Database file")->required();
+  info->add_flag("--json", info_opts->json, "Print JSON");
+  info->callback([info_opts] {
+    db::Database d = db::Database::Open(info_opts->db, db::Mode::kReadOnly);
+    if (info_opts->json) {
+      fmt::print("{}\n", layoutdb::reports::InfoJson(d).dump(2));
+    } else {
+      fmt::print("{}", layoutdb::reports::InfoText(d));
+    }
+  });
+
+  struct MergeOptions {
+    std::string out;
+    std::vector<std::string> inputs;
+  };
+  auto merge_opts = std::make_shared<MergeOptions>();
+  auto* merge = app.add_subcommand(
+      "merge", "Fold shard files or other targets' files into one (targets kept apart); with no "
+               "INPUT, migrates --out to this version's schema");
+  merge->add_option("--out", merge_opts->out, "Database file to merge into (created if missing)")
+      ->required();
+  merge->add_option("INPUT", merge_opts->inputs, "Database files to fold in (opened read-only)");
+  merge->callback([merge_opts] {
+    const db::MergeSummary s = db::Merge(merge_opts->out, merge_opts->inputs);
+    fmt::print("merged {} file{} into {}: {} target{}, {} measurements, {} transitions, {} transfers\n",
+               s.files, s.files == 1 ? "" : "s", merge_opts->out, s.targets, s.targets == 1 ? "" : "s",
+               s.measurements, s.transitions, s.transfers);
+  });
+
+  struct ExportOptions {
+    std::string db, out;
+    std::vector<std::string> units, dtypes;
+  };
+  auto export_opts = std::make_shared<ExportOptions>();
+  auto* exp = app.add_subcommand(
+      "export", "Write the slim, self-contained copy a deployed app ships (ok points, no sweeps)");
+  exp->add_option("--db", export_opts->db, "Database file to read")->required();
+  exp->add_option("--out", export_opts->out, "New file to write (never overwritten)")->required();
+  exp->add_option("--units", export_opts->units, "Comma-separated units to keep (default: all)")
+      ->delimiter(',');
+  exp->add_option("--dtypes", export_opts->dtypes, "Comma-separated dtypes to keep (default: all)")
+      ->delimiter(',');
+  exp->callback([export_opts] {
+    const db::ExportSummary s =
+        db::Export(export_opts->db, export_opts->out, export_opts->units, export_opts->dtypes);
+    fmt::print("exported {} unit{}, {} problems, {} measurements, {} transitions, {} transfers to {} "
+               "({} bytes)\n",
+               s.units, s.units == 1 ? "" : "s", s.problems, s.measurements, s.transitions,
+               s.transfers, export_opts->out, s.bytes);
+  });
+}
+}  // namespace
+
 int main(int argc, char** argv) noexcept {
   try {
     CLI::App app{"layoutdb: network- and hardware-aware computing layout selection for DNN inference"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "layoutdb 0.1.0");
     AddProfilerCommands(app);
+    AddDbCommands(app);
     CLI11_PARSE(app, argc, argv);
     return g_exit;
   } catch (const std::exception& e) {
