@@ -1,0 +1,90 @@
+// `layoutdb info` as text and JSON, from a small database with known contents.
+#include <gtest/gtest.h>
+
+#include "db/db_test_util.h"
+#include "layoutdb/db.h"
+#include "layoutdb/reports/info.h"
+
+namespace layoutdb::reports {
+namespace {
+
+using db::testing::TempDir;
+
+class Info : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db::Database d = db::Database::Open(dir_.File("layout.db"), db::Mode::kReadWrite);
+    const int64_t t = d.UpsertTarget(db::testing::SampleTarget("0123456789abcdef"));
+    const int64_t cpu = d.UpsertUnit(db::testing::SampleUnit(t, "cpu"));
+    db::SweepRow s;
+    s.target_id = t;
+    s.spec_name = "quick";
+    s.shard_index = 1;
+    s.shard_count = 2;
+    s.started_at = "2026-11-24T10:00:00Z";
+    s.status = "running";
+    s.points_total = 10;
+    const int64_t sweep = d.InsertSweep(s);
+    const int64_t conv = d.UpsertProblem(Problem::Parse("conv2d:mb1ic3ih32iw32oc16kh3kw3sh1sw1ph1pw1g1"));
+    const int64_t mm = d.UpsertProblem(Problem::Parse("matmul:mb1m64n64k64"));
+    db::MeasurementRow ref = db::testing::SampleMeasurement(conv, cpu, "nChw16c", "f32", 900);
+    ref.is_reference = true;
+    d.PutMeasurement(ref);
+    d.PutMeasurement(db::testing::SampleMeasurement(conv, cpu, "nchw", "f32", 20));
+    db::MeasurementRow bad = db::testing::SampleMeasurement(conv, cpu, "nhwc", "f32", 0);
+    bad.status = "failed";
+    bad.stats.reset();
+    d.PutMeasurement(bad);
+    d.PutMeasurement(db::testing::SampleMeasurement(mm, cpu, "plain", "f32", 4));
+    d.FinishSweep(sweep, "interrupted", 5);
+    // The sweep ended 2m31s after it started.
+    db::testing::RawExec(d.path(), "UPDATE sweeps SET ended_at = '2026-11-24T10:02:31Z'");
+    d.Checkpoint();
+  }
+  TempDir dir_;
+};
+
+TEST_F(Info, JsonHoldsTheFacts) {
+  db::Database d = db::Database::Open(dir_.File("layout.db"), db::Mode::kReadOnly);
+  const auto j = InfoJson(d);
+  EXPECT_EQ(j.at("schema_version"), db::Database::LatestVersion());
+  EXPECT_GT(j.at("file_bytes").get<int64_t>(), 0);
+  EXPECT_EQ(j.at("targets").at(0).at("fingerprint"), "0123456789abcdef");
+  EXPECT_EQ(j.at("targets").at(0).at("libraries").at("onednn"), "2.6.0");
+  EXPECT_EQ(j.at("units").at(0).at("name"), "cpu");
+  const auto& sweep = j.at("sweeps").at(0);
+  EXPECT_EQ(sweep.at("status"), "interrupted");
+  EXPECT_EQ(sweep.at("duration_s"), 151);
+  EXPECT_EQ(sweep.at("points_done"), 5);
+  EXPECT_EQ(sweep.at("shard_index"), 1);
+  const auto& m = j.at("measurements");
+  EXPECT_EQ(m.at("total"), 4);
+  EXPECT_EQ(m.at("reference"), 1);
+  EXPECT_EQ(m.at("by_status").at("ok"), 3);
+  EXPECT_EQ(m.at("by_status").at("failed"), 1);
+  EXPECT_EQ(m.at("counts").size(), 4u);
+  EXPECT_EQ(j.at("problems"), 2);
+  EXPECT_EQ(j.at("transitions"), 0);
+}
+
+TEST_F(Info, TextShowsSweepsAndTheCountTable) {
+  db::Database d = db::Database::Open(dir_.File("layout.db"), db::Mode::kReadOnly);
+  const std::string text = InfoText(d);
+  EXPECT_NE(text.find("Sweeps (1)\n  #1 quick  shard 1/2  interrupted  2026-11-24T10:00:00Z → "
+                      "2026-11-24T10:02:31Z (2m31s)  5/10 points\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("Measurements: 4 (ok 3, unsupported 0, failed 1, mistrusted 0); 1 on reference "
+                      "implementations"),
+            std::string::npos)
+      << text;
+  // Ops as rows, layouts as columns in their usual order; the failed nhwc point shows as 0/1.
+  EXPECT_NE(text.find("  cpu f32   plain  nchw  nhwc  nChw16c\n"
+                      "    conv2d      -     1   0/1        1\n"
+                      "    matmul      1     -     -        -\n"),
+            std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace layoutdb::reports
