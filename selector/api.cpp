@@ -1,0 +1,356 @@
+// The library's public face: Selector (C++), the plain C API, and the plan's JSON and table forms.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "cost.h"
+#include "graph.h"
+#include "layoutdb/selector.h"
+#include "layoutdb/selector_c.h"
+#include "plan.h"
+
+namespace layoutdb {
+
+struct Selector::Impl {
+  std::string db_path;
+  selector::CostModel cost;
+};
+
+namespace {
+
+std::string OpTypeOf(const Problem& p) {
+  const std::string& op = p.op();
+  if (op == "conv2d") return "Conv";
+  if (op == "matmul") return "MatMul";
+  if (op == "ip") return "Gemm";
+  if (op == "pool") return p.alg() == "max" ? "MaxPool" : "AveragePool";
+  if (op == "softmax") return "Softmax";
+  if (op == "bnorm") return "BatchNormalization";
+  if (op == "lnorm") return "LayerNormalization";
+  if (op == "binary") return p.alg() == "add" ? "Add" : "Mul";
+  if (op == "eltwise") {
+    static const std::map<std::string, std::string> kAlgs = {
+        {"relu", "Relu"}, {"clip", "Clip"}, {"hardswish", "HardSwish"}, {"hardsigmoid", "HardSigmoid"},
+        {"sigmoid", "Sigmoid"}, {"gelu", "Gelu"}, {"tanh", "Tanh"}};
+    auto it = kAlgs.find(p.alg());
+    return it == kAlgs.end() ? "Eltwise" : it->second;
+  }
+  return op;
+}
+
+std::vector<int64_t> OutputShapeOf(const Problem& p) {
+  const std::string& op = p.op();
+  if (op == "conv2d") return {p.Get("mb"), p.Get("oc"), p.Oh(), p.Ow()};
+  if (op == "pool") return {p.Get("mb"), p.Get("ic"), p.Oh(), p.Ow()};
+  if (op == "matmul") return {p.Get("mb"), p.Get("m"), p.Get("n")};
+  if (op == "ip") return {p.Get("mb"), p.Get("oc")};
+  if (op == "lnorm") return {p.Get("mb"), p.Get("t"), p.Get("c")};
+  return {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
+}
+
+selector::Graph FromDescription(const GraphDescription& d) {
+  selector::Graph g;
+  g.name = d.name;
+  auto fail = [&](const std::string& what) {
+    throw std::runtime_error(fmt::format("graph '{}': {}", d.name, what));
+  };
+  for (const auto& t : d.inputs) {
+    g.tensors[t.name] = selector::TensorInfo{t.name, t.shape};
+    g.inputs.push_back(t.name);
+  }
+  std::set<std::string> consumed;
+  for (size_t i = 0; i < d.ops.size(); ++i) {
+    const auto& op = d.ops[i];
+    selector::Node n;
+    n.index = static_cast<int>(i);
+    n.name = op.name.empty() ? fmt::format("op{}", i) : op.name;
+    n.inputs = op.inputs;
+    n.outputs = op.outputs;
+    if (!op.problem.empty()) {
+      try {
+        n.problem = Problem::Parse(op.problem);
+      } catch (const std::invalid_argument& e) {
+        fail(fmt::format("op {} '{}': {}", i, n.name, e.what()));
+      }
+      n.flops = n.problem->Flops();
+      n.bytes = n.problem->Bytes(4);
+    }
+    n.op_type = !op.op_type.empty() ? op.op_type : n.problem ? OpTypeOf(*n.problem) : "";
+    if (n.op_type.empty()) fail(fmt::format("op {} '{}': give a problem key or an op_type", i, n.name));
+    if (n.outputs.empty()) fail(fmt::format("op {} '{}': no outputs", i, n.name));
+    for (const auto& in : n.inputs) {
+      if (!g.tensors.count(in))
+        fail(fmt::format("op {} '{}' reads tensor '{}', which is neither a graph input nor written by "
+                         "an earlier op",
+                         i, n.name, in));
+      consumed.insert(in);
+    }
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      std::vector<int64_t> shape;
+      if (k < op.output_shapes.size()) shape = op.output_shapes[k];
+      else if (n.problem) shape = OutputShapeOf(*n.problem);
+      else if (!n.inputs.empty()) shape = g.tensors[n.inputs.front()].shape;
+      if (g.tensors.count(n.outputs[k]))
+        fail(fmt::format("op {} '{}' writes tensor '{}', which already exists", i, n.name, n.outputs[k]));
+      g.tensors[n.outputs[k]] = selector::TensorInfo{n.outputs[k], shape};
+    }
+    if (!n.problem && n.bytes == 0) {
+      double elems = 0;
+      for (const auto* names : {&n.inputs, &n.outputs})
+        for (const auto& t : *names) elems += static_cast<double>(g.tensors[t].Elems());
+      n.bytes = elems * 4;
+    }
+    g.nodes.push_back(std::move(n));
+  }
+  if (!d.outputs.empty()) {
+    for (const auto& t : d.outputs)
+      if (!g.tensors.count(t)) fail(fmt::format("output '{}' is not a tensor of the graph", t));
+    g.outputs = d.outputs;
+  } else {
+    for (const auto& n : g.nodes)
+      for (const auto& t : n.outputs)
+        if (!consumed.count(t)) g.outputs.push_back(t);
+  }
+  return g;
+}
+
+selector::PlanOptions ToPlanOptions(const SelectOptions& o, const std::string& model,
+                                    const std::string& db) {
+  selector::PlanOptions p;
+  p.units = o.units;
+  p.dtype = o.dtype;
+  p.model = model;
+  p.db = db;
+  return p;
+}
+
+}  // namespace
+
+Selector::Selector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Selector::Selector(Selector&&) noexcept = default;
+Selector& Selector::operator=(Selector&&) noexcept = default;
+Selector::~Selector() = default;
+
+Selector Selector::Open(const std::string& db_path) {
+  return Selector(std::make_unique<Impl>(Impl{db_path, selector::CostModel::Load(db_path)}));
+}
+
+std::vector<std::string> Selector::Units() const { return impl_->cost.Units(); }
+
+Plan Selector::Select(const std::string& model_path, const SelectOptions& options) const {
+  selector::Graph g = selector::ImportOnnx(model_path, options.inputs);
+  selector::Partition part = options.partition_path.empty()
+                                 ? selector::DefaultPartition(g)
+                                 : selector::LoadPartition(g, options.partition_path);
+  return selector::BuildPlan(g, part, impl_->cost, ToPlanOptions(options, model_path, impl_->db_path));
+}
+
+Plan Selector::Select(const GraphDescription& graph, const SelectOptions& options) const {
+  selector::Graph g = FromDescription(graph);
+  selector::Partition part = options.partition_path.empty()
+                                 ? selector::DefaultPartition(g)
+                                 : selector::LoadPartition(g, options.partition_path);
+  return selector::BuildPlan(g, part, impl_->cost, ToPlanOptions(options, graph.name, impl_->db_path));
+}
+
+std::string Plan::ToJson(int indent) const {
+  using nlohmann::json;
+  json j;
+  j["plan_schema_version"] = 1;
+  j["model"] = model;
+  j["db"] = db;
+  j["dtype"] = dtype;
+  j["units"] = units;
+  j["solver"] = solver;
+  j["subgraphs"] = json::array();
+  for (const auto& s : subgraphs) {
+    json c = json::array();
+    for (const auto& k : s.candidates)
+      c.push_back({{"unit", k.unit}, {"layout", k.layout}, {"predicted_us", k.predicted_us},
+                   {"confidence", k.confidence}});
+    j["subgraphs"].push_back({{"index", s.index},
+                              {"nodes", s.nodes},
+                              {"ops", s.ops},
+                              {"unit", s.unit},
+                              {"layout", s.layout},
+                              {"predicted_us", s.predicted_us},
+                              {"confidence", s.confidence},
+                              {"complexity",
+                               {{"flops", s.flops},
+                                {"bytes", s.bytes},
+                                {"intensity", s.intensity},
+                                {"node_count", s.node_count},
+                                {"candidates", c}}}});
+  }
+  j["transitions"] = json::array();
+  for (const auto& t : transitions)
+    j["transitions"].push_back({{"edge", {{"from", t.from}, {"to", t.to}, {"tensor", t.tensor}}},
+                                {"from", {{"unit", t.from_unit}, {"layout", t.from_layout}}},
+                                {"to", {{"unit", t.to_unit}, {"layout", t.to_layout}}},
+                                {"kind", t.kind},
+                                {"bytes", t.bytes},
+                                {"us", t.us}});
+  j["total_predicted_us"] = total_predicted_us;
+  j["baselines"] = json::array();
+  for (const auto& b : baselines)
+    j["baselines"].push_back(
+        {{"name", b.name}, {"total_us", b.total_us}, {"ratio", b.ratio}, {"fallbacks", b.fallbacks}});
+  j["notes"] = notes;
+  return j.dump(indent);
+}
+
+std::string Plan::ToTable() const {
+  std::string s;
+  auto ops_text = [](const std::vector<std::string>& ops) {
+    std::string t;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      std::string next = (i ? "+" : "") + ops[i];
+      if (t.size() + next.size() > 26) return t + fmt::format("+{}", ops.size() - i);
+      t += next;
+    }
+    return t;
+  };
+  s += fmt::format("plan for {} ({}, units: {}) from {}\n\n", model, dtype, fmt::join(units, ", "), db);
+  s += fmt::format("{:>4}  {:<30} {:>9} {:>9} {:>7}  {:<9} {:<14} {:>11}  {}\n", "sg", "ops", "GFLOP",
+                   "MB", "flop/B", "unit", "layout", "pred. µs", "confidence");
+  for (const auto& g : subgraphs)
+    s += fmt::format("{:>4}  {:<30} {:>9.4f} {:>9.3f} {:>7.1f}  {:<9} {:<14} {:>11.2f}  {}\n", g.index,
+                     ops_text(g.ops), g.flops / 1e9, g.bytes / 1e6, g.intensity, g.unit, g.layout,
+                     g.predicted_us, g.confidence);
+  double sum_sg = 0, sum_tr = 0;
+  for (const auto& g : subgraphs) sum_sg += g.predicted_us;
+  for (const auto& t : transitions) sum_tr += t.us;
+  s += fmt::format("\ntransitions ({}):\n", transitions.size());
+  for (const auto& t : transitions) {
+    auto side = [](int i) { return i < 0 ? std::string("host") : fmt::format("sg {}", i); };
+    s += fmt::format("  {:>6} -> {:<6} {:<24} {:<8} {}/{} -> {}/{}  {:.3f} MB  {:.2f} µs\n", side(t.from),
+                     side(t.to), t.tensor.size() > 24 ? t.tensor.substr(0, 21) + "..." : t.tensor, t.kind,
+                     t.from_unit, t.from_layout, t.to_unit, t.to_layout, t.bytes / 1e6, t.us);
+  }
+  s += fmt::format("\ntotal predicted: {:.2f} µs (sub-graphs {:.2f} + transitions {:.2f}; solver {})\n",
+                   total_predicted_us, sum_sg, sum_tr, solver);
+  s += "\nbaselines:\n";
+  for (const auto& b : baselines)
+    s += fmt::format("  {:<12} {:>12.2f} µs  {:>6.2f}x the plan{}\n", b.name, b.total_us, b.ratio,
+                     b.fallbacks ? fmt::format("  ({} sub-graphs could not use that layout)", b.fallbacks)
+                                 : std::string());
+  if (!notes.empty()) {
+    s += "\nnotes:\n";
+    for (const auto& n : notes) s += "  " + n + "\n";
+  }
+  return s;
+}
+
+}  // namespace layoutdb
+
+// ---- C API ----
+
+struct layoutdb_selector {
+  layoutdb::Selector sel;
+};
+struct layoutdb_plan {
+  layoutdb::Plan plan;
+  std::string json;
+};
+
+namespace {
+
+thread_local std::string g_last_error;
+
+template <typename F>
+auto Guard(F&& f) -> decltype(f()) {
+  try {
+    g_last_error.clear();
+    return f();
+  } catch (const std::exception& e) {
+    g_last_error = e.what();
+  } catch (...) {
+    g_last_error = "unknown error";
+  }
+  return decltype(f())();
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+layoutdb_selector* layoutdb_open(const char* db_path) {
+  return Guard([&]() -> layoutdb_selector* {
+    if (!db_path) throw std::invalid_argument("layoutdb_open: db_path is NULL");
+    return new layoutdb_selector{layoutdb::Selector::Open(db_path)};
+  });
+}
+
+void layoutdb_close(layoutdb_selector* s) { delete s; }
+
+layoutdb_plan* layoutdb_select_file(const layoutdb_selector* s, const char* model_path,
+                                    const char* inputs, const char* units, const char* dtype) {
+  return Guard([&]() -> layoutdb_plan* {
+    if (!s || !model_path) throw std::invalid_argument("layoutdb_select_file: selector or model_path is NULL");
+    layoutdb::SelectOptions o;
+    if (inputs)
+      for (const auto& spec : Split(inputs, ';')) {
+        const auto colon = spec.rfind(':');
+        if (colon == std::string::npos)
+          throw std::invalid_argument(fmt::format("input '{}': expected NAME:D1,D2,...", spec));
+        std::vector<int64_t> dims;
+        for (const auto& d : Split(spec.substr(colon + 1), ',')) {
+          try {
+            dims.push_back(std::stoll(d));
+          } catch (const std::exception&) {
+            throw std::invalid_argument(fmt::format("input '{}': '{}' is not a dimension", spec, d));
+          }
+        }
+        o.inputs[spec.substr(0, colon)] = dims;
+      }
+    if (units) o.units = Split(units, ',');
+    if (dtype) o.dtype = dtype;
+    auto p = std::make_unique<layoutdb_plan>();
+    p->plan = s->sel.Select(model_path, o);
+    p->json = p->plan.ToJson();
+    return p.release();
+  });
+}
+
+void layoutdb_plan_free(layoutdb_plan* p) { delete p; }
+
+int layoutdb_plan_subgraph_count(const layoutdb_plan* p) {
+  return p ? static_cast<int>(p->plan.subgraphs.size()) : -1;
+}
+
+const char* layoutdb_plan_unit(const layoutdb_plan* p, int i) {
+  if (!p || i < 0 || i >= static_cast<int>(p->plan.subgraphs.size())) return nullptr;
+  return p->plan.subgraphs[i].unit.c_str();
+}
+
+const char* layoutdb_plan_layout(const layoutdb_plan* p, int i) {
+  if (!p || i < 0 || i >= static_cast<int>(p->plan.subgraphs.size())) return nullptr;
+  return p->plan.subgraphs[i].layout.c_str();
+}
+
+double layoutdb_plan_subgraph_us(const layoutdb_plan* p, int i) {
+  if (!p || i < 0 || i >= static_cast<int>(p->plan.subgraphs.size())) return -1;
+  return p->plan.subgraphs[i].predicted_us;
+}
+
+double layoutdb_plan_total_us(const layoutdb_plan* p) { return p ? p->plan.total_predicted_us : -1; }
+
+const char* layoutdb_plan_json(const layoutdb_plan* p) { return p ? p->json.c_str() : nullptr; }
+
+const char* layoutdb_last_error(void) { return g_last_error.c_str(); }
+
+}  // extern "C"

@@ -1,0 +1,122 @@
+// layoutdb's selector library: what a deployed application links.
+//
+//   auto sel = layoutdb::Selector::Open("app.db");           // read-only; loads the costs into memory
+//   layoutdb::Plan plan = sel.Select("model.onnx", {});      // or Select(GraphDescription, options)
+//   for (const auto& sg : plan.subgraphs) use(sg.unit, sg.layout);
+//
+// Every failure is a std::runtime_error whose what() is one line naming the file and what is wrong.
+// A Selector is immutable after Open(): Select() may be called from several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace layoutdb {
+
+struct SelectOptions {
+  std::map<std::string, std::vector<int64_t>> inputs;  // fixes dynamic input dims: name -> shape
+  std::vector<std::string> units;                      // restrict to these units (empty: all)
+  std::string dtype = "f32";                           // f32, bf16, int8
+  std::string partition_path;                          // a user's partition JSON (empty: default)
+};
+
+// A model described in memory, without an ONNX file: operators named by problem keys and connected by
+// tensor names (a chain or a DAG, listed in topological order).
+struct GraphDescription {
+  struct Tensor {
+    std::string name;
+    std::vector<int64_t> shape;
+  };
+  struct Op {
+    std::string name;
+    // A database problem key (`conv2d:mb1ic64ih56iw56oc64kh3kw3sh1sw1ph1pw1g1`), or empty for an op the
+    // database does not measure (then op_type says what it is, e.g. Reshape, and output shapes given).
+    std::string problem;
+    std::string op_type;  // ONNX op type; derived from the problem when empty (conv2d -> Conv, ...)
+    std::vector<std::string> inputs, outputs;
+    // Output shapes; derived from the problem when empty (conv2d: mb,oc,oh,ow; matmul: mb,m,n; ...).
+    std::vector<std::vector<int64_t>> output_shapes;
+  };
+  std::string name = "graph";
+  std::vector<Tensor> inputs;  // graph inputs (activations)
+  std::vector<Op> ops;
+  std::vector<std::string> outputs;  // graph outputs (empty: tensors nobody consumes)
+};
+
+// The predicted time of a sub-graph in one (unit, layout) candidate state.
+struct PlanCandidate {
+  std::string unit, layout;
+  double predicted_us = 0;
+  std::string confidence;  // exact, interpolated, roofline
+};
+
+struct PlanSubgraph {
+  int index = 0;
+  std::vector<int> nodes;          // zero-based indices into the model's top-level node list
+  std::vector<std::string> ops;    // ONNX op types of those nodes
+  std::string unit;                // cpu, ocl:P:D
+  std::string layout;              // nchw, nhwc, nChw16c, ..., or `src>dst` for a mixed anchor
+  double predicted_us = 0;         // the sub-graph's operators in that state (no transitions)
+  std::string confidence;          // the weakest of its nodes
+  // Complexity score.
+  double flops = 0, bytes = 0, intensity = 0;
+  int node_count = 0;
+  std::vector<PlanCandidate> candidates;  // every state considered, cheapest first
+};
+
+// A layout change or move between units on one edge (a tensor from sub-graph `from` to `to`; -1 is
+// the host side of the model: its inputs come from, and its outputs go to, the cpu in nchw).
+struct PlanTransition {
+  int from = -1, to = -1;
+  std::string tensor;
+  std::string from_unit, from_layout, to_unit, to_layout;
+  std::string kind;  // reorder (same unit) or transfer (between units)
+  int64_t bytes = 0;
+  double us = 0;
+};
+
+struct PlanBaseline {
+  std::string name;       // cpu:nchw, cpu:nhwc, cpu:nChw16c, cpu:any, local_best
+  double total_us = 0;    // the sub-graphs' costs plus the transitions this assignment causes
+  double ratio = 0;       // total_us / plan total (>= 1 means the plan is faster)
+  int fallbacks = 0;      // sub-graphs that could not run in the baseline's layout (ran in nchw)
+};
+
+struct Plan {
+  std::string model, db, dtype;
+  std::vector<std::string> units;  // units considered
+  std::vector<PlanSubgraph> subgraphs;
+  std::vector<PlanTransition> transitions;  // only edges that cost something
+  double total_predicted_us = 0;
+  std::vector<PlanBaseline> baselines;
+  std::vector<std::string> notes;  // unknown ops, control flow, roofline estimates, solver method
+  std::string solver;              // exact-tree-dp or dag-heuristic
+
+  std::string ToJson(int indent = 2) const;  // validated by schema/plan.schema.json
+  std::string ToTable() const;               // what `layoutdb select` prints
+};
+
+class Selector {
+ public:
+  // Opens a layoutdb file read-only and indexes its measurements, transitions and transfers in memory.
+  static Selector Open(const std::string& db_path);
+  Selector(Selector&&) noexcept;
+  Selector& operator=(Selector&&) noexcept;
+  ~Selector();
+
+  Plan Select(const std::string& model_path, const SelectOptions& options) const;
+  Plan Select(const GraphDescription& graph, const SelectOptions& options) const;
+  std::vector<std::string> Units() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Selector(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace layoutdb

@@ -1,0 +1,411 @@
+#include "plan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace layoutdb::selector {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+bool PlainLike(const std::string& l) { return l == "nchw" || l == "plain"; }
+
+// Ops without a database problem that never look at the memory order of their input: they run in
+// whatever layout the sub-graph has. Every other problem-less op (Reshape, Flatten, Transpose,
+// Squeeze, Gather, Slice, ...) indexes elements in plain order, so in a non-plain layout it pays a
+// reorder of its input to nchw first (the reorder cost of the unit, from `transitions`).
+bool IsLayoutFree(const std::string& op_type) {
+  static const std::set<std::string> kFree = {"Identity", "Dropout", "Cast", "Concat", "Relu",
+                                              "Sigmoid", "Tanh", "Clip", "Add", "Mul", "Sub",
+                                              "Div", "Sqrt", "Pow", "Erf", "Neg", "Abs", "Exp"};
+  return kFree.count(op_type) > 0;
+}
+
+struct EdgeX {
+  int from = -1, to = -1;  // -1: the host side (graph input / output)
+  std::string tensor;
+  int64_t bytes = 0;       // at the plan's dtype
+  bool rank4 = true;
+};
+
+struct Builder {
+  const Graph& g;
+  const Partition& part;
+  const CostModel& cost;
+  const PlanOptions& opt;
+  int dsize = 4;
+  std::vector<std::string> units;
+  std::vector<std::string> keys;  // per node: canonical problem key
+  std::vector<std::string> notes;
+
+  double NodeBytes(const Node& n) const {
+    if (n.problem) return n.problem->Bytes(dsize);
+    if (n.bytes > 0) return n.bytes * dsize / 4.0;
+    double b = 0;
+    for (const auto* names : {&n.inputs, &n.outputs})
+      for (const auto& t : *names) {
+        auto it = g.tensors.find(t);
+        if (it != g.tensors.end() && !it->second.is_constant) b += it->second.Elems() * dsize;
+      }
+    return b;
+  }
+  double NodeFlops(const Node& n) const { return n.problem ? n.problem->Flops() : n.flops; }
+
+  // The cost of a problem node on (unit, layout), trying the names the same memory order has.
+  std::optional<Estimate> ProblemCost(const Node& n, const std::string& unit, const std::string& layout,
+                                      const std::string& measured_name) const {
+    const Problem& p = *n.problem;
+    std::vector<std::string> names{measured_name};
+    if (layout == "nchw") names.push_back("plain");
+    if (layout == "plain") names.push_back("nchw");
+    if (!p.IsSpatial() && layout != "plain") names.push_back("plain");
+    for (size_t i = 0; i < names.size(); ++i) {
+      bool excluded = false;
+      auto e = cost.Op(p, keys[n.index], unit, names[i], opt.dtype, false, &excluded);
+      if (excluded && i == 0) return std::nullopt;  // a reference kernel here: never recommend
+      if (e) return e;
+    }
+    return cost.Roofline(p.Flops(), p.Bytes(dsize), unit);
+  }
+
+  // The cost of a node without a problem on (unit, layout).
+  std::optional<Estimate> OtherCost(const Node& n, const std::string& unit, const std::string& layout) const {
+    auto e = cost.Roofline(NodeFlops(n), NodeBytes(n), unit);
+    if (!e) return e;
+    if (!PlainLike(layout) && !IsLayoutFree(n.op_type) && !n.inputs.empty()) {
+      auto it = g.tensors.find(n.inputs.front());
+      if (it != g.tensors.end()) {
+        const double r = cost.Reorder(unit, layout, "nchw", opt.dtype, it->second.Elems() * dsize,
+                                      it->second.shape.size() == 4);
+        if (!std::isfinite(r)) return std::nullopt;
+        e->us += r;
+      }
+    }
+    return e;
+  }
+
+  // Fills the cost of a state; false when some node cannot run in it.
+  bool Cost(const Subgraph& sg, int anchor, const std::string& anchor_name, State* st) const {
+    st->us = 0;
+    st->confidence = Confidence::kExact;
+    bool before = anchor >= 0;
+    for (int idx : sg.nodes) {
+      const Node& n = g.nodes[idx];
+      std::string layout = idx == anchor ? st->in : (before ? st->in : st->out);
+      std::optional<Estimate> e;
+      if (n.problem) e = ProblemCost(n, st->unit, layout, idx == anchor ? anchor_name : layout);
+      else e = OtherCost(n, st->unit, layout);
+      if (idx == anchor) before = false;
+      if (!e) return false;
+      st->us += e->us;
+      st->confidence = std::min(st->confidence, e->confidence);
+    }
+    return true;
+  }
+
+  std::vector<State> States(int si) {
+    const Subgraph& sg = part.subgraphs[si];
+    bool cpu_only = false;
+    int anchor = sg.anchor >= 0 && g.nodes[sg.anchor].problem ? sg.anchor : -1;
+    for (int idx : sg.nodes) {
+      const Node& n = g.nodes[idx];
+      if (!n.is_known || n.is_control_flow) cpu_only = true;
+      if (anchor < 0 && n.problem) anchor = idx;
+    }
+    std::vector<State> out;
+    auto add = [&](State st, const std::string& anchor_name) {
+      if (!Cost(sg, anchor, anchor_name, &st)) return;
+      for (State& o : out)
+        if (o.unit == st.unit && o.in == st.in && o.out == st.out) {
+          if (st.us < o.us) o = st;
+          return;
+        }
+      out.push_back(std::move(st));
+    };
+    const bool have_cpu = std::find(units.begin(), units.end(), "cpu") != units.end();
+    if (cpu_only) {
+      State st{"cpu", "nchw", "nchw", "nchw"};
+      if (!Cost(sg, anchor, "nchw", &st)) {
+        st.us = 0;
+        st.confidence = Confidence::kRoofline;
+      }
+      return {st};
+    }
+    if (anchor >= 0) {
+      const Problem& p = *g.nodes[anchor].problem;
+      bool measured_anywhere = false;
+      for (const auto& u : units) measured_anywhere |= !cost.Layouts(u, p.op(), opt.dtype).empty();
+      for (const auto& u : units) {
+        std::vector<std::string> names = cost.Layouts(u, p.op(), opt.dtype);
+        if (!measured_anywhere) names = cost.UnitLayouts(u);  // roofline on every layout of the unit
+        for (const auto& name : names) {
+          State st;
+          st.unit = u;
+          if (name == "any") {
+            const std::string chosen = cost.ChosenLayout(keys[anchor], u, opt.dtype);
+            if (chosen.empty()) continue;
+            st.in = st.out = st.label = chosen;
+            st.from_any = true;
+          } else if (auto gt = name.find('>'); gt != std::string::npos) {
+            st.in = name.substr(0, gt);
+            st.out = name.substr(gt + 1);
+            st.label = name;
+          } else {
+            st.in = st.out = st.label = name;
+          }
+          add(st, name);
+        }
+      }
+    } else {
+      for (const auto& u : units) {
+        auto ls = cost.UnitLayouts(u);
+        if (ls.empty()) ls = {"nchw"};
+        for (const auto& l : ls) add(State{u, l, l, l}, l);
+      }
+    }
+    if (out.empty()) {
+      notes.push_back(fmt::format(
+          "sub-graph {}: no usable measurement in any state; placed on cpu/nchw by roofline", si));
+      State st{have_cpu ? "cpu" : units.front(), "nchw", "nchw", "nchw"};
+      st.confidence = Confidence::kRoofline;
+      for (int idx : sg.nodes) {
+        const Node& n = g.nodes[idx];
+        if (auto e = cost.Roofline(NodeFlops(n), NodeBytes(n), st.unit)) st.us += e->us;
+      }
+      out.push_back(st);
+    }
+    return out;
+  }
+
+  double Transition(const std::string& u1, const std::string& l1, const std::string& u2,
+                    const std::string& l2, const EdgeX& e) const {
+    if (u1 == u2) return cost.Reorder(u1, l1, l2, opt.dtype, e.bytes, e.rank4);
+    return cost.Reorder(u1, l1, "nchw", opt.dtype, e.bytes, e.rank4) + cost.Transfer(u1, u2, e.bytes) +
+           cost.Reorder(u2, "nchw", l2, opt.dtype, e.bytes, e.rank4);
+  }
+
+  std::vector<EdgeX> Edges() const {
+    std::vector<EdgeX> out;
+    std::unordered_map<std::string, int> producer_sg;  // tensor -> sub-graph
+    for (size_t s = 0; s < part.subgraphs.size(); ++s)
+      for (int idx : part.subgraphs[s].nodes)
+        for (const auto& t : g.nodes[idx].outputs) producer_sg[t] = static_cast<int>(s);
+    auto make = [&](int from, int to, const std::string& tensor, std::vector<int64_t> shape,
+                    int64_t bytes_f32) {
+      EdgeX e{from, to, tensor};
+      auto it = g.tensors.find(tensor);
+      if (shape.empty() && it != g.tensors.end()) shape = it->second.shape;
+      int64_t elems = 1;
+      for (auto d : shape) elems *= d;
+      e.bytes = shape.empty() ? bytes_f32 * dsize / 4 : elems * dsize;
+      e.rank4 = shape.size() == 4;
+      return e;
+    };
+    for (const Edge& e : part.edges) {
+      if (e.to < 0) continue;  // graph outputs are added below, once each
+      auto it = g.tensors.find(e.tensor);
+      if (it != g.tensors.end() && it->second.is_constant) continue;
+      out.push_back(make(e.from, e.to, e.tensor, e.shape, e.bytes));
+    }
+    for (const auto& t : g.outputs) {
+      auto it = producer_sg.find(t);
+      if (it != producer_sg.end()) out.push_back(make(it->second, -1, t, {}, 0));
+    }
+    return out;
+  }
+};
+
+std::string Abbreviate(const std::vector<std::string>& ops, size_t width) {
+  std::string s;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    std::string next = (i ? "+" : "") + ops[i];
+    if (s.size() + next.size() > width) return s + fmt::format("+{}", ops.size() - i);
+    s += next;
+  }
+  return s;
+}
+
+}  // namespace
+
+PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostModel& cost,
+                             const PlanOptions& options) {
+  if (options.dtype != "f32" && options.dtype != "bf16" && options.dtype != "int8")
+    throw std::runtime_error(fmt::format("unknown dtype '{}' (use f32, bf16 or int8)", options.dtype));
+  Builder b{g, part, cost, options, 4, {}, {}, {}};
+  b.dsize = DtypeSize(options.dtype);
+  if (cost.Units().empty())
+    throw std::runtime_error(fmt::format("database {}: no usable measurement of any unit", options.db));
+  if (options.units.empty()) {
+    b.units = cost.Units();
+  } else {
+    for (const auto& u : options.units) {
+      if (std::find(cost.Units().begin(), cost.Units().end(), u) == cost.Units().end())
+        throw std::runtime_error(fmt::format("unit '{}' has no measurements in database {} (it has: {})",
+                                             u, options.db, fmt::join(cost.Units(), ", ")));
+      b.units.push_back(u);
+    }
+  }
+  b.keys.resize(g.nodes.size());
+  for (const Node& n : g.nodes)
+    if (n.problem) b.keys[n.index] = n.problem->Key();
+
+  PlanProblem pp;
+  const size_t n = part.subgraphs.size();
+  pp.states.resize(n);
+  for (size_t s = 0; s < n; ++s) pp.states[s] = b.States(static_cast<int>(s));
+  pp.solve.unary.resize(n);
+  for (size_t s = 0; s < n; ++s)
+    for (const State& st : pp.states[s]) pp.solve.unary[s].push_back(st.us);
+  static const State kHost{"cpu", "nchw", "nchw", "nchw"};
+  for (const EdgeX& e : b.Edges()) {
+    if (e.from < 0 && e.to < 0) continue;
+    if (e.from < 0 || e.to < 0) {  // host side: a unary term
+      const int s = e.from < 0 ? e.to : e.from;
+      for (size_t k = 0; k < pp.states[s].size(); ++k) {
+        const State& st = pp.states[s][k];
+        pp.solve.unary[s][k] += e.from < 0 ? b.Transition("cpu", "nchw", st.unit, st.in, e)
+                                           : b.Transition(st.unit, st.out, "cpu", "nchw", e);
+      }
+      continue;
+    }
+    SolveProblem::Pair pr{e.from, e.to, {}};
+    for (const State& a : pp.states[e.from])
+      for (const State& c : pp.states[e.to]) pr.cost.push_back(b.Transition(a.unit, a.out, c.unit, c.in, e));
+    pp.solve.pairs.push_back(std::move(pr));
+  }
+  pp.notes = std::move(b.notes);
+  return pp;
+}
+
+Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, const PlanOptions& options) {
+  PlanProblem pp = BuildPlanProblem(g, part, cost, options);
+  std::vector<std::vector<std::string>> labels(pp.states.size());
+  for (size_t s = 0; s < pp.states.size(); ++s)
+    for (const State& st : pp.states[s]) labels[s].push_back(st.unit + "/" + st.label);
+  SolveResult r = Solve(pp.solve, labels);
+
+  Plan plan;
+  plan.model = options.model;
+  plan.db = options.db;
+  plan.dtype = options.dtype;
+  plan.units = options.units.empty() ? cost.Units() : options.units;
+  plan.solver = r.method;
+  plan.notes = g.notes;
+  if (!std::isfinite(r.total))
+    throw std::runtime_error(fmt::format(
+        "model {}: no feasible plan on units {} (a unit without measured transfers cannot be reached)",
+        options.model, fmt::join(plan.units, ", ")));
+  plan.total_predicted_us = r.total;
+  const int dsize = DtypeSize(options.dtype);
+  for (size_t s = 0; s < pp.states.size(); ++s) {
+    const Subgraph& sg = part.subgraphs[s];
+    const State& st = pp.states[s][r.state[s]];
+    PlanSubgraph ps;
+    ps.index = static_cast<int>(s);
+    ps.nodes = sg.nodes;
+    for (int idx : sg.nodes) {
+      const Node& nd = g.nodes[idx];
+      ps.ops.push_back(nd.op_type);
+      ps.flops += nd.problem ? nd.problem->Flops() : nd.flops;
+      ps.bytes += nd.problem ? nd.problem->Bytes(dsize) : nd.bytes * dsize / 4.0;
+      if (!nd.is_known)
+        plan.notes.push_back(fmt::format("node {} ({} '{}'): unknown operator, placed on cpu/nchw",
+                                         idx, nd.op_type, nd.name));
+      if (nd.is_control_flow)
+        plan.notes.push_back(fmt::format("node {} ({} '{}'): control flow, kept opaque on cpu/nchw",
+                                         idx, nd.op_type, nd.name));
+    }
+    ps.intensity = ps.bytes > 0 ? ps.flops / ps.bytes : 0;
+    ps.node_count = static_cast<int>(sg.nodes.size());
+    ps.unit = st.unit;
+    ps.layout = st.label;
+    ps.predicted_us = st.us;
+    ps.confidence = ConfidenceName(st.confidence);
+    if (st.confidence == Confidence::kRoofline)
+      plan.notes.push_back(fmt::format("sub-graph {} ({}): roofline estimate, nothing close measured",
+                                       s, Abbreviate(ps.ops, 40)));
+    for (const State& c : pp.states[s])
+      ps.candidates.push_back({c.unit, c.label, c.us, ConfidenceName(c.confidence)});
+    std::sort(ps.candidates.begin(), ps.candidates.end(),
+              [](const PlanCandidate& a, const PlanCandidate& b) { return a.predicted_us < b.predicted_us; });
+    plan.subgraphs.push_back(std::move(ps));
+  }
+  // Transitions of the chosen assignment, recomputed per edge for the listing.
+  Builder b{g, part, cost, options, 4, {}, {}, {}};
+  b.dsize = dsize;
+  for (const EdgeX& e : b.Edges()) {
+    if (e.from < 0 && e.to < 0) continue;
+    static const State kHost{"cpu", "nchw", "nchw", "nchw"};
+    const State& a = e.from < 0 ? kHost : pp.states[e.from][r.state[e.from]];
+    const State& c = e.to < 0 ? kHost : pp.states[e.to][r.state[e.to]];
+    const double us = b.Transition(a.unit, a.out, c.unit, c.in, e);
+    if (us <= 0) continue;
+    plan.transitions.push_back({e.from, e.to, e.tensor, a.unit, a.out, c.unit, c.in,
+                                a.unit == c.unit ? "reorder" : "transfer", e.bytes, us});
+  }
+  for (const auto& note : pp.notes) plan.notes.push_back(note);
+
+  // Baselines: every sub-graph on the cpu in one layout, where it can run in it; otherwise (a matmul
+  // has only `plain`, a 3-channel conv has no usable blocked kernel) in the nearest state: the mixed
+  // candidate writing that layout, else nchw/plain, else the cheapest cpu state. `any`: oneDNN's own
+  // choice where it was measured, else nchw.
+  const bool have_cpu = std::find(plan.units.begin(), plan.units.end(), "cpu") != plan.units.end();
+  auto pick = [&](size_t s, const std::string& layout, bool any, int* fallbacks) {
+    const auto& sts = pp.states[s];
+    auto find = [&](auto pred) -> int {
+      int best = -1;
+      for (size_t k = 0; k < sts.size(); ++k)
+        if (sts[k].unit == "cpu" && pred(sts[k]) && (best < 0 || sts[k].us < sts[best].us))
+          best = static_cast<int>(k);
+      return best;
+    };
+    int k = any ? find([](const State& st) { return st.from_any; })
+                : find([&](const State& st) { return st.in == layout && st.out == layout; });
+    if (k < 0 && !any) k = find([&](const State& st) { return st.out == layout; });
+    if (k >= 0) return k;
+    ++*fallbacks;
+    k = find([](const State& st) { return PlainLike(st.in) && PlainLike(st.out); });
+    if (k < 0) k = find([](const State&) { return true; });
+    return k < 0 ? static_cast<int>(std::min_element(sts.begin(), sts.end(), [](auto& x, auto& y) {
+                                       return x.us < y.us;
+                                     }) - sts.begin())
+                 : k;
+  };
+  auto add_baseline = [&](const std::string& name, const std::vector<int>& st, int fallbacks) {
+    const double t = Evaluate(pp.solve, st);
+    if (!std::isfinite(t)) {  // e.g. a unit whose reorders or transfers were never measured
+      plan.notes.push_back(fmt::format("baseline {}: infeasible (a transition it needs was not measured)", name));
+      return;
+    }
+    plan.baselines.push_back({name, t, r.total > 0 ? t / r.total : 0, fallbacks});
+  };
+  if (have_cpu) {
+    for (const char* layout : {"nchw", "nhwc", "nChw16c", "any"}) {
+      const bool any = std::string(layout) == "any";
+      int fallbacks = 0;
+      std::vector<int> st(pp.states.size());
+      for (size_t s = 0; s < st.size(); ++s) st[s] = pick(s, layout, any, &fallbacks);
+      add_baseline(fmt::format("cpu:{}", layout), st, fallbacks);
+    }
+  }
+  std::vector<int> local(pp.states.size());
+  for (size_t s = 0; s < local.size(); ++s) {
+    const auto& sts = pp.states[s];
+    local[s] = static_cast<int>(std::min_element(sts.begin(), sts.end(), [](auto& x, auto& y) {
+                                  return x.us < y.us;
+                                }) - sts.begin());
+  }
+  add_baseline("local_best", local, 0);
+  plan.notes.push_back(fmt::format("solver: {}{}", r.method,
+                                   r.exact ? " (optimal)" : fmt::format(", {} descent rounds", r.rounds)));
+  return plan;
+}
+
+}  // namespace layoutdb::selector

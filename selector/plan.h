@@ -1,0 +1,43 @@
+// From a partitioned graph and the cost model to a plan: candidate states per sub-graph, transition
+// costs on edges, the global solve, baselines. Internal to selector/.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cost.h"
+#include "graph.h"
+#include "layoutdb/selector.h"
+#include "solve.h"
+
+namespace layoutdb::selector {
+
+struct PlanOptions {
+  std::vector<std::string> units;  // empty: every unit of the database
+  std::string dtype = "f32";
+  std::string model, db;           // for the plan's header only
+};
+
+// One (unit, input layout, output layout) a sub-graph may run in. The anchor reads `in` and writes
+// `out` (they differ for a mixed candidate such as nchw>nChw16c); nodes before the anchor run in
+// `in`, nodes after it in `out`.
+struct State {
+  std::string unit, in, out;
+  std::string label;  // `in` or `in>out`
+  double us = 0;      // sum of the sub-graph's node costs
+  Confidence confidence = Confidence::kExact;
+  bool from_any = false;  // the anchor's cost is oneDNN's `any` candidate (its chosen layout)
+};
+
+// Everything the solve sees; exposed for tests and the benchmark.
+struct PlanProblem {
+  std::vector<std::vector<State>> states;  // per sub-graph
+  SolveProblem solve;
+  std::vector<std::string> notes;
+};
+
+PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostModel& cost,
+                             const PlanOptions& options);
+Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, const PlanOptions& options);
+
+}  // namespace layoutdb::selector

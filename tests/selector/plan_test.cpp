@@ -1,0 +1,386 @@
+// Plans on real SQLite files with synthetic measurements: a database where another unit or layout is
+// made faster changes the plan the right way; transitions change choices; reference kernels are never
+// chosen; plans validate against schema/plan.schema.json; the C API round trip.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "layoutdb/selector.h"
+#include "layoutdb/selector_c.h"
+#include "selector/graph.h"
+#include "selector/json_schema.h"
+#include "selector/plan.h"
+#include "synthetic_db.h"
+
+namespace layoutdb::selector {
+namespace {
+
+using testing::SyntheticDb;
+using testing::TempDir;
+
+std::string Conv(int ic, int oc, int hw, int k = 3) {
+  return fmt::format("conv2d:mb1ic{}ih{}iw{}oc{}kh{}kw{}sh1sw1ph{}pw{}g1", ic, hw, hw, oc, k, k, k / 2, k / 2);
+}
+std::string Relu(int c, int hw) { return fmt::format("eltwise:relu:mb1c{}h{}w{}", c, hw, hw); }
+
+// conv(3->32) relu conv(32->32) relu conv(32->32) relu, 28x28: three sub-graphs in a chain.
+GraphDescription ChainModel() {
+  GraphDescription d;
+  d.name = "chain";
+  d.inputs = {{"x", {1, 3, 28, 28}}};
+  std::string prev = "x";
+  int ic = 3;
+  for (int i = 0; i < 3; ++i) {
+    d.ops.push_back({fmt::format("conv{}", i), Conv(ic, 32, 28), "", {prev}, {fmt::format("c{}", i)}, {}});
+    d.ops.push_back({fmt::format("relu{}", i), Relu(32, 28), "", {fmt::format("c{}", i)},
+                     {fmt::format("r{}", i)}, {}});
+    prev = fmt::format("r{}", i);
+    ic = 32;
+  }
+  return d;
+}
+
+struct Times {
+  double nchw = 100, nhwc = 120, blocked = 130;  // per conv, µs
+  double reorder = 20;                            // any reorder of the 32x28x28 tensor
+};
+
+// Every conv and relu of ChainModel on the cpu in nchw, nhwc and nChw16c, reorders between them.
+void FillCpu(SyntheticDb& db, const Times& t) {
+  for (int ic : {3, 32}) {
+    db.Op(Conv(ic, 32, 28), "cpu", "nchw", t.nchw);
+    db.Op(Conv(ic, 32, 28), "cpu", "nhwc", t.nhwc);
+    db.Op(Conv(ic, 32, 28), "cpu", "nChw16c", t.blocked);
+  }
+  for (const char* l : {"nchw", "nhwc", "nChw16c"}) db.Op(Relu(32, 28), "cpu", l, 5);
+  for (const char* a : {"nchw", "nhwc", "nChw16c"})
+    for (const char* b : {"nchw", "nhwc", "nChw16c"})
+      if (std::string(a) != b)
+        for (int c : {3, 32}) db.Reorder("cpu", a, b, 1, c, 28, 28, t.reorder * c / 32.0);
+}
+
+Plan SelectChain(const std::string& db_path, const SelectOptions& o = {}) {
+  return Selector::Open(db_path).Select(ChainModel(), o);
+}
+
+std::vector<std::string> Layouts(const Plan& p) {
+  std::vector<std::string> out;
+  for (const auto& s : p.subgraphs) out.push_back(s.unit + "/" + s.layout);
+  return out;
+}
+
+nlohmann::json PlanSchema() {
+  const char* src = std::getenv("LAYOUTDB_SOURCE_DIR");
+  const std::filesystem::path root =
+      src ? std::filesystem::path(src) : std::filesystem::path(__FILE__).parent_path() / ".." / "..";
+  std::ifstream f(root / "schema" / "plan.schema.json");
+  EXPECT_TRUE(f) << "schema/plan.schema.json not found under " << root;
+  return nlohmann::json::parse(f);
+}
+
+TEST(Plan, FastestLayoutWinsAndTenTimesFasterNhwcTakesOver) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("a.db"));
+    FillCpu(db, Times{});
+    db.Close();
+  }
+  Plan a = SelectChain(dir.File("a.db"));
+  ASSERT_EQ(a.subgraphs.size(), 3u);
+  EXPECT_EQ(Layouts(a), (std::vector<std::string>{"cpu/nchw", "cpu/nchw", "cpu/nchw"}));
+  EXPECT_DOUBLE_EQ(a.total_predicted_us, 3 * (100 + 5));
+  EXPECT_EQ(a.solver, "exact-tree-dp");
+  {
+    SyntheticDb db(dir.File("b.db"));
+    FillCpu(db, Times{100, 10, 130, 20});
+    db.Close();
+  }
+  Plan b = SelectChain(dir.File("b.db"));
+  EXPECT_EQ(Layouts(b), (std::vector<std::string>{"cpu/nhwc", "cpu/nhwc", "cpu/nhwc"}));
+  // The input arrives in nchw and the output leaves in nchw: two reorders, both listed.
+  ASSERT_EQ(b.transitions.size(), 2u);
+  EXPECT_EQ(b.transitions[0].from, -1);
+  EXPECT_EQ(b.transitions[0].to_layout, "nhwc");
+  EXPECT_EQ(b.transitions[1].to, -1);
+  EXPECT_EQ(b.transitions[1].kind, "reorder");
+  double sum = 0;
+  for (const auto& s : b.subgraphs) sum += s.predicted_us;
+  for (const auto& t : b.transitions) sum += t.us;
+  EXPECT_NEAR(b.total_predicted_us, sum, 1e-9);
+  for (const auto& s : b.subgraphs) EXPECT_EQ(s.confidence, "exact");
+}
+
+TEST(Plan, ExpensiveReordersKeepOneLayoutCheapOnesLetEachSubgraphChoose) {
+  // conv0 (3->32) is fastest in nChw16c, the 32->32 convs in nhwc, by 10 µs each.
+  auto fill = [](SyntheticDb& db, double reorder) {
+    FillCpu(db, Times{100, 100, 100, reorder});
+    db.Op(Conv(3, 32, 28), "cpu", "nChw16c", 90);
+    db.Op(Conv(32, 32, 28), "cpu", "nhwc", 90);
+    db.Close();
+  };
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("cheap.db"));
+    fill(db, 0.5);
+  }
+  {
+    SyntheticDb db(dir.File("dear.db"));
+    fill(db, 200);
+  }
+  Plan cheap = SelectChain(dir.File("cheap.db"));
+  EXPECT_EQ(Layouts(cheap), (std::vector<std::string>{"cpu/nChw16c", "cpu/nhwc", "cpu/nhwc"}));
+  Plan dear = SelectChain(dir.File("dear.db"));
+  EXPECT_EQ(Layouts(dear), (std::vector<std::string>{"cpu/nchw", "cpu/nchw", "cpu/nchw"}));
+  // The local best ignores transitions and pays for it.
+  auto local = std::find_if(dear.baselines.begin(), dear.baselines.end(),
+                            [](const PlanBaseline& b) { return b.name == "local_best"; });
+  ASSERT_NE(local, dear.baselines.end());
+  EXPECT_GT(local->ratio, 1.0);
+  // On a chain the solve is exact: no baseline can beat it.
+  for (const auto* p : {&cheap, &dear})
+    for (const auto& b : p->baselines) EXPECT_GE(b.ratio, 1.0 - 1e-12) << b.name;
+}
+
+TEST(Plan, ReferenceKernelIsNeverChosenAndMixedFirstConvIs) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("m.db"));
+    FillCpu(db, Times{100, 100, 50, 20});
+    // The 3-channel conv in nChw16c fell to the reference kernel (cheap-looking on purpose: it must
+    // still never be recommended); oneDNN's usual nchw>nChw16c is measured.
+    db.Op(Conv(3, 32, 28), "cpu", "nChw16c", 1, {"f32", true, "ok", ""});
+    db.Op(Conv(3, 32, 28), "cpu", "nchw>nChw16c", 60);
+    db.Close();
+  }
+  Plan p = SelectChain(dir.File("m.db"));
+  EXPECT_EQ(Layouts(p), (std::vector<std::string>{"cpu/nchw>nChw16c", "cpu/nChw16c", "cpu/nChw16c"}));
+  for (const auto& c : p.subgraphs[0].candidates) EXPECT_NE(c.layout, "nChw16c");
+  // The input needs no reorder (the mixed conv reads nchw); only the output does.
+  ASSERT_EQ(p.transitions.size(), 1u);
+  EXPECT_EQ(p.transitions[0].from_layout, "nChw16c");
+}
+
+TEST(Plan, FastDeviceWithCheapTransfersIsChosenExpensiveTransfersKeepCpu) {
+  auto make = [](const std::string& path, double transfer_us) {
+    SyntheticDb db(path, {"cpu", "ocl:0:0"});
+    FillCpu(db, Times{});
+    for (int ic : {3, 32}) db.Op(Conv(ic, 32, 28), "ocl:0:0", "nchw", 5);
+    db.Op(Relu(32, 28), "ocl:0:0", "nchw", 1);
+    for (int64_t bytes : {int64_t{1} << 10, int64_t{1} << 22}) {
+      db.Transfer("ocl:0:0", "write", bytes, transfer_us);
+      db.Transfer("ocl:0:0", "read", bytes, transfer_us);
+    }
+    db.Close();
+  };
+  TempDir dir;
+  make(dir.File("cheap.db"), 2);
+  make(dir.File("dear.db"), 5000);
+  Plan cheap = SelectChain(dir.File("cheap.db"));
+  EXPECT_EQ(Layouts(cheap), (std::vector<std::string>{"ocl:0:0/nchw", "ocl:0:0/nchw", "ocl:0:0/nchw"}));
+  ASSERT_EQ(cheap.transitions.size(), 2u);  // write in, read out
+  EXPECT_EQ(cheap.transitions[0].kind, "transfer");
+  Plan dear = SelectChain(dir.File("dear.db"));
+  EXPECT_EQ(Layouts(dear), (std::vector<std::string>{"cpu/nchw", "cpu/nchw", "cpu/nchw"}));
+  // --units restricts the choice.
+  SelectOptions only_cpu;
+  only_cpu.units = {"cpu"};
+  EXPECT_EQ(Layouts(SelectChain(dir.File("cheap.db"), only_cpu)),
+            (std::vector<std::string>{"cpu/nchw", "cpu/nchw", "cpu/nchw"}));
+}
+
+TEST(Plan, FlattenOfABlockedTensorPaysTheReorderToPlain) {
+  // conv -> Flatten -> Gemm: the conv is 10 µs faster in nChw16c, but the Flatten must see plain
+  // order, so a 200 µs reorder back makes nchw the better plan; a 1 µs one does not.
+  auto make = [](const std::string& path, double reorder) {
+    SyntheticDb db(path);
+    db.Op(Conv(32, 16, 7), "cpu", "nchw", 100);
+    db.Op(Conv(32, 16, 7), "cpu", "nChw16c", 90);
+    db.Op("ip:mb1ic784oc10", "cpu", "plain", 20);
+    db.Reorder("cpu", "nChw16c", "nchw", 1, 16, 7, 7, reorder);
+    db.Reorder("cpu", "nchw", "nChw16c", 1, 32, 7, 7, reorder);
+    db.Close();
+  };
+  GraphDescription d;
+  d.name = "flatten";
+  d.inputs = {{"x", {1, 32, 7, 7}}};
+  d.ops.push_back({"conv", Conv(32, 16, 7), "", {"x"}, {"c"}, {}});
+  d.ops.push_back({"flatten", "", "Flatten", {"c"}, {"f"}, {{1, 784}}});
+  d.ops.push_back({"fc", "ip:mb1ic784oc10", "", {"f"}, {"y"}, {}});
+  TempDir dir;
+  make(dir.File("dear.db"), 200);
+  make(dir.File("cheap.db"), 1);
+  Plan dear = Selector::Open(dir.File("dear.db")).Select(d, {});
+  Plan cheap = Selector::Open(dir.File("cheap.db")).Select(d, {});
+  ASSERT_GE(dear.subgraphs.size(), 2u);
+  EXPECT_EQ(dear.subgraphs[0].layout, "nchw");
+  EXPECT_EQ(cheap.subgraphs[0].layout, "nChw16c");
+  // Whatever runs the Flatten, its nChw16c input was brought back to plain order at a cost.
+  EXPECT_GT(cheap.total_predicted_us, 90 + 20 + 1 + 1);
+}
+
+TEST(Plan, UnknownOperatorRunsOnCpuInPlainLayoutAndIsReported) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("u.db"), {"cpu", "ocl:0:0"});
+    FillCpu(db, Times{});
+    db.Op(Relu(32, 28), "ocl:0:0", "nchw", 0.1);
+    db.Transfer("ocl:0:0", "write", 1 << 22, 0.1);
+    db.Transfer("ocl:0:0", "read", 1 << 22, 0.1);
+    db.Close();
+  }
+  Graph g;
+  g.name = "unknown";
+  g.tensors["x"] = {"x", {1, 32, 28, 28}};
+  g.tensors["y"] = {"y", {1, 32, 28, 28}};
+  g.tensors["z"] = {"z", {1, 32, 28, 28}};
+  g.inputs = {"x"};
+  g.outputs = {"z"};
+  Node custom;
+  custom.index = 0;
+  custom.op_type = "MyCustomOp";
+  custom.name = "mystery";
+  custom.inputs = {"x"};
+  custom.outputs = {"y"};
+  custom.is_known = false;
+  Node relu;
+  relu.index = 1;
+  relu.op_type = "Relu";
+  relu.name = "relu";
+  relu.inputs = {"y"};
+  relu.outputs = {"z"};
+  relu.problem = Problem::Parse(Relu(32, 28));
+  g.nodes = {custom, relu};
+  Partition part;
+  part.subgraphs = {{{0}, -1}, {{1}, 1}};
+  part.edges = ComputeEdges(g, part.subgraphs);
+  CostModel cost = CostModel::Load(dir.File("u.db"));
+  Plan p = BuildPlan(g, part, cost, {});
+  ASSERT_EQ(p.subgraphs.size(), 2u);
+  EXPECT_EQ(p.subgraphs[0].unit, "cpu");
+  EXPECT_EQ(p.subgraphs[0].layout, "nchw");
+  EXPECT_EQ(p.subgraphs[0].confidence, "roofline");
+  EXPECT_EQ(p.subgraphs[0].candidates.size(), 1u);
+  EXPECT_EQ(p.subgraphs[1].unit, "ocl:0:0");  // the known op may still go elsewhere
+  EXPECT_NE(std::find(p.notes.begin(), p.notes.end(),
+                      "node 0 (MyCustomOp 'mystery'): unknown operator, placed on cpu/nchw"),
+            p.notes.end());
+}
+
+TEST(Plan, ErrorsNameWhatIsWrong) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("e.db"));
+    FillCpu(db, Times{});
+    db.Close();
+  }
+  Selector sel = Selector::Open(dir.File("e.db"));
+  SelectOptions o;
+  o.units = {"ocl:7:7"};
+  try {
+    sel.Select(ChainModel(), o);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), fmt::format("unit 'ocl:7:7' has no measurements in database {} "
+                                                 "(it has: cpu)", dir.File("e.db")));
+  }
+  o = {};
+  o.dtype = "f64";
+  try {
+    sel.Select(ChainModel(), o);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "unknown dtype 'f64' (use f32, bf16 or int8)");
+  }
+  GraphDescription d = ChainModel();
+  d.ops[2].inputs = {"nowhere"};
+  try {
+    sel.Select(d, {});
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "graph 'chain': op 2 'conv1' reads tensor 'nowhere', which is "
+                                     "neither a graph input nor written by an earlier op");
+  }
+}
+
+TEST(Plan, JsonValidatesAgainstTheSchema) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("j.db"), {"cpu", "ocl:0:0"});
+    FillCpu(db, Times{100, 90, 80, 10});
+    db.Op(Conv(32, 32, 28), "ocl:0:0", "nc4hw4", 20);
+    db.Transfer("ocl:0:0", "write", 1 << 20, 30);
+    db.Transfer("ocl:0:0", "read", 1 << 20, 30);
+    db.Close();
+  }
+  Plan p = SelectChain(dir.File("j.db"));
+  const nlohmann::json schema = PlanSchema();
+  const nlohmann::json j = nlohmann::json::parse(p.ToJson());
+  EXPECT_EQ(ValidateJson(schema, j), std::vector<std::string>{});
+  EXPECT_EQ(j["subgraphs"].size(), p.subgraphs.size());
+  // local_best puts the 32-channel convs on ocl:0:0 in nc4hw4, whose reorders were never measured.
+  EXPECT_EQ(j["baselines"].size(), 4u);
+  EXPECT_NE(std::find(p.notes.begin(), p.notes.end(),
+                      "baseline local_best: infeasible (a transition it needs was not measured)"),
+            p.notes.end());
+  EXPECT_EQ(j["subgraphs"][0]["nodes"], nlohmann::json::array({0, 1}));
+  // A plan someone edited by hand is caught.
+  nlohmann::json bad = j;
+  bad["subgraphs"][1]["confidence"] = "guessed";
+  bad["subgraphs"][0].erase("unit");
+  EXPECT_EQ(ValidateJson(schema, bad),
+            (std::vector<std::string>{"/subgraphs/0: missing required property 'unit'",
+                                      "/subgraphs/1/confidence: \"guessed\" is not one of "
+                                      "[\"exact\",\"interpolated\",\"roofline\"]"}));
+  // The table a person reads names every sub-graph's unit and layout and the baselines.
+  const std::string table = p.ToTable();
+  for (const auto& s : p.subgraphs) EXPECT_NE(table.find(s.layout), std::string::npos);
+  EXPECT_NE(table.find("local_best"), std::string::npos);
+}
+
+TEST(Plan, CApiRoundTrip) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("c.db"));
+    db.Op("conv2d:mb1ic1ih7iw5oc1kh3kw3sh2sw2ph1pw1g1", "cpu", "nchw", 3);
+    db.Op("conv2d:mb1ic1ih7iw5oc1kh3kw3sh2sw2ph1pw1g1", "cpu", "nhwc", 2);
+    db.Reorder("cpu", "nchw", "nhwc", 1, 1, 7, 5, 0.5);
+    db.Reorder("cpu", "nhwc", "nchw", 1, 1, 4, 3, 0.5);
+    db.Close();
+  }
+  const std::string model =
+      "/usr/share/libonnx-testdata/data/node/test_conv_with_strides_padding/model.onnx";
+  if (!std::filesystem::exists(model)) GTEST_SKIP() << model << " missing (libonnx-testdata)";
+  layoutdb_selector* s = layoutdb_open(dir.File("c.db").c_str());
+  ASSERT_NE(s, nullptr) << layoutdb_last_error();
+  layoutdb_plan* p = layoutdb_select_file(s, model.c_str(), nullptr, "cpu", "f32");
+  ASSERT_NE(p, nullptr) << layoutdb_last_error();
+  EXPECT_STREQ(layoutdb_last_error(), "");
+  const Plan cpp = Selector::Open(dir.File("c.db")).Select(model, {});
+  ASSERT_EQ(layoutdb_plan_subgraph_count(p), static_cast<int>(cpp.subgraphs.size()));
+  for (int i = 0; i < layoutdb_plan_subgraph_count(p); ++i) {
+    EXPECT_EQ(layoutdb_plan_unit(p, i), cpp.subgraphs[i].unit);
+    EXPECT_EQ(layoutdb_plan_layout(p, i), cpp.subgraphs[i].layout);
+  }
+  EXPECT_EQ(layoutdb_plan_unit(p, layoutdb_plan_subgraph_count(p)), nullptr);
+  EXPECT_DOUBLE_EQ(layoutdb_plan_total_us(p), cpp.total_predicted_us);
+  EXPECT_EQ(nlohmann::json::parse(layoutdb_plan_json(p))["total_predicted_us"].get<double>(),
+            cpp.total_predicted_us);
+  layoutdb_plan_free(p);
+  // Failures: NULL and one line.
+  EXPECT_EQ(layoutdb_select_file(s, dir.File("none.onnx").c_str(), nullptr, nullptr, nullptr), nullptr);
+  EXPECT_NE(std::string(layoutdb_last_error()).find(dir.File("none.onnx")), std::string::npos)
+      << layoutdb_last_error();
+  EXPECT_EQ(layoutdb_select_file(s, model.c_str(), "x", nullptr, nullptr), nullptr);
+  EXPECT_STREQ(layoutdb_last_error(), "input 'x': expected NAME:D1,D2,...");
+  layoutdb_close(s);
+  EXPECT_EQ(layoutdb_open(dir.File("missing.db").c_str()), nullptr);
+  EXPECT_NE(std::string(layoutdb_last_error()).find("missing.db"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace layoutdb::selector
