@@ -13,6 +13,7 @@
 #include "layoutdb/db.h"
 #include "layoutdb/profiler/sweep.h"
 #include "layoutdb/reports/info.h"
+#include "layoutdb/selector.h"
 
 namespace {
 
@@ -124,6 +125,65 @@ void AddDbCommands(CLI::App& app) {
 }
 }  // namespace
 
+// selector/: select.
+namespace {
+void AddSelectCommand(CLI::App& app) {
+  struct SelectCommandOptions {
+    std::string model, db, units, partition, out, dtype = "f32";
+    std::vector<std::string> inputs;
+    bool json = false;
+  };
+  auto o = std::make_shared<SelectCommandOptions>();
+  auto* select = app.add_subcommand(
+      "select", "Plan a model: the best unit and layout for every sub-graph, from a database (read-only)");
+  select->add_option("MODEL", o->model, "ONNX model file")->required();
+  select->add_option("--db", o->db, "Database file")->required();
+  select->add_option("--input", o->inputs, "Fix an input's shape, NAME:1,3,224,224 (repeatable)");
+  select->add_option("--units", o->units, "Comma-separated units to consider (default: all measured)");
+  select->add_option("--dtype", o->dtype, "Data type")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}))
+      ->capture_default_str();
+  select->add_option("--partition", o->partition, "A partition JSON {\"subgraphs\": [[0,1],[2],...]}");
+  select->add_flag("--json", o->json, "Print the plan as JSON (schema/plan.schema.json)");
+  select->add_option("--out", o->out, "Also write the plan JSON to this file");
+  select->callback([o] {
+    layoutdb::SelectOptions so;
+    for (const auto& spec : o->inputs) {
+      const auto colon = spec.rfind(':');
+      if (colon == std::string::npos || colon == 0)
+        throw std::runtime_error(fmt::format("--input '{}': expected NAME:D1,D2,... (e.g. x:1,3,224,224)", spec));
+      std::vector<int64_t> dims;
+      for (const auto& d : SplitList(spec.substr(colon + 1))) {
+        size_t used = 0;
+        int64_t v = -1;
+        try {
+          v = std::stoll(d, &used);
+        } catch (const std::exception&) {
+        }
+        if (used != d.size() || v <= 0)
+          throw std::runtime_error(fmt::format("--input '{}': '{}' is not a positive dimension", spec, d));
+        dims.push_back(v);
+      }
+      so.inputs[spec.substr(0, colon)] = dims;
+    }
+    so.units = SplitList(o->units);
+    so.dtype = o->dtype;
+    so.partition_path = o->partition;
+    const layoutdb::Plan plan = layoutdb::Selector::Open(o->db).Select(o->model, so);
+    if (o->json) fmt::print("{}\n", plan.ToJson());
+    else fmt::print("{}", plan.ToTable());
+    if (!o->out.empty()) {
+      std::FILE* f = std::fopen(o->out.c_str(), "w");
+      if (!f) throw std::runtime_error(fmt::format("--out {}: cannot write the file", o->out));
+      const std::string text = plan.ToJson() + "\n";
+      const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+      if (std::fclose(f) != 0 || !ok)
+        throw std::runtime_error(fmt::format("--out {}: write failed", o->out));
+    }
+  });
+}
+}  // namespace
+
 int main(int argc, char** argv) noexcept {
   try {
     CLI::App app{"layoutdb: network- and hardware-aware computing layout selection for DNN inference"};
@@ -131,6 +191,7 @@ int main(int argc, char** argv) noexcept {
     app.set_version_flag("--version", "layoutdb 0.1.0");
     AddProfilerCommands(app);
     AddDbCommands(app);
+    AddSelectCommand(app);
     CLI11_PARSE(app, argc, argv);
     return g_exit;
   } catch (const std::exception& e) {
