@@ -114,7 +114,8 @@ std::string NodeLabel(const Graph& g, int i) {
   return fmt::format("node {} ({} '{}')", i, g.nodes[i].op_type, g.nodes[i].name);
 }
 
-// Orders sub-graphs topologically (ties: the smaller first node); throws naming a cycle.
+// Orders sub-graphs topologically (ties: the smaller first node); throws naming a cycle, the message
+// starting with `context`.
 std::vector<Subgraph> OrderSubgraphs(const Graph& g, std::vector<Subgraph> sgs,
                                      const std::string& context) {
   std::vector<int> owner(g.nodes.size(), -1);
@@ -151,11 +152,15 @@ std::vector<Subgraph> OrderSubgraphs(const Graph& g, std::vector<Subgraph> sgs,
       if (--indeg[t] == 0) ready.push(t);
   }
   if (order.size() != ns) {
-    // Walk predecessors inside the remaining set to print one cycle.
+    // Every sub-graph left has a predecessor left (its in-degree never reached 0): walking
+    // predecessors from any of them must repeat, and the repeat is a cycle.
     std::vector<bool> done(ns, false);
     for (int s : order) done[s] = true;
-    int start = -1;
+    std::vector<std::vector<int>> pred(ns);
     for (size_t s = 0; s < ns; ++s)
+      for (int t : succ[s]) pred[t].push_back(static_cast<int>(s));
+    int start = -1;
+    for (size_t s = 0; s < ns && start < 0; ++s)
       if (!done[s]) start = static_cast<int>(s);
     std::vector<int> path;
     std::map<int, size_t> pos;
@@ -163,15 +168,21 @@ std::vector<Subgraph> OrderSubgraphs(const Graph& g, std::vector<Subgraph> sgs,
     while (!pos.count(cur)) {
       pos[cur] = path.size();
       path.push_back(cur);
-      for (int t : succ[cur])
+      for (int t : pred[cur])
         if (!done[t]) {
           cur = t;
           break;
         }
     }
+    // path holds cur <- ... in predecessor order; print the cycle forwards.
     std::vector<int> cycle(path.begin() + pos[cur], path.end());
-    cycle.push_back(cur);
-    throw std::runtime_error(fmt::format("{}: sub-graphs form a cycle ({})", context,
+    std::reverse(cycle.begin(), cycle.end());
+    cycle.insert(cycle.begin(), cur);
+    // Rotate so that the smallest sub-graph leads (a stable message).
+    cycle.pop_back();
+    std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());
+    cycle.push_back(cycle.front());
+    throw std::runtime_error(fmt::format("{}sub-graphs {} form a cycle", context,
                                          fmt::join(cycle, " -> ")));
   }
   std::vector<Subgraph> out;
@@ -275,7 +286,7 @@ Partition DefaultPartition(const Graph& g) {
   }
   for (auto& sg : sgs) std::sort(sg.nodes.begin(), sg.nodes.end());
   Partition p;
-  p.subgraphs = OrderSubgraphs(g, std::move(sgs), "default partition");
+  p.subgraphs = OrderSubgraphs(g, std::move(sgs), "default partition: ");
   p.edges = ComputeEdges(g, p.subgraphs);
   return p;
 }
@@ -330,7 +341,7 @@ Partition LoadPartition(const Graph& g, const std::string& json_path) {
       fail(fmt::format("{} is in no sub-graph", NodeLabel(g, static_cast<int>(i))));
   Partition p;
   try {
-    p.subgraphs = OrderSubgraphs(g, std::move(sgs), "sub-graphs as given");
+    p.subgraphs = OrderSubgraphs(g, std::move(sgs), "");
   } catch (const std::runtime_error& e) {
     fail(e.what());
   }
