@@ -52,6 +52,22 @@ __kernel void conv2d(__global const float* restrict src, __global const float* r
         m[p] = ok ? 1.f : 0.f;
       }
       __global const float* wp = wei + ((size_t)(gob * KH + kh) * KW + kw) * ICG * OCV;
+#if defined(LAYOUT_NCHW)
+      // Stride 1 with all PX input pixels inside the row: one vector load of PX neighbouring pixels
+      // per input channel instead of PX scalar loads.
+      const int iw0 = ow0 - PW + kw;
+      if (SW == 1 && iw0 >= 0 && iw0 + PX <= IW) {
+        __global const float* sp = src + OFF(n, c0, ih, iw0, IC, IH, IW);
+        const size_t cs = (size_t)IH * IW;
+        for (int c = 0; c < ICG; ++c) {
+          const VT w = VLOAD(0, wp + c * OCV);
+          float sv[PX];
+          CAT(vstore, PX)(CAT(vload, PX)(0, sp + c * cs), 0, sv);
+          for (int p = 0; p < PX; ++p) acc[p] = fma((VT)sv[p], w, acc[p]);
+        }
+        continue;
+      }
+#endif
       int c = 0;
       for (; c < cvec; c += 4) {
         const VT w0 = VLOAD(0, wp + (c + 0) * OCV);
@@ -108,35 +124,86 @@ __kernel void conv2d(__global const float* restrict src, __global const float* r
   }
 }
 
-// Depthwise convolution (G == IC == OC): one work-item computes 4 channels (a float4) x PX pixels
-// along ow. Weights packed as [C/4][KH][KW][4], bias as [C/4][4] (zero padded).
+// Depthwise convolution (G == IC == OC): one work-item computes CV channels (one float4/8/16) x PX
+// pixels along ow. Weights packed as [C/CV][KH][KW][CV], bias as [C/CV][CV] (zero padded).
+// Defines: CV (4, 8, 16; nc4hw4 reads CV/4 float4 blocks), PX.
+#ifndef CV
+#define CV 4  // a program built for conv2d still compiles this kernel
+#endif
+#define CVT CAT(float, CV)
+#define VLOADCV CAT(vload, CV)
+#define VSTORECV CAT(vstore, CV)
+
+inline CVT dw_load(__global const float* src, int n, int c, int h, int w, int C, int H, int W) {
+#if defined(LAYOUT_NHWC)
+  if (c + CV <= C) return VLOADCV(0, src + OFF(n, c, h, w, C, H, W));
+#elif defined(LAYOUT_NC4HW4)
+  // Channels past C are zero padding inside the last block; whole blocks past it are not read.
+  if (c + CV <= ((C + 3) & ~3)) {
+#if CV == 4
+    return vload4(0, src + OFF(n, c, h, w, C, H, W));
+#else
+    const size_t bs = (size_t)H * W * 4;
+    __global const float* p = src + OFF(n, c, h, w, C, H, W);
+#if CV == 8
+    return (float8)(vload4(0, p), vload4(0, p + bs));
+#else
+    return (float16)(vload4(0, p), vload4(0, p + bs), vload4(0, p + 2 * bs), vload4(0, p + 3 * bs));
+#endif
+#endif
+  }
+#endif
+  float t[CV];
+  for (int j = 0; j < CV; ++j) t[j] = c + j < C ? src[OFF(n, c + j, h, w, C, H, W)] : 0.f;
+  return VLOADCV(0, t);
+}
+
+inline void dw_store(CVT v, __global float* dst, int n, int c, int h, int w, int C, int H, int W) {
+#if defined(LAYOUT_NHWC)
+  if (c + CV <= C) {
+    VSTORECV(v, 0, dst + OFF(n, c, h, w, C, H, W));
+    return;
+  }
+#endif
+  float t[CV];
+  VSTORECV(v, 0, t);
+#if defined(LAYOUT_NC4HW4)
+  // Whole blocks (padding lanes included: they hold zeros from zero weights and bias).
+  const int nb = min(CV, ((C + 3) & ~3) - c) / 4;
+  for (int j = 0; j < nb; ++j) vstore4(vload4(j, t), 0, dst + OFF(n, c + 4 * j, h, w, C, H, W));
+#else
+  for (int j = 0; j < CV && c + j < C; ++j) dst[OFF(n, c + j, h, w, C, H, W)] = t[j];
+#endif
+}
+
 __kernel void dwconv2d(__global const float* restrict src, __global const float* restrict wei,
                        __global const float* restrict bias, __global float* restrict dst, int C,
                        int IH, int IW, int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW,
                        int OWB, int NZ) {
   const int owb = get_global_id(0), oh = get_global_id(1), z = get_global_id(2);
   if (owb >= OWB || oh >= OH || z >= NZ) return;
-  const int C4 = (C + 3) >> 2;
-  const int n = z / C4;
-  const int c = (z - n * C4) * 4;
+  const int CB = (C + CV - 1) / CV;
+  const int n = z / CB;
+  const int cb = z - n * CB;
+  const int c = cb * CV;
   const int ow0 = owb * PX;
-  float4 acc[PX];
-  const float4 b = vload4(z - n * C4, bias);
+  CVT acc[PX];
+  const CVT b = VLOADCV(cb, bias);
   for (int p = 0; p < PX; ++p) acc[p] = b;
   for (int kh = 0; kh < KH; ++kh) {
     const int ih = oh * SH - PH + kh;
     if (ih < 0 || ih >= IH) continue;
-    __global const float* wp = wei + ((size_t)(z - n * C4) * KH + kh) * KW * 4;
+    __global const float* wp = wei + ((size_t)cb * KH + kh) * KW * CV;
     for (int kw = 0; kw < KW; ++kw) {
-      const float4 w = vload4(kw, wp);
+      const CVT w = VLOADCV(kw, wp);
       for (int p = 0; p < PX; ++p) {
         const int iw = (ow0 + p) * SW - PW + kw;
-        if (iw >= 0 && iw < IW) acc[p] = fma(LOAD_C4(src, n, c, ih, iw, C, IH, IW), w, acc[p]);
+        if (iw >= 0 && iw < IW) acc[p] = fma(dw_load(src, n, c, ih, iw, C, IH, IW), w, acc[p]);
       }
     }
   }
   for (int p = 0; p < PX; ++p) {
     const int ow = ow0 + p;
-    if (ow < OW) STORE_C4(acc[p], dst, n, c, oh, ow, C, OH, OW);
+    if (ow < OW) dw_store(acc[p], dst, n, c, oh, ow, C, OH, OW);
   }
 }

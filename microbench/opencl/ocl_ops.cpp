@@ -95,15 +95,42 @@ void PrepareConv(OpKernel& k, DeviceCtx& dev, std::vector<Variant>& vs) {
   const bool depthwise = g > 1 && icg == 1 && ocg == 1;
   std::vector<float> wp, bp;
   if (depthwise) {
-    const int64_t c4 = (ic + 3) / 4;
-    wp.assign(c4 * kh * kw * 4, 0.f);
-    bp.assign(c4 * 4, 0.f);
-    for (int64_t c = 0; c < ic; ++c) {
-      bp[c] = k.t_.bias[c];
-      for (int64_t y = 0; y < kh; ++y)
-        for (int64_t x = 0; x < kw; ++x)
-          wp[(((c / 4) * kh + y) * kw + x) * 4 + c % 4] = k.t_.wei[(c * kh + y) * kw + x];
+    // Channel vector widths: 16 and 8 where channels are contiguous (nhwc) or in neighbouring blocks
+    // (nc4hw4); nchw gathers, so 4.
+    std::vector<std::pair<int, int>> shapes;  // (cv, px)
+    if (layout == "nchw")
+      shapes = {{4, 8}, {4, 4}};
+    else
+      shapes = {{16, 4}, {8, 8}, {4, 8}};
+    for (auto [cv, px] : shapes) {
+      const int64_t cb = (ic + cv - 1) / cv;
+      std::vector<float> w(cb * kh * kw * cv, 0.f), b(cb * cv, 0.f);
+      for (int64_t c = 0; c < ic; ++c) {
+        b[c] = k.t_.bias[c];
+        for (int64_t y = 0; y < kh; ++y)
+          for (int64_t x = 0; x < kw; ++x)
+            w[(((c / cv) * kh + y) * kw + x) * cv + c % cv] = k.t_.wei[(c * kh + y) * kw + x];
+      }
+      const size_t wi = k.inputs_.size();
+      k.inputs_.push_back(MakeBuffer(dev, w));
+      k.inputs_.push_back(MakeBuffer(dev, b));
+      Variant v;
+      v.name = fmt::format("dwconv_{}_c{}_px{}", layout, cv, px);
+      v.file = "conv.cl";
+      v.kernel = "dwconv2d";
+      // conv2d in the same file needs OCV; 4 keeps the program shared with small convolutions.
+      v.options = fmt::format("{} -DOCV=4 -DCV={} -DPX={}{}", LayoutDefine(layout), cv, px, kFastOpts);
+      v.dims = 3;
+      const size_t owb = CeilDiv(ow, px), nz = static_cast<size_t>(mb * cb);
+      v.gws = {owb, static_cast<size_t>(oh), nz};
+      v.lws = LwsCandidates3(dev, v.gws);
+      v.set_args = [&k, wi, ic, ih, iw, oh, ow, kh, kw, sh, sw, ph, pw, owb, nz](cl::Kernel& kk) {
+        SetArgs(kk, k.inputs_[0], k.inputs_[wi], k.inputs_[wi + 1], k.dst_, I(ic), I(ih), I(iw),
+                I(oh), I(ow), I(kh), I(kw), I(sh), I(sw), I(ph), I(pw), I(owb), I(nz));
+      };
+      vs.push_back(std::move(v));
     }
+    return;
   } else {
     const int64_t ocv = ocg >= 16 ? 16 : ocg >= 8 ? 8 : 4;
     const int64_t ocb = (ocg + ocv - 1) / ocv;
@@ -139,26 +166,6 @@ void PrepareConv(OpKernel& k, DeviceCtx& dev, std::vector<Variant>& vs) {
       };
       vs.push_back(std::move(v));
     }
-    return;
-  }
-  k.inputs_.push_back(MakeBuffer(dev, wp));
-  k.inputs_.push_back(MakeBuffer(dev, bp));
-  for (int px : {8, 4}) {
-    Variant v;
-    v.name = fmt::format("dwconv_{}_c4_px{}", layout, px);
-    v.file = "conv.cl";
-    v.kernel = "dwconv2d";
-    // The depthwise kernel needs no OCV, but the program defines it for conv2d in the same file.
-    v.options = fmt::format("{} -DOCV=4 -DPX={}{}", LayoutDefine(layout), px, kFastOpts);
-    v.dims = 3;
-    const size_t owb = CeilDiv(ow, px), nz = static_cast<size_t>(mb * ((ic + 3) / 4));
-    v.gws = {owb, static_cast<size_t>(oh), nz};
-    v.lws = LwsCandidates3(dev, v.gws);
-    v.set_args = [&k, ic, ih, iw, oh, ow, kh, kw, sh, sw, ph, pw, owb, nz](cl::Kernel& kk) {
-      SetArgs(kk, k.inputs_[0], k.inputs_[1], k.inputs_[2], k.dst_, I(ic), I(ih), I(iw), I(oh),
-              I(ow), I(kh), I(kw), I(sh), I(sw), I(ph), I(pw), I(owb), I(nz));
-    };
-    vs.push_back(std::move(v));
   }
 }
 

@@ -180,6 +180,11 @@ TEST_F(OpenClTest, OtherTileVariantsMatchTheReference) {
     PrepareChecked("conv2d:mb1ic6ih9iw11oc20kh3kw3sh1sw1ph1pw1g1", "nhwc");
   }
   {
+    ScopedEnv v("LAYOUTDB_OCL_VARIANT", "_c8_");  // depthwise, 8 channels per work-item
+    for (const char* layout : {"nhwc", "nc4hw4"})
+      PrepareChecked("conv2d:mb1ic10ih8iw8oc10kh3kw3sh1sw1ph1pw1g10", layout);
+  }
+  {
     ScopedEnv v("LAYOUTDB_OCL_VARIANT", "lmem");
     auto k = PrepareChecked("matmul:mb2m13n37k70", "plain");
     ASSERT_TRUE(k);
