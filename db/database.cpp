@@ -269,6 +269,10 @@ Database Database::Open(const std::string& path, Mode mode) {
 
   Exec(impl->db, path, "PRAGMA foreign_keys = ON");
   if (mode == Mode::kReadWrite) {
+    // SQLite quietly falls back to read-only for a file it may not write.
+    if (sqlite3_db_readonly(impl->db, "main") == 1) {
+      throw Error(fmt::format("{}: cannot open for writing (the file or its folder is read-only)", path));
+    }
     {
       Stmt q(impl->db, path, "PRAGMA journal_mode = WAL");
       const std::string jm = q.Step() ? Lower(q.Text(0)) : "";
