@@ -291,8 +291,9 @@ db::TargetRow MakeTarget(const std::vector<std::unique_ptr<Unit>>& units) {
   t.libraries = libs.dump();
   // The identity of the hardware and the software that measured it; hostname and kernel release stay
   // out, so the same machine keeps its target across reboots and renames.
+  const std::string os_release = t.os.substr(0, t.os.find(';'));  // "Debian GNU/Linux 12 (bookworm)"
   const json id = {{"cpu_model", t.cpu_model}, {"isa", t.isa}, {"cores", t.cores}, {"threads", t.threads},
-                   {"os", t.os}, {"libraries", libs}};
+                   {"os", os_release}, {"libraries", libs}};
   t.fingerprint = HashHex(id.dump());
   return t;
 }

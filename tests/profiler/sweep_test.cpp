@@ -33,7 +33,7 @@ constexpr const char* kSpec = R"({
   "transitions": {"shapes": ["mb1c16h8w8"], "dtypes": ["f32"]}
 })";
 
-struct Run {
+struct ProcessResult {
   int code = -1;
   std::string out;  // stdout + stderr
 };
@@ -69,10 +69,10 @@ class SweepTest : public ::testing::Test {
     }
     return pid;
   }
-  Run Wait(pid_t pid, const std::string& log) {
+  ProcessResult Wait(pid_t pid, const std::string& log) {
     int status = 0;
     waitpid(pid, &status, 0);
-    Run r;
+    ProcessResult r;
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     std::ifstream in(log);
     std::stringstream ss;
@@ -80,7 +80,7 @@ class SweepTest : public ::testing::Test {
     r.out = ss.str();
     return r;
   }
-  Run Exec(const std::vector<std::string>& args) {
+  ProcessResult Exec(const std::vector<std::string>& args) {
     const std::string log = (dir_ / ("log" + std::to_string(++runs_))).string();
     return Wait(Start(args, log), log);
   }
@@ -94,6 +94,7 @@ class SweepTest : public ::testing::Test {
   static std::vector<std::string> Query(const std::string& db, const std::string& sql) {
     sqlite3* h = nullptr;
     EXPECT_EQ(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);  // a sweep may be writing the file right now
     sqlite3_stmt* st = nullptr;
     EXPECT_EQ(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(h);
     std::vector<std::string> rows;
@@ -107,6 +108,7 @@ class SweepTest : public ::testing::Test {
     }
     sqlite3_finalize(st);
     sqlite3_close(h);
+    if (rows.empty()) rows.push_back("(no rows)");
     return rows;
   }
   // Every stored point as problem|unit|layout|dtype (measurements) or unit|src|dst|shape (transitions).
@@ -114,10 +116,10 @@ class SweepTest : public ::testing::Test {
     std::multiset<std::string> s;
     for (auto& r : Query(db, "SELECT p.key, u.name, m.layout, m.dtype, m.status FROM measurements m "
                              "JOIN problems p ON p.id = m.problem_id JOIN units u ON u.id = m.unit_id"))
-      s.insert(r);
+      if (r != "(no rows)") s.insert(r);
     for (auto& r : Query(db, "SELECT u.name, t.src_layout, t.dst_layout, t.dtype, t.shape, t.status FROM "
                              "transitions t JOIN units u ON u.id = t.unit_id"))
-      s.insert(r);
+      if (r != "(no rows)") s.insert(r);
     return s;
   }
 
@@ -128,7 +130,7 @@ class SweepTest : public ::testing::Test {
 
 TEST_F(SweepTest, DryRunListsAndValidatesWithoutTouchingTheDatabase) {
   const std::string db = (dir_ / "dry.db").string();
-  const Run r = Exec(SweepArgs(db, {"--dry-run"}));
+  const ProcessResult r = Exec(SweepArgs(db, {"--dry-run"}));
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("cpu conv2d:mb1ic8ih10iw10oc16kh1kw1sh1sw1ph0pw0g1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("dry run: spec tiny"), std::string::npos) << r.out;
@@ -137,7 +139,7 @@ TEST_F(SweepTest, DryRunListsAndValidatesWithoutTouchingTheDatabase) {
 
 TEST_F(SweepTest, StoresEveryPointOnceWithStatisticsAndImplementation) {
   const std::string db = (dir_ / "a.db").string();
-  const Run r = Exec(SweepArgs(db));
+  const ProcessResult r = Exec(SweepArgs(db));
   ASSERT_EQ(r.code, 0) << r.out;
   const auto points = Points(db);
   EXPECT_EQ(std::set<std::string>(points.begin(), points.end()).size(), points.size());
@@ -161,7 +163,7 @@ TEST_F(SweepTest, StoresEveryPointOnceWithStatisticsAndImplementation) {
   EXPECT_FALSE(fs::exists(db + "-wal") && fs::file_size(db + "-wal") > 0) << "finished file stands alone";
 
   // A second run of the same command measures nothing again.
-  const Run again = Exec(SweepArgs(db));
+  const ProcessResult again = Exec(SweepArgs(db));
   ASSERT_EQ(again.code, 0) << again.out;
   EXPECT_NE(again.out.find("(13 resumed)"), std::string::npos) << again.out;
   EXPECT_EQ(Points(db), points);
@@ -183,13 +185,13 @@ TEST_F(SweepTest, KilledWithSigkillResumesWithoutLosingOrDoublingPoints) {
       break;
   }
   kill(pid, SIGKILL);
-  const Run killed = Wait(pid, log);
+  const ProcessResult killed = Wait(pid, log);
   EXPECT_EQ(killed.code, 128 + SIGKILL) << killed.out;
   const size_t partial = Points(db).size();
   EXPECT_GT(partial, 0u);
   EXPECT_LT(partial, expected.size()) << "killed too late to test resuming";
 
-  const Run resumed = Exec(SweepArgs(db));
+  const ProcessResult resumed = Exec(SweepArgs(db));
   ASSERT_EQ(resumed.code, 0) << resumed.out;
   const auto got = Points(db);
   std::set<std::string> keys_got, keys_expected;
@@ -213,7 +215,7 @@ TEST_F(SweepTest, SigintStopsCleanlyAfterCommitting) {
       break;
   }
   kill(pid, SIGINT);
-  const Run r = Wait(pid, log);
+  const ProcessResult r = Wait(pid, log);
   EXPECT_EQ(r.code, 130) << r.out;
   EXPECT_NE(r.out.find("run the same command again to resume"), std::string::npos) << r.out;
   EXPECT_EQ(Query(db, "SELECT status FROM sweeps")[0], "interrupted");
@@ -226,7 +228,7 @@ TEST_F(SweepTest, MergedShardsEqualAnUnshardedSweep) {
   std::vector<std::string> shards;
   for (int k = 0; k < 3; ++k) {
     shards.push_back((dir_ / ("s" + std::to_string(k) + ".db")).string());
-    const Run r = Exec(SweepArgs(shards.back(), {"--shard", std::to_string(k) + "/3", "--quiet"}));
+    const ProcessResult r = Exec(SweepArgs(shards.back(), {"--shard", std::to_string(k) + "/3", "--quiet"}));
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_EQ(r.out, "") << "--quiet prints nothing but errors";
   }
@@ -239,7 +241,7 @@ TEST_F(SweepTest, MergedShardsEqualAnUnshardedSweep) {
   const std::string merged = (dir_ / "merged.db").string();
   std::vector<std::string> args = {"merge", "--out", merged};
   args.insert(args.end(), shards.begin(), shards.end());
-  const Run m = Exec(args);
+  const ProcessResult m = Exec(args);
   ASSERT_EQ(m.code, 0) << m.out;
   EXPECT_EQ(Points(merged), Points(whole));
   EXPECT_EQ(Query(merged, "SELECT count(*) FROM targets")[0], "1");
@@ -248,7 +250,7 @@ TEST_F(SweepTest, MergedShardsEqualAnUnshardedSweep) {
 
 TEST_F(SweepTest, RefusesUnknownNamesWithOneLine) {
   const std::string db = (dir_ / "u.db").string();
-  Run r = Exec(SweepArgs(db, {"--ops", "conv3d"}));
+  ProcessResult r = Exec(SweepArgs(db, {"--ops", "conv3d"}));
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.out, "layoutdb: error: unknown op 'conv3d' in --ops (known: conv2d, matmul, ip, pool, eltwise, "
                    "binary, softmax, bnorm, lnorm)\n");
@@ -270,7 +272,7 @@ TEST_F(SweepTest, RefusesADatabaseOfAnotherTargetUnlessAsked) {
     sqlite3_close(h);
   }
   const auto before = Points(db);
-  Run r = Exec(SweepArgs(db, {"--ops", "softmax"}));
+  ProcessResult r = Exec(SweepArgs(db, {"--ops", "softmax"}));
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("holds measurements of another target (Other CPU"), std::string::npos) << r.out;
   EXPECT_EQ(Points(db), before);
