@@ -61,9 +61,19 @@ __kernel void conv2d(__global const float* restrict src, __global const float* r
         const size_t cs = (size_t)IH * IW;
         for (int c = 0; c < ICG; ++c) {
           const VT w = VLOAD(0, wp + c * OCV);
-          float sv[PX];
-          CAT(vstore, PX)(CAT(vload, PX)(0, sp + c * cs), 0, sv);
-          for (int p = 0; p < PX; ++p) acc[p] = fma((VT)sv[p], w, acc[p]);
+#if PX == 8
+          const float8 s = vload8(0, sp + c * cs);
+          acc[0] = fma((VT)s.s0, w, acc[0]); acc[1] = fma((VT)s.s1, w, acc[1]);
+          acc[2] = fma((VT)s.s2, w, acc[2]); acc[3] = fma((VT)s.s3, w, acc[3]);
+          acc[4] = fma((VT)s.s4, w, acc[4]); acc[5] = fma((VT)s.s5, w, acc[5]);
+          acc[6] = fma((VT)s.s6, w, acc[6]); acc[7] = fma((VT)s.s7, w, acc[7]);
+#elif PX == 4
+          const float4 s = vload4(0, sp + c * cs);
+          acc[0] = fma((VT)s.s0, w, acc[0]); acc[1] = fma((VT)s.s1, w, acc[1]);
+          acc[2] = fma((VT)s.s2, w, acc[2]); acc[3] = fma((VT)s.s3, w, acc[3]);
+#else
+          for (int p = 0; p < PX; ++p) acc[p] = fma((VT)sp[c * cs + p], w, acc[p]);
+#endif
         }
         continue;
       }
@@ -153,9 +163,13 @@ inline CVT dw_load(__global const float* src, int n, int c, int h, int w, int C,
 #endif
   }
 #endif
+#if CV == 4
+  return LOAD_C4(src, n, c, h, w, C, H, W);
+#else
   float t[CV];
   for (int j = 0; j < CV; ++j) t[j] = c + j < C ? src[OFF(n, c + j, h, w, C, H, W)] : 0.f;
   return VLOADCV(0, t);
+#endif
 }
 
 inline void dw_store(CVT v, __global float* dst, int n, int c, int h, int w, int C, int H, int W) {
@@ -205,5 +219,52 @@ __kernel void dwconv2d(__global const float* restrict src, __global const float*
   for (int p = 0; p < PX; ++p) {
     const int ow = ow0 + p;
     if (ow < OW) dw_store(acc[p], dst, n, c, oh, ow, C, OH, OW);
+  }
+}
+
+// Depthwise convolution in nchw, vectorised along w: one work-item computes PX neighbouring output
+// pixels (one floatPX) of one channel; with stride 1 each (kh, kw) is one unaligned vector load of
+// the input row. Weights [C][KH][KW] and bias [C] as given.
+#define PXT CAT(float, PX)
+#define VLOADPX CAT(vload, PX)
+#define VSTOREPX CAT(vstore, PX)
+__kernel void dwconv2d_w(__global const float* restrict src, __global const float* restrict wei,
+                         __global const float* restrict bias, __global float* restrict dst, int C,
+                         int IH, int IW, int OH, int OW, int KH, int KW, int SH, int SW, int PH,
+                         int PW, int OWB, int NZ) {
+  const int owb = get_global_id(0), oh = get_global_id(1), z = get_global_id(2);
+  if (owb >= OWB || oh >= OH || z >= NZ) return;
+  const int c = z % C;
+  const int ow0 = owb * PX;
+  __global const float* plane = src + (size_t)z * IH * IW;  // z = n * C + c
+  PXT acc = (PXT)bias[c];
+  for (int kh = 0; kh < KH; ++kh) {
+    const int ih = oh * SH - PH + kh;
+    if (ih < 0 || ih >= IH) continue;
+    __global const float* row = plane + (size_t)ih * IW;
+    __global const float* wr = wei + ((size_t)c * KH + kh) * KW;
+    for (int kw = 0; kw < KW; ++kw) {
+      const int iw0 = ow0 * SW - PW + kw;
+      PXT s;
+      if (SW == 1 && iw0 >= 0 && iw0 + PX <= IW) {
+        s = VLOADPX(0, row + iw0);
+      } else {
+        float t[PX];
+        for (int p = 0; p < PX; ++p) {
+          const int iw = iw0 + p * SW;
+          t[p] = iw >= 0 && iw < IW ? row[iw] : 0.f;
+        }
+        s = VLOADPX(0, t);
+      }
+      acc = fma(s, (PXT)wr[kw], acc);
+    }
+  }
+  __global float* drow = dst + ((size_t)z * OH + oh) * OW;
+  if (ow0 + PX <= OW) {
+    VSTOREPX(acc, 0, drow + ow0);
+  } else {
+    float t[PX];
+    VSTOREPX(acc, 0, t);
+    for (int p = 0; ow0 + p < OW; ++p) drow[ow0 + p] = t[p];
   }
 }

@@ -95,13 +95,31 @@ void PrepareConv(OpKernel& k, DeviceCtx& dev, std::vector<Variant>& vs) {
   const bool depthwise = g > 1 && icg == 1 && ocg == 1;
   std::vector<float> wp, bp;
   if (depthwise) {
-    // Channel vector widths: 16 and 8 where channels are contiguous (nhwc) or in neighbouring blocks
-    // (nc4hw4); nchw gathers, so 4.
-    std::vector<std::pair<int, int>> shapes;  // (cv, px)
-    if (layout == "nchw")
-      shapes = {{4, 8}, {4, 4}};
-    else
-      shapes = {{16, 4}, {8, 8}, {4, 8}};
+    // nhwc and nc4hw4: vectors of 16 or 8 channels (contiguous in nhwc, neighbouring blocks in
+    // nc4hw4).
+    if (layout == "nchw") {
+      // Vectorised along w instead: weights and bias as given.
+      k.inputs_.push_back(MakeBuffer(dev, k.t_.wei));
+      k.inputs_.push_back(MakeBuffer(dev, k.t_.bias));
+      for (int px : {8, 16}) {
+        Variant v;
+        v.name = fmt::format("dwconv_nchw_w{}", px);
+        v.file = "conv.cl";
+        v.kernel = "dwconv2d_w";
+        v.options = fmt::format("{} -DOCV=4 -DPX={}{}", LayoutDefine(layout), px, kFastOpts);
+        v.dims = 3;
+        const size_t owb = CeilDiv(ow, px), nz = static_cast<size_t>(mb * ic);
+        v.gws = {owb, static_cast<size_t>(oh), nz};
+        v.lws = LwsCandidates3(dev, v.gws);
+        v.set_args = [&k, ic, ih, iw, oh, ow, kh, kw, sh, sw, ph, pw, owb, nz](cl::Kernel& kk) {
+          SetArgs(kk, k.inputs_[0], k.inputs_[1], k.inputs_[2], k.dst_, I(ic), I(ih), I(iw), I(oh),
+                  I(ow), I(kh), I(kw), I(sh), I(sw), I(ph), I(pw), I(owb), I(nz));
+        };
+        vs.push_back(std::move(v));
+      }
+      return;
+    }
+    const std::vector<std::pair<int, int>> shapes = {{16, 8}, {16, 4}, {8, 8}};  // (cv, px)
     for (auto [cv, px] : shapes) {
       const int64_t cb = (ic + cv - 1) / cv;
       std::vector<float> w(cb * kh * kw * cv, 0.f), b(cb * cv, 0.f);

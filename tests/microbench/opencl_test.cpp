@@ -185,6 +185,10 @@ TEST_F(OpenClTest, OtherTileVariantsMatchTheReference) {
       PrepareChecked("conv2d:mb1ic10ih8iw8oc10kh3kw3sh1sw1ph1pw1g10", layout);
   }
   {
+    ScopedEnv v("LAYOUTDB_OCL_VARIANT", "_w16");  // depthwise nchw, 16 pixels per work-item
+    PrepareChecked("conv2d:mb1ic10ih8iw21oc10kh3kw3sh1sw1ph1pw1g10", "nchw");
+  }
+  {
     ScopedEnv v("LAYOUTDB_OCL_VARIANT", "lmem");
     auto k = PrepareChecked("matmul:mb2m13n37k70", "plain");
     ASSERT_TRUE(k);
