@@ -53,7 +53,9 @@ std::vector<int64_t> OutputShapeOf(const Problem& p) {
   return {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
 }
 
-selector::Graph FromDescription(const GraphDescription& d) {
+}  // namespace
+
+selector::Graph selector::GraphFromDescription(const GraphDescription& d) {
   selector::Graph g;
   g.name = d.name;
   auto fail = [&](const std::string& what) {
@@ -119,6 +121,8 @@ selector::Graph FromDescription(const GraphDescription& d) {
   return g;
 }
 
+namespace {
+
 selector::PlanOptions ToPlanOptions(const SelectOptions& o, const std::string& model,
                                     const std::string& db) {
   selector::PlanOptions p;
@@ -151,7 +155,7 @@ Plan Selector::Select(const std::string& model_path, const SelectOptions& option
 }
 
 Plan Selector::Select(const GraphDescription& graph, const SelectOptions& options) const {
-  selector::Graph g = FromDescription(graph);
+  selector::Graph g = selector::GraphFromDescription(graph);
   selector::Partition part = options.partition_path.empty()
                                  ? selector::DefaultPartition(g)
                                  : selector::LoadPartition(g, options.partition_path);

@@ -40,4 +40,8 @@ PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostMo
                              const PlanOptions& options);
 Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, const PlanOptions& options);
 
+// The graph IR of an in-memory description (api.cpp): problems parsed, output shapes derived, tensors
+// checked (each read tensor is a graph input or written earlier); throws naming the op and tensor.
+Graph GraphFromDescription(const GraphDescription& d);
+
 }  // namespace layoutdb::selector

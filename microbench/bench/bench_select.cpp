@@ -1,0 +1,277 @@
+// The selector's hot paths: `select` end to end on a ~700-node model (open the database, import,
+// shape inference, partition, solve), the solve alone, one cost lookup; and, printed before the timings,
+// the interpolation's leave-one-out accuracy per op family.
+//
+//   bench/bench_select [--db FILE] [--model FILE.onnx] [--input NAME:1,128,768]... [benchmark flags]
+//
+// The database: --db, else $LAYOUTDB_DB, else build/layout.db, else a synthetic one written to a
+// temporary directory (then the accuracy figures only check the interpolation against its own rule).
+// The ONNX model: --model, else the largest example model found under models/ of the build directory.
+// Timings also run on a ResNet-style synthetic DAG of 700 nodes described in memory.
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "layoutdb/db.h"
+#include "layoutdb/selector.h"
+#include "selector/cost.h"
+#include "selector/plan.h"
+#include "tests/selector/synthetic_db.h"
+
+namespace fs = std::filesystem;
+using namespace layoutdb;
+
+namespace {
+
+std::string g_db, g_model;
+std::map<std::string, std::vector<int64_t>> g_inputs;
+std::optional<selector::testing::TempDir> g_tmp;
+
+std::string Conv(int ic, int oc, int hw, int k, int s) {
+  return fmt::format("conv2d:mb1ic{}ih{}iw{}oc{}kh{}kw{}sh{}sw{}ph{}pw{}g1", ic, hw, hw, oc, k, k, s, s,
+                     k / 2, k / 2);
+}
+
+// A ResNet-style network of `blocks` basic blocks (conv relu conv add relu), about 5 nodes each,
+// with the stage widths and resolutions of ResNet-34 repeated: a DAG (every block has a shortcut).
+GraphDescription ResNetStyle(int nodes) {
+  GraphDescription d;
+  d.name = fmt::format("resnet_style_{}", nodes);
+  d.inputs = {{"x", {1, 64, 56, 56}}};
+  std::string x = "x";
+  int c = 64, hw = 56, i = 0;
+  while (static_cast<int>(d.ops.size()) + 5 <= nodes) {
+    const int stage = (i / 8) % 4;
+    const int want_c = 64 << stage, want_hw = 56 >> stage;
+    std::string n = fmt::format("b{}", i++);
+    if (want_c != c) {  // downsample: a strided conv on the main path, a 1x1 strided on the shortcut
+      d.ops.push_back({n + "ds", Conv(c, want_c, hw, 1, 2), "", {x}, {n + "s"}, {}});
+      d.ops.push_back({n + "c1", Conv(c, want_c, hw, 3, 2), "", {x}, {n + "a"}, {}});
+      c = want_c;
+      hw = want_hw;
+      x = n + "s";
+    } else {
+      d.ops.push_back({n + "c1", Conv(c, c, hw, 3, 1), "", {x}, {n + "a"}, {}});
+    }
+    const std::string t = fmt::format("mb1c{}h{}w{}", c, hw, hw);
+    d.ops.push_back({n + "r1", "eltwise:relu:" + t, "", {n + "a"}, {n + "b"}, {}});
+    d.ops.push_back({n + "c2", Conv(c, c, hw, 3, 1), "", {n + "b"}, {n + "c"}, {}});
+    d.ops.push_back({n + "add", "binary:add:" + t, "", {n + "c", x}, {n + "d"}, {}});
+    d.ops.push_back({n + "r2", "eltwise:relu:" + t, "", {n + "d"}, {n + "e"}, {}});
+    x = n + "e";
+  }
+  return d;
+}
+
+// A synthetic database shaped like a sweep of this machine: the ResNet-style convs and eltwise ops in
+// four cpu layouts with different efficiencies, reorders at several sizes.
+std::string SyntheticDatabase() {
+  g_tmp.emplace();
+  const std::string path = g_tmp->File("synthetic.db");
+  selector::testing::SyntheticDb db(path);
+  const std::map<std::string, double> eff = {{"nchw", 0.5}, {"nhwc", 0.8}, {"nChw8c", 0.9}, {"nChw16c", 1.0}};
+  const GraphDescription d = ResNetStyle(700);
+  for (const auto& op : d.ops) {
+    const Problem p = Problem::Parse(op.problem);
+    for (const auto& [layout, e] : eff) {
+      const double us = p.op() == "conv2d" ? 2 + p.Flops() / (80e3 * e) : 1 + p.Bytes(4) / (30e3 * e);
+      db.Op(op.problem, "cpu", layout, us);
+    }
+  }
+  for (const auto& [a, unused1] : eff)
+    for (const auto& [b, unused2] : eff)
+      if (a != b)
+        for (int hw : {7, 14, 28, 56}) db.Reorder("cpu", a, b, 1, 64, hw, hw, 1 + 64.0 * hw * hw * 8 / 20e3);
+  db.Close();
+  return path;
+}
+
+std::string FindModel() {
+  const char* bin = std::getenv("LAYOUTDB_BINARY_DIR");
+  std::vector<fs::path> dirs;
+  if (bin) dirs.emplace_back(fs::path(bin) / "models");
+  dirs.emplace_back(fs::current_path() / "models");
+  dirs.emplace_back(fs::current_path().parent_path() / "models");
+  // Prefer the deepest model: the BERT-base encoder stack (about 700 nodes), then ResNet-50.
+  for (const auto& dir : dirs)
+    for (const char* m : {"bert_base_shared.onnx", "resnet50.onnx"})
+      if (fs::exists(dir / m)) return (dir / m).string();
+  return {};
+}
+
+void BM_SelectOnnxEndToEnd(benchmark::State& state) {
+  if (g_model.empty()) return state.SkipWithError("no ONNX model (--model or the example models)");
+  SelectOptions o;
+  o.inputs = g_inputs;
+  size_t nodes = 0;
+  for (auto _ : state) {
+    try {
+      Selector s = Selector::Open(g_db);
+      Plan p = s.Select(g_model, o);
+      for (const auto& sg : p.subgraphs) nodes = std::max(nodes, static_cast<size_t>(sg.nodes.back() + 1));
+      benchmark::DoNotOptimize(p.total_predicted_us);
+    } catch (const std::exception& e) {
+      return state.SkipWithError(e.what());
+    }
+  }
+  state.SetLabel(fmt::format("{} ({} nodes)", fs::path(g_model).filename().string(), nodes));
+}
+BENCHMARK(BM_SelectOnnxEndToEnd)->Unit(benchmark::kMillisecond);
+
+void BM_SelectDescribed700(benchmark::State& state) {
+  const GraphDescription d = ResNetStyle(700);
+  for (auto _ : state) {
+    Selector s = Selector::Open(g_db);
+    Plan p = s.Select(d, {});
+    benchmark::DoNotOptimize(p.total_predicted_us);
+  }
+  state.SetLabel(fmt::format("{} nodes, open + partition + plan", d.ops.size()));
+}
+BENCHMARK(BM_SelectDescribed700)->Unit(benchmark::kMillisecond);
+
+void BM_OpenDatabase(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(Selector::Open(g_db).Units().size());
+}
+BENCHMARK(BM_OpenDatabase)->Unit(benchmark::kMillisecond);
+
+// The cost tables of the 700-node DAG (every node's cost in every candidate state, every edge's
+// transition table), then the solve alone on them.
+void BM_BuildCostTables700(benchmark::State& state) {
+  const selector::CostModel cost = selector::CostModel::Load(g_db);
+  const selector::Graph g = selector::GraphFromDescription(ResNetStyle(700));
+  const selector::Partition part = selector::DefaultPartition(g);
+  for (auto _ : state) benchmark::DoNotOptimize(selector::BuildPlanProblem(g, part, cost, {}).states.size());
+  state.SetLabel(fmt::format("{} nodes, {} sub-graphs", g.nodes.size(), part.subgraphs.size()));
+}
+BENCHMARK(BM_BuildCostTables700)->Unit(benchmark::kMillisecond);
+
+void BM_Solve700(benchmark::State& state) {
+  const selector::CostModel cost = selector::CostModel::Load(g_db);
+  const selector::Graph g = selector::GraphFromDescription(ResNetStyle(700));
+  const selector::Partition part = selector::DefaultPartition(g);
+  const selector::PlanProblem pp = selector::BuildPlanProblem(g, part, cost, {});
+  std::vector<std::vector<std::string>> labels(pp.states.size());
+  size_t states = 0;
+  for (size_t s = 0; s < pp.states.size(); ++s)
+    for (const auto& st : pp.states[s]) labels[s].push_back(st.unit + "/" + st.label), ++states;
+  std::string method;
+  for (auto _ : state) {
+    auto r = selector::Solve(pp.solve, labels);
+    method = r.method;
+    benchmark::DoNotOptimize(r.total);
+  }
+  state.SetLabel(fmt::format("{} sub-graphs, {} states, {} edges, {}", pp.states.size(), states,
+                             pp.solve.pairs.size(), method));
+}
+BENCHMARK(BM_Solve700)->Unit(benchmark::kMillisecond);
+
+// One exact cost lookup (hash of the key, scan of its few rows), and one interpolated.
+void BM_CostLookup(benchmark::State& state, bool exact) {
+  selector::CostModel cost = selector::CostModel::Load(g_db);
+  auto samples = cost.Samples();
+  if (samples.empty()) return state.SkipWithError("database has no usable measurement");
+  const auto& s = samples[samples.size() / 2];
+  Problem p = Problem::Parse(s.key);
+  if (!exact) {  // a problem not in the database: scale one parameter
+    auto params = p.params();
+    for (auto& [name, v] : params)
+      if (name == "mb") v += 1;
+    p = Problem(p.op(), p.alg(), params);
+  }
+  const std::string key = p.Key();
+  for (auto _ : state) benchmark::DoNotOptimize(cost.Op(p, key, s.unit, s.layout, s.dtype));
+  state.SetLabel(fmt::format("{} on {} {}", key, s.unit, s.layout));
+}
+BENCHMARK_CAPTURE(BM_CostLookup, exact, true);
+BENCHMARK_CAPTURE(BM_CostLookup, interpolated, false);
+
+// Leave-one-out: predict every usable measurement from the others of its family.
+void PrintAccuracy() {
+  selector::CostModel cost = selector::CostModel::Load(g_db);
+  struct Acc {
+    int n = 0, within = 0, none = 0;
+    std::vector<double> err;
+  };
+  std::map<std::string, Acc> by_op;
+  for (const auto& s : cost.Samples()) {
+    const Problem p = Problem::Parse(s.key);
+    Acc& a = by_op[p.op()];
+    Acc& all = by_op["(all)"];
+    auto e = cost.Interpolate(p, s.unit, s.layout, s.dtype, s.key);
+    for (Acc* x : {&a, &all}) {
+      ++x->n;
+      if (!e) {
+        ++x->none;
+        continue;
+      }
+      const double rel = std::abs(e->us / s.us - 1);
+      x->err.push_back(rel);
+      x->within += rel <= 0.10;
+    }
+  }
+  fmt::print("interpolation leave-one-out on {} ({} units)\n", g_db, cost.Units().size());
+  fmt::print("{:<10} {:>7} {:>10} {:>12} {:>14}\n", "op", "points", "within10%", "no-neighbour",
+             "median |err|");
+  for (auto& [op, a] : by_op) {
+    std::sort(a.err.begin(), a.err.end());
+    const double med = a.err.empty() ? 0 : a.err[a.err.size() / 2];
+    fmt::print("{:<10} {:>7} {:>9.1f}% {:>12} {:>13.1f}%\n", op, a.n, 100.0 * a.within / std::max(1, a.n),
+               a.none, 100 * med);
+  }
+  fmt::print("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> rest{argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--db" && i + 1 < argc) g_db = argv[++i];
+    else if (a == "--model" && i + 1 < argc) g_model = argv[++i];
+    else if (a == "--input" && i + 1 < argc) {  // NAME:1,128,768
+      const std::string spec = argv[++i];
+      const auto colon = spec.rfind(':');
+      std::vector<int64_t> dims;
+      for (size_t p = colon + 1; p < spec.size();) {
+        size_t q = spec.find(',', p);
+        if (q == std::string::npos) q = spec.size();
+        dims.push_back(std::stoll(spec.substr(p, q - p)));
+        p = q + 1;
+      }
+      g_inputs[spec.substr(0, colon)] = dims;
+    }
+    else rest.push_back(argv[i]);
+  }
+  if (g_db.empty() && std::getenv("LAYOUTDB_DB")) g_db = std::getenv("LAYOUTDB_DB");
+  if (g_db.empty() && fs::exists("/work/main/build/layout.db")) g_db = "/work/main/build/layout.db";
+  if (g_db.empty()) {
+    g_db = SyntheticDatabase();
+    fmt::print("no database given: using a synthetic one ({})\n", g_db);
+  }
+  if (g_model.empty()) {
+    g_model = FindModel();
+    // The example BERT stack leaves batch and sequence dynamic.
+    if (g_inputs.empty() && fs::path(g_model).filename() == "bert_base_shared.onnx")
+      g_inputs["hidden_states"] = {1, 128, 768};
+  }
+  try {
+    PrintAccuracy();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "bench_select: {}\n", e.what());
+    return 1;
+  }
+  int n = static_cast<int>(rest.size());
+  benchmark::Initialize(&n, rest.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
