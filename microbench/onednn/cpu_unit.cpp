@@ -330,6 +330,19 @@ class CpuUnit : public Unit {
     return fmt::format("{}.{}.{}", v->major, v->minor, v->patch);
   }
 
+  // oneDNN's reference kernels (ref:any, ref_int8:any, ...) are plain loops, 50-1000x slower than its
+  // JIT kernels: a VGG 3x3 convolution (3.7 GFLOP) takes over a minute per run on this machine. Such
+  // points are kept and flagged (IsReference) while one run stays short; above this much work they
+  // are stored as unsupported with the reason instead of stalling the sweep for minutes per point.
+  static constexpr double kMaxReferenceFlops = 5e7;
+
+  static std::optional<std::string> TooSlowReference(const Problem& p, const std::string& impl) {
+    if (impl.rfind("ref", 0) != 0 || p.Flops() <= kMaxReferenceFlops) return std::nullopt;
+    return fmt::format("oneDNN {} has only its reference kernel {} here; {:.3g} GFLOP at reference speed "
+                       "is too slow to time (limit {:.3g} GFLOP)",
+                       Version(), impl, p.Flops() / 1e9, kMaxReferenceFlops / 1e9);
+  }
+
   std::optional<std::string> DtypeUnsupported(const std::string& dtype) const {
     if (dtype == "f32") return std::nullopt;
     if (dtype == "bf16") {
@@ -375,6 +388,7 @@ class CpuUnit : public Unit {
           {p.Get("dh") - 1, p.Get("dw") - 1}, {p.Get("ph"), p.Get("pw")}, {p.Get("ph"), p.Get("pw")});
       const dnnl::convolution_forward::primitive_desc pd(d, attr, eng_);
       impl = pd.impl_info_str();
+      if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
       k->prim_ = dnnl::convolution_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, src_dims, Tag::nchw);
       k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, wei_dims, wei_plain);
@@ -388,6 +402,7 @@ class CpuUnit : public Unit {
       const dnnl::matmul::desc d({sd, plan.src, Tag::abc}, {wd, plan.wei, Tag::abc}, {dd, plan.dst, Tag::abc});
       const dnnl::matmul::primitive_desc pd(d, attr, eng_);
       impl = pd.impl_info_str();
+      if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
       k->prim_ = dnnl::matmul(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, sd, Tag::abc);
       k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, wd, Tag::abc);
@@ -399,6 +414,7 @@ class CpuUnit : public Unit {
                                                 {{oc}, Dt::f32, Tag::a}, {{mb, oc}, plan.dst, Tag::nc});
       const dnnl::inner_product_forward::primitive_desc pd(d, attr, eng_);
       impl = pd.impl_info_str();
+      if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
       k->prim_ = dnnl::inner_product_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, {mb, ic}, Tag::nc);
       k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, {oc, ic}, Tag::oi);
@@ -414,6 +430,7 @@ class CpuUnit : public Unit {
                                           {p.Get("ph"), p.Get("pw")}, {p.Get("ph"), p.Get("pw")});
       const dnnl::pooling_forward::primitive_desc pd(d, attr, eng_);
       impl = pd.impl_info_str();
+      if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
       k->prim_ = dnnl::pooling_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, sd, Tag::nchw);
       k->dst_ = memory(pd.dst_desc(), eng_);
@@ -444,6 +461,7 @@ class CpuUnit : public Unit {
         const dnnl::eltwise_forward::desc d(fwd, alg, src_md, alpha, beta);
         const dnnl::eltwise_forward::primitive_desc pd(d, attr, eng_);
         impl = pd.impl_info_str();
+        if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
         k->prim_ = dnnl::eltwise_forward(pd);
         k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
         k->dst_ = memory(pd.dst_desc(), eng_);
@@ -452,6 +470,7 @@ class CpuUnit : public Unit {
         const dnnl::binary::desc d(alg, src_md, src_md, dst_md);
         const dnnl::binary::primitive_desc pd(d, attr, eng_);
         impl = pd.impl_info_str();
+        if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
         k->prim_ = dnnl::binary(pd);
         k->args_[DNNL_ARG_SRC_0] = k->Filled(pd.src_desc(0), t.src, dims, Tag::nchw);
         k->args_[DNNL_ARG_SRC_1] = k->Filled(pd.src_desc(1), t.src2, dims, Tag::nchw);
@@ -461,6 +480,7 @@ class CpuUnit : public Unit {
                                                static_cast<int>(p.Get("ax")));
         const dnnl::softmax_v2_forward::primitive_desc pd(d, attr, eng_);
         impl = pd.impl_info_str();
+        if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
         k->prim_ = dnnl::softmax_v2_forward(pd);
         k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
         k->dst_ = memory(pd.dst_desc(), eng_);
@@ -471,6 +491,7 @@ class CpuUnit : public Unit {
         const dnnl::batch_normalization_forward::desc d(fwd, src_md, 1e-5f, flags);
         const dnnl::batch_normalization_forward::primitive_desc pd(d, attr, eng_);
         impl = pd.impl_info_str();
+        if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
         k->prim_ = dnnl::batch_normalization_forward(pd);
         k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
         const memory::desc vec({ch}, Dt::f32, Tag::a);
@@ -485,6 +506,7 @@ class CpuUnit : public Unit {
       const dnnl::layer_normalization_forward::desc d(fwd, {dims, plan.src, Tag::abc}, 1e-5f, flags);
       const dnnl::layer_normalization_forward::primitive_desc pd(d, attr, eng_);
       impl = pd.impl_info_str();
+      if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
       k->prim_ = dnnl::layer_normalization_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::abc);
       const memory::desc vec({ch}, Dt::f32, Tag::a);
@@ -506,35 +528,42 @@ class CpuUnit : public Unit {
 
   // The inputs and expected output of one (problem, dtype). The candidates of a problem are prepared
   // one after another and share them, so the (slow) reference runs once per dtype, not per layout.
+  // A reference is returned by reference: valid until the next call with another problem.
   struct RefEntry {
-    std::string id;
+    std::string key, dtype;
     Plan plan;
     RefTensors t;
     std::vector<float> want;
   };
   const RefEntry& Reference(const Problem& p, const std::string& dtype) {
-    const std::string id = p.Key() + "/" + dtype;
-    if (ref_.id == id) return ref_;
-    ref_ = RefEntry{};
-    ref_.plan = MakePlan(p, dtype);
-    ref_.t = MakeInputs(p);
-    QuantiseInputs(p, ref_.plan, ref_.t);
-    ComputeReference(p, ref_.t);
-    Plan& plan = ref_.plan;
+    const std::string key = p.Key();
+    for (const auto& r : refs_)
+      if (r.key == key && r.dtype == dtype) return r;
+    // Keep the entries of the current problem only (one per dtype), so memory stays bounded.
+    refs_.erase(std::remove_if(refs_.begin(), refs_.end(), [&](const RefEntry& r) { return r.key != key; }),
+                refs_.end());
+    RefEntry e;
+    e.plan = MakePlan(p, dtype);
+    e.t = MakeInputs(p);
+    QuantiseInputs(p, e.plan, e.t);
+    ComputeReference(p, e.t);
+    Plan& plan = e.plan;
     if (plan.int8 && plan.out_scaled && plan.oscale == 1) {
       // Spread the result over most of the s8 range without saturating it.
       float mx = 0;
-      for (float v : ref_.t.dst) mx = std::max(mx, std::fabs(v));
+      for (float v : e.t.dst) mx = std::max(mx, std::fabs(v));
       plan.oscale = mx > 0 ? 100.f / mx : 1.f;
     }
-    ref_.want = ref_.t.dst;
-    QuantiseExpected(plan, ref_.want);
-    ref_.id = id;  // set last: an exception above leaves no half-built entry behind
-    return ref_;
+    e.want = e.t.dst;
+    QuantiseExpected(plan, e.want);
+    e.key = key;
+    e.dtype = dtype;
+    refs_.push_back(std::move(e));  // only complete entries are kept: an exception above leaves none
+    return refs_.back();
   }
 
   UnitInfo info_;
-  RefEntry ref_;
+  std::vector<RefEntry> refs_;
   dnnl::engine eng_;
   dnnl::stream strm_;
   dnnl::cpu_isa isa_;

@@ -181,6 +181,22 @@ TEST(OnednnCpu, BlockedLayoutOnThreeChannelsNamesItsImplementation) {
   EXPECT_FALSE(any.kernel->ChosenLayout().empty());
 }
 
+TEST(OnednnCpu, LargeProblemOnAReferenceKernelIsStoredAsUnsupported) {
+  // A 0.23 GFLOP convolution in int8 with plain nchw: oneDNN 2.6 has only ref_int8 for it on x86.
+  const Problem p = Problem::Parse("conv2d:mb1ic64ih56iw56oc64kh3kw3sh1sw1ph1pw1g1");
+  Prepared pr = Cpu().Prepare(p, {"nchw", "nchw", "int8"});
+  if (pr.status == Prepared::Status::kOk) {
+    EXPECT_FALSE(pr.kernel->IsReference()) << pr.kernel->Impl();
+    GTEST_SKIP() << "this CPU has a JIT kernel for it: " << pr.kernel->Impl();
+  }
+  ASSERT_EQ(pr.status, Prepared::Status::kUnsupported);
+  EXPECT_TRUE(Starts(pr.reason, "oneDNN 2.")) << pr.reason;
+  EXPECT_NE(pr.reason.find("has only its reference kernel ref"), std::string::npos) << pr.reason;
+  EXPECT_NE(pr.reason.find("0.231 GFLOP at reference speed is too slow to time (limit 0.05 GFLOP)"),
+            std::string::npos)
+      << pr.reason;
+}
+
 TEST(OnednnCpu, ImpossibleCandidatesAreUnsupportedWithTheReason) {
   const Problem conv = Problem::Parse("conv2d:mb1ic8ih8iw8oc8kh3kw3sh1sw1ph1pw1g1");
   Prepared bad_layout = Cpu().Prepare(conv, {"nc4hw4", "nc4hw4", "f32"});
