@@ -6,6 +6,7 @@
 // pass (onnx_fold.h) that evaluates shape arithmetic on constants and applies our shape rules where
 // ONNX left a value unknown, until nothing new is learnt. A Reshape whose target comes out of
 // Shape -> Gather -> Unsqueeze -> Concat thus gets a static output shape in the second round.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
@@ -16,7 +17,6 @@
 #include <algorithm>
 #include <climits>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <set>
 #include <stdexcept>
@@ -141,9 +141,17 @@ class Importer {
     std::error_code ec;
     if (!fs::exists(path_, ec)) Fail("file not found");
     if (fs::is_directory(path_, ec)) Fail("is a directory, not an ONNX file");
-    std::ifstream f(path_, std::ios::binary);
-    if (!f) Fail("cannot open the file for reading");
-    google::protobuf::io::IstreamInputStream zis(&f);
+    const auto size = fs::file_size(path_, ec);
+    if (!ec && size >= static_cast<uintmax_t>(INT_MAX))
+      Fail(fmt::format("{:.1f} GB: protobuf reads at most 2 GB (models with external data are not "
+                       "supported)",
+                       static_cast<double>(size) / 1e9));
+    // Straight from the file descriptor in 1 MB blocks: parsing is most of an import's time for
+    // models with large weights, and an ifstream adds a copy.
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) Fail("cannot open the file for reading");
+    google::protobuf::io::FileInputStream zis(fd, 1 << 20);
+    zis.SetCloseOnDelete(true);
     google::protobuf::io::CodedInputStream cis(&zis);
     cis.SetTotalBytesLimit(INT_MAX);  // models beyond protobuf's old 64 MB default (ResNet-50 is ~100)
     if (!model_.ParseFromCodedStream(&cis) || !model_.has_graph() || model_.ir_version() <= 0)
@@ -751,8 +759,22 @@ class Importer {
                                 ? fmt::format("{} [{}]", in, fmt::join(it->second.shape, ","))
                                 : fmt::format("{} [?]", in));
             }
-            Fail(fmt::format("{}: no static shape for output '{}' (inputs: {})", NodeLabel(i, n),
-                             unknown.front(), fmt::join(ins, ", ")));
+            // Name the inputs whose values (not shapes) would be needed: integer tensors that
+            // are computed at run time, such as a Reshape target fed by a graph input.
+            std::vector<std::string> runtime_values;
+            for (const auto& in : n.input()) {
+              const auto it = out.tensors.find(in);
+              if (in.empty() || it == out.tensors.end() || it->second.is_constant) continue;
+              const std::string& dt = it->second.dtype;
+              if (dt == "i64" || dt == "i32") runtime_values.push_back("'" + in + "'");
+            }
+            Fail(fmt::format("{}: no static shape for output '{}' (inputs: {}){}", NodeLabel(i, n),
+                             unknown.front(), fmt::join(ins, ", "),
+                             runtime_values.empty()
+                                 ? ""
+                                 : fmt::format("; it depends on the values of {}, which are not "
+                                               "constant once the inputs are fixed",
+                                               fmt::join(runtime_values, ", "))));
           }
           for (const auto& o : unknown) tainted.insert(o);
           const std::string what = fmt::format("output shape unknown ({})", fmt::join(unknown, ", "));

@@ -197,7 +197,6 @@ Partition DefaultPartition(const Graph& g) {
   const int nn = static_cast<int>(g.nodes.size());
   std::vector<int> owner(nn, -1);
   std::vector<Subgraph> sgs;
-  std::vector<bool> has_residual;
 
   // Can `c` follow `tail` (whose read output it reads) in an anchor's sub-graph?
   auto fusible = [&](int tail, int c, bool residual_taken, bool& is_residual) {
@@ -253,7 +252,6 @@ Partition DefaultPartition(const Graph& g) {
         tail = c;
       }
       sgs.push_back(std::move(sg));
-      has_residual.push_back(residual);
       continue;
     }
     // Glue: join the run of the node producing our only non-constant input, when that run is not
@@ -281,7 +279,6 @@ Partition DefaultPartition(const Graph& g) {
       sg.nodes.push_back(i);
       owner[i] = s;
       sgs.push_back(std::move(sg));
-      has_residual.push_back(false);
     }
   }
   for (auto& sg : sgs) std::sort(sg.nodes.begin(), sg.nodes.end());

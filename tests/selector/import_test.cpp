@@ -443,5 +443,67 @@ TEST(Import, ControlFlowIsOpaque) {
   fs::remove_all(dir);
 }
 
+
+TEST(Import, LoopWithUnknownOutputShapeIsNoted) {
+  const fs::path dir = MakeTempDir("loop");
+  Tiny t(13);
+  t.Input("x", {"1", "4"});
+  t.Input("trips", {}, onnx::TensorProto::INT64);
+  t.Input("cond", {}, onnx::TensorProto::BOOL);
+  t.Node("Relu", {"x"}, {"a"});
+  auto* n = t.Node("Loop", {"trips", "cond"}, {"stacked"}, "loop");
+  auto* attr = n->add_attribute();
+  attr->set_name("body");
+  attr->set_type(onnx::AttributeProto::GRAPH);
+  auto* body = attr->mutable_g();
+  body->set_name("body");
+  Tiny::Declare(body->add_input(), "i", {}, onnx::TensorProto::INT64);
+  Tiny::Declare(body->add_input(), "c_in", {}, onnx::TensorProto::BOOL);
+  Tiny::Declare(body->add_output(), "c_out", {}, onnx::TensorProto::BOOL);
+  Tiny::Declare(body->add_output(), "step", {"1", "4"});
+  auto* b1 = body->add_node();
+  b1->set_op_type("Identity");
+  b1->add_input("c_in");
+  b1->add_output("c_out");
+  auto* b2 = body->add_node();
+  b2->set_op_type("Sigmoid");
+  b2->add_input("a");
+  b2->add_output("step");
+  t.Node("Relu", {"stacked"}, {"y"});
+  t.Output("y", {});
+  const Graph g = ImportOnnx(t.Write(dir / "loop.onnx"), {});
+  const Node& loop = g.nodes[1];
+  EXPECT_TRUE(loop.is_control_flow);
+  EXPECT_EQ(loop.implicit_inputs, std::vector<std::string>{"a"});
+  // The number of iterations is a run-time value: the stacked output's shape is unknown, noted on
+  // the Loop and on the Relu that reads it, and the import still succeeds.
+  EXPECT_FALSE(g.tensors.at("stacked").shape_known);
+  EXPECT_NE(loop.note.find("output shape unknown (stacked)"), std::string::npos) << loop.note;
+  EXPECT_NE(g.nodes[2].note.find("output shape unknown (y)"), std::string::npos) << g.nodes[2].note;
+  const Partition p = DefaultPartition(g);
+  onnx_testing::ExpectPartitionInvariants(g, p, "loop");
+  fs::remove_all(dir);
+}
+
+TEST(Import, ShapeFromRunTimeValuesNamesTheValues) {
+  const fs::path dir = MakeTempDir("runtime_shape");
+  Tiny t(13);
+  t.Input("x", {"2", "3", "4"});
+  t.Input("target", {"2"}, onnx::TensorProto::INT64);
+  t.Node("Reshape", {"x", "target"}, {"y"}, "reshape");
+  t.Output("y", {});
+  const std::string p = t.Write(dir / "reshape.onnx");
+  try {
+    ImportOnnx(p, {});
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "model '" + p + "': node 0 (Reshape 'reshape'): no static shape for output 'y' "
+              "(inputs: x [2,3,4], target [2]); it depends on the values of 'target', which are "
+              "not constant once the inputs are fixed");
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace layoutdb::selector
