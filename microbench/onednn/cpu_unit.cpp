@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
@@ -182,14 +183,15 @@ class OnednnKernel : public Kernel {
   std::string Check() override {
     prim_.execute(strm_, args_);
     strm_.wait();
-    std::vector<float> got(want_.size());
+    const std::vector<float>& want = *want_;
+    std::vector<float> got(want.size());
     memory out(dst_plain_, eng_, got.data());
     dnnl::reorder(dst_, out).execute(strm_, dst_, out);
     strm_.wait();
     // The fault lands in the read-back copy, not in dst memory: a write into a blocked layout could
     // hit channel padding, which no check reads.
     if (fault_ && !got.empty()) got[got.size() / 2] += 1000.f;
-    return CompareOutputs(got.data(), want_.data(), static_cast<int64_t>(got.size()), rtol_, atol_);
+    return CompareOutputs(got.data(), want.data(), static_cast<int64_t>(got.size()), rtol_, atol_);
   }
 
   void InjectFaultForTest() override { fault_ = true; }
@@ -218,7 +220,7 @@ class OnednnKernel : public Kernel {
   std::unordered_map<int, memory> args_;
   memory dst_;
   memory::desc dst_plain_;
-  std::vector<float> want_;
+  std::shared_ptr<const std::vector<float>> want_;  // shared by the candidates of one (problem, dtype)
   double rtol_ = 0, atol_ = 0;
   std::string impl_, chosen_;
   bool fault_ = false;
@@ -312,7 +314,7 @@ class CpuUnit : public Unit {
       k->prim_ = dnnl::reorder(pd);
       k->args_ = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, k->dst_}};
       k->dst_plain_ = memory::desc(dims, Dt::f32, Tag::nchw);
-      k->want_ = std::move(t.src);  // a reorder changes no value
+      k->want_ = std::make_shared<const std::vector<float>>(std::move(t.src));  // a reorder changes no value
       k->impl_ = pd.impl_info_str();
       return Prepared::Ok(std::move(k));
     } catch (const dnnl::error& e) {
@@ -362,7 +364,6 @@ class CpuUnit : public Unit {
     const RefEntry& ref = Reference(p, c.dtype);
     const Plan& plan = ref.plan;
     const RefTensors& t = ref.t;
-    std::vector<float> want = ref.want;
 
     auto k = std::make_unique<OnednnKernel>(eng_, strm_);
     dnnl::primitive_attr attr;
@@ -518,7 +519,7 @@ class CpuUnit : public Unit {
       return Prepared::Unsupported(fmt::format("op '{}' has no cpu kernel", op));
     }
     k->args_[DNNL_ARG_DST] = k->dst_;
-    k->want_ = std::move(want);
+    k->want_ = ref.want;
     k->rtol_ = plan.rtol;
     k->atol_ = plan.atol;
     k->impl_ = impl;
@@ -533,7 +534,7 @@ class CpuUnit : public Unit {
     std::string key, dtype;
     Plan plan;
     RefTensors t;
-    std::vector<float> want;
+    std::shared_ptr<const std::vector<float>> want;
   };
   const RefEntry& Reference(const Problem& p, const std::string& dtype) {
     const std::string key = p.Key();
@@ -554,8 +555,9 @@ class CpuUnit : public Unit {
       for (float v : e.t.dst) mx = std::max(mx, std::fabs(v));
       plan.oscale = mx > 0 ? 100.f / mx : 1.f;
     }
-    e.want = e.t.dst;
-    QuantiseExpected(plan, e.want);
+    std::vector<float> want = e.t.dst;
+    QuantiseExpected(plan, want);
+    e.want = std::make_shared<const std::vector<float>>(std::move(want));
     e.key = key;
     e.dtype = dtype;
     refs_.push_back(std::move(e));  // only complete entries are kept: an exception above leaves none
