@@ -958,6 +958,38 @@ bool InferShape(const onnx::NodeProto& n, int64_t opset, ValMap& vals) {
     }
     return true;
   }
+  if (op == "Resize" || op == "Upsample") {
+    // Output sizes from `sizes`, else floor(input * scales); opset 18's `axes` names the axes they
+    // cover (the others keep their size).
+    std::vector<int64_t> axes = AttrInts(n, "axes");
+    if (axes.empty())
+      for (int64_t k = 0; k < r; ++k) axes.push_back(k);
+    std::vector<int64_t> s = x.shape;
+    const int sizes_at = op == "Resize" ? 3 : -1;
+    const int scales_at = op == "Upsample" ? 1 : (opset >= 11 ? 2 : 1);
+    if (sizes_at > 0 && DataOf(vals, n, sizes_at) && in(sizes_at)->Elems() > 0) {
+      const auto sizes = Ints(*in(sizes_at));
+      if (sizes.size() != axes.size()) throw std::runtime_error("Resize sizes of wrong length");
+      for (size_t j = 0; j < axes.size(); ++j) s[NormAxis(axes[j], r, n)] = sizes[j];
+    } else if (op == "Upsample" && opset < 9 && HasAttr(n, "scales")) {
+      const auto* a = FindAttr(n, "scales");
+      if (a->floats_size() != r) throw std::runtime_error("Upsample scales of wrong length");
+      for (int64_t k = 0; k < r; ++k)
+        s[k] = static_cast<int64_t>(std::floor(static_cast<double>(x.shape[k]) * a->floats(k)));
+    } else if (DataOf(vals, n, scales_at) && in(scales_at)->Elems() > 0) {
+      const Val& sc = *in(scales_at);
+      if (static_cast<size_t>(sc.Elems()) != axes.size())
+        throw std::runtime_error("Resize scales of wrong length");
+      for (size_t j = 0; j < axes.size(); ++j) {
+        const int64_t a = NormAxis(axes[j], r, n);
+        s[a] = static_cast<int64_t>(std::floor(static_cast<double>(x.shape[a]) * sc.At(j)));
+      }
+    } else {
+      return false;
+    }
+    set(0, s, x.elem_type);
+    return true;
+  }
   if (op == "Pad") {
     std::vector<int64_t> pads;
     if (opset < 11) pads = AttrInts(n, "pads");

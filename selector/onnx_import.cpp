@@ -50,9 +50,12 @@ bool IsControlFlow(const std::string& op) {
 
 bool IsDefaultDomain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
 
-// Ops we map or fold ourselves even where ONNX 1.12 has no schema for them.
+// Standard ops newer than ONNX 1.12's schemas whose shapes our own rules give (onnx_fold.cpp): we
+// treat them as known rather than as unknown operators.
 bool IsOwnKnownOp(const onnx::NodeProto& n) {
-  return IsDefaultDomain(n.domain()) && (n.op_type() == "Gelu");
+  static const std::set<std::string> kOps = {"Gelu", "Mish", "GroupNormalization", "BitwiseNot",
+                                             "BitwiseAnd", "BitwiseOr", "BitwiseXor"};
+  return IsDefaultDomain(n.domain()) && kOps.count(n.op_type()) > 0;
 }
 
 // Random ops produce new values on every run: never folded.

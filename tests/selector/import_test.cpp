@@ -361,11 +361,19 @@ TEST(Import, Opset18Forms) {
   Tiny::IntAttr(sp, "num_outputs", 3);
   t.Node("Sub", {"a", "m"}, {"d"});
   t.Node("Relu", {"d"}, {"y"});
+  // Resize with `axes` (new in 18) and Mish (an op ONNX 1.12 does not know yet).
+  t.Input("img", {"1", "2", "4", "4"});
+  t.Floats("scales", {2}, 2.0f);
+  Tiny::IntsAttr(t.Node("Resize", {"img", "", "scales"}, {"up"}), "axes", {2, 3});
+  t.Node("Mish", {"up"}, {"mish"});
   t.Output("y", {});
   t.Output("b", {});
   t.Output("c", {});
+  t.Output("mish", {});
   const Graph g = ImportOnnx(t.Write(dir / "op18.onnx"), {});
   ExpectAllStatic(g);
+  EXPECT_EQ(ShapeOf(g, "mish"), (std::vector<int64_t>{1, 2, 8, 8}));
+  EXPECT_TRUE(g.nodes[5].is_known);
   EXPECT_EQ(g.opset, 18);
   EXPECT_EQ(ShapeOf(g, "m"), (std::vector<int64_t>{2, 1, 4}));
   EXPECT_EQ(ShapeOf(g, "a"), (std::vector<int64_t>{2, 2, 4}));
