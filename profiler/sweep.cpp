@@ -498,6 +498,7 @@ int RunSweep(const SweepOptions& o) {
 
     const std::string label = w.Label(units);
     progress.Start(label);
+    const auto point_start = std::chrono::steady_clock::now();
     std::vector<Outcome> outs(prepare.size());
     PrepareCheckAndTime(outs, prepare, spec.measure);
 
@@ -515,7 +516,9 @@ int RunSweep(const SweepOptions& o) {
       if (outs[i].is_reference) ++flagged_reference;
       if (outs[i].status == "failed") failures.push_back(fmt::format("{} {}: {}", label, names[i], outs[i].reason));
     }
-    progress.Finish(ResultLine(label, names, outs));
+    const double point_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - point_start).count();
+    progress.Finish(ResultLine(label, names, outs) + fmt::format(" ({:.1f}s)", point_s));
   }
   progress.Done();
 
