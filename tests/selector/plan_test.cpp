@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "layoutdb/selector.h"
@@ -380,6 +381,67 @@ TEST(Plan, CApiRoundTrip) {
   layoutdb_close(s);
   EXPECT_EQ(layoutdb_open(dir.File("missing.db").c_str()), nullptr);
   EXPECT_NE(std::string(layoutdb_last_error()).find("missing.db"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace layoutdb::selector
+
+namespace layoutdb::selector {
+namespace {
+
+int Shell(const std::string& cmd, std::string* out) {
+  out->clear();
+  std::FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
+  const int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(SelectCommand, TableJsonAndOutFile) {
+  const char* bin = std::getenv("LAYOUTDB_BIN");
+  if (!bin) GTEST_SKIP() << "LAYOUTDB_BIN not set (run through ctest)";
+  const std::string model =
+      "/usr/share/libonnx-testdata/data/node/test_conv_with_strides_padding/model.onnx";
+  if (!std::filesystem::exists(model)) GTEST_SKIP() << model << " missing (libonnx-testdata)";
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("s.db"));
+    db.Op("conv2d:mb1ic1ih7iw5oc1kh3kw3sh2sw2ph1pw1g1", "cpu", "nchw", 3);
+    db.Close();
+  }
+  auto bytes = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  const std::string before = bytes(dir.File("s.db"));
+  std::string out;
+  ASSERT_EQ(Shell(fmt::format("'{}' select '{}' --db '{}'", bin, model, dir.File("s.db")), &out), 0) << out;
+  // Read-only: the file is untouched and no journal is left beside it.
+  EXPECT_EQ(bytes(dir.File("s.db")), before);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("s.db-wal")));
+  EXPECT_NE(out.find("total predicted: "), std::string::npos) << out;
+  EXPECT_NE(out.find("cpu:nchw"), std::string::npos) << out;
+  const std::string plan_file = dir.File("plan.json");
+  ASSERT_EQ(Shell(fmt::format("'{}' select '{}' --db '{}' --json --out '{}'", bin, model, dir.File("s.db"),
+                              plan_file),
+                  &out),
+            0)
+      << out;
+  const nlohmann::json printed = nlohmann::json::parse(out);
+  std::ifstream f(plan_file);
+  const nlohmann::json written = nlohmann::json::parse(f);
+  EXPECT_EQ(printed, written);
+  EXPECT_EQ(ValidateJson(PlanSchema(), written), std::vector<std::string>{});
+  EXPECT_EQ(written["subgraphs"][0]["unit"], "cpu");
+  // Bad input: one line and a non-zero exit.
+  EXPECT_EQ(Shell(fmt::format("'{}' select '{}' --db '{}' --input x", bin, model, dir.File("s.db")), &out), 1);
+  EXPECT_EQ(out, "layoutdb: error: --input 'x': expected NAME:D1,D2,... (e.g. x:1,3,224,224)\n");
+  EXPECT_EQ(Shell(fmt::format("'{}' select '{}' --db '{}' --units gpu", bin, model, dir.File("s.db")), &out), 1);
+  EXPECT_EQ(out, fmt::format("layoutdb: error: unit 'gpu' has no measurements in database {} (it has: cpu)\n",
+                             dir.File("s.db")));
 }
 
 }  // namespace
