@@ -144,7 +144,9 @@ struct Builder {
       for (const auto& u : units) measured_anywhere |= !cost.Layouts(u, p.op(), opt.dtype).empty();
       for (const auto& u : units) {
         std::vector<std::string> names = cost.Layouts(u, p.op(), opt.dtype);
-        if (!measured_anywhere) names = cost.UnitLayouts(u);  // roofline on every layout of the unit
+        // Never measured on any unit: roofline on every activation layout of the unit (matmul and
+        // the other non-spatial ops only in plain).
+        if (!measured_anywhere) names = p.IsSpatial() ? cost.UnitLayouts(u) : std::vector<std::string>{"plain"};
         for (const auto& name : names) {
           State st;
           st.unit = u;
