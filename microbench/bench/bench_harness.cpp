@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -98,6 +99,16 @@ void BM_KernelRunUs(benchmark::State& state) {
 }
 BENCHMARK(BM_KernelRunUs)->UseManualTime()->Unit(benchmark::kMicrosecond)->Repetitions(3);
 
+// Other processes on a 2-core machine distort oneDNN's OpenMP timing badly (its threads wait for each
+// other at barriers): the figures below mean something only when this number is well under the core
+// count.
+std::string LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string one;
+  f >> one;
+  return one.empty() ? "unknown" : one;
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -125,8 +136,8 @@ void HarnessOverhead(int rounds, int block) {
     harness_us.insert(harness_us.end(), h.begin(), h.end());
   }
   const double mb = Median(bare_us), mh = Median(harness_us);
-  fmt::print("\nHarness overhead, {} {} ({}), {} rounds x {} runs each, alternating:\n", kConvKey, "nChw16c",
-             k->Impl(), rounds, block);
+  fmt::print("\nHarness overhead, {} {} ({}), {} rounds x {} runs each, alternating (load average {}):\n",
+             kConvKey, "nChw16c", k->Impl(), rounds, block, LoadAverage());
   fmt::print("  bare execute+wait loop     median {:9.1f} us\n", mb);
   fmt::print("  MeasureInterleaved/RunUs   median {:9.1f} us\n", mh);
   fmt::print("  ratio harness/bare         {:.4f}  (median of per-round ratios {:.4f}; target within 2%)\n",
@@ -152,7 +163,7 @@ void LayoutStudy(const std::string& key, double budget_s) {
   const std::vector<Summary> s = MeasureInterleaved(runners, cfg);
   double best = 1e300;
   for (const auto& x : s) best = std::min(best, x.median_us);
-  fmt::print("\n{} (f32, interleaved, budget {} s)\n", key, budget_s);
+  fmt::print("\n{} (f32, interleaved, budget {} s, load average {})\n", key, budget_s, LoadAverage());
   fmt::print("  {:8} {:>10} {:>8} {:>6} {:>7}  {}\n", "layout", "median_us", "x best", "reps", "rel_ci", "impl");
   for (size_t i = 0; i < cands.size(); ++i)
     fmt::print("  {:8} {:10.1f} {:8.2f} {:6} {:7.3f}  {}{}\n", cands[i].Layout(), s[i].median_us,
