@@ -124,7 +124,11 @@ struct Builder {
       if (!Cost(sg, anchor, anchor_name, &st)) return;
       for (State& o : out)
         if (o.unit == st.unit && o.in == st.in && o.out == st.out) {
+          // One state per memory order: the cheaper way to run it (oneDNN's `any` choice and the
+          // explicit layout it chose are the same state; it stays marked as `any`'s).
+          const bool any = o.from_any || st.from_any;
           if (st.us < o.us) o = st;
+          o.from_any = any;
           return;
         }
       out.push_back(std::move(st));
