@@ -7,8 +7,11 @@
 //         it below that, slower than f32, which no deployment would pick.
 //   int8  conv2d, matmul, ip: src u8, weights s8, bias f32, dst s8 with an output scale (s8 rather
 //         than u8 because no ReLU is fused here, so the output is signed). pool: u8 -> u8.
-//         eltwise, binary, bnorm: s8 -> s8. softmax: s8 -> u8 with output scale 255. lnorm: s8 -> s8.
-//         Where oneDNN 2.6 has no such kernel the point is stored as unsupported with its message.
+//         eltwise, binary, bnorm: s8 -> s8 (oneDNN 2.6 takes integer eltwise for relu and linear, i.e.
+//         our hardsigmoid, only). softmax: s8 -> u8 with output scale 255. lnorm: s8 -> s8, which
+//         oneDNN 2.6 does not implement. What oneDNN lacks is stored as unsupported with the reason.
+//         int8 inputs are small integers (no input scales in 2.6 outside gemm-like ops), e.g. src
+//         0..16 and weights -8..8 for convolutions.
 //
 // Correctness check: every kernel's inputs are MakeInputs() (reference.h) rounded to what the kernel
 // reads (bf16, or integers for int8), so the reference runs on exactly the kernel's inputs; the
@@ -172,6 +175,7 @@ void QuantiseExpected(const Plan& plan, std::vector<float>& want) {
   for (float& x : want) x = std::min(hi, std::max(lo, std::nearbyint(x * plan.oscale)));
 }
 
+// One prepared primitive with its memories. CpuUnit fills the fields in as it builds it.
 class OnednnKernel : public Kernel {
  public:
   OnednnKernel(dnnl::engine eng, dnnl::stream strm) : eng_(std::move(eng)), strm_(std::move(strm)) {}
