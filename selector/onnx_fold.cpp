@@ -419,6 +419,7 @@ int32_t ResultType(const onnx::NodeProto& n, int32_t t) {
 }  // namespace
 
 bool Evaluate(const onnx::NodeProto& n, int64_t opset, ValMap& vals) {
+  if (n.output_size() == 0 || n.output(0).empty()) return false;
   const std::string& op = n.op_type();
   auto in = [&](int k) { return Get(vals, n, k); };
   auto all_data = [&]() {
@@ -709,7 +710,10 @@ bool Evaluate(const onnx::NodeProto& n, int64_t opset, ValMap& vals) {
     const Val &s = *in(0), &l = *in(1), &d = *in(2);
     const double st = s.At(0), lim = l.At(0), de = d.At(0);
     if (de == 0) throw std::runtime_error("Range delta is 0");
-    const int64_t count = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((lim - st) / de)));
+    const double steps = std::ceil((lim - st) / de);
+    if (!std::isfinite(steps) || steps > 1e12)
+      throw std::runtime_error(fmt::format("Range({}, {}, {}) has no sensible length", st, lim, de));
+    const int64_t count = std::max<int64_t>(0, static_cast<int64_t>(steps));
     if (count > kMaxFoldElems) {
       SetOut(n, 0, ShapeVal({count}, s.elem_type), vals);
       vals[n.output(0)].is_constant = true;
@@ -749,6 +753,7 @@ bool Evaluate(const onnx::NodeProto& n, int64_t opset, ValMap& vals) {
 }
 
 bool InferShape(const onnx::NodeProto& n, int64_t opset, ValMap& vals) {
+  if (n.output_size() == 0 || n.output(0).empty()) return false;
   const std::string& op = n.op_type();
   auto in = [&](int k) { return Get(vals, n, k); };
   auto set = [&](int k, std::vector<int64_t> shape, int32_t t) {

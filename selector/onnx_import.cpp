@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <onnx/checker.h>
 #include <onnx/defs/schema.h>
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
@@ -104,7 +105,8 @@ struct NodeState {
   bool constant = false;
   bool control_flow = false;
   bool known = true;
-  bool skip_onnx_inference = false;  // opset 18 forms ONNX 1.12 would misread
+  bool skip_onnx_inference = false;  // opset 18 forms ONNX 1.12 would misread, or malformed
+  std::string check_error;           // why the ONNX checker refused the node, if it did
 };
 
 // Outer-scope names read inside a graph attribute (recursively), minus what the body defines.
@@ -245,6 +247,18 @@ class Importer {
   void ClassifyNodes() {
     const auto& g = model_.graph();
     states_.resize(g.node_size());
+    // ONNX's inference functions trust their node: a Scan without a body, a Conv without a kernel
+    // crash inside libonnx. Nodes the ONNX checker refuses stay out of its inference (our own rules
+    // may still give their shapes; if not, the error says what the checker said).
+    onnx::checker::CheckerContext ctx;
+    ctx.set_ir_version(static_cast<int>(model_.ir_version()));
+    std::unordered_map<std::string, int> imports;
+    for (const auto& [d, v] : domain_opsets_)
+      imports[d] = static_cast<int>(d.empty() ? std::min(v, kLatestKnownOpset) : v);
+    ctx.set_opset_imports(imports);
+    onnx::checker::LexicalScopeContext lex;
+    for (const auto& vi : g.input()) lex.add(vi.name());
+    for (const auto& t : g.initializer()) lex.add(t.name());
     std::unordered_set<std::string> produced(inputs_.begin(), inputs_.end());
     produced.insert(initializers_.begin(), initializers_.end());
     for (int i = 0; i < g.node_size(); ++i) {
@@ -270,8 +284,20 @@ class Importer {
           Fail(fmt::format("{}: input '{}' is produced by no earlier node, initializer or graph "
                            "input (nodes out of topological order?)",
                            NodeLabel(i, n), in));
+      if (s.known && !IsOwnKnownOp(n)) {
+        try {
+          onnx::checker::check_node(n, ctx, lex);
+        } catch (const std::exception& e) {
+          s.skip_onnx_inference = true;
+          const std::string what = e.what();
+          s.check_error = what.substr(0, what.find('\n'));
+        }
+      }
       for (const auto& o : n.output())
-        if (!o.empty()) produced.insert(o);
+        if (!o.empty()) {
+          produced.insert(o);
+          lex.add(o);
+        }
       if (s.control_flow || !s.known) {
         // Opaque: shapes only from what the model declares.
         for (const auto& o : n.output()) {
@@ -771,13 +797,17 @@ class Importer {
               const std::string& dt = it->second.dtype;
               if (dt == "i64" || dt == "i32") runtime_values.push_back("'" + in + "'");
             }
-            Fail(fmt::format("{}: no static shape for output '{}' (inputs: {}){}", NodeLabel(i, n),
+            Fail(fmt::format("{}: no static shape for output '{}' (inputs: {}){}{}", NodeLabel(i, n),
                              unknown.front(), fmt::join(ins, ", "),
                              runtime_values.empty()
                                  ? ""
                                  : fmt::format("; it depends on the values of {}, which are not "
                                                "constant once the inputs are fixed",
-                                               fmt::join(runtime_values, ", "))));
+                                               fmt::join(runtime_values, ", ")),
+                             s.check_error.empty()
+                                 ? ""
+                                 : fmt::format("; the ONNX checker refuses the node: {}",
+                                               s.check_error)));
           }
           for (const auto& o : unknown) tainted.insert(o);
           const std::string what = fmt::format("output shape unknown ({})", fmt::join(unknown, ", "));

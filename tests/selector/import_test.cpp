@@ -513,5 +513,21 @@ TEST(Import, ShapeFromRunTimeValuesNamesTheValues) {
   fs::remove_all(dir);
 }
 
+
+// libonnx's own Scan inference dereferences a missing body; such a node must not reach it.
+TEST(Import, MalformedControlFlowDoesNotCrash) {
+  const fs::path dir = MakeTempDir("scan");
+  Tiny t(13);
+  t.Input("x", {"3", "4"});
+  t.Node("Scan", {"x"}, {"s"}, "scan_without_body");
+  t.Node("Relu", {"s"}, {"y"});
+  t.Output("y", {});
+  const Graph g = ImportOnnx(t.Write(dir / "scan.onnx"), {});
+  EXPECT_TRUE(g.nodes[0].is_control_flow);
+  EXPECT_NE(g.nodes[0].note.find("control flow"), std::string::npos);
+  EXPECT_FALSE(g.tensors.at("y").shape_known);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace layoutdb::selector
