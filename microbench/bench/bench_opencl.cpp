@@ -101,6 +101,9 @@ void RegisterTransfers(Unit& u) {
                                      for (auto _ : st) st.SetIterationTime(kp->RunUs() * 1e-6);
                                      st.SetBytesProcessed(st.iterations() * bytes);
                                    })
+          // Event times of small transfers are well under a microsecond while each iteration
+          // costs ~10 us of host overhead: a fixed count keeps the run short.
+          ->Iterations(std::clamp<int64_t>((int64_t{256} << 20) / bytes, 10, 2000))
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
     }
