@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -211,9 +212,14 @@ std::string Plan::ToJson(int indent) const {
 std::string Plan::ToTable() const {
   std::string s;
   auto ops_text = [](const std::vector<std::string>& ops) {
+    static const std::map<std::string, std::string> kShort = {
+        {"BatchNormalization", "BN"}, {"LayerNormalization", "LN"}, {"GlobalAveragePool", "GAP"},
+        {"GlobalMaxPool", "GMP"}, {"AveragePool", "AvgPool"}, {"HardSigmoid", "HSig"},
+        {"HardSwish", "HSwish"}, {"ReduceMean", "RMean"}, {"Transpose", "Transp"}};
     std::string t;
     for (size_t i = 0; i < ops.size(); ++i) {
-      std::string next = (i ? "+" : "") + ops[i];
+      auto it = kShort.find(ops[i]);
+      std::string next = (i ? "+" : "") + (it == kShort.end() ? ops[i] : it->second);
       if (t.size() + next.size() > 26) return t + fmt::format("+{}", ops.size() - i);
       t += next;
     }
@@ -241,7 +247,8 @@ std::string Plan::ToTable() const {
   s += "\nbaselines:\n";
   for (const auto& b : baselines)
     s += fmt::format("  {:<12} {:>12.2f} µs  {:>6.2f}x the plan{}\n", b.name, b.total_us, b.ratio,
-                     b.fallbacks ? fmt::format("  ({} sub-graphs could not use that layout)", b.fallbacks)
+                     b.fallbacks ? fmt::format("  ({} sub-graph{} could not use that layout)", b.fallbacks,
+                                               b.fallbacks == 1 ? "" : "s")
                                  : std::string());
   if (!notes.empty()) {
     s += "\nnotes:\n";

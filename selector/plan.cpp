@@ -16,6 +16,8 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 bool PlainLike(const std::string& l) { return l == "nchw" || l == "plain"; }
+// The same memory order (plain is nchw).
+bool Same(const std::string& a, const std::string& b) { return a == b || (PlainLike(a) && PlainLike(b)); }
 
 // Ops without a database problem that never look at the memory order of their input: they run in
 // whatever layout the sub-graph has. Every other problem-less op (Reshape, Flatten, Transpose,
@@ -373,8 +375,8 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
       return best;
     };
     int k = any ? find([](const State& st) { return st.from_any; })
-                : find([&](const State& st) { return st.in == layout && st.out == layout; });
-    if (k < 0 && !any) k = find([&](const State& st) { return st.out == layout; });
+                : find([&](const State& st) { return Same(st.in, layout) && Same(st.out, layout); });
+    if (k < 0 && !any) k = find([&](const State& st) { return Same(st.out, layout); });
     if (k >= 0) return k;
     ++*fallbacks;
     k = find([](const State& st) { return PlainLike(st.in) && PlainLike(st.out); });
