@@ -208,6 +208,17 @@ __kernel void dwconv2d(__global const float* restrict src, __global const float*
     const int ih = oh * SH - PH + kh;
     if (ih < 0 || ih >= IH) continue;
     __global const float* wp = wei + ((size_t)cb * KH + kh) * KW * CV;
+    const int iw0 = ow0 * SW - PW;
+    if (KW == 3 && SW == 1 && iw0 >= 0 && iw0 + PX + 2 <= IW) {
+      // 3-wide window, stride 1, whole row segment inside: PX + 2 input loads serve all 3 kw.
+      CVT in[PX + 2];
+      for (int j = 0; j < PX + 2; ++j) in[j] = dw_load(src, n, c, ih, iw0 + j, C, IH, IW);
+      for (int kw = 0; kw < 3; ++kw) {
+        const CVT w = VLOADCV(kw, wp);
+        for (int p = 0; p < PX; ++p) acc[p] = fma(in[p + kw], w, acc[p]);
+      }
+      continue;
+    }
     for (int kw = 0; kw < KW; ++kw) {
       const CVT w = VLOADCV(kw, wp);
       for (int p = 0; p < PX; ++p) {

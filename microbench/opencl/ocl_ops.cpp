@@ -415,7 +415,6 @@ class TransferKernel : public Kernel {
     } else if (method_ == "map") {
       void* ptr = q.enqueueMapBuffer(buf_, CL_FALSE, CL_MAP_READ, 0, bytes_, nullptr, &ev);
       ev.wait();
-      mapped_ = ptr;
       const double us = Us(ev);
       q.enqueueUnmapMemObject(buf_, ptr);
       q.finish();
@@ -491,7 +490,6 @@ class TransferKernel : public Kernel {
   size_t bytes_;
   std::vector<unsigned char> host_;
   cl::Buffer buf_;
-  void* mapped_ = nullptr;
   bool unmap_fill_ = false;
   bool fault_ = false;
 };
