@@ -30,9 +30,9 @@ int Shell(const std::string& cmd, std::string* out) {
 TEST(Install, ExampleAppBuildsAgainstTheInstalledPackageAndRuns) {
   std::string out;
   if (Shell("cmake --version", &out) != 0) GTEST_SKIP() << "cmake is not installed";
-  const char* bin = std::getenv("LAYOUTDB_BINARY_DIR");
-  const char* src = std::getenv("LAYOUTDB_SOURCE_DIR");
-  if (!bin || !src) GTEST_SKIP() << "LAYOUTDB_BINARY_DIR / LAYOUTDB_SOURCE_DIR not set (run through ctest)";
+  const std::string bin = testing::BinaryDir(), src = testing::SourceDir();
+  if (!std::filesystem::exists(std::filesystem::path(bin) / "cmake_install.cmake"))
+    GTEST_SKIP() << "no build directory with install rules at '" << bin << "'";
   const std::string model =
       "/usr/share/libonnx-testdata/data/node/test_conv_with_strides_padding/model.onnx";
   if (!std::filesystem::exists(model)) GTEST_SKIP() << model << " missing (libonnx-testdata)";

@@ -76,9 +76,7 @@ std::vector<std::string> Layouts(const Plan& p) {
 }
 
 nlohmann::json PlanSchema() {
-  const char* src = std::getenv("LAYOUTDB_SOURCE_DIR");
-  const std::filesystem::path root =
-      src ? std::filesystem::path(src) : std::filesystem::path(__FILE__).parent_path() / ".." / "..";
+  const std::filesystem::path root = testing::SourceDir();
   std::ifstream f(root / "schema" / "plan.schema.json");
   EXPECT_TRUE(f) << "schema/plan.schema.json not found under " << root;
   return nlohmann::json::parse(f);
@@ -401,8 +399,8 @@ int Shell(const std::string& cmd, std::string* out) {
 }
 
 TEST(SelectCommand, TableJsonAndOutFile) {
-  const char* bin = std::getenv("LAYOUTDB_BIN");
-  if (!bin) GTEST_SKIP() << "LAYOUTDB_BIN not set (run through ctest)";
+  const std::string bin = testing::LayoutdbBin();
+  if (!std::filesystem::exists(bin)) GTEST_SKIP() << "no layoutdb program at " << bin;
   const std::string model =
       "/usr/share/libonnx-testdata/data/node/test_conv_with_strides_padding/model.onnx";
   if (!std::filesystem::exists(model)) GTEST_SKIP() << model << " missing (libonnx-testdata)";

@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+#include <cstdlib>
+
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -33,6 +35,25 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The build directory: $LAYOUTDB_BINARY_DIR, else two levels above this test program
+// (build/tests/test_selector), so a test also runs outside ctest.
+inline std::string BinaryDir() {
+  if (const char* b = std::getenv("LAYOUTDB_BINARY_DIR")) return b;
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : exe.parent_path().parent_path().string();
+}
+// The source tree: $LAYOUTDB_SOURCE_DIR, else two levels above this header (tests/selector/).
+inline std::string SourceDir() {
+  if (const char* s = std::getenv("LAYOUTDB_SOURCE_DIR")) return s;
+  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().string();
+}
+// The layoutdb program: $LAYOUTDB_BIN, else BinaryDir()/layoutdb.
+inline std::string LayoutdbBin() {
+  if (const char* b = std::getenv("LAYOUTDB_BIN")) return b;
+  return (std::filesystem::path(BinaryDir()) / "layoutdb").string();
+}
 
 inline db::Stats StatsOf(double median) {
   db::Stats s;
