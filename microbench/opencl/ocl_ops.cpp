@@ -329,9 +329,21 @@ void PrepareMemoryBound(OpKernel& k, DeviceCtx& dev, std::vector<Variant>& vs) {
     vs.push_back(std::move(v));
   } else if (op == "bnorm") {
     k.inputs_.push_back(MakeBuffer(dev, k.t_.wei));
-    Variant v = Variant1D(fmt::format("bnorm_{}", layout), "ops.cl", "bnorm", LayoutDefine(layout), n, dev);
-    v.set_args = [&k, s, n](cl::Kernel& kk) {
-      SetArgs(kk, k.inputs_[0], k.inputs_[1], k.dst_, I(s.c), I(s.h * s.w), I(n));
+    const int64_t hw = s.h * s.w, c4 = (s.c + 3) / 4;
+    const int64_t inner = layout == "nchw" ? hw : layout == "nhwc" ? s.c : hw * 4;
+    const int64_t outer = layout == "nchw" ? s.mb * s.c : layout == "nhwc" ? s.mb * hw : s.mb * c4;
+    Variant v;
+    v.name = fmt::format("bnorm_{}", layout);
+    v.file = "ops.cl";
+    v.kernel = "bnorm";
+    v.options = LayoutDefine(layout);
+    v.dims = 2;
+    v.gws = {static_cast<size_t>(inner), static_cast<size_t>(outer), 1};
+    v.lws = {{0, 0, 0}};
+    for (size_t a : {size_t{64}, size_t{256}})
+      if (a <= dev.max_wg) v.lws.push_back({std::min(a, v.gws[0]), 1, 1});
+    v.set_args = [&k, s, inner, outer](cl::Kernel& kk) {
+      SetArgs(kk, k.inputs_[0], k.inputs_[1], k.dst_, I(s.c), I(inner), I(outer));
     };
     vs.push_back(std::move(v));
   }
