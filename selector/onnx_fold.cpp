@@ -15,7 +15,8 @@ using onnx::TensorProto;
 
 int64_t Val::Elems() const {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n)) return INT64_MAX;  // absurd shapes saturate
   return n;
 }
 
@@ -312,7 +313,8 @@ std::vector<AxisSlice> ComputeSlice(const std::vector<int64_t>& shape, const std
 std::vector<int64_t> ReshapeTarget(const std::vector<int64_t>& in, std::vector<int64_t> target,
                                    bool allowzero) {
   int64_t known = 1, infer = -1, total = 1;
-  for (int64_t d : in) total *= d;
+  for (int64_t d : in)
+    if (__builtin_mul_overflow(total, d, &total)) throw std::runtime_error("Reshape input too large");
   for (size_t k = 0; k < target.size(); ++k) {
     if (target[k] == 0 && !allowzero) {
       if (k >= in.size()) throw std::runtime_error("Reshape copies a dimension the input lacks");
@@ -323,8 +325,8 @@ std::vector<int64_t> ReshapeTarget(const std::vector<int64_t>& in, std::vector<i
       infer = static_cast<int64_t>(k);
     } else if (target[k] < 0) {
       throw std::runtime_error(fmt::format("Reshape target dimension {}", target[k]));
-    } else {
-      known *= target[k];
+    } else if (__builtin_mul_overflow(known, target[k], &known)) {
+      throw std::runtime_error(fmt::format("Reshape target [{}] is too large", fmt::join(target, ",")));
     }
   }
   if (infer >= 0) {

@@ -586,6 +586,14 @@ class Importer {
       }
       if (asym && node.problem)
         node.note = fmt::format("asymmetric pads: costed with the larger (ph{} pw{})", ph, pw);
+      if (node.problem && out && out->size() == 4 &&
+          ((*out)[2] != node.problem->Oh() || (*out)[3] != node.problem->Ow())) {
+        // ceil_mode, or the larger symmetric padding, changes the output size by a row or column.
+        const std::string what =
+            fmt::format("output {}x{}, costed as the problem's {}x{}", (*out)[2], (*out)[3],
+                        node.problem->Oh(), node.problem->Ow());
+        node.note = node.note.empty() ? what : node.note + "; " + what;
+      }
       return;
     }
     if (op == "ConvTranspose") {
@@ -773,10 +781,16 @@ class Importer {
           if (o.empty() || (k > 0 && !read.count(o))) continue;
           const TensorInfo& t = out.tensors[o];
           if (!t.shape_known) unknown.push_back(o);
-          for (int64_t d : t.shape)
+          int64_t elems = 1;
+          for (int64_t d : t.shape) {
             if (d < 0)
               Fail(fmt::format("{}: impossible shape: output '{}' has dimension {}", NodeLabel(i, n),
                                o, d));
+            // More than 2^48 elements (a petabyte) is a corrupt shape, not a model.
+            if (__builtin_mul_overflow(elems, d, &elems) || elems > (int64_t{1} << 48))
+              Fail(fmt::format("{}: impossible shape: output '{}' is [{}]", NodeLabel(i, n), o,
+                               fmt::join(t.shape, ",")));
+          }
         }
         if (!unknown.empty()) {
           if (!upstream_opaque) {
