@@ -321,7 +321,10 @@ void PrepareMemoryBound(OpKernel& k, DeviceCtx& dev, std::vector<Variant>& vs) {
     const int64_t dims[4] = {s.mb, s.c, s.h, s.w};
     const int64_t rows = s.Elems() / dims[ax];
     Variant v = Variant1D(fmt::format("softmax_ax{}_{}", ax, layout), "ops.cl", "softmax",
-                          fmt::format("{} -DAXIS={}", LayoutDefine(layout), ax),
+                          fmt::format("{} -DAXIS={}{}", LayoutDefine(layout), ax,
+                                      (layout == "nchw" && ax == 3) || (layout == "nhwc" && ax == 1)
+                                          ? " -DAXIS_CONTIGUOUS"
+                                          : ""),
                           static_cast<size_t>(rows), dev);
     v.set_args = [&k, s, rows](cl::Kernel& kk) {
       SetArgs(kk, k.inputs_[0], k.dst_, I(s.mb), I(s.c), I(s.h), I(s.w), I(rows));

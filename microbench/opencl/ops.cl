@@ -93,6 +93,25 @@ __kernel void softmax(__global const float* restrict src, __global float* restri
     r /= dims[j];
   }
   const int len = dims[AXIS];
+#ifdef AXIS_CONTIGUOUS
+  // The axis has stride 1 in this layout (nchw over w, nhwc over c): float4 along the row.
+  d[AXIS] = 0;
+  const size_t o0 = OFF(d[0], d[1], d[2], d[3], C, H, W);
+  __global const float* x = src + o0;
+  __global float* y = dst + o0;
+  const int l4 = len & ~3;
+  float4 m4 = (float4)(-INFINITY);
+  for (int i = 0; i < l4; i += 4) m4 = fmax(m4, vload4(0, x + i));
+  float mx = fmax(fmax(m4.s0, m4.s1), fmax(m4.s2, m4.s3));
+  for (int i = l4; i < len; ++i) mx = fmax(mx, x[i]);
+  float4 s4 = 0.f;
+  for (int i = 0; i < l4; i += 4) s4 += exp(vload4(0, x + i) - mx);
+  float sum = s4.s0 + s4.s1 + s4.s2 + s4.s3;
+  for (int i = l4; i < len; ++i) sum += exp(x[i] - mx);
+  const float inv = 1.f / sum;
+  for (int i = 0; i < l4; i += 4) vstore4(exp(vload4(0, x + i) - mx) * inv, 0, y + i);
+  for (int i = l4; i < len; ++i) y[i] = exp(x[i] - mx) * inv;
+#else
   float mx = -INFINITY;
   for (int i = 0; i < len; ++i) {
     d[AXIS] = i;
@@ -109,6 +128,7 @@ __kernel void softmax(__global const float* restrict src, __global float* restri
     const size_t o = OFF(d[0], d[1], d[2], d[3], C, H, W);
     dst[o] = exp(src[o] - mx) * inv;
   }
+#endif
 }
 
 // Batch normalisation (inference): wei = mean[C], variance[C], scale[C], shift[C]. A 2D range
