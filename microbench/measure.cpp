@@ -8,6 +8,8 @@
 namespace layoutdb::microbench {
 
 namespace {
+constexpr int kFloorReps = 3;
+
 double Quantile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
   const double pos = q * (sorted.size() - 1);
@@ -49,8 +51,12 @@ std::vector<Summary> MeasureInterleaved(const std::vector<std::function<double()
   const size_t k = runners.size();
   std::vector<std::vector<double>> samples(k);
   if (k == 0) return {};
-  for (int w = 0; w < cfg.warmup; ++w)
+  // Warm-up: at least one untimed run each; more only while they fit in the budget (a kernel that
+  // takes seconds is warm after one run).
+  for (int w = 0; w < cfg.warmup; ++w) {
+    if (w > 0 && elapsed_s() > cfg.budget_s / 2) break;
     for (size_t i = 0; i < k; ++i) runners[i]();
+  }
   std::vector<bool> stable(k, false);
   for (int round = 0; round < cfg.max_reps; ++round) {
     for (size_t j = 0; j < k; ++j) {
@@ -70,6 +76,8 @@ std::vector<Summary> MeasureInterleaved(const std::vector<std::function<double()
       }
       if (elapsed_s() > cfg.budget_s) break;
     }
+    // Slow kernels: min_reps is a floor only within 4x the budget; never fewer than kFloorReps.
+    if (round + 1 >= kFloorReps && elapsed_s() > 4 * cfg.budget_s) break;
   }
   std::vector<Summary> out;
   for (auto& s : samples) out.push_back(Summarize(std::move(s), cfg.target_rel_ci));

@@ -107,8 +107,17 @@ void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::func
         o.kernel.reset();
         continue;
       }
-      if (o.is_reference) o.reason = "reference implementation: never recommended";
       Kernel* k = o.kernel.get();
+      if (o.is_reference) {
+        // Flagged and never recommended: three runs say how slow it is, without spending the budget
+        // of the candidates that matter (a reference bf16 conv can take seconds a run).
+        o.reason = "reference implementation: never recommended";
+        microbench::MeasureConfig quick = cfg;
+        quick.warmup = 0;
+        quick.min_reps = quick.max_reps = 3;
+        o.stats = ToStats(microbench::MeasureInterleaved({[k] { return k->RunUs(); }}, quick).front());
+        continue;
+      }
       runners.push_back([k] { return k->RunUs(); });
       timed.push_back(i);
     } catch (const std::exception& e) {

@@ -15,7 +15,8 @@ namespace layoutdb::microbench {
 
 struct MeasureConfig {
   int warmup = 3;                    // untimed runs per candidate before timing starts
-  int min_reps = 10;                 // at least this many timed runs per candidate
+  int min_reps = 10;                 // at least this many timed runs per candidate, while the point
+                                     // stays within 4x budget_s (never fewer than 3)
   int max_reps = 2000;               // at most this many
   double target_rel_ci = 0.02;       // stop when the median's 95% CI half-width / median <= this
   double budget_s = 1.0;             // per point (all candidates together), warm-up included
