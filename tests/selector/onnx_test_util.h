@@ -24,6 +24,9 @@ namespace layoutdb::selector::onnx_testing {
 // The example models make_models writes at build time.
 inline std::filesystem::path ModelsDir() {
   const char* b = std::getenv("LAYOUTDB_BINARY_DIR");
+#ifdef LAYOUTDB_TEST_BINARY_DIR
+  if (!b) b = LAYOUTDB_TEST_BINARY_DIR;
+#endif
   return std::filesystem::path(b ? b : ".") / "models";
 }
 
