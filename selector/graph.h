@@ -86,7 +86,8 @@ Graph ImportOnnx(const std::string& path, const InputShapes& inputs);
 // up in exactly one sub-graph.
 Partition DefaultPartition(const Graph& g);
 
-// A user's partition: JSON {"subgraphs": [[0,1,2],[3,4],...]} with node indices; validated (every
+// A user's partition: JSON {"subgraphs": [[0,1,2],[3,4],...]} with node indices (or, as in a plan,
+// [{"nodes": [0,1,2]}, ...]); validated (every
 // non-constant node exactly once, indices in range), throws std::runtime_error naming the problem.
 Partition LoadPartition(const Graph& g, const std::string& json_path);
 

@@ -307,7 +307,9 @@ Partition LoadPartition(const Graph& g, const std::string& json_path) {
   std::vector<int> owner(nn, -1);
   std::vector<Subgraph> sgs;
   for (size_t s = 0; s < j["subgraphs"].size(); ++s) {
-    const auto& list = j["subgraphs"][s];
+    // A list of node indices, or an object with "nodes" (so a plan's JSON can be given back).
+    const auto& entry = j["subgraphs"][s];
+    const auto& list = entry.is_object() && entry.contains("nodes") ? entry["nodes"] : entry;
     if (!list.is_array()) fail(fmt::format("sub-graph {} is not a list of node indices", s));
     if (list.empty()) fail(fmt::format("sub-graph {} is empty", s));
     Subgraph sg;

@@ -179,6 +179,10 @@ TEST_F(LoadPartitionTest, ValidPartitionKeepsTheUsersGroups) {
   ASSERT_EQ(p.subgraphs.size(), 2u);
   EXPECT_EQ(p.subgraphs[0].nodes, (std::vector<int>{1, 2}));
   EXPECT_EQ(p.subgraphs[1].nodes, (std::vector<int>{3, 4}));
+  // A plan's JSON works too: sub-graphs as objects with "nodes".
+  const Partition fromplan = LoadPartition(
+      graph_, Json(R"({"subgraphs": [{"nodes": [1, 2], "unit": "cpu"}, {"nodes": [3, 4]}]})"));
+  EXPECT_EQ(fromplan.subgraphs[1].nodes, (std::vector<int>{3, 4}));
   // Given out of order, sub-graphs come back in topological order.
   const Partition q = LoadPartition(graph_, Json(R"({"subgraphs": [[3, 4], [1, 2]]})"));
   ExpectPartitionInvariants(graph_, q, "reordered");
