@@ -490,6 +490,11 @@ TEST(Import, LoopWithUnknownOutputShapeIsNoted) {
   EXPECT_NE(g.nodes[2].note.find("output shape unknown (y)"), std::string::npos) << g.nodes[2].note;
   const Partition p = DefaultPartition(g);
   onnx_testing::ExpectPartitionInvariants(g, p, "loop");
+  // Where the model declares the shape (value_info), it is taken.
+  t.ValueInfo("stacked", {"3", "1", "4"});
+  const Graph declared = ImportOnnx(t.Write(dir / "loop_declared.onnx"), {});
+  EXPECT_EQ(ShapeOf(declared, "y"), (std::vector<int64_t>{3, 1, 4}));
+  EXPECT_EQ(declared.nodes[2].problem->Key(), "eltwise:relu:mb3c1h4w1");
   fs::remove_all(dir);
 }
 
