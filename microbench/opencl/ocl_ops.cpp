@@ -386,7 +386,7 @@ class ReorderKernel : public OclKernel {
     v.options = fmt::format("-DSRC_L={} -DDST_L={}", LayoutCode(src_l_), LayoutCode(dst_l_));
     v.dims = 3;
     const size_t nz = static_cast<size_t>(s_.mb * ((s_.c + 3) / 4));
-    v.gws = {static_cast<size_t>(s_.w), static_cast<size_t>(s_.h), nz};
+    v.gws = {CeilDiv(s_.w, 4), static_cast<size_t>(s_.h), nz};  // 4 x 4 tiles
     v.lws = LwsCandidates3(*dev_, v.gws);
     v.set_args = [this, nz](cl::Kernel& k) {
       SetArgs(k, src_, dst_, I(s_.c), I(s_.h), I(s_.w), I(nz));
