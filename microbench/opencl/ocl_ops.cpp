@@ -331,23 +331,38 @@ void PrepareMemoryBound(OpKernel& k, DeviceCtx& dev, std::vector<Variant>& vs) {
     };
     vs.push_back(std::move(v));
   } else if (op == "bnorm") {
-    k.inputs_.push_back(MakeBuffer(dev, k.t_.wei));
     const int64_t hw = s.h * s.w, c4 = (s.c + 3) / 4;
-    const int64_t inner = layout == "nchw" ? hw : layout == "nhwc" ? s.c : hw * 4;
-    const int64_t outer = layout == "nchw" ? s.mb * s.c : layout == "nhwc" ? s.mb * hw : s.mb * c4;
     Variant v;
     v.name = fmt::format("bnorm_{}", layout);
     v.file = "ops.cl";
-    v.kernel = "bnorm";
     v.options = LayoutDefine(layout);
     v.dims = 2;
-    v.gws = {static_cast<size_t>(inner), static_cast<size_t>(outer), 1};
     v.lws = {{0, 0, 0}};
+    if (layout == "nhwc") {
+      // One element per work-item along the contiguous channels.
+      k.inputs_.push_back(MakeBuffer(dev, k.t_.wei));
+      v.kernel = "bnorm";
+      v.gws = {static_cast<size_t>(s.c), static_cast<size_t>(s.mb * hw), 1};
+      v.set_args = [&k, s, hw](cl::Kernel& kk) {
+        SetArgs(kk, k.inputs_[0], k.inputs_[1], k.dst_, I(s.c), I(s.c), I(s.mb * hw));
+      };
+    } else {
+      // float4 work-items; parameters padded to whole channel blocks.
+      std::vector<float> wp(4 * c4 * 4, 0.f);
+      for (int64_t q = 0; q < 4; ++q)
+        for (int64_t c = 0; c < c4 * 4; ++c)
+          wp[q * c4 * 4 + c] = c < s.c ? k.t_.wei[q * s.c + c] : (q == 1 ? 1.f : 0.f);
+      k.inputs_.push_back(MakeBuffer(dev, wp));
+      v.kernel = "bnorm4";
+      const bool blocked = layout == "nc4hw4";
+      const int64_t outer = blocked ? s.mb * c4 : s.mb * s.c;
+      v.gws = {blocked ? static_cast<size_t>(hw) : CeilDiv(hw, 4), static_cast<size_t>(outer), 1};
+      v.set_args = [&k, s, hw, outer](cl::Kernel& kk) {
+        SetArgs(kk, k.inputs_[0], k.inputs_[1], k.dst_, I(s.c), I(hw), I(outer));
+      };
+    }
     for (size_t a : {size_t{64}, size_t{256}})
       if (a <= dev.max_wg) v.lws.push_back({std::min(a, v.gws[0]), 1, 1});
-    v.set_args = [&k, s, inner, outer](cl::Kernel& kk) {
-      SetArgs(kk, k.inputs_[0], k.inputs_[1], k.dst_, I(s.c), I(inner), I(outer));
-    };
     vs.push_back(std::move(v));
   }
 }

@@ -154,6 +154,35 @@ __kernel void bnorm(__global const float* restrict src, __global const float* re
   dst[idx] = (src[idx] - wei[c]) * a + wei[3 * C + c];
 }
 
+// Batch normalisation with float4 work-items, for nchw (4 neighbouring pixels of one channel) and
+// nc4hw4 (one pixel's block of 4 channels). wei is packed by the host as [4][C4 * 4] (mean, variance,
+// scale, shift; padding channels get scale 0 and shift 0, so nc4hw4 padding lanes come out 0).
+// Range: (ceil(H*W / 4) or H*W, MB * C or MB * C4).
+__kernel void bnorm4(__global const float* restrict src, __global const float* restrict wei,
+                     __global float* restrict dst, int C, int HW, int OUTER) {
+  const int i = get_global_id(0), o = get_global_id(1);
+  const int CP = ((C + 3) >> 2) * 4;  // packed channel count
+#if defined(LAYOUT_NC4HW4)
+  if (i >= HW || o >= OUTER) return;
+  const int cb = o % (CP >> 2);
+  const float4 a = vload4(cb, wei + 2 * CP) * rsqrt(vload4(cb, wei + CP) + 1e-5f);
+  const float4 b = vload4(cb, wei + 3 * CP) - vload4(cb, wei) * a;
+  __global const float* x = src + ((size_t)o * HW + i) * 4;
+  vstore4(fma(vload4(0, x), a, b), 0, dst + ((size_t)o * HW + i) * 4);
+#else
+  if (i * 4 >= HW || o >= OUTER) return;
+  const int c = o % C;
+  const float a = wei[2 * CP + c] * rsqrt(wei[CP + c] + 1e-5f);
+  const float b = wei[3 * CP + c] - wei[c] * a;
+  const size_t base = (size_t)o * HW + (size_t)i * 4;
+  if (i * 4 + 4 <= HW) {
+    vstore4(fma(vload4(0, src + base), (float4)a, (float4)b), 0, dst + base);
+  } else {
+    for (int j = 0; i * 4 + j < HW; ++j) dst[base + j] = fma(src[base + j], a, b);
+  }
+#endif
+}
+
 // Layer normalisation over the last axis of [rows][C]; wei = scale[C], shift[C]. One row per
 // work-item, float4 along the row.
 __kernel void lnorm(__global const float* restrict src, __global const float* restrict wei,
