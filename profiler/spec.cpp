@@ -1,5 +1,7 @@
 #include "layoutdb/profiler/spec.h"
 
+#include "layoutdb/json_schema.h"
+
 #include <fmt/format.h>
 
 #include <fstream>
@@ -23,43 +25,20 @@ using nlohmann::json;
   throw std::runtime_error(fmt::format("sweep spec {}: {}", origin, what));
 }
 
-const std::set<std::string> kDtypes = {"f32", "bf16", "f16", "int8"};
-
-// Checks the spec against schema/sweep.schema.json's rules (types, required and allowed keys, enums,
-// minimums), with a JSON path in each message.
-void CheckKeys(const json& j, const std::string& path, const std::set<std::string>& allowed,
-               const std::set<std::string>& required, const std::string& origin) {
-  if (!j.is_object()) Fail(origin, fmt::format("{} must be an object", path));
-  for (const auto& r : required)
-    if (!j.contains(r)) Fail(origin, fmt::format("{} lacks the required key '{}'", path, r));
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!allowed.count(it.key()))
-      Fail(origin, fmt::format("{} has an unknown key '{}' (allowed: {})", path, it.key(),
-                               fmt::join(allowed, ", ")));
+// The spec's JSON schema, compiled in from schema/sweep.schema.json.
+const json& SweepSchema() {
+  static const json kSchema = [] {
+    for (const auto& [file, text] : specs::Embedded())
+      if (file == "sweep.schema.json") return json::parse(text);
+    throw std::logic_error("sweep.schema.json is not embedded");
+  }();
+  return kSchema;
 }
 
-std::vector<std::string> Dtypes(const json& j, const std::string& path, const std::string& origin) {
-  if (!j.is_array() || j.empty()) Fail(origin, fmt::format("{} must be a non-empty array", path));
+std::vector<std::string> Strings(const json& j) {
   std::vector<std::string> out;
-  for (const auto& d : j) {
-    if (!d.is_string() || !kDtypes.count(d.get<std::string>()))
-      Fail(origin, fmt::format("{} has '{}'; dtypes are f32, bf16, f16, int8", path, d.dump()));
-    out.push_back(d.get<std::string>());
-  }
+  for (const auto& x : j) out.push_back(x.get<std::string>());
   return out;
-}
-
-template <typename T>
-T Number(const json& j, const std::string& key, T def, T min, const std::string& path,
-         const std::string& origin) {
-  if (!j.contains(key)) return def;
-  const json& v = j[key];
-  if (!v.is_number() || (std::is_integral_v<T> && !v.is_number_integer()))
-    Fail(origin, fmt::format("{}.{} must be a{} number", path, key,
-                             std::is_integral_v<T> ? "n integer" : ""));
-  const T x = v.get<T>();
-  if (x < min) Fail(origin, fmt::format("{}.{} must be at least {}, got {}", path, key, min, x));
-  return x;
 }
 
 // Expands a grid group: the cross product of its parameter values; a string value copies another
@@ -71,7 +50,7 @@ std::vector<Problem> ExpandGrid(const std::string& op, const std::string& alg, c
   std::vector<std::vector<json>> values;
   for (auto it = grid.begin(); it != grid.end(); ++it) {
     if (!it.value().is_array() || it.value().empty())
-      Fail(origin, fmt::format("{}.{} must be a non-empty array", path, it.key()));
+      Fail(origin, fmt::format("{}/{} must be a non-empty array", path, it.key()));
     names.push_back(it.key());
     values.emplace_back(it.value().begin(), it.value().end());
   }
@@ -86,12 +65,12 @@ std::vector<Problem> ExpandGrid(const std::string& op, const std::string& alg, c
       for (int depth = 0; v.is_string() && depth < 8; ++depth) {
         const std::string ref = v.get<std::string>();
         if (!chosen.count(ref))
-          Fail(origin, fmt::format("{}.{} refers to '{}', which is not a parameter of the grid", path,
+          Fail(origin, fmt::format("{}/{} refers to '{}', which is not a parameter of the grid", path,
                                    name, ref));
         v = chosen[ref];
       }
       if (!v.is_number_integer())
-        Fail(origin, fmt::format("{}.{}: '{}' is not an integer", path, name, v.dump()));
+        Fail(origin, fmt::format("{}/{}: '{}' is not an integer", path, name, v.dump()));
       params.emplace_back(name, v.get<int64_t>());
     }
     try {
@@ -152,53 +131,44 @@ SweepSpec ParseSpec(const std::string& text, const std::string& origin) {
   } catch (const json::parse_error& e) {
     Fail(origin, fmt::format("not valid JSON: {}", e.what()));
   }
-  CheckKeys(j, "$", {"$schema", "name", "description", "dtypes", "measure", "problems", "transitions", "transfers"},
-            {"name", "dtypes", "measure", "problems"}, origin);
+  if (const auto violations = ValidateJson(SweepSchema(), j); !violations.empty())
+    Fail(origin, fmt::format("{} (sweep.schema.json){}", violations.front(),
+                             violations.size() > 1 ? fmt::format("; and {} more", violations.size() - 1) : ""));
   SweepSpec s;
   s.origin = origin;
   s.text = text;
   s.hash = HashHex(text);
-  if (!j["name"].is_string() || j["name"].get<std::string>().empty())
-    Fail(origin, "$.name must be a non-empty string");
   s.name = j["name"].get<std::string>();
-  s.dtypes = Dtypes(j["dtypes"], "$.dtypes", origin);
-
+  s.dtypes = Strings(j["dtypes"]);
   const json& m = j["measure"];
-  CheckKeys(m, "$.measure", {"warmup", "min_reps", "max_reps", "target_rel_ci", "budget_s"}, {}, origin);
-  s.measure.warmup = Number<int>(m, "warmup", s.measure.warmup, 0, "$.measure", origin);
-  s.measure.min_reps = Number<int>(m, "min_reps", s.measure.min_reps, 1, "$.measure", origin);
-  s.measure.max_reps = Number<int>(m, "max_reps", s.measure.max_reps, 1, "$.measure", origin);
-  s.measure.target_rel_ci = Number<double>(m, "target_rel_ci", s.measure.target_rel_ci, 0, "$.measure", origin);
-  s.measure.budget_s = Number<double>(m, "budget_s", s.measure.budget_s, 0, "$.measure", origin);
+  s.measure.warmup = m.value("warmup", s.measure.warmup);
+  s.measure.min_reps = m.value("min_reps", s.measure.min_reps);
+  s.measure.max_reps = m.value("max_reps", s.measure.max_reps);
+  s.measure.target_rel_ci = m.value("target_rel_ci", s.measure.target_rel_ci);
+  s.measure.budget_s = m.value("budget_s", s.measure.budget_s);
   if (s.measure.max_reps < s.measure.min_reps)
-    Fail(origin, "$.measure.max_reps must be at least min_reps");
+    Fail(origin, "/measure: max_reps must be at least min_reps");
 
-  if (!j["problems"].is_array()) Fail(origin, "$.problems must be an array");
   std::set<std::string> seen;
   for (size_t gi = 0; gi < j["problems"].size(); ++gi) {
     const json& g = j["problems"][gi];
-    const std::string path = fmt::format("$.problems[{}]", gi);
-    CheckKeys(g, path, {"name", "source", "dtypes", "keys", "op", "alg", "grid"}, {"name"}, origin);
-    const std::string group = g["name"].is_string() ? g["name"].get<std::string>() : "";
-    const std::vector<std::string> dtypes =
-        g.contains("dtypes") ? Dtypes(g["dtypes"], path + ".dtypes", origin) : s.dtypes;
+    const std::string path = fmt::format("/problems/{}", gi);
+    const std::string group = g["name"].get<std::string>();
+    const std::vector<std::string> dtypes = g.contains("dtypes") ? Strings(g["dtypes"]) : s.dtypes;
     std::vector<Problem> problems;
     if (g.contains("keys")) {
-      if (!g["keys"].is_array()) Fail(origin, path + ".keys must be an array of problem keys");
       for (size_t ki = 0; ki < g["keys"].size(); ++ki) {
-        const json& k = g["keys"][ki];
-        if (!k.is_string()) Fail(origin, fmt::format("{}.keys[{}] must be a string", path, ki));
         try {
-          problems.push_back(Problem::Parse(k.get<std::string>()));
+          problems.push_back(Problem::Parse(g["keys"][ki].get<std::string>()));
         } catch (const std::invalid_argument& e) {
-          Fail(origin, fmt::format("{}.keys[{}] (group '{}'): {}", path, ki, group, e.what()));
+          Fail(origin, fmt::format("{}/keys/{} (group '{}'): {}", path, ki, group, e.what()));
         }
       }
     }
     if (g.contains("grid")) {
-      if (!g.contains("op") || !g["op"].is_string()) Fail(origin, path + " has a grid but no op");
-      const std::string alg = g.contains("alg") ? g["alg"].get<std::string>() : "";
-      for (auto& p : ExpandGrid(g["op"].get<std::string>(), alg, g["grid"], path + ".grid", origin))
+      if (!g.contains("op")) Fail(origin, path + " has a grid but no op");
+      const std::string alg = g.value("alg", "");
+      for (auto& p : ExpandGrid(g["op"].get<std::string>(), alg, g["grid"], path + "/grid", origin))
         problems.push_back(std::move(p));
     }
     if (!g.contains("keys") && !g.contains("grid")) Fail(origin, path + " has neither keys nor a grid");
@@ -208,27 +178,17 @@ SweepSpec ParseSpec(const std::string& text, const std::string& origin) {
 
   if (j.contains("transitions")) {
     const json& t = j["transitions"];
-    CheckKeys(t, "$.transitions", {"shapes", "dtypes"}, {}, origin);
-    if (t.contains("shapes")) {
-      for (const auto& sh : t["shapes"]) {
-        try {
-          s.transition_shapes.push_back(ParseShape(sh.get<std::string>()));
-        } catch (const std::exception& e) {
-          Fail(origin, fmt::format("$.transitions.shapes: {}", e.what()));
-        }
+    for (const auto& sh : t.value("shapes", json::array())) {
+      try {
+        s.transition_shapes.push_back(ParseShape(sh.get<std::string>()));
+      } catch (const std::exception& e) {
+        Fail(origin, fmt::format("/transitions/shapes: {}", e.what()));
       }
     }
-    s.transition_dtypes = t.contains("dtypes") ? Dtypes(t["dtypes"], "$.transitions.dtypes", origin)
-                                               : std::vector<std::string>{"f32"};
+    s.transition_dtypes = t.contains("dtypes") ? Strings(t["dtypes"]) : std::vector<std::string>{"f32"};
   }
   if (j.contains("transfers")) {
-    const json& t = j["transfers"];
-    CheckKeys(t, "$.transfers", {"bytes"}, {}, origin);
-    for (const auto& b : t.value("bytes", json::array())) {
-      if (!b.is_number_integer() || b.get<int64_t>() <= 0)
-        Fail(origin, fmt::format("$.transfers.bytes has '{}'; sizes are positive integers", b.dump()));
-      s.transfer_bytes.push_back(b.get<int64_t>());
-    }
+    for (const auto& b : j["transfers"].value("bytes", json::array())) s.transfer_bytes.push_back(b.get<int64_t>());
   }
   return s;
 }

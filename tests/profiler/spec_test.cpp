@@ -66,23 +66,36 @@ TEST(Spec, GridExpandsTheCrossProductWithReferences) {
 }
 
 TEST(Spec, RefusesBadSpecsNamingWhere) {
+  // Structure: checked against schema/sweep.schema.json, with a JSON pointer to the place.
   EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{},"problems":[],"shapes":[]})"),
-            "sweep spec t.json: $ has an unknown key 'shapes' (allowed: $schema, description, dtypes, "
-            "measure, name, problems, transfers, transitions)");
+            "sweep spec t.json: /: unexpected property 'shapes' (sweep.schema.json)");
   EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f64"],"measure":{},"problems":[]})"),
-            "sweep spec t.json: $.dtypes has '\"f64\"'; dtypes are f32, bf16, f16, int8");
+            "sweep spec t.json: /dtypes/0: \"f64\" is not one of [\"f32\",\"bf16\",\"f16\",\"int8\"] "
+            "(sweep.schema.json)");
+  EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{"budget_s":-1},"problems":[{"keys":[]}]})"),
+            "sweep spec t.json: /measure/budget_s: -1 is below the minimum 0 (sweep.schema.json); and 1 more");
+  // Meaning: problems the spec cannot build, named by group and key.
   EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{},"problems":[{"name":"a","keys":["conv2d:mb1"]}]})"),
-            "sweep spec t.json: $.problems[0].keys[0] (group 'a'): bad problem key 'conv2d:mb1': conv2d: "
+            "sweep spec t.json: /problems/0/keys/0 (group 'a'): bad problem key 'conv2d:mb1': conv2d: "
             "missing parameter 'ic'");
-  EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{"budget_s":-1},"problems":[]})"),
-            "sweep spec t.json: $.measure.budget_s must be at least 0, got -1");
   EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{},"problems":[{"name":"a","op":"ip",
             "grid":{"mb":[1],"ic":[0],"oc":[4]}}]})"),
-            "sweep spec t.json: $.problems[0].grid builds an impossible problem: ip:mb1ic0oc4: ic must be "
+            "sweep spec t.json: /problems/0/grid builds an impossible problem: ip:mb1ic0oc4: ic must be "
             "positive, got 0");
+  EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{},"problems":[{"name":"a","op":"conv2d",
+            "grid":{"mb":[1],"ic":[8],"iw":["ih"]}}]})"),
+            "sweep spec t.json: /problems/0/grid/iw refers to 'ih', which is not a parameter of the grid");
   EXPECT_EQ(ErrorOf("{\"name\": \"x\",\n \"dtypes\": [f32]}").substr(0, 41),
             "sweep spec t.json: not valid JSON: [json.");
-  EXPECT_THROW(LoadSpec("no-such-spec"), std::runtime_error);
+  EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{"min_reps":9,"max_reps":3},"problems":[]})"),
+            "sweep spec t.json: /measure: max_reps must be at least min_reps");
+  try {
+    LoadSpec("no-such-spec");
+    ADD_FAILURE();
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "sweep spec 'no-such-spec' is neither a built-in spec (default, full, quick) nor a readable file");
+  }
 }
 
 TEST(Shard, ParsesAndRefuses) {

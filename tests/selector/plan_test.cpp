@@ -14,7 +14,7 @@
 #include "layoutdb/selector.h"
 #include "layoutdb/selector_c.h"
 #include "selector/graph.h"
-#include "selector/json_schema.h"
+#include "layoutdb/json_schema.h"
 #include "selector/plan.h"
 #include "synthetic_db.h"
 

@@ -1,11 +1,11 @@
-#include "json_schema.h"
+#include "layoutdb/json_schema.h"
 
 #include <fmt/format.h>
 
 #include <set>
 #include <stdexcept>
 
-namespace layoutdb::selector {
+namespace layoutdb {
 namespace {
 
 using nlohmann::json;
@@ -32,7 +32,8 @@ std::string TypeName(const json& v) {
 void Check(const json& schema, const json& v, const std::string& path, std::vector<std::string>* out) {
   static const std::set<std::string> kKnown = {"$schema", "$id", "title", "description", "type",
                                                "required", "properties", "additionalProperties",
-                                               "items", "enum", "minimum", "default"};
+                                               "items", "enum", "minimum", "minItems", "minLength",
+                                               "default"};
   if (schema.is_boolean()) {
     if (!schema.get<bool>()) out->push_back(fmt::format("{}: not allowed", path.empty() ? "/" : path));
     return;
@@ -60,6 +61,12 @@ void Check(const json& schema, const json& v, const std::string& path, std::vect
   }
   if (schema.contains("minimum") && v.is_number() && v.get<double>() < schema["minimum"].get<double>())
     out->push_back(fmt::format("{}: {} is below the minimum {}", where, v.dump(), schema["minimum"].dump()));
+  if (schema.contains("minItems") && v.is_array() && v.size() < schema["minItems"].get<size_t>())
+    out->push_back(fmt::format("{}: {} items, fewer than the minimum {}", where, v.size(),
+                               schema["minItems"].get<size_t>()));
+  if (schema.contains("minLength") && v.is_string() &&
+      v.get<std::string>().size() < schema["minLength"].get<size_t>())
+    out->push_back(fmt::format("{}: shorter than {} characters", where, schema["minLength"].get<size_t>()));
   if (v.is_object()) {
     if (schema.contains("required"))
       for (const auto& r : schema["required"])
@@ -90,4 +97,4 @@ std::vector<std::string> ValidateJson(const nlohmann::json& schema, const nlohma
   return out;
 }
 
-}  // namespace layoutdb::selector
+}  // namespace layoutdb

@@ -3,9 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "selector/json_schema.h"
+#include "layoutdb/json_schema.h"
 
-namespace layoutdb::selector {
+namespace layoutdb {
 namespace {
 
 using nlohmann::json;
@@ -52,4 +52,4 @@ TEST(JsonSchema, RefusesKeywordsOutsideItsSubset) {
 }
 
 }  // namespace
-}  // namespace layoutdb::selector
+}  // namespace layoutdb
