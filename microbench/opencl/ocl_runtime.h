@@ -2,11 +2,9 @@
 // tuner and the base of every OpenCL kernel. Not a public header.
 #pragma once
 
-// Debian's opencl.hpp (2023.02.06) does not compile with CL_HPP_MINIMUM_OPENCL_VERSION 120 and a
-// target >= 200 (getContextPlatformVersion is only defined below 120); 110 keeps the run-time choice
-// between the 1.x and 2.x+ entry points.
-#undef CL_HPP_MINIMUM_OPENCL_VERSION
-#define CL_HPP_MINIMUM_OPENCL_VERSION 110
+// CL_HPP_MINIMUM_OPENCL_VERSION is 110 (set in microbench/CMakeLists.txt): Debian's opencl.hpp
+// (2023.02.06) does not compile with 120 and a target >= 200 (getContextPlatformVersion is only
+// defined below 120); 110 keeps the run-time choice between the 1.x and 2.x+ entry points.
 #include <CL/opencl.hpp>
 
 #include <array>
