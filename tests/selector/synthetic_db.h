@@ -14,27 +14,12 @@
 #include <vector>
 
 #include "layoutdb/db.h"
+#include "tests/temp_dir.h"
 #include "layoutdb/problem.h"
 
 namespace layoutdb::selector::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "layoutdb-sel-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using layoutdb::testing::TempDir;
 
 // The build directory: $LAYOUTDB_BINARY_DIR, else two levels above this test program
 // (build/tests/test_selector), so a test also runs outside ctest.
