@@ -275,6 +275,10 @@ std::vector<WorkItem> PlanWork(const SweepSpec& spec, const std::vector<std::uni
       work.push_back(std::move(w));
     }
   }
+  // One unit at a time: on a CPU-only OpenCL device (PoCL) its worker threads and oneDNN's OpenMP
+  // threads share the cores, so a point timed right after the other unit's work can inherit its
+  // threads' spinning; grouping by unit keeps that to one boundary per unit.
+  std::stable_sort(work.begin(), work.end(), [](const WorkItem& a, const WorkItem& b) { return a.unit < b.unit; });
   return work;
 }
 

@@ -49,7 +49,7 @@ struct WorkItem {
   std::string Label(const std::vector<std::unique_ptr<microbench::Unit>>& units) const;
 };
 
-// The sweep's work in a deterministic order; with shard_count > 1 only the items whose problem (or
+// The sweep's work in a deterministic order, unit by unit; with shard_count > 1 only the items whose problem (or
 // shape, or size) index modulo shard_count equals shard_index — every unit of one problem stays in one
 // shard. Unknown unit/op/dtype names in the options throw.
 std::vector<WorkItem> PlanWork(const SweepSpec& spec,
