@@ -64,6 +64,14 @@ struct Builder {
   std::optional<Estimate> ProblemCost(const Node& n, const std::string& unit, const std::string& layout,
                                       const std::string& measured_name) const {
     const Problem& p = *n.problem;
+    if (measured_name.find('>') != std::string::npos) {
+      // A mixed (src>dst) candidate is measured only where the unit offers it (oneDNN: the first,
+      // few-channel convolution); its time says nothing about other shapes, so it is used exactly
+      // or not at all.
+      auto e = cost.Op(p, keys[n.index], unit, measured_name, opt.dtype, false);
+      if (e && e->confidence == Confidence::kExact) return e;
+      return std::nullopt;
+    }
     std::vector<std::string> names{measured_name};
     if (layout == "nchw") names.push_back("plain");
     if (layout == "plain") names.push_back("nchw");

@@ -131,8 +131,9 @@ TEST_F(OpenClTest, UnsupportedDtypesSayWhy) {
   const Problem p = Problem::Parse("eltwise:relu:mb1c4h2w2");
   const Prepared f16 = U().Prepare(p, {"nchw", "nchw", "f16"});
   EXPECT_EQ(f16.status, Prepared::Status::kUnsupported);
-  if (!U().Info().properties["fp16"].get<bool>())
+  if (!U().Info().properties["fp16"].get<bool>()) {
     EXPECT_EQ(f16.reason, U().Name() + ": device has no cl_khr_fp16");
+  }
   const Prepared bf16 = U().Prepare(p, {"nchw", "nchw", "bf16"});
   EXPECT_EQ(bf16.status, Prepared::Status::kUnsupported);
   EXPECT_NE(bf16.reason.find("f32 only"), std::string::npos) << bf16.reason;

@@ -163,7 +163,9 @@ TEST(Import, BertShapeSubgraphsFoldToStaticReshapes) {
   // The Shape -> Gather -> Squeeze -> Unsqueeze -> Concat chains are folded constants.
   for (const char* op : {"Shape", "Gather", "Squeeze", "Unsqueeze", "Concat"})
     for (const auto& n : g.nodes)
-      if (n.op_type == op) EXPECT_TRUE(n.is_constant) << op << " node " << n.index;
+      if (n.op_type == op) {
+        EXPECT_TRUE(n.is_constant) << op << " node " << n.index;
+      }
   std::vector<std::vector<int64_t>> reshaped;
   for (const auto& n : g.nodes)
     if (n.op_type == "Reshape") reshaped.push_back(ShapeOf(g, n.outputs[0]));
@@ -177,7 +179,9 @@ TEST(Import, BertShapeSubgraphsFoldToStaticReshapes) {
     qkv += k == "matmul:mb1m128n768k768";
     scores += k == "matmul:mb12m128n128k64";
     ffn_up += k == "matmul:mb1m128n3072k768";
-    if (n.op_type == "Softmax") EXPECT_EQ(k, "softmax:mb1c12h128w128ax3");
+    if (n.op_type == "Softmax") {
+      EXPECT_EQ(k, "softmax:mb1c12h128w128ax3");
+    }
   }
   EXPECT_EQ(qkv, 4);
   EXPECT_EQ(scores, 1);
@@ -198,7 +202,9 @@ TEST(Import, LayerNormalizationOfOpset17) {
   EXPECT_EQ(g.opset, 17);
   EXPECT_EQ(CountProblems(g, "lnorm"), 2);
   for (const auto& n : g.nodes)
-    if (n.op_type == "LayerNormalization") EXPECT_EQ(n.problem->Key(), "lnorm:mb1t128c768");
+    if (n.op_type == "LayerNormalization") {
+      EXPECT_EQ(n.problem->Key(), "lnorm:mb1t128c768");
+    }
 }
 
 TEST(Import, TwelveLayerEncoder) {
@@ -224,7 +230,9 @@ TEST(Import, WeightsInConstantNodes) {
   EXPECT_EQ(CountProblems(g, "eltwise", "clip"), 2);  // Clip with min/max attributes (opset 9)
   EXPECT_EQ(CountProblems(g, "softmax"), 1);
   for (const auto& n : g.nodes)
-    if (n.op_type == "Reshape") EXPECT_EQ(ShapeOf(g, n.outputs[0]), (std::vector<int64_t>{1, 32}));
+    if (n.op_type == "Reshape") {
+      EXPECT_EQ(ShapeOf(g, n.outputs[0]), (std::vector<int64_t>{1, 32}));
+    }
 }
 
 TEST(Import, MissingFileAndForeignFiles) {

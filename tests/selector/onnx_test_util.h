@@ -139,14 +139,18 @@ inline void ExpectPartitionInvariants(const Graph& g, const Partition& p, const 
       const int i = nodes[k];
       ASSERT_GE(i, 0);
       ASSERT_LT(i, static_cast<int>(g.nodes.size()));
-      if (k > 0) EXPECT_LT(nodes[k - 1], i) << "sub-graph " << s << " not sorted";
+      if (k > 0) {
+        EXPECT_LT(nodes[k - 1], i) << "sub-graph " << s << " not sorted";
+      }
       EXPECT_FALSE(g.nodes[i].is_constant) << "constant node " << i << " in sub-graph " << s;
       EXPECT_EQ(owner[i], -1) << "node " << i << " in sub-graphs " << owner[i] << " and " << s;
       owner[i] = static_cast<int>(s);
     }
   }
   for (const auto& n : g.nodes)
-    if (!n.is_constant) EXPECT_GE(owner[n.index], 0) << "node " << n.index << " in no sub-graph";
+    if (!n.is_constant) {
+      EXPECT_GE(owner[n.index], 0) << "node " << n.index << " in no sub-graph";
+    }
   std::unordered_map<std::string, int> producer;
   for (const auto& n : g.nodes)
     if (!n.is_constant)
