@@ -255,10 +255,29 @@ double CostModel::LaunchUs(const std::string& unit) const {
 std::string CostModel::ChosenLayout(const std::string& key, const std::string& unit,
                                     const std::string& dtype) const {
   const int u = UnitIndex(unit);
+  if (u < 0) return {};
   auto it = rows_.find(key);
-  if (u < 0 || it == rows_.end()) return {};
-  for (const Row& r : it->second)
-    if (r.unit == u && r.layout == "any" && r.dtype == dtype && r.usable) return r.chosen;
+  if (it != rows_.end())
+    for (const Row& r : it->second)
+      if (r.unit == u && r.layout == "any" && r.dtype == dtype && r.usable) return r.chosen;
+  // Not measured: what oneDNN chose for the nearest measured problem of the same op and algorithm
+  // (its choice depends on the shape class — e.g. nchw for a 3-channel input — more than on sizes).
+  const Problem p = Problem::Parse(key);
+  auto fam = families_.find(Join({unit, "any", dtype, p.op(), p.alg()}));
+  if (fam == families_.end()) return {};
+  const std::vector<double> f = ProblemFeatures(p);
+  const Neighbour* best = nullptr;
+  double best_d2 = 0;
+  for (const Neighbour& n : fam->second.members) {
+    if (n.features.size() != f.size()) continue;
+    double d2 = 0;
+    for (size_t i = 0; i < f.size(); ++i) d2 += (f[i] - n.features[i]) * (f[i] - n.features[i]);
+    if (!best || d2 < best_d2) best = &n, best_d2 = d2;
+  }
+  if (!best) return {};
+  if (auto nb = rows_.find(best->key); nb != rows_.end())
+    for (const Row& r : nb->second)
+      if (r.unit == u && r.layout == "any" && r.dtype == dtype && r.usable) return r.chosen;
   return {};
 }
 

@@ -55,7 +55,8 @@ class CostModel {
                              const std::string& dtype) const {
     return Op(p, p.Key(), unit, layout, dtype);
   }
-  // For an exactly measured `any` candidate: the layout oneDNN chose (else empty).
+  // The layout oneDNN's `any` chose for this key, else for the nearest measured problem of its op
+  // (empty when `any` was never measured for the op).
   std::string ChosenLayout(const std::string& key, const std::string& unit,
                            const std::string& dtype) const;
 
