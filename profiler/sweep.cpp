@@ -311,76 +311,163 @@ db::TargetRow MakeTarget(const std::vector<std::unique_ptr<Unit>>& units) {
   return t;
 }
 
+namespace {
+
+// The status, reason and statistics every kind of row shares.
+template <typename Row>
+void SetOutcome(Row& row, const Outcome& r, int64_t sweep_id) {
+  row.sweep_id = sweep_id;
+  row.status = r.status;
+  row.reason = r.reason;
+  if (r.status == "ok") row.stats = r.stats;
+}
+
+// What one point runs and stores: per candidate, its name (for progress lines), how to prepare its
+// kernel, how to write its row, and the row's done-key (empty when not yet computable).
+struct Point {
+  std::vector<std::string> names;
+  std::vector<std::function<Prepared()>> prepare;
+  std::vector<std::function<void(const Outcome&, db::Database&, int64_t problem_id)>> store;
+  std::vector<std::string> keys;
+};
+
+Point MakePoint(const WorkItem& w, Unit& unit, int64_t unit_id, int64_t cpu_unit_id, int64_t sweep_id,
+                std::optional<int64_t> problem_id) {
+  Point pt;
+  if (w.kind == WorkItem::Kind::kProblem) {
+    const Problem& p = w.problem.problem;
+    for (const Candidate& c : unit.Candidates(p, w.problem.dtypes)) {
+      pt.names.push_back(c.Layout() + "/" + c.dtype);
+      pt.keys.push_back(problem_id ? fmt::format("{}|{}|{}|{}", *problem_id, unit_id, c.Layout(), c.dtype) : "");
+      pt.prepare.push_back([&unit, p, c] { return unit.Prepare(p, c); });
+      pt.store.push_back([c, unit_id, sweep_id](const Outcome& r, db::Database& d, int64_t pid) {
+        db::MeasurementRow m;
+        m.problem_id = pid;
+        m.unit_id = unit_id;
+        m.layout = c.Layout();
+        m.src_layout = c.src_layout;
+        m.dst_layout = c.dst_layout;
+        m.dtype = c.dtype;
+        SetOutcome(m, r, sweep_id);
+        m.impl = r.impl;
+        m.is_reference = r.is_reference;
+        m.chosen_layout = r.chosen_layout;
+        m.config = r.config;
+        d.PutMeasurement(m);
+      });
+    }
+  } else if (w.kind == WorkItem::Kind::kTransition) {
+    for (const auto& src : unit.Layouts()) {
+      for (const auto& dst : unit.Layouts()) {
+        if (src == dst) continue;
+        const auto shape = w.shape;
+        const auto dtype = w.dtype;
+        pt.names.push_back(src + ">" + dst);
+        pt.keys.push_back(fmt::format("{}|{}|{}|{}|{}", unit_id, src, dst, dtype, shape.Key()));
+        pt.prepare.push_back([&unit, shape, src, dst, dtype] { return unit.PrepareReorder(shape, src, dst, dtype); });
+        pt.store.push_back([=](const Outcome& r, db::Database& d, int64_t) {
+          db::TransitionRow t;
+          t.unit_id = unit_id;
+          t.src_layout = src;
+          t.dst_layout = dst;
+          t.dtype = dtype;
+          t.shape = shape.Key();
+          t.bytes = shape.Elems() * DtypeSize(dtype);
+          SetOutcome(t, r, sweep_id);
+          t.impl = r.impl;
+          d.PutTransition(t);
+        });
+      }
+    }
+  } else {
+    for (const auto& method : unit.TransferMethods()) {
+      // write and unmap move data host -> device; read and map device -> host.
+      const bool to_device = method == "write" || method == "unmap";
+      const int64_t src = to_device ? cpu_unit_id : unit_id, dst = to_device ? unit_id : cpu_unit_id;
+      const int64_t bytes = w.bytes;
+      pt.names.push_back(method);
+      pt.keys.push_back(fmt::format("{}|{}|{}|{}", src, dst, method, bytes));
+      pt.prepare.push_back([&unit, method, bytes] { return unit.PrepareTransfer(method, bytes); });
+      pt.store.push_back([=](const Outcome& r, db::Database& d, int64_t) {
+        db::TransferRow t;
+        t.src_unit_id = src;
+        t.dst_unit_id = dst;
+        t.method = method;
+        t.bytes = bytes;
+        SetOutcome(t, r, sweep_id);
+        d.PutTransfer(t);
+      });
+    }
+  }
+  return pt;
+}
+
+// --dry-run: every point and its candidates, validated, nothing run or written.
+int DryRun(const SweepSpec& spec, const std::vector<std::unique_ptr<Unit>>& units,
+           const std::vector<WorkItem>& work, const SweepOptions& o) {
+  size_t candidates = 0;
+  for (const auto& w : work) {
+    const Point pt = MakePoint(w, *units[w.unit], 0, 0, 0, std::nullopt);
+    candidates += pt.names.size();
+    if (!o.quiet)
+      fmt::print("{}  [{} candidates: {}]\n", w.Label(units), pt.names.size(), fmt::join(pt.names, " "));
+  }
+  fmt::print("dry run: spec {} ({}), shard {}/{}: {} points, {} candidates, all valid\n", spec.name,
+             spec.origin, o.shard_index, o.shard_count, work.size(), candidates);
+  return kSweepOk;
+}
+
+// Stores this machine's target (refusing a file of another machine unless asked) and its units;
+// returns the units' row ids, in the order of `units`.
+std::vector<int64_t> RegisterTargetAndUnits(db::Database& database,
+                                            const std::vector<std::unique_ptr<Unit>>& units,
+                                            const SweepOptions& o, int64_t* target_id) {
+  const db::TargetRow target = MakeTarget(units);
+  const auto existing = database.Targets();
+  const bool ours = std::any_of(existing.begin(), existing.end(),
+                                [&](const auto& t) { return t.fingerprint == target.fingerprint; });
+  if (!ours && !existing.empty() && !o.add_target)
+    throw std::runtime_error(fmt::format(
+        "{} holds measurements of another target ({}, {}, fingerprint {}); this machine is {} "
+        "(fingerprint {}). Use another file, or pass --add-target to keep both targets apart in this one",
+        o.db_path, existing.front().cpu_model, existing.front().isa, existing.front().fingerprint,
+        target.cpu_model, target.fingerprint));
+  db::Database::Transaction tx(database);
+  *target_id = database.UpsertTarget(target);
+  std::vector<int64_t> unit_ids;
+  for (const auto& u : units) {
+    const auto& i = u->Info();
+    db::UnitRow r;
+    r.target_id = *target_id;
+    r.name = i.name;
+    r.kind = i.kind;
+    r.vendor = i.vendor;
+    r.device_name = i.device_name;
+    r.driver = i.driver;
+    r.compute_units = std::max<int64_t>(1, i.compute_units);
+    r.clock_mhz = i.clock_mhz;
+    r.global_mem = i.global_mem;
+    r.local_mem = i.local_mem;
+    r.properties = i.properties.dump();
+    unit_ids.push_back(database.UpsertUnit(r));
+  }
+  tx.Commit();
+  return unit_ids;
+}
+
+}  // namespace
+
 int RunSweep(const SweepOptions& o) {
   const SweepSpec spec = LoadSpec(o.spec);
   std::vector<std::string> warnings;
   auto units = microbench::DiscoverUnits(&warnings);
   for (const auto& w : warnings) fmt::print(stderr, "layoutdb: warning: {}\n", w);
   const auto work = PlanWork(spec, units, o);
-
-  if (o.dry_run) {
-    size_t candidates = 0;
-    for (const auto& w : work) {
-      std::string what;
-      if (w.kind == WorkItem::Kind::kProblem) {
-        const auto cands = units[w.unit]->Candidates(w.problem.problem, w.problem.dtypes);
-        candidates += cands.size();
-        std::vector<std::string> names;
-        for (const auto& c : cands) names.push_back(c.Layout() + "/" + c.dtype);
-        what = fmt::format("{} candidates: {}", cands.size(), fmt::join(names, " "));
-      } else if (w.kind == WorkItem::Kind::kTransition) {
-        const size_t n = units[w.unit]->Layouts().size();
-        candidates += n * (n - 1);
-        what = fmt::format("{} layout pairs", n * (n - 1));
-      } else {
-        candidates += units[w.unit]->TransferMethods().size();
-        what = fmt::format("methods: {}", fmt::join(units[w.unit]->TransferMethods(), " "));
-      }
-      if (!o.quiet) fmt::print("{}  [{}]\n", w.Label(units), what);
-    }
-    fmt::print("dry run: spec {} ({}), shard {}/{}: {} points, {} candidates, all valid\n", spec.name,
-               spec.origin, o.shard_index, o.shard_count, work.size(), candidates);
-    return kSweepOk;
-  }
+  if (o.dry_run) return DryRun(spec, units, work, o);
 
   auto database = db::Database::Open(o.db_path, db::Mode::kReadWrite);
-  const db::TargetRow target = MakeTarget(units);
   int64_t target_id = 0;
-  {
-    const auto existing = database.Targets();
-    const bool ours = std::any_of(existing.begin(), existing.end(),
-                                  [&](const auto& t) { return t.fingerprint == target.fingerprint; });
-    if (!ours && !existing.empty() && !o.add_target)
-      throw std::runtime_error(fmt::format(
-          "{} holds measurements of another target ({}, {}, fingerprint {}); this machine is {} "
-          "(fingerprint {}). Use another file, or pass --add-target to keep both targets apart in this one",
-          o.db_path, existing.front().cpu_model, existing.front().isa, existing.front().fingerprint,
-          target.cpu_model, target.fingerprint));
-    db::Database::Transaction tx(database);
-    target_id = database.UpsertTarget(target);
-    tx.Commit();
-  }
-  std::vector<int64_t> unit_ids;
-  {
-    db::Database::Transaction tx(database);
-    for (const auto& u : units) {
-      const auto& i = u->Info();
-      db::UnitRow r;
-      r.target_id = target_id;
-      r.name = i.name;
-      r.kind = i.kind;
-      r.vendor = i.vendor;
-      r.device_name = i.device_name;
-      r.driver = i.driver;
-      r.compute_units = std::max<int64_t>(1, i.compute_units);
-      r.clock_mhz = i.clock_mhz;
-      r.global_mem = i.global_mem;
-      r.local_mem = i.local_mem;
-      r.properties = i.properties.dump();
-      unit_ids.push_back(database.UpsertUnit(r));
-    }
-    tx.Commit();
-  }
+  const std::vector<int64_t> unit_ids = RegisterTargetAndUnits(database, units, o, &target_id);
   const int64_t cpu_unit_id = unit_ids.front();
 
   // Sweeps left `running` by a killed process are marked interrupted; this run resumes their work.
@@ -415,91 +502,12 @@ int RunSweep(const SweepOptions& o) {
 
   for (const auto& w : work) {
     if (g_stop) break;
-    Unit& unit = *units[w.unit];
-    const int64_t unit_id = unit_ids[w.unit];
-    std::vector<std::string> names;                      // candidate names, for lines
-    std::vector<std::function<Prepared()>> prepare;
-    std::vector<std::function<void(const Outcome&, db::Database&, int64_t)>> store;
-    std::vector<std::string> keys;                       // done-keys of this point's rows
-
     std::optional<int64_t> problem_id;
-    if (w.kind == WorkItem::Kind::kProblem) {
-      const Problem& p = w.problem.problem;
-      if (auto row = database.ProblemByKey(p.Key())) problem_id = row->id;
-      for (const Candidate& c : unit.Candidates(p, w.problem.dtypes)) {
-        names.push_back(c.Layout() + "/" + c.dtype);
-        keys.push_back(problem_id ? fmt::format("{}|{}|{}|{}", *problem_id, unit_id, c.Layout(), c.dtype) : "");
-        prepare.push_back([&unit, p, c] { return unit.Prepare(p, c); });
-        store.push_back([c, unit_id, sweep_id](const Outcome& r, db::Database& d, int64_t pid) {
-          db::MeasurementRow m;
-          m.problem_id = pid;
-          m.unit_id = unit_id;
-          m.layout = c.Layout();
-          m.src_layout = c.src_layout;
-          m.dst_layout = c.dst_layout;
-          m.dtype = c.dtype;
-          m.sweep_id = sweep_id;
-          m.status = r.status;
-          m.reason = r.reason;
-          m.impl = r.impl;
-          m.is_reference = r.is_reference;
-          m.chosen_layout = r.chosen_layout;
-          m.config = r.config;
-          if (r.status == "ok") m.stats = r.stats;
-          d.PutMeasurement(m);
-        });
-      }
-    } else if (w.kind == WorkItem::Kind::kTransition) {
-      for (const auto& src : unit.Layouts()) {
-        for (const auto& dst : unit.Layouts()) {
-          if (src == dst) continue;
-          names.push_back(src + ">" + dst);
-          keys.push_back(fmt::format("{}|{}|{}|{}|{}", unit_id, src, dst, w.dtype, w.shape.Key()));
-          const auto shape = w.shape;
-          const auto dtype = w.dtype;
-          prepare.push_back([&unit, shape, src, dst, dtype] { return unit.PrepareReorder(shape, src, dst, dtype); });
-          store.push_back([=](const Outcome& r, db::Database& d, int64_t) {
-            db::TransitionRow t;
-            t.unit_id = unit_id;
-            t.src_layout = src;
-            t.dst_layout = dst;
-            t.dtype = dtype;
-            t.shape = shape.Key();
-            t.bytes = shape.Elems() * DtypeSize(dtype);
-            t.sweep_id = sweep_id;
-            t.status = r.status;
-            t.reason = r.reason;
-            t.impl = r.impl;
-            if (r.status == "ok") t.stats = r.stats;
-            d.PutTransition(t);
-          });
-        }
-      }
-    } else {
-      for (const auto& method : unit.TransferMethods()) {
-        // write and unmap move data host -> device; read and map device -> host.
-        const bool to_device = method == "write" || method == "unmap";
-        const int64_t src = to_device ? cpu_unit_id : unit_id, dst = to_device ? unit_id : cpu_unit_id;
-        names.push_back(method);
-        keys.push_back(fmt::format("{}|{}|{}|{}", src, dst, method, w.bytes));
-        const int64_t bytes = w.bytes;
-        prepare.push_back([&unit, method, bytes] { return unit.PrepareTransfer(method, bytes); });
-        store.push_back([=](const Outcome& r, db::Database& d, int64_t) {
-          db::TransferRow t;
-          t.src_unit_id = src;
-          t.dst_unit_id = dst;
-          t.method = method;
-          t.bytes = bytes;
-          t.sweep_id = sweep_id;
-          t.status = r.status;
-          t.reason = r.reason;
-          if (r.status == "ok") t.stats = r.stats;
-          d.PutTransfer(t);
-        });
-      }
-    }
+    if (w.kind == WorkItem::Kind::kProblem)
+      if (auto row = database.ProblemByKey(w.problem.problem.Key())) problem_id = row->id;
+    const Point pt = MakePoint(w, *units[w.unit], unit_ids[w.unit], cpu_unit_id, sweep_id, problem_id);
 
-    const bool all_done = !keys.empty() && std::all_of(keys.begin(), keys.end(), [&](const auto& k) {
+    const bool all_done = !pt.keys.empty() && std::all_of(pt.keys.begin(), pt.keys.end(), [&](const auto& k) {
       return !k.empty() && done.count(k);
     });
     if (all_done) {
@@ -512,26 +520,26 @@ int RunSweep(const SweepOptions& o) {
     const std::string label = w.Label(units);
     progress.Start(label);
     const auto point_start = std::chrono::steady_clock::now();
-    std::vector<Outcome> outs(prepare.size());
-    PrepareCheckAndTime(outs, prepare, spec.measure);
+    std::vector<Outcome> outs(pt.prepare.size());
+    PrepareCheckAndTime(outs, pt.prepare, spec.measure);
 
     // Commit the whole point at once: a kill loses at most this point.
     {
       db::Database::Transaction tx(database);
       int64_t pid = 0;
       if (w.kind == WorkItem::Kind::kProblem) pid = database.UpsertProblem(w.problem.problem);
-      for (size_t i = 0; i < outs.size(); ++i) store[i](outs[i], database, pid);
+      for (size_t i = 0; i < outs.size(); ++i) pt.store[i](outs[i], database, pid);
       database.SetSweepProgress(sweep_id, ++points_done);
       tx.Commit();
     }
     for (size_t i = 0; i < outs.size(); ++i) {
       ++by_status[outs[i].status];
       if (outs[i].is_reference) ++flagged_reference;
-      if (outs[i].status == "failed") failures.push_back(fmt::format("{} {}: {}", label, names[i], outs[i].reason));
+      if (outs[i].status == "failed") failures.push_back(fmt::format("{} {}: {}", label, pt.names[i], outs[i].reason));
     }
     const double point_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - point_start).count();
-    progress.Finish(ResultLine(label, names, outs) + fmt::format(" ({:.1f}s)", point_s));
+    progress.Finish(ResultLine(label, pt.names, outs) + fmt::format(" ({:.1f}s)", point_s));
   }
   progress.Done();
 

@@ -51,6 +51,16 @@ class SweepTest : public ::testing::Test {
     fs::create_directories(dir_);
     spec_ = (dir_ / "tiny.json").string();
     std::ofstream(spec_) << kSpec;
+    // The same points, each timed for its whole budget (a CI target of 0 is never reached), so that a
+    // sweep lasts long enough (>= 1.3 s) to be killed in the middle on any machine.
+    std::string slow = kSpec;
+    auto replace = [&slow](const std::string& from, const std::string& to) {
+      slow.replace(slow.find(from), from.size(), to);
+    };
+    replace("\"target_rel_ci\": 0.02", "\"target_rel_ci\": 0");
+    replace("\"max_reps\": 40", "\"max_reps\": 100000");
+    slow_spec_ = (dir_ / "slow.json").string();
+    std::ofstream(slow_spec_) << slow;
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -84,8 +94,9 @@ class SweepTest : public ::testing::Test {
     const std::string log = (dir_ / ("log" + std::to_string(++runs_))).string();
     return Wait(Start(args, log), log);
   }
-  std::vector<std::string> SweepArgs(const std::string& db, std::vector<std::string> extra = {}) {
-    std::vector<std::string> a = {"sweep", "--db", db, "--spec", spec_, "--units", "cpu"};
+  std::vector<std::string> SweepArgs(const std::string& db, std::vector<std::string> extra = {},
+                                     bool slow = false) {
+    std::vector<std::string> a = {"sweep", "--db", db, "--spec", slow ? slow_spec_ : spec_, "--units", "cpu"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -123,7 +134,7 @@ class SweepTest : public ::testing::Test {
     return s;
   }
 
-  std::string bin_, spec_;
+  std::string bin_, spec_, slow_spec_;
   fs::path dir_;
   int runs_ = 0;
 };
@@ -178,7 +189,7 @@ TEST_F(SweepTest, KilledWithSigkillResumesWithoutLosingOrDoublingPoints) {
   const auto expected = Points(ref);
 
   const std::string log = (dir_ / "killed.log").string();
-  const pid_t pid = Start(SweepArgs(db), log);
+  const pid_t pid = Start(SweepArgs(db, {}, /*slow=*/true), log);
   // Kill once a few points are committed.
   for (int i = 0; i < 400; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -209,7 +220,7 @@ TEST_F(SweepTest, KilledWithSigkillResumesWithoutLosingOrDoublingPoints) {
 TEST_F(SweepTest, SigintStopsCleanlyAfterCommitting) {
   const std::string db = (dir_ / "i.db").string();
   const std::string log = (dir_ / "int.log").string();
-  const pid_t pid = Start(SweepArgs(db), log);
+  const pid_t pid = Start(SweepArgs(db, {}, /*slow=*/true), log);
   for (int i = 0; i < 400; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
     if (fs::exists(db) && Query(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'sweeps'")[0] == "1" &&
