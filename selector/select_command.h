@@ -1,0 +1,25 @@
+// `layoutdb select`: the command behind the library (app/main.cpp only wires its options).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace layoutdb::selector {
+
+struct SelectCommandOptions {
+  std::string model, db;
+  std::vector<std::string> inputs;  // NAME:D1,D2,... (repeatable --input)
+  std::vector<std::string> units;   // empty: every unit the database measured
+  std::string dtype = "f32";
+  std::string partition;            // a partition JSON file, or empty for the default partition
+  bool json = false;                // print JSON instead of the table
+  std::string out;                  // also write the plan JSON here
+};
+
+// Prints the plan; throws std::runtime_error with one line for bad input.
+int RunSelect(const SelectCommandOptions& options);
+
+// Parses `NAME:D1,D2,...` into (NAME, dims); throws std::runtime_error naming the argument.
+std::pair<std::string, std::vector<int64_t>> ParseInputShape(const std::string& text);
+
+}  // namespace layoutdb::selector
