@@ -11,21 +11,12 @@
 
 #include "layoutdb/selector.h"
 #include "synthetic_db.h"
+#include "tests/shell.h"
 
 namespace layoutdb::selector {
 namespace {
 
-// Runs a shell command; returns its exit status and fills `out` with stdout + stderr.
-int Shell(const std::string& cmd, std::string* out) {
-  out->clear();
-  std::FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out->append(buf.data(), n);
-  const int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+using layoutdb::testing::Shell;
 
 TEST(Install, ExampleAppBuildsAgainstTheInstalledPackageAndRuns) {
   std::string out;

@@ -17,6 +17,7 @@
 #include "layoutdb/json_schema.h"
 #include "selector/plan.h"
 #include "synthetic_db.h"
+#include "tests/shell.h"
 
 namespace layoutdb::selector {
 namespace {
@@ -387,16 +388,7 @@ TEST(Plan, CApiRoundTrip) {
 namespace layoutdb::selector {
 namespace {
 
-int Shell(const std::string& cmd, std::string* out) {
-  out->clear();
-  std::FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
-  const int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+using layoutdb::testing::Shell;
 
 TEST(SelectCommand, TableJsonAndOutFile) {
   const std::string bin = testing::LayoutdbBin();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "layoutdb/db.h"
+#include "tests/sample_rows.h"
 #include "tests/temp_dir.h"
 #include "layoutdb/problem.h"
 
@@ -40,42 +41,14 @@ inline std::string LayoutdbBin() {
   return (std::filesystem::path(BinaryDir()) / "layoutdb").string();
 }
 
-inline db::Stats StatsOf(double median) {
-  db::Stats s;
-  s.median_us = median;
-  s.p10_us = s.min_us = median * 0.97;
-  s.p90_us = median * 1.03;
-  s.mean_us = median;
-  s.stddev_us = median * 0.01;
-  s.repetitions = 25;
-  s.rel_ci = 0.01;
-  return s;
-}
-
 // A writable database of one target with the named units ("cpu", "ocl:0:0", ...).
 class SyntheticDb {
  public:
   explicit SyntheticDb(const std::string& path, const std::vector<std::string>& units = {"cpu"})
       : path_(path), db_(db::Database::Open(path, db::Mode::kReadWrite)) {
-    db::TargetRow t;
-    t.fingerprint = "synthetic";
-    t.hostname = "test";
-    t.cpu_model = "test cpu";
-    t.isa = "avx512_core";
-    t.cores = 2;
-    t.threads = 2;
-    t.os = "linux";
-    target_ = db_->UpsertTarget(t);
+    target_ = db_->UpsertTarget(layoutdb::testing::SampleTarget("synthetic"));
     for (const auto& name : units) {
-      db::UnitRow u;
-      u.target_id = target_;
-      u.name = name;
-      u.kind = name == "cpu" ? "cpu" : "opencl";
-      u.vendor = "test";
-      u.device_name = name;
-      u.driver = "test";
-      u.compute_units = 2;
-      units_[name] = db_->UpsertUnit(u);
+      units_[name] = db_->UpsertUnit(layoutdb::testing::SampleUnit(target_, name));
     }
   }
 
@@ -100,7 +73,7 @@ class SyntheticDb {
     m.is_reference = o.reference;
     m.impl = o.reference ? "ref:any" : "jit:avx512_core";
     m.chosen_layout = o.chosen;
-    if (o.status == "ok") m.stats = StatsOf(us);
+    if (o.status == "ok") m.stats = layoutdb::testing::SampleStats(us);
     db_->PutMeasurement(m);
   }
   void Op(const std::string& key, const std::string& unit, const std::string& layout, double us) {
@@ -119,7 +92,7 @@ class SyntheticDb {
     t.bytes = mb * c * h * w * 4;
     t.status = "ok";
     t.impl = "jit:uni";
-    t.stats = StatsOf(us);
+    t.stats = layoutdb::testing::SampleStats(us);
     db_->PutTransition(t);
   }
   void Transfer(const std::string& device, const std::string& method, int64_t bytes, double us) {
@@ -129,7 +102,7 @@ class SyntheticDb {
     t.method = method;
     t.bytes = bytes;
     t.status = "ok";
-    t.stats = StatsOf(us);
+    t.stats = layoutdb::testing::SampleStats(us);
     db_->PutTransfer(t);
   }
   // Closes the file (checkpointed) so a reader sees one self-contained file.
