@@ -2,20 +2,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "layoutdb/human.h"
 #include "layoutdb/profiler/sweep.h"
 
 namespace layoutdb::profiler {
-namespace {
-
-std::string Bytes(int64_t b) {
-  if (b >= (int64_t{1} << 30)) return fmt::format("{:.1f} GiB", b / double(int64_t{1} << 30));
-  if (b >= (1 << 20)) return fmt::format("{:.1f} MiB", b / double(1 << 20));
-  if (b >= (1 << 10)) return fmt::format("{:.0f} KiB", b / 1024.0);
-  return fmt::format("{} B", b);
-}
-
-}  // namespace
-
 int RunDevices(const DevicesOptions& o) {
   std::vector<std::string> warnings;
   const auto units = microbench::DiscoverUnits(&warnings);
@@ -47,8 +37,8 @@ int RunDevices(const DevicesOptions& o) {
     fmt::print("  driver        {}\n", i.driver);
     fmt::print("  compute units {}{}\n", i.compute_units,
                i.clock_mhz ? fmt::format(" @ {} MHz", i.clock_mhz) : "");
-    if (i.global_mem) fmt::print("  memory        {} global{}\n", Bytes(i.global_mem),
-                                 i.local_mem ? fmt::format(", {} local", Bytes(i.local_mem)) : "");
+    if (i.global_mem) fmt::print("  memory        {} global{}\n", HumanBytes(static_cast<double>(i.global_mem)),
+                                 i.local_mem ? fmt::format(", {} local", HumanBytes(static_cast<double>(i.local_mem))) : "");
     fmt::print("  layouts       {}\n", fmt::join(u->Layouts(), ", "));
     for (auto it = i.properties.begin(); it != i.properties.end(); ++it) {
       const std::string v = it.value().is_string() ? it.value().get<std::string>() : it.value().dump();

@@ -5,15 +5,9 @@
 
 #include <cstdio>
 
-namespace layoutdb::profiler {
+#include "layoutdb/human.h"
 
-namespace {
-std::string Duration(double s) {
-  if (s < 60) return fmt::format("{:.0f}s", s);
-  if (s < 3600) return fmt::format("{}m{:02d}s", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
-  return fmt::format("{}h{:02d}m", static_cast<int>(s) / 3600, (static_cast<int>(s) % 3600) / 60);
-}
-}  // namespace
+namespace layoutdb::profiler {
 
 Progress::Progress(Mode mode, size_t total)
     : mode_(mode), total_(total), start_(std::chrono::steady_clock::now()) {}
@@ -26,7 +20,7 @@ Progress::Mode Progress::ModeFor(bool quiet) {
 void Progress::Draw(const std::string& label) {
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const size_t left = total_ - done_;
-  const std::string eta = measured_ ? Duration(elapsed / measured_ * left) : "?";
+  const std::string eta = measured_ ? HumanDuration(elapsed / measured_ * left) : "?";
   constexpr int kWidth = 24;
   const int filled = total_ ? static_cast<int>(kWidth * done_ / total_) : kWidth;
   std::string bar(filled, '=');

@@ -1,5 +1,7 @@
 #include "layoutdb/reports/info.h"
 
+#include "layoutdb/human.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -23,16 +25,6 @@ int64_t FileSize(const std::string& path) {
   return ec ? 0 : static_cast<int64_t>(size);
 }
 
-std::string HumanBytes(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int i = 0;
-  while (bytes >= 1024 && i < 4) {
-    bytes /= 1024;
-    ++i;
-  }
-  return i == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, units[i]);
-}
-
 // Seconds since the epoch of an ISO-8601 UTC time as NowUtc() writes it; nullopt if it is not one.
 std::optional<int64_t> ParseUtc(const std::string& text) {
   std::tm tm{};
@@ -45,12 +37,6 @@ std::optional<int64_t> DurationS(const db::SweepRow& s) {
   const auto start = ParseUtc(s.started_at), end = ParseUtc(s.ended_at);
   if (!start || !end || *end < *start) return std::nullopt;
   return *end - *start;
-}
-
-std::string HumanDuration(int64_t s) {
-  if (s < 60) return fmt::format("{}s", s);
-  if (s < 3600) return fmt::format("{}m{:02d}s", s / 60, s % 60);
-  return fmt::format("{}h{:02d}m", s / 3600, (s % 3600) / 60);
 }
 
 // A JSON text column as JSON (a string if it does not parse: info shows what is there).
