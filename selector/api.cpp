@@ -257,6 +257,28 @@ std::string Plan::ToTable() const {
   return s;
 }
 
+std::pair<std::string, std::vector<int64_t>> ParseInputShape(const std::string& text, const std::string& what) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    throw std::invalid_argument(
+        fmt::format("{} '{}': expected NAME:D1,D2,... (e.g. x:1,3,224,224)", what, text));
+  std::vector<int64_t> dims;
+  std::stringstream ss(text.substr(colon + 1));
+  for (std::string d; std::getline(ss, d, ',');) {
+    size_t used = 0;
+    int64_t v = -1;
+    try {
+      v = std::stoll(d, &used);
+    } catch (const std::exception&) {
+    }
+    if (d.empty() || used != d.size() || v <= 0)
+      throw std::invalid_argument(fmt::format("{} '{}': '{}' is not a positive dimension", what, text, d));
+    dims.push_back(v);
+  }
+  return {text.substr(0, colon), dims};
+}
+
+
 }  // namespace layoutdb
 
 // ---- C API ----
@@ -314,20 +336,7 @@ layoutdb_plan* layoutdb_select_file(const layoutdb_selector* s, const char* mode
     if (!s || !model_path) throw std::invalid_argument("layoutdb_select_file: selector or model_path is NULL");
     layoutdb::SelectOptions o;
     if (inputs)
-      for (const auto& spec : Split(inputs, ';')) {
-        const auto colon = spec.rfind(':');
-        if (colon == std::string::npos)
-          throw std::invalid_argument(fmt::format("input '{}': expected NAME:D1,D2,...", spec));
-        std::vector<int64_t> dims;
-        for (const auto& d : Split(spec.substr(colon + 1), ',')) {
-          try {
-            dims.push_back(std::stoll(d));
-          } catch (const std::exception&) {
-            throw std::invalid_argument(fmt::format("input '{}': '{}' is not a dimension", spec, d));
-          }
-        }
-        o.inputs[spec.substr(0, colon)] = dims;
-      }
+      for (const auto& spec : Split(inputs, ';')) o.inputs.insert(layoutdb::ParseInputShape(spec, "input"));
     if (units) o.units = Split(units, ',');
     if (dtype) o.dtype = dtype;
     auto p = std::make_unique<layoutdb_plan>();

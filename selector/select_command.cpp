@@ -3,32 +3,11 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <sstream>
 #include <stdexcept>
 
 #include "layoutdb/selector.h"
 
 namespace layoutdb::selector {
-
-std::pair<std::string, std::vector<int64_t>> ParseInputShape(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0)
-    throw std::runtime_error(fmt::format("--input '{}': expected NAME:D1,D2,... (e.g. x:1,3,224,224)", text));
-  std::vector<int64_t> dims;
-  std::stringstream ss(text.substr(colon + 1));
-  for (std::string d; std::getline(ss, d, ',');) {
-    size_t used = 0;
-    int64_t v = -1;
-    try {
-      v = std::stoll(d, &used);
-    } catch (const std::exception&) {
-    }
-    if (d.empty() || used != d.size() || v <= 0)
-      throw std::runtime_error(fmt::format("--input '{}': '{}' is not a positive dimension", text, d));
-    dims.push_back(v);
-  }
-  return {text.substr(0, colon), dims};
-}
 
 int RunSelect(const SelectCommandOptions& o) {
   SelectOptions so;

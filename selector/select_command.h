@@ -19,7 +19,4 @@ struct SelectCommandOptions {
 // Prints the plan; throws std::runtime_error with one line for bad input.
 int RunSelect(const SelectCommandOptions& options);
 
-// Parses `NAME:D1,D2,...` into (NAME, dims); throws std::runtime_error naming the argument.
-std::pair<std::string, std::vector<int64_t>> ParseInputShape(const std::string& text);
-
 }  // namespace layoutdb::selector

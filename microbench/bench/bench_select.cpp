@@ -4,7 +4,7 @@
 //
 //   bench/bench_select [--db FILE] [--model FILE.onnx] [--input NAME:1,128,768]... [benchmark flags]
 //
-// The database: --db, else $LAYOUTDB_DB, else build/layout.db, else a synthetic one written to a
+// The database: --db, else $LAYOUTDB_DB, else ./layout.db, else a synthetic one written to a
 // temporary directory (then the accuracy figures only check the interpolation against its own rule).
 // The ONNX model: --model, else the largest example model found under models/ of the build directory.
 // Timings also run on a ResNet-style synthetic DAG of 700 nodes described in memory.
@@ -265,22 +265,11 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--db" && i + 1 < argc) g_db = argv[++i];
     else if (a == "--model" && i + 1 < argc) g_model = argv[++i];
-    else if (a == "--input" && i + 1 < argc) {  // NAME:1,128,768
-      const std::string spec = argv[++i];
-      const auto colon = spec.rfind(':');
-      std::vector<int64_t> dims;
-      for (size_t p = colon + 1; p < spec.size();) {
-        size_t q = spec.find(',', p);
-        if (q == std::string::npos) q = spec.size();
-        dims.push_back(std::stoll(spec.substr(p, q - p)));
-        p = q + 1;
-      }
-      g_inputs[spec.substr(0, colon)] = dims;
-    }
+    else if (a == "--input" && i + 1 < argc) g_inputs.insert(layoutdb::ParseInputShape(argv[++i]));
     else rest.push_back(argv[i]);
   }
   if (g_db.empty() && std::getenv("LAYOUTDB_DB")) g_db = std::getenv("LAYOUTDB_DB");
-  if (g_db.empty() && fs::exists("/work/main/build/layout.db")) g_db = "/work/main/build/layout.db";
+  if (g_db.empty() && fs::exists("layout.db")) g_db = "layout.db";  // what quickstart.sh writes
   if (g_db.empty()) {
     g_db = SyntheticDatabase();
     fmt::print("no database given: using a synthetic one ({})\n", g_db);

@@ -376,7 +376,7 @@ TEST(Plan, CApiRoundTrip) {
   EXPECT_NE(std::string(layoutdb_last_error()).find(dir.File("none.onnx")), std::string::npos)
       << layoutdb_last_error();
   EXPECT_EQ(layoutdb_select_file(s, model.c_str(), "x", nullptr, nullptr), nullptr);
-  EXPECT_STREQ(layoutdb_last_error(), "input 'x': expected NAME:D1,D2,...");
+  EXPECT_STREQ(layoutdb_last_error(), "input 'x': expected NAME:D1,D2,... (e.g. x:1,3,224,224)");
   layoutdb_close(s);
   EXPECT_EQ(layoutdb_open(dir.File("missing.db").c_str()), nullptr);
   EXPECT_NE(std::string(layoutdb_last_error()).find("missing.db"), std::string::npos);

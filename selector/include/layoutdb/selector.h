@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace layoutdb {
@@ -22,6 +23,11 @@ struct SelectOptions {
   std::string dtype = "f32";                           // f32, bf16, int8
   std::string partition_path;                          // a user's partition JSON (empty: default)
 };
+
+// Parses one fixed input shape as `--input` takes it, `NAME:D1,D2,...` (e.g. `x:1,3,224,224`), into
+// (NAME, dims). Throws std::invalid_argument: "<what> '<text>': ..." saying what is wrong.
+std::pair<std::string, std::vector<int64_t>> ParseInputShape(const std::string& text,
+                                                             const std::string& what = "--input");
 
 // A model described in memory, without an ONNX file: operators named by problem keys and connected by
 // tensor names (a chain or a DAG, listed in topological order).
