@@ -65,6 +65,15 @@ std::vector<double> ProblemFeatures(const Problem& p) {
   return f;
 }
 
+namespace {
+// Squared Euclidean distance of two feature vectors of the same length.
+double SquaredDistance(const std::vector<double>& a, const std::vector<double>& b) {
+  double d2 = 0;
+  for (size_t i = 0; i < a.size(); ++i) d2 += (a[i] - b[i]) * (a[i] - b[i]);
+  return d2;
+}
+}  // namespace
+
 double CostModel::Curve::At(double bytes) const {
   if (points.empty()) return kInf;
   if (bytes <= points.front().first) return points.front().second;  // overhead-dominated floor
@@ -270,8 +279,7 @@ std::string CostModel::ChosenLayout(const std::string& key, const std::string& u
   double best_d2 = 0;
   for (const Neighbour& n : fam->second.members) {
     if (n.features.size() != f.size()) continue;
-    double d2 = 0;
-    for (size_t i = 0; i < f.size(); ++i) d2 += (f[i] - n.features[i]) * (f[i] - n.features[i]);
+    const double d2 = SquaredDistance(f, n.features);
     if (!best || d2 < best_d2) best = &n, best_d2 = d2;
   }
   if (!best) return {};
@@ -331,9 +339,7 @@ std::optional<Estimate> CostModel::Interpolate(const Problem& p, const std::stri
   for (const Neighbour& n : it->second.members) {
     if (!exclude_key.empty() && n.key == exclude_key) continue;
     if (n.features.size() != f.size()) continue;
-    double d2 = 0;
-    for (size_t i = 0; i < f.size(); ++i) d2 += (f[i] - n.features[i]) * (f[i] - n.features[i]);
-    near.emplace_back(std::sqrt(d2), &n);
+    near.emplace_back(std::sqrt(SquaredDistance(f, n.features)), &n);
   }
   if (near.empty()) return std::nullopt;
   const size_t k = std::min(kNeighbours, near.size());
