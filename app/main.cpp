@@ -12,6 +12,7 @@
 #include "layoutdb/db.h"
 #include "layoutdb/profiler/sweep.h"
 #include "layoutdb/reports/info.h"
+#include "runtime/commands.h"
 #include "selector/select_command.h"
 
 namespace {
@@ -135,6 +136,53 @@ void AddSelectCommand(CLI::App& app) {
 }
 }  // namespace
 
+// runtime/: run, validate.
+namespace {
+void AddRuntimeCommands(CLI::App& app) {
+  auto o = std::make_shared<layoutdb::runtime::RunCommandOptions>();
+  auto* run = app.add_subcommand(
+      "run", "Execute a model under a plan on its units and layouts: median latency, per sub-graph");
+  run->add_option("MODEL", o->model, "ONNX model file")->required();
+  run->add_option("--db", o->db, "Database file (to select a plan when --plan is not given)");
+  run->add_option("--plan", o->plan, "A plan JSON (layoutdb select --out); default: select one now");
+  run->add_option("--input", o->inputs, "Fix an input's shape, NAME:1,3,224,224 (repeatable)");
+  run->add_option("--input-data", o->input_data, "An input's values, NAME=FILE.pb (a TensorProto)");
+  run->add_option("--units", o->units, "When selecting: comma-separated units to consider")
+      ->delimiter(',');
+  run->add_option("--save-outputs", o->save_outputs, "Write output_N.pb TensorProto files here");
+  run->add_option("--save-inputs", o->save_inputs, "Write the inputs used as input_N.pb here");
+  run->add_option("--repeat", o->repeat, "Timed repetitions")->capture_default_str();
+  run->add_option("--warmup", o->warmup, "Untimed runs first")->capture_default_str();
+  run->add_option("--seed", o->seed, "Seed of the random inputs")->capture_default_str();
+  run->add_flag("--json", o->json, "Print JSON");
+  run->callback([o] {
+    if (o->plan.empty() && o->db.empty())
+      throw std::runtime_error("run: give --db (to select a plan) or --plan");
+    g_exit = layoutdb::runtime::RunRun(*o);
+  });
+
+  auto v = std::make_shared<layoutdb::runtime::ValidateCommandOptions>();
+  auto* val = app.add_subcommand(
+      "validate", "Measure a plan against its prediction, its oracle and its baselines, interleaved "
+                  "in one run; store the result in the database");
+  val->add_option("MODEL", v->model, "ONNX model file")->required();
+  val->add_option("--db", v->db, "Database file")->required();
+  val->add_option("--plan", v->plan, "A plan JSON (default: select one now)");
+  val->add_option("--input", v->inputs, "Fix an input's shape, NAME:1,3,224,224 (repeatable)");
+  val->add_option("--input-data", v->input_data, "An input's values, NAME=FILE.pb (a TensorProto)");
+  val->add_option("--units", v->units, "Comma-separated units to consider")->delimiter(',');
+  val->add_option("--budget-s", v->budget_s, "Seconds per measuring phase")->capture_default_str();
+  val->add_option("--min-reps", v->min_reps, "Repetitions at least, per strategy")->capture_default_str();
+  val->add_option("--tolerance", v->tolerance,
+                  "Largest |difference| allowed between any plan's outputs and all-nchw's, relative "
+                  "to the outputs' largest magnitude")
+      ->capture_default_str();
+  val->add_flag("--json", v->json, "Print JSON (schema/validation.schema.json)");
+  val->add_flag("--no-store", v->no_store, "Do not store the validation in the database");
+  val->callback([v] { g_exit = layoutdb::runtime::RunValidate(*v); });
+}
+}  // namespace
+
 int main(int argc, char** argv) noexcept {
   try {
     CLI::App app{"layoutdb: network- and hardware-aware computing layout selection for DNN inference"};
@@ -143,6 +191,7 @@ int main(int argc, char** argv) noexcept {
     AddProfilerCommands(app);
     AddDbCommands(app);
     AddSelectCommand(app);
+    AddRuntimeCommands(app);
     CLI11_PARSE(app, argc, argv);
     return g_exit;
   } catch (const std::exception& e) {

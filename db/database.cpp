@@ -587,12 +587,13 @@ void Database::PutTransfer(const TransferRow& t) {
 void Database::PutValidation(const ValidationRow& v) {
   auto q = impl_->Q(
       "INSERT INTO validations(target_id, model, model_hash, plan, strategy, predicted_us, "
-      "measured_us, p10_us, p90_us, repetitions, status, reason, measured_at) VALUES (?1, ?2, ?3, ?4, "
-      "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+      "measured_us, p10_us, p90_us, repetitions, status, reason, measured_at, validation, inputs, "
+      "details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
   q->Bind(1, v.target_id).Bind(2, v.model).Bind(3, v.model_hash).Bind(4, v.plan);
   q->Bind(5, v.strategy).Bind(6, v.predicted_us).Bind(7, v.measured_us).Bind(8, v.p10_us);
   q->Bind(9, v.p90_us).Bind(10, v.repetitions).Bind(11, v.status).BindText(12, v.reason);
   q->Bind(13, v.measured_at.empty() ? NowUtc() : v.measured_at);
+  q->BindText(14, v.validation).BindText(15, v.inputs).BindText(16, v.details);
   q->Run(fmt::format("storing validation of {} ({})", v.model, v.strategy));
 }
 
@@ -704,7 +705,8 @@ std::vector<TransferRow> Database::Transfers() {
 std::vector<ValidationRow> Database::Validations() {
   Stmt q(impl_->db, impl_->path,
          "SELECT id, target_id, model, model_hash, plan, strategy, predicted_us, measured_us, p10_us, "
-         "p90_us, repetitions, status, reason, measured_at FROM validations ORDER BY id");
+         "p90_us, repetitions, status, reason, measured_at, validation, inputs, details "
+         "FROM validations ORDER BY id");
   std::vector<ValidationRow> out;
   while (q.Step()) {
     ValidationRow v;
@@ -722,6 +724,9 @@ std::vector<ValidationRow> Database::Validations() {
     v.status = q.Text(11);
     v.reason = q.Text(12);
     v.measured_at = q.Text(13);
+    v.validation = q.Text(14);
+    v.inputs = q.Text(15);
+    v.details = q.Text(16);
     out.push_back(std::move(v));
   }
   return out;

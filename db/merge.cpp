@@ -153,9 +153,10 @@ void MergeOne(sqlite3* h, const std::string& out, const std::string& in, const s
   // Validations have no natural key: the same run (target, model, strategy, time) is taken once.
   run(fmt::format(
           "INSERT INTO main.validations(target_id, model, model_hash, plan, strategy, predicted_us, "
-          "measured_us, p10_us, p90_us, repetitions, status, reason, measured_at) SELECT mt.id, "
-          "v.model, v.model_hash, v.plan, v.strategy, v.predicted_us, v.measured_us, v.p10_us, "
-          "v.p90_us, v.repetitions, v.status, v.reason, v.measured_at FROM {0}.validations v "
+          "measured_us, p10_us, p90_us, repetitions, status, reason, measured_at, validation, inputs, "
+          "details) SELECT mt.id, v.model, v.model_hash, v.plan, v.strategy, v.predicted_us, "
+          "v.measured_us, v.p10_us, v.p90_us, v.repetitions, v.status, v.reason, v.measured_at, "
+          "v.validation, v.inputs, v.details FROM {0}.validations v "
           "JOIN {0}.targets t ON t.id = v.target_id "
           "JOIN main.targets mt ON mt.fingerprint = t.fingerprint "
           "WHERE NOT EXISTS (SELECT 1 FROM main.validations w WHERE w.target_id = mt.id AND "

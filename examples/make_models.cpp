@@ -2,8 +2,10 @@
 // ResNet-50 and MobileNetV2 as PyTorch exports them before fusion (Conv, BatchNormalization, Relu /
 // Clip(0,6)), a BERT-style encoder block with the shape sub-graphs real exporters write (with
 // LayerNorm decomposed, and with LayerNormalization of opset 17), a 12-layer BERT-base encoder whose
-// layers share one set of weights (a ~800-node model that stays small on disk), and a small CNN whose
-// weights live in Constant nodes as paddle2onnx writes them.
+// layers share one set of weights (a ~800-node model that stays small on disk), a small CNN whose
+// weights live in Constant nodes as paddle2onnx writes them, and two detectors with upsampling
+// paths (Resize on constant scales, ConvTranspose): a PaddleOCR-style DB text detector with a
+// dynamic input, as paddle2onnx writes it, and a small YOLO-style detector as PyTorch writes it.
 //
 // Weights are deterministic pseudo-random values (a fixed-seed xorshift), scaled like a trained
 // network's (He-style uniform), so the files are identical on every build.
@@ -18,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <string>
 #include <variant>
 #include <vector>
@@ -69,6 +72,15 @@ class Builder {
     t.set_name(name);
     t.set_data_type(onnx::TensorProto::FLOAT);
     t.add_float_data(v);
+    return AddConstant(std::move(t));
+  }
+  // A 1-D float tensor of exact values (Resize scales, an empty roi, [1]-shaped operands).
+  std::string Floats(const std::string& name, const std::vector<float>& v) {
+    onnx::TensorProto t;
+    t.set_name(name);
+    t.set_data_type(onnx::TensorProto::FLOAT);
+    t.add_dims(static_cast<int64_t>(v.size()));
+    for (float x : v) t.add_float_data(x);
     return AddConstant(std::move(t));
   }
   std::string Ints(const std::string& name, const std::vector<int64_t>& v) {
@@ -378,6 +390,180 @@ void PaddleCnn(const std::filesystem::path& out) {
   b.Write(out);
 }
 
+// Conv with a bias input (no BatchNormalization after it).
+std::string ConvBias(Builder& b, const std::string& x, int64_t cin, int64_t cout, int64_t k,
+                     int64_t stride) {
+  const std::string p = b.Fresh("conv");
+  const auto w = b.Weight(p + ".weight", {cout, cin, k, k}, std::sqrt(6.0f / (cin * k * k)));
+  const auto bias = b.Weight(p + ".bias", {cout}, 0.01f);
+  const int64_t pad = k / 2;
+  return b.Op("Conv", {x, w, bias},
+              {{"dilations", Ints{1, 1}}, {"group", int64_t{1}}, {"kernel_shape", Ints{k, k}},
+               {"pads", Ints{pad, pad, pad, pad}}, {"strides", Ints{stride, stride}}});
+}
+
+// ConvTranspose (kernel 2, stride 2: doubles H and W) with a bias.
+std::string Deconv2x(Builder& b, const std::string& x, int64_t cin, int64_t cout) {
+  const std::string p = b.Fresh("deconv");
+  const auto w = b.Weight(p + ".weight", {cin, cout, 2, 2}, std::sqrt(6.0f / (cin * 4)));
+  const auto bias = b.Weight(p + ".bias", {cout}, 0.01f);
+  return b.Op("ConvTranspose", {x, w, bias},
+              {{"dilations", Ints{1, 1}}, {"group", int64_t{1}}, {"kernel_shape", Ints{2, 2}},
+               {"pads", Ints{0, 0, 0, 0}}, {"strides", Ints{2, 2}}});
+}
+
+// Nearest-neighbour upsampling by `factor` in H and W as exporters write it from opset 11 on:
+// Resize(X, roi, scales) with an empty roi and constant scales (Constant nodes when the builder
+// keeps weights in constants, as paddle2onnx does; initializers otherwise, as PyTorch does).
+std::string Upsample(Builder& b, const std::string& x, float factor) {
+  const auto roi = b.Floats(b.Fresh("resize.roi"), {});
+  const auto scales = b.Floats(b.Fresh("resize.scales"), {1.0f, 1.0f, factor, factor});
+  return b.Op("Resize", {x, roi, scales},
+              {{"coordinate_transformation_mode", std::string("asymmetric")},
+               {"mode", std::string("nearest")},
+               {"nearest_mode", std::string("floor")}});
+}
+
+// hard_swish as paddle2onnx writes it below opset 14 (which has no HardSwish):
+// x * Clip(x + 3, 0, 6) / 6, each constant its own Constant node.
+std::string PaddleHardSwish(Builder& b, const std::string& x) {
+  const auto shifted = b.Op("Add", {x, b.Floats(b.Fresh("hs.offset"), {3.0f})});
+  const auto clipped = b.Op("Clip", {shifted, b.Scalar(b.Fresh("hs.min"), 0.0f),
+                                     b.Scalar(b.Fresh("hs.max"), 6.0f)});
+  return b.Op("Div", {b.Op("Mul", {x, clipped}), b.Floats(b.Fresh("hs.scale"), {6.0f})});
+}
+
+// A text detector as PaddleOCR's DB-net (det_mv3_db) comes out of paddle2onnx at opset 11: every
+// weight in a Constant node, a dynamic [?, 3, ?, ?] input, a MobileNetV3-small backbone with
+// squeeze-excitation, a DB-FPN neck upsampling with Resize on constant scales, and a DB head with
+// two ConvTranspose. Valid for inputs whose H and W are multiples of 32 (fix them with
+// --input x:1,3,640,640).
+void PaddleDet(const std::filesystem::path& out) {
+  Builder b("paddle_det", 11, /*weights_in_constants=*/true);
+  b.Input("x", {std::string("p2o.DynamicDimension.0"), int64_t{3},
+                std::string("p2o.DynamicDimension.1"), std::string("p2o.DynamicDimension.2")});
+  auto act = [&](const std::string& x, bool hardswish) {
+    return hardswish ? PaddleHardSwish(b, x) : b.Op("Relu", {x});
+  };
+  // Squeeze-excitation: channel weights from the pooled activation, Conv -> Relu -> Conv ->
+  // HardSigmoid (PaddleOCR's slope 0.2, offset 0.5), multiplied back onto the activation.
+  auto se = [&](const std::string& x, int64_t c) {
+    auto s = b.Op("GlobalAveragePool", {x});
+    s = b.Op("Relu", {ConvBias(b, s, c, c / 4, 1, 1)});
+    s = ConvBias(b, s, c / 4, c, 1, 1);
+    s = b.Op("HardSigmoid", {s}, {{"alpha", 0.2f}, {"beta", 0.5f}});
+    return b.Op("Mul", {x, s});
+  };
+  auto x = act(ConvBn(b, "x", 3, 16, 3, 2), true);  // stride 2
+  // MobileNetV3-small: kernel, expansion, output channels, SE, hard_swish, stride.
+  struct Unit {
+    int64_t k, exp, c;
+    bool se, hs;
+    int64_t s;
+  };
+  const Unit units[] = {{3, 16, 16, true, false, 2},   {3, 72, 24, false, false, 2},
+                        {3, 88, 24, false, false, 1},  {5, 96, 40, true, true, 2},
+                        {5, 240, 40, true, true, 1},   {5, 120, 48, true, true, 1},
+                        {5, 144, 48, true, true, 1},   {5, 288, 96, true, true, 2},
+                        {5, 576, 96, true, true, 1}};
+  int64_t cin = 16;
+  // The feature maps the neck reads, at strides 4, 8, 16 and 32: the last unit before each
+  // downsampling.
+  std::vector<std::pair<std::string, int64_t>> features;
+  for (size_t u = 0; u < std::size(units); ++u) {
+    const Unit& un = units[u];
+    if (un.s == 2 && u > 0) features.emplace_back(x, cin);
+    std::string y = act(ConvBn(b, x, cin, un.exp, 1, 1), un.hs);
+    y = act(ConvBn(b, y, un.exp, un.exp, un.k, un.s, un.exp), un.hs);  // depthwise
+    if (un.se) y = se(y, un.exp);
+    y = ConvBn(b, y, un.exp, un.c, 1, 1);
+    if (un.s == 1 && cin == un.c) y = b.Op("Add", {x, y});
+    x = y;
+    cin = un.c;
+  }
+  features.emplace_back(x, cin);
+  // DB-FPN: 1x1 lateral convs to 96 channels, top-down sums with 2x upsampling, 3x3 convs to 24
+  // channels, everything upsampled to stride 4 and concatenated.
+  constexpr int64_t kNeck = 96;
+  auto lateral = [&](int level) {
+    const auto& [f, c] = features[level];
+    const std::string p = b.Fresh("neck.in");
+    const auto w = b.Weight(p + ".weight", {kNeck, c, 1, 1}, std::sqrt(6.0f / c));
+    return b.Op("Conv", {f, w}, {{"kernel_shape", Ints{1, 1}}, {"strides", Ints{1, 1}}});
+  };
+  const auto in2 = lateral(0), in3 = lateral(1), in4 = lateral(2), in5 = lateral(3);
+  const auto out4 = b.Op("Add", {in4, Upsample(b, in5, 2.0f)});
+  const auto out3 = b.Op("Add", {in3, Upsample(b, out4, 2.0f)});
+  const auto out2 = b.Op("Add", {in2, Upsample(b, out3, 2.0f)});
+  auto smooth = [&](const std::string& f) {
+    const std::string p = b.Fresh("neck.p");
+    const auto w = b.Weight(p + ".weight", {kNeck / 4, kNeck, 3, 3}, std::sqrt(6.0f / (kNeck * 9)));
+    return b.Op("Conv", {f, w}, {{"kernel_shape", Ints{3, 3}}, {"pads", Ints{1, 1, 1, 1}},
+                                 {"strides", Ints{1, 1}}});
+  };
+  const auto p5 = Upsample(b, smooth(in5), 8.0f), p4 = Upsample(b, smooth(out4), 4.0f),
+             p3 = Upsample(b, smooth(out3), 2.0f), p2 = smooth(out2);
+  const auto fuse = b.Op("Concat", {p5, p4, p3, p2}, {{"axis", int64_t{1}}});
+  // DB head (inference: the shrink map only): back to the input's resolution.
+  auto h = b.Op("Relu", {ConvBn(b, fuse, kNeck, kNeck / 4, 3, 1)});
+  h = Deconv2x(b, h, kNeck / 4, kNeck / 4);
+  const std::string p = b.Fresh("head.bn");
+  const auto g = b.Weight(p + ".weight", {kNeck / 4}, 0.1f, 1.0f);
+  const auto be = b.Weight(p + ".bias", {kNeck / 4}, 0.1f);
+  const auto mu = b.Weight(p + ".mean", {kNeck / 4}, 0.1f);
+  const auto var = b.Weight(p + ".var", {kNeck / 4}, 0.1f, 1.0f);
+  h = b.Op("BatchNormalization", {h, g, be, mu, var}, {{"epsilon", 1e-5f}, {"momentum", 0.9f}});
+  h = b.Op("Relu", {h});
+  h = Deconv2x(b, h, kNeck / 4, 1);
+  b.Op("Sigmoid", {h}, {}, "sigmoid_0.tmp_0");
+  b.Output("sigmoid_0.tmp_0", {std::string("p2o.DynamicDimension.0"), int64_t{1},
+                               std::string("p2o.DynamicDimension.1"),
+                               std::string("p2o.DynamicDimension.2")});
+  b.Write(out);
+}
+
+// A small YOLO-style detector as PyTorch exports it at opset 13 (initializer weights, static
+// [1, 3, 416, 416] input): Conv+BN+LeakyRelu(0.1) blocks, residual blocks, an SPPF (three chained
+// MaxPool 5x5 stride 1 and a Concat), a Resize upsampling path concatenated with the stride-8 skip,
+// and heads at strides 16 and 4 (the latter after a ConvTranspose), 3 anchors x (5 + 20 classes).
+void YoloDet(const std::filesystem::path& out) {
+  Builder b("yolo_det", 13);
+  b.Input("images", {int64_t{1}, int64_t{3}, int64_t{416}, int64_t{416}});
+  auto cbl = [&](const std::string& x, int64_t cin, int64_t cout, int64_t k, int64_t s) {
+    return b.Op("LeakyRelu", {ConvBn(b, x, cin, cout, k, s)}, {{"alpha", 0.1f}});
+  };
+  auto residual = [&](const std::string& x, int64_t c) {
+    return b.Op("Add", {x, cbl(cbl(x, c, c / 2, 1, 1), c / 2, c, 3, 1)});
+  };
+  auto x = cbl("images", 3, 16, 3, 1);
+  x = residual(cbl(x, 16, 32, 3, 2), 32);    // 208
+  x = residual(cbl(x, 32, 64, 3, 2), 64);    // 104
+  const auto skip = cbl(x, 64, 128, 3, 2);   // 52
+  x = cbl(skip, 128, 256, 3, 2);             // 26
+  // SPPF: three chained 5x5 max pools see 5, 9 and 13 pixel windows.
+  x = cbl(x, 256, 128, 1, 1);
+  auto pool = [&](const std::string& in) {
+    return b.Op("MaxPool", {in}, {{"kernel_shape", Ints{5, 5}}, {"pads", Ints{2, 2, 2, 2}},
+                                  {"strides", Ints{1, 1}}});
+  };
+  const auto m1 = pool(x), m2 = pool(m1), m3 = pool(m2);
+  x = cbl(b.Op("Concat", {x, m1, m2, m3}, {{"axis", int64_t{1}}}), 512, 256, 1, 1);
+  constexpr int64_t kOut = 3 * (5 + 20);
+  b.Op("Conv", {x, b.Weight("head16.weight", {kOut, 256, 1, 1}, std::sqrt(6.0f / 256)),
+                b.Weight("head16.bias", {kOut}, 0.01f)},
+       {{"kernel_shape", Ints{1, 1}}, {"strides", Ints{1, 1}}}, "output_s16");
+  x = cbl(x, 256, 128, 1, 1);
+  x = Upsample(b, x, 2.0f);  // 52
+  x = cbl(b.Op("Concat", {x, skip}, {{"axis", int64_t{1}}}), 256, 128, 3, 1);
+  x = b.Op("LeakyRelu", {Deconv2x(b, x, 128, 64)}, {{"alpha", 0.1f}});  // 104
+  b.Op("Conv", {x, b.Weight("head4.weight", {kOut, 64, 1, 1}, std::sqrt(6.0f / 64)),
+                b.Weight("head4.bias", {kOut}, 0.01f)},
+       {{"kernel_shape", Ints{1, 1}}, {"strides", Ints{1, 1}}}, "output_s4");
+  b.Output("output_s16", {int64_t{1}, kOut, int64_t{26}, int64_t{26}});
+  b.Output("output_s4", {int64_t{1}, kOut, int64_t{104}, int64_t{104}});
+  b.Write(out);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) noexcept {
@@ -394,6 +580,8 @@ int main(int argc, char** argv) noexcept {
     Bert(dir / "bert_block_ln17.onnx", "bert_block_ln17", 17, 1, true);
     Bert(dir / "bert_base_shared.onnx", "bert_base_shared", 13, 12, false);
     PaddleCnn(dir / "paddle_cnn.onnx");
+    PaddleDet(dir / "paddle_det.onnx");
+    YoloDet(dir / "yolo_det.onnx");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_models: %s\n", e.what());
     return 1;

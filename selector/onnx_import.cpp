@@ -6,6 +6,10 @@
 // pass (onnx_fold.h) that evaluates shape arithmetic on constants and applies our shape rules where
 // ONNX left a value unknown, until nothing new is learnt. A Reshape whose target comes out of
 // Shape -> Gather -> Unsqueeze -> Concat thus gets a static output shape in the second round.
+// Each copy carries everything learnt so far: a node whose outputs are all known leaves the copy
+// and its outputs enter it as values of those shapes, so that a shape only our rules give (a Resize
+// ONNX could not size, an opset 18 form) reaches the ops downstream that only ONNX's inference
+// covers (Conv, ConvTranspose, pooling, ...).
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <google/protobuf/io/coded_stream.h>
@@ -37,7 +41,11 @@ using fold::Val;
 using fold::ValMap;
 
 constexpr int64_t kLatestKnownOpset = 17;  // what ONNX 1.12's schemas cover
-constexpr int kMaxRounds = 10;
+// A round that learns nothing ends the alternation; this bounds it when rounds keep learning. Each
+// link of a chain that alternates between ops only our rules size and ops only ONNX sizes (Conv
+// after GroupNormalization in a diffusion UNet, say) takes a round, so the bound grows with the
+// model.
+constexpr int kMinMaxRounds = 10;
 
 [[noreturn]] void Fail(const std::string& what) { throw std::runtime_error(what); }
 
@@ -325,7 +333,8 @@ class Importer {
   void Propagate() {
     OwnPass();
     int64_t before = -1;
-    for (int round = 0; round < kMaxRounds; ++round) {
+    const int max_rounds = std::max(kMinMaxRounds, model_.graph().node_size() + 2);
+    for (int round = 0; round < max_rounds; ++round) {
       RunOnnxInference();
       OwnPass();
       const int64_t now = Knowledge();
@@ -391,8 +400,19 @@ class Importer {
     }
   }
 
+  bool OutputsKnown(const onnx::NodeProto& n) const {
+    for (const auto& o : n.output()) {
+      if (o.empty()) continue;
+      auto it = vals_.find(o);
+      if (it == vals_.end() || !it->second.shape_known) return false;
+    }
+    return true;
+  }
+
   // ONNX 1.12 shape inference on a light copy: folded constants and weights become initializers
-  // (small integer ones, with their values, which Reshape & co. read) or shape-only inputs.
+  // (small ones with their values: integer ones, which Reshape & co. read, and a handful of floats,
+  // which Resize's scales and Range's bounds are) or shape-only inputs; so do the outputs of every
+  // node whose outputs we all know already.
   void RunOnnxInference() {
     const auto& g = model_.graph();
     onnx::ModelProto m;
@@ -415,7 +435,12 @@ class Importer {
       const bool int_data = v.has_data && v.Elems() <= 4096 &&
                             (v.elem_type == onnx::TensorProto::INT64 ||
                              v.elem_type == onnx::TensorProto::INT32);
-      if (int_data) {
+      // Float values size an output only as Resize/Upsample scales or Range bounds: a few numbers.
+      // Larger float tensors are weights, which ONNX needs by shape only.
+      const bool float_data = v.has_data && v.Elems() <= 64 &&
+                              (v.elem_type == onnx::TensorProto::FLOAT ||
+                               v.elem_type == onnx::TensorProto::DOUBLE);
+      if (int_data || float_data) {
         auto* t = mg->add_initializer();
         t->set_name(name);
         t->set_data_type(v.elem_type);
@@ -423,6 +448,10 @@ class Importer {
         for (int64_t x : v.i) {
           if (v.elem_type == onnx::TensorProto::INT64) t->add_int64_data(x);
           else t->add_int32_data(static_cast<int32_t>(x));
+        }
+        for (double x : v.f) {
+          if (v.elem_type == onnx::TensorProto::FLOAT) t->add_float_data(static_cast<float>(x));
+          else t->add_double_data(x);
         }
         return;
       }
@@ -439,26 +468,31 @@ class Importer {
     for (int i = 0; i < g.node_size(); ++i) {
       const auto& n = g.node(i);
       const NodeState& s = states_[i];
-      if (s.constant || s.skip_onnx_inference) {
+      // A node whose outputs we all know leaves the copy and its outputs come in with those shapes.
+      // Kept in, it would be inferred again from what ONNX alone knows: a shape only our own rules
+      // give (a Resize on scales ONNX cannot read, an opset 18 form) would be lost again in every
+      // round, and with it every shape downstream that only ONNX's rules give.
+      if (s.constant || s.skip_onnx_inference || OutputsKnown(n)) {
         for (const auto& o : n.output()) declare(o);
         continue;
       }
-      if (s.control_flow || !s.known) {
-        // Opaque nodes stay in (ONNX infers If/Loop where it can); what the model declared for
-        // their outputs goes in as value_info.
-        for (const auto& o : n.output()) {
-          auto it = vals_.find(o);
-          if (it == vals_.end() || !it->second.shape_known) continue;
-          auto* vi = mg->add_value_info();
-          vi->set_name(o);
-          auto* tt = vi->mutable_type()->mutable_tensor_type();
-          tt->set_elem_type(it->second.elem_type ? it->second.elem_type : 1);
-          for (int64_t d : it->second.shape) tt->mutable_shape()->add_dim()->set_dim_value(d);
-        }
+      // A node that stays in (some output unknown) starts from the outputs we know: an opaque
+      // node's declared shapes (ONNX infers If/Loop where it can), the outputs our rules sized of a
+      // node with several.
+      for (const auto& o : n.output()) {
+        auto it = vals_.find(o);
+        if (it == vals_.end() || !it->second.shape_known) continue;
+        auto* vi = mg->add_value_info();
+        vi->set_name(o);
+        auto* tt = vi->mutable_type()->mutable_tensor_type();
+        tt->set_elem_type(it->second.elem_type ? it->second.elem_type : 1);
+        for (int64_t d : it->second.shape) tt->mutable_shape()->add_dim()->set_dim_value(d);
       }
       *mg->add_node() = n;
     }
     for (const auto& o : g.output()) {
+      // An output already known needs no inference (nor ONNX's check of its type against ours).
+      if (declared.count(o.name())) continue;
       auto* vi = mg->add_output();
       vi->set_name(o.name());
       if (o.type().has_tensor_type())

@@ -99,6 +99,7 @@ struct ValidationRow {
   std::optional<double> measured_us, p10_us, p90_us;
   std::optional<int64_t> repetitions;
   std::string status, reason, measured_at;
+  std::string validation, inputs, details;  // schema 3: run key, inputs JSON, per sub-graph JSON
 };
 
 enum class Mode {

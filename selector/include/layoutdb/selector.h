@@ -93,6 +93,7 @@ struct PlanBaseline {
 
 struct Plan {
   std::string model, db, dtype;
+  std::string model_hash;          // of the model file's bytes (empty for an in-memory graph)
   std::vector<std::string> units;  // units considered
   std::vector<PlanSubgraph> subgraphs;
   std::vector<PlanTransition> transitions;  // only edges that cost something
@@ -104,6 +105,10 @@ struct Plan {
   std::string ToJson(int indent = 2) const;  // validated by schema/plan.schema.json
   std::string ToTable() const;               // what `layoutdb select` prints
 };
+
+// A fingerprint of a model file's bytes (16 hex digits; a plan carries it so that a runtime can refuse a
+// plan made for another model). Throws naming the file when it cannot be read.
+std::string ModelHash(const std::string& model_path);
 
 class Selector {
  public:

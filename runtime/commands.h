@@ -1,0 +1,35 @@
+// `layoutdb run` and `layoutdb validate`: the commands behind the runtime (app/main.cpp only wires
+// their options). Both throw std::runtime_error with one line for bad input.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace layoutdb::runtime {
+
+struct RunCommandOptions {
+  std::string model, db, plan;            // plan: a plan JSON; empty: select one now from db
+  std::vector<std::string> inputs;        // NAME:D1,D2,... fixes input shapes
+  std::vector<std::string> input_data;    // NAME=FILE.pb (else random inputs, seeded)
+  std::vector<std::string> units;         // when selecting: the units to consider
+  std::string save_outputs, save_inputs;  // folders for output_N.pb / input_N.pb
+  int repeat = 20;
+  int warmup = 3;
+  unsigned seed = 1;
+  bool json = false;
+};
+
+struct ValidateCommandOptions {
+  std::string model, db, plan;
+  std::vector<std::string> inputs, input_data, units;
+  double budget_s = 4.0;  // per measuring phase (candidates, then plans)
+  int min_reps = 5;
+  double tolerance = 1e-3;  // outputs under any plan vs the all-nchw execution (see validate.cpp)
+  bool json = false;
+  bool no_store = false;  // do not write the validation into the database
+};
+
+int RunRun(const RunCommandOptions& o);
+int RunValidate(const ValidateCommandOptions& o);
+
+}  // namespace layoutdb::runtime

@@ -1,0 +1,480 @@
+// `layoutdb validate`: is the selected plan really fast, and how far are its predictions from the truth?
+//
+// In one process, timed interleaved round-robin like a sweep (microbench::MeasureInterleaved):
+//  1. Candidates. For every (unit, layout) state the selector considered, a run of the model in which
+//     every sub-graph that has that state takes it (the others keep the selected state), so every
+//     state of every sub-graph is measured as executed: its kernels only, the reorders and transfers
+//     into it timed apart.
+//  2. The oracle: the selector's own global solve over those measured costs (its transition costs
+//     stay the database's), giving the plan the selector would pick if its predictions were exact.
+//  3. Strategies. The selected plan, the oracle's plan and the baselines — every sub-graph on the cpu
+//     in nchw, nhwc, nChw8c, nChw16c and oneDNN's `any`; each OpenCL unit alone; each sub-graph's
+//     local best ignoring transitions — executed for real, interleaved.
+// Every plan's outputs are compared with the all-nchw execution's: a layout changes memory order,
+// never the answer. Printed figures say which are measured and which predicted.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "command_util.h"
+#include "commands.h"
+#include "layoutdb/db.h"
+#include "layoutdb/microbench/measure.h"
+#include "layoutdb/runtime.h"
+#include "selector/plan.h"
+
+namespace layoutdb::runtime {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+bool IsAnchorOp(const std::string& op) {
+  static const std::set<std::string> kAnchors = {
+      "Conv", "ConvTranspose", "MatMul", "Gemm", "MaxPool", "AveragePool", "GlobalAveragePool",
+      "GlobalMaxPool", "LpPool", "Softmax", "LogSoftmax", "LayerNormalization"};
+  return kAnchors.count(op) > 0;
+}
+
+// One way of running the model: a unit and layout per sub-graph.
+struct Strategy {
+  std::string name;          // plan, oracle, cpu:nchw, ..., local_best, ocl:0:0
+  std::vector<int> state;    // per sub-graph: index into the plan problem's states (-1: as given)
+  Plan plan;
+  double predicted_us = kInf;
+  int runtime = -1;          // index into the loaded runtimes (identical plans share one)
+  std::string error;         // why it could not be loaded
+};
+
+Strategy Named(std::string name, std::vector<int> state) {
+  Strategy s;
+  s.name = std::move(name);
+  s.state = std::move(state);
+  return s;
+}
+
+std::string Key(const Plan& p) {
+  std::string k;
+  for (const auto& s : p.subgraphs) k += s.unit + "/" + s.layout + ";";
+  return k;
+}
+
+Plan WithStates(const Plan& base, const selector::PlanProblem& pp, const std::vector<int>& state) {
+  Plan p = base;
+  for (size_t s = 0; s < p.subgraphs.size(); ++s) {
+    if (state[s] < 0) continue;
+    const selector::State& st = pp.states[s][state[s]];
+    p.subgraphs[s].unit = st.unit;
+    p.subgraphs[s].layout = st.label;
+    p.subgraphs[s].predicted_us = st.us;
+  }
+  return p;
+}
+
+// Every sub-graph on the cpu in one layout (the executor keeps non-4D tensors plain by itself).
+Plan FixedLayout(const Plan& base, const std::string& layout) {
+  Plan p = base;
+  for (auto& s : p.subgraphs) {
+    s.unit = "cpu";
+    s.layout = layout;
+  }
+  return p;
+}
+
+std::string NowUtc() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+double Median(const std::vector<double>& v) { return Percentile(v, 0.5); }
+
+}  // namespace
+
+int RunValidate(const ValidateCommandOptions& o) {
+  const auto shapes = ParseInputs(o.inputs);
+  Plan selected = GetPlan(o.model, o.db, o.plan, shapes, o.units);
+  RuntimeOptions ro;
+  ro.inputs = shapes;
+
+  // The selector's view of the same partition: its candidate states and transition costs.
+  selector::Graph g = selector::ImportOnnx(o.model, shapes);
+  selector::Partition part;
+  for (const auto& ps : selected.subgraphs) {
+    selector::Subgraph sg;
+    sg.nodes = ps.nodes;
+    for (int i : ps.nodes)
+      if (i >= 0 && i < static_cast<int>(g.nodes.size()) && IsAnchorOp(g.nodes[i].op_type)) {
+        sg.anchor = i;
+        break;
+      }
+    part.subgraphs.push_back(std::move(sg));
+  }
+  part.edges = selector::ComputeEdges(g, part.subgraphs);
+  const selector::CostModel cost = selector::CostModel::Load(o.db);
+  selector::PlanOptions po;
+  po.units = o.units.empty() ? selected.units : o.units;
+  po.dtype = selected.dtype;
+  const selector::PlanProblem pp = selector::BuildPlanProblem(g, part, cost, po);
+  const size_t n_sg = selected.subgraphs.size();
+  if (pp.states.size() != n_sg)
+    throw std::runtime_error(fmt::format("plan has {} sub-graphs, the selector sees {} for {}", n_sg,
+                                         pp.states.size(), o.model));
+  std::vector<int> selected_state(n_sg, -1);
+  for (size_t s = 0; s < n_sg; ++s)
+    for (size_t k = 0; k < pp.states[s].size(); ++k)
+      if (pp.states[s][k].unit == selected.subgraphs[s].unit &&
+          pp.states[s][k].label == selected.subgraphs[s].layout)
+        selected_state[s] = static_cast<int>(k);
+
+  // Runtimes, one per distinct plan.
+  std::vector<Runtime> runtimes;
+  std::map<std::string, int> by_key;
+  auto load = [&](Strategy& st) {
+    const std::string key = Key(st.plan);
+    auto it = by_key.find(key);
+    if (it != by_key.end()) {
+      st.runtime = it->second;
+      return;
+    }
+    try {
+      runtimes.push_back(Runtime::Load(o.model, st.plan, ro));
+      st.runtime = static_cast<int>(runtimes.size()) - 1;
+      by_key[key] = st.runtime;
+    } catch (const std::exception& e) {
+      st.error = e.what();
+    }
+  };
+  Strategy plan_st = Named("plan", selected_state);
+  plan_st.plan = selected;
+  plan_st.predicted_us = selected.total_predicted_us;
+  load(plan_st);
+  if (plan_st.runtime < 0) throw std::runtime_error(plan_st.error);
+  const std::vector<Tensor> inputs =
+      MakeInputs(runtimes[plan_st.runtime].InputSpecs(), o.input_data, 1);
+
+  microbench::MeasureConfig cfg;
+  cfg.budget_s = o.budget_s;
+  cfg.min_reps = o.min_reps;
+  cfg.warmup = 2;
+  cfg.target_rel_ci = 0.01;
+
+  // ---- 1. candidates ----
+  std::vector<std::string> labels;  // unit/label
+  for (const auto& states : pp.states)
+    for (const auto& st : states) {
+      const std::string l = st.unit + "/" + st.label;
+      if (std::find(labels.begin(), labels.end(), l) == labels.end()) labels.push_back(l);
+    }
+  std::vector<Strategy> cands;
+  for (const auto& l : labels) {
+    Strategy c;
+    c.name = l;
+    c.state = selected_state;
+    for (size_t s = 0; s < n_sg; ++s)
+      for (size_t k = 0; k < pp.states[s].size(); ++k)
+        if (pp.states[s][k].unit + "/" + pp.states[s][k].label == l) c.state[s] = static_cast<int>(k);
+    c.plan = WithStates(selected, pp, c.state);
+    load(c);
+    cands.push_back(std::move(c));
+  }
+  // measured[s][k]: median kernel time of sub-graph s in state k, as executed.
+  std::vector<std::vector<std::vector<double>>> samples(n_sg);
+  for (size_t s = 0; s < n_sg; ++s) samples[s].resize(pp.states[s].size());
+  {
+    std::vector<int> rts;
+    for (const auto& c : cands)
+      if (c.runtime >= 0 && std::find(rts.begin(), rts.end(), c.runtime) == rts.end())
+        rts.push_back(c.runtime);
+    std::vector<std::function<double()>> runners;
+    for (int r : rts)
+      runners.push_back([&, r] {
+        runtimes[r].Run(inputs);
+        const auto& t = runtimes[r].SubgraphUs();
+        // Attribute each sub-graph's kernel time to the state it ran in.
+        const Plan* p = nullptr;
+        for (const auto& c : cands)
+          if (c.runtime == r) p = &c.plan;
+        for (size_t s = 0; s < n_sg && p; ++s)
+          for (size_t k = 0; k < pp.states[s].size(); ++k)
+            if (pp.states[s][k].unit == p->subgraphs[s].unit &&
+                pp.states[s][k].label == p->subgraphs[s].layout)
+              samples[s][k].push_back(t[s].kernel_us);
+        return runtimes[r].LastRunUs();
+      });
+    microbench::MeasureInterleaved(runners, cfg);
+  }
+  std::vector<std::vector<double>> measured(n_sg);
+  for (size_t s = 0; s < n_sg; ++s)
+    for (size_t k = 0; k < pp.states[s].size(); ++k)
+      measured[s].push_back(samples[s][k].empty() ? kInf : Median(samples[s][k]));
+
+  // ---- 2. the oracle: the same solve over measured costs ----
+  selector::SolveProblem oracle_problem = pp.solve;
+  for (size_t s = 0; s < n_sg; ++s)
+    for (size_t k = 0; k < pp.states[s].size(); ++k)
+      oracle_problem.unary[s][k] = pp.solve.unary[s][k] - pp.states[s][k].us + measured[s][k];
+  std::vector<std::vector<std::string>> solve_labels(n_sg);
+  for (size_t s = 0; s < n_sg; ++s)
+    for (const auto& st : pp.states[s]) solve_labels[s].push_back(st.unit + "/" + st.label);
+  const selector::SolveResult oracle_solve = selector::Solve(oracle_problem, solve_labels);
+
+  // ---- 3. strategies ----
+  std::vector<Strategy> strategies;
+  strategies.push_back(plan_st);
+  {
+    Strategy s = Named("oracle", oracle_solve.state);
+    s.plan = WithStates(selected, pp, s.state);
+    s.predicted_us = selector::Evaluate(pp.solve, s.state);
+    strategies.push_back(std::move(s));
+  }
+  std::map<std::string, double> selector_baselines;
+  for (const auto& b : selected.baselines) selector_baselines[b.name] = b.total_us;
+  for (const std::string l : {"nchw", "nhwc", "nChw8c", "nChw16c", "any"}) {
+    Strategy s;
+    s.name = "cpu:" + l;
+    s.plan = FixedLayout(selected, l);
+    auto it = selector_baselines.find(s.name);
+    if (it != selector_baselines.end()) s.predicted_us = it->second;
+    strategies.push_back(std::move(s));
+  }
+  {  // each sub-graph's cheapest predicted state, transitions ignored
+    Strategy s = Named("local_best", std::vector<int>(n_sg, -1));
+    for (size_t i = 0; i < n_sg; ++i) {
+      double best = kInf;
+      for (size_t k = 0; k < pp.states[i].size(); ++k)
+        if (pp.states[i][k].us < best) best = pp.states[i][k].us, s.state[i] = static_cast<int>(k);
+    }
+    s.plan = WithStates(selected, pp, s.state);
+    s.predicted_us = selector::Evaluate(pp.solve, s.state);
+    strategies.push_back(std::move(s));
+  }
+  for (const auto& unit : po.units.empty() ? cost.Units() : po.units) {  // each OpenCL unit alone
+    if (unit == "cpu") continue;
+    selector::SolveProblem only = pp.solve;
+    bool any_state = false;
+    for (size_t i = 0; i < n_sg; ++i) {
+      bool has = false;
+      for (const auto& st : pp.states[i]) has = has || st.unit == unit;
+      for (size_t k = 0; k < pp.states[i].size(); ++k)
+        if (has && pp.states[i][k].unit != unit) only.unary[i][k] = kInf;
+      any_state = any_state || has;
+    }
+    if (!any_state) continue;
+    const selector::SolveResult r = selector::Solve(only, solve_labels);
+    Strategy s = Named(unit, r.state);
+    s.plan = WithStates(selected, pp, s.state);
+    s.predicted_us = r.total;
+    strategies.push_back(std::move(s));
+  }
+  for (auto& s : strategies)
+    if (s.runtime < 0 && s.error.empty()) load(s);
+
+  std::vector<int> rts;
+  for (const auto& s : strategies)
+    if (s.runtime >= 0 && std::find(rts.begin(), rts.end(), s.runtime) == rts.end())
+      rts.push_back(s.runtime);
+  std::map<int, std::vector<double>> totals;
+  std::vector<std::vector<double>> plan_sg(n_sg), plan_sg_trans(n_sg);
+  std::vector<std::function<double()>> runners;
+  for (int r : rts)
+    runners.push_back([&, r] {
+      runtimes[r].Run(inputs);
+      totals[r].push_back(runtimes[r].LastRunUs());
+      if (r == plan_st.runtime) {
+        const auto& t = runtimes[r].SubgraphUs();
+        for (size_t s = 0; s < n_sg; ++s) {
+          plan_sg[s].push_back(t[s].kernel_us);
+          plan_sg_trans[s].push_back(t[s].transition_us);
+        }
+      }
+      return runtimes[r].LastRunUs();
+    });
+  const auto summaries = microbench::MeasureInterleaved(runners, cfg);
+  std::map<int, microbench::Summary> summary_of;
+  for (size_t k = 0; k < rts.size(); ++k) summary_of[rts[k]] = summaries[k];
+
+  // Outputs: every plan against the all-nchw execution.
+  int reference = -1;
+  for (const auto& s : strategies)
+    if (s.name == "cpu:nchw") reference = s.runtime;
+  double max_abs = 0, ref_mag = 0;
+  std::string worst;
+  if (reference >= 0) {
+    for (const auto& t : runtimes[reference].Outputs())
+      for (float v : t.f32) ref_mag = std::max(ref_mag, static_cast<double>(std::fabs(v)));
+    for (const auto& s : strategies) {
+      if (s.runtime < 0) continue;
+      runtimes[s.runtime].Run(inputs);
+      runtimes[reference].Run(inputs);
+      const double d = MaxAbsDiff(runtimes[s.runtime].Outputs(), runtimes[reference].Outputs());
+      if (d > max_abs) max_abs = d, worst = s.name;
+    }
+  }
+  const double allowed = o.tolerance * std::max(1.0, ref_mag);
+  const bool outputs_ok = reference >= 0 && max_abs <= allowed;
+
+  // Coverage: the FLOPs run by a unit's own kernels rather than by the host fallback.
+  double flops = 0, host_flops = 0;
+  for (const auto& n : g.nodes)
+    if (!n.is_constant) flops += n.flops;
+  for (int i : runtimes[plan_st.runtime].HostNodes()) host_flops += g.nodes[i].flops;
+  const double coverage = flops > 0 ? 1.0 - host_flops / flops : 1.0;
+
+  // ---- report ----
+  const Runtime& prt = runtimes[plan_st.runtime];
+  const double measured_total = summary_of[plan_st.runtime].median_us;
+  const int oracle_rt = strategies[1].runtime;
+  const double oracle_measured = oracle_rt >= 0 ? summary_of[oracle_rt].median_us : kInf;
+  nlohmann::json j;
+  j["validation_schema_version"] = 1;
+  j["model"] = o.model;
+  j["model_hash"] = ModelHash(o.model);
+  j["db"] = o.db;
+  j["threads"] = Threads();
+  j["measured_at"] = NowUtc();
+  j["measured_total_us"] = measured_total;
+  j["p10_us"] = summary_of[plan_st.runtime].p10_us;
+  j["p90_us"] = summary_of[plan_st.runtime].p90_us;
+  j["repetitions"] = summary_of[plan_st.runtime].repetitions;
+  j["predicted_total_us"] = selected.total_predicted_us;
+  j["error_pct"] = 100.0 * (selected.total_predicted_us - measured_total) / measured_total;
+  j["oracle_measured_us"] = std::isfinite(oracle_measured) ? nlohmann::json(oracle_measured) : nullptr;
+  j["oracle_predicted_us"] = strategies[1].predicted_us;
+  j["selected_over_oracle"] =
+      std::isfinite(oracle_measured) ? nlohmann::json(measured_total / oracle_measured) : nullptr;
+  j["baselines"] = nlohmann::json::array();
+  for (size_t k = 1; k < strategies.size(); ++k) {
+    const Strategy& s = strategies[k];
+    nlohmann::json b{{"name", s.name}};
+    b["predicted_us"] = std::isfinite(s.predicted_us) ? nlohmann::json(s.predicted_us) : nullptr;
+    if (s.runtime >= 0) {
+      b["measured_us"] = summary_of[s.runtime].median_us;
+      b["speedup_of_plan"] = summary_of[s.runtime].median_us / measured_total;
+    } else {
+      b["measured_us"] = nullptr;
+      b["error"] = s.error;
+    }
+    j["baselines"].push_back(b);
+  }
+  j["subgraphs"] = nlohmann::json::array();
+  int within = 0, compared = 0;
+  for (size_t s = 0; s < n_sg; ++s) {
+    const auto& ps = selected.subgraphs[s];
+    const double m = Median(plan_sg[s]);
+    const double err = m > 0 ? 100.0 * (ps.predicted_us - m) / m : 0.0;
+    if (m > 0) {
+      ++compared;
+      within += std::fabs(err) <= 10.0;
+    }
+    const int os = oracle_solve.state[s];
+    j["subgraphs"].push_back(
+        {{"index", ps.index}, {"unit", ps.unit}, {"layout", ps.layout}, {"ops", ps.ops},
+         {"confidence", ps.confidence}, {"measured_us", m},
+         {"transition_measured_us", Median(plan_sg_trans[s])}, {"predicted_us", ps.predicted_us},
+         {"error_pct", err},
+         {"oracle", os >= 0 ? pp.states[s][os].unit + "/" + pp.states[s][os].label : ""}});
+  }
+  j["subgraphs_within_10pct"] = compared ? static_cast<double>(within) / compared : 0.0;
+  j["coverage_flops"] = coverage;
+  j["host_nodes"] = prt.HostNodes();
+  j["max_abs_diff"] = max_abs;
+  j["max_abs_diff_strategy"] = worst;
+  j["output_tolerance"] = allowed;
+  j["outputs_match"] = outputs_ok;
+  j["peak_activation_bytes"] = prt.PeakActivationBytes();
+  j["liveness_lower_bound_bytes"] = prt.LivenessLowerBoundBytes();
+  j["notes"] = prt.Notes();
+
+  if (!o.no_store) {
+    db::Database d = db::Database::Open(o.db, db::Mode::kReadWrite);
+    const auto targets = d.Targets();
+    if (targets.empty()) throw std::runtime_error(fmt::format("{}: holds no target to store under", o.db));
+    int64_t target = targets.front().id;
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    for (const auto& t : targets)
+      if (t.hostname == host) target = t.id;
+    nlohmann::json in = nlohmann::json::array();
+    for (const auto& t : inputs) in.push_back({{"name", t.name}, {"shape", t.shape}, {"dtype", t.dtype}});
+    const std::string run_key = fmt::format("{}:{}", j["model_hash"].get<std::string>(), NowUtc());
+    for (const auto& s : strategies) {
+      db::ValidationRow v;
+      v.target_id = target;
+      v.model = o.model;
+      v.model_hash = j["model_hash"];
+      v.plan = s.plan.ToJson(-1);
+      v.strategy = s.name;
+      v.predicted_us = std::isfinite(s.predicted_us) ? s.predicted_us : -1;
+      v.status = s.runtime >= 0 ? "ok" : "failed";
+      v.reason = s.error;
+      if (s.runtime >= 0) {
+        const auto& sm = summary_of[s.runtime];
+        v.measured_us = sm.median_us;
+        v.p10_us = sm.p10_us;
+        v.p90_us = sm.p90_us;
+        v.repetitions = sm.repetitions;
+      }
+      v.validation = run_key;
+      v.inputs = in.dump();
+      if (s.name == "plan") v.details = j.dump();
+      d.PutValidation(v);
+    }
+  }
+
+  if (o.json) {
+    fmt::print("{}\n", j.dump(2));
+  } else {
+    fmt::print("{}: {} sub-graphs, {} threads; medians of {} interleaved runs\n", o.model, n_sg,
+               Threads(), summary_of[plan_st.runtime].repetitions);
+    fmt::print("{:>4}  {:<9} {:<16} {:>12} {:>12} {:>8}  {:<20} {}\n", "sg", "unit", "layout",
+               "measured", "predicted", "error", "oracle", "ops");
+    for (const auto& s : j["subgraphs"])
+      fmt::print("{:>4}  {:<9} {:<16} {:>12} {:>12} {:>7.1f}%  {:<20} {}\n", s["index"].get<int>(),
+                 s["unit"].get<std::string>(), s["layout"].get<std::string>(),
+                 Micro(s["measured_us"].get<double>()), Micro(s["predicted_us"].get<double>()),
+                 s["error_pct"].get<double>(), s["oracle"].get<std::string>(),
+                 fmt::join(s["ops"].get<std::vector<std::string>>(), "+"));
+    fmt::print("\n{:<14} {:>14} {:>14} {:>10}\n", "strategy", "measured", "predicted", "plan is");
+    fmt::print("{:<14} {:>14} {:>14} {:>10}\n", "plan", Micro(measured_total),
+               Micro(selected.total_predicted_us), "");
+    for (const auto& b : j["baselines"]) {
+      const std::string m = b["measured_us"].is_null() ? "failed" : Micro(b["measured_us"].get<double>());
+      const std::string p = b["predicted_us"].is_null() ? "-" : Micro(b["predicted_us"].get<double>());
+      const std::string r = b["measured_us"].is_null()
+                                ? ""
+                                : fmt::format("{:.2f}x", b["speedup_of_plan"].get<double>());
+      fmt::print("{:<14} {:>14} {:>14} {:>10}\n", b["name"].get<std::string>(), m, p, r);
+    }
+    fmt::print("\npredicted total {} vs measured {}: {:+.1f}%; sub-graphs within 10%: {}/{}\n",
+               Micro(selected.total_predicted_us), Micro(measured_total), j["error_pct"].get<double>(),
+               within, compared);
+    if (std::isfinite(oracle_measured))
+      fmt::print("selected / oracle (measured): {:.3f}\n", measured_total / oracle_measured);
+    fmt::print("coverage: {:.1f}% of FLOPs on the units' own kernels; activation memory {} ({} lower "
+               "bound)\n",
+               100 * coverage, prt.PeakActivationBytes(), prt.LivenessLowerBoundBytes());
+    fmt::print("outputs vs all-nchw: max |diff| {:.3g} (allowed {:.3g}){}\n", max_abs, allowed,
+               worst.empty() ? "" : " in " + worst);
+  }
+  if (!outputs_ok) {
+    fmt::print(stderr,
+               "layoutdb: error: {}: outputs under {} differ from the all-nchw execution by {:.3g} "
+               "(allowed {:.3g})\n",
+               o.model, worst.empty() ? "a plan" : worst, max_abs, allowed);
+    return 3;
+  }
+  return 0;
+}
+
+}  // namespace layoutdb::runtime
