@@ -15,6 +15,7 @@
 #include "layoutdb/runtime.h"
 #include "runtime/backend.h"
 #include "selector/graph.h"
+#include "tests/runtime/plans.h"
 
 namespace fs = std::filesystem;
 
@@ -31,23 +32,7 @@ struct Counts {
   std::map<std::string, std::string> example;  // reason -> one test that gave it
 };
 
-// A plan that puts every sub-graph of the default partition on `unit` in `layout`.
-Plan UniformPlan(const selector::Graph& g, const std::string& unit, const std::string& layout) {
-  const selector::Partition part = selector::DefaultPartition(g);
-  Plan p;
-  p.model = g.name;
-  p.dtype = "f32";
-  p.units = {unit};
-  for (size_t s = 0; s < part.subgraphs.size(); ++s) {
-    PlanSubgraph ps;
-    ps.index = static_cast<int>(s);
-    ps.nodes = part.subgraphs[s].nodes;
-    ps.unit = unit;
-    ps.layout = layout;
-    p.subgraphs.push_back(ps);
-  }
-  return p;
-}
+using testing::UniformPlan;
 
 std::string ReasonKey(const std::string& what) {
   // "…: node 3 (Foo 'bar'): the runtime cannot execute this operator (…)" -> "cannot execute Foo"

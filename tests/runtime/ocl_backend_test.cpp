@@ -549,6 +549,39 @@ TEST_F(OclBackendTest, ConvAutoPadSameUpperAndLowerAndValid) {
   }
 }
 
+TEST_F(OclBackendTest, ConvFusesEveryActivation) {
+  // The activation applies to a whole vector of output channels in the kernel.
+  const Dims xs{1, 6, 5, 9}, ws{12, 6, 3, 3}, ys{1, 12, 3, 7};
+  const Floats x = Random(xs, 65, -2.f, 2.f), w = Random(ws, 66), b = Random({12}, 67);
+  const Floats conv = RefConv(x, xs, w, ws, b, ys, {});
+  struct Case {
+    Node act;
+    std::function<float(float)> f;
+  };
+  const std::vector<Case> cases = {
+      {Node("Relu"), Relu},
+      {Node("Clip").AttrF("min", -1.f).AttrF("max", 1.f),
+       [](float v) { return std::min(std::max(v, -1.f), 1.f); }},
+      {Node("LeakyRelu").AttrF("alpha", 0.2f), [](float v) { return v >= 0 ? v : 0.2f * v; }},
+      {Node("Sigmoid"), [](float v) { return 1.f / (1.f + std::exp(-v)); }},
+      {Node("HardSigmoid").AttrF("alpha", 0.3f).AttrF("beta", 0.4f),
+       [](float v) { return std::min(std::max(0.3f * v + 0.4f, 0.f), 1.f); }},
+      {Node("HardSwish"), HardSwish},
+      {Node("Tanh"), [](float v) { return std::tanh(v); }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.act.proto.op_type());
+    std::vector<Node> chain;
+    chain.push_back(Node("Conv").In("x", xs).Const("w", ws, w).Const("b", {12}, b).Out("c", ys));
+    chain.push_back(c.act);
+    chain.back().In("c", ys).Out("y", ys);
+    const Result r = Run(chain, {{{0, 0}, x}}, "nhwc", "nhwc", /*opset=*/9);
+    ASSERT_TRUE(r.created.exec);
+    EXPECT_EQ(r.created.fused, 1);
+    EXPECT_TRUE(Near(r.outputs.at(0), Map(conv, c.f)));
+  }
+}
+
 TEST_F(OclBackendTest, ConvFusionStopsAtResidualAdd) {
   const Dims xs{1, 5, 4, 4}, ws{5, 5, 1, 1};
   std::vector<Node> chain;
