@@ -66,7 +66,12 @@ std::string LayoutOf(const memory::desc& md) {
   return "";
 }
 
-memory::dims Dims(const std::vector<int64_t>& s) { return memory::dims(s.begin(), s.end()); }
+// A scalar (rank 0) is one element of rank 1: oneDNN reads a 0-dim descriptor as "no memory" and
+// would silently compute nothing.
+memory::dims Dims(const std::vector<int64_t>& s) {
+  if (s.empty()) return {1};
+  return memory::dims(s.begin(), s.end());
+}
 
 // `s` with leading 1s up to `rank` (numpy broadcasting aligns trailing dims).
 std::vector<int64_t> PadTo(std::vector<int64_t> s, size_t rank) {

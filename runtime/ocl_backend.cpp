@@ -186,6 +186,7 @@ void ParseBatchNorm(const NodeView& v, int64_t channels, std::vector<float>* sca
                     std::vector<float>* shift) {
   const auto& n = *v.proto;
   if (AttrInt(n, "training_mode", 0) != 0) throw Refuse("training_mode=1");
+  if (AttrInt(n, "spatial", 1) == 0) throw Refuse("spatial=0");
   for (int k = 1; k < n.output_size(); ++k)
     if (!n.output(k).empty()) throw Refuse("running mean/variance outputs are requested");
   if (v.inputs.size() != 5) throw Refuse("expects 5 inputs");
@@ -259,9 +260,10 @@ struct Bound {
   int index;
 };
 
+// One kernel launch; the driver chooses the work-group size.
 struct Step {
   cl::Kernel kernel;
-  cl::NDRange global, local = cl::NullRange;
+  cl::NDRange global;
   std::vector<Bound> ins, outs;
 };
 
@@ -280,7 +282,7 @@ class KernelExecution final : public Execution {
       for (Step& s : steps_) {
         for (const Bound& b : s.ins) SetMem(s.kernel, b.arg, inputs.at(b.index));
         for (const Bound& b : s.outs) SetMem(s.kernel, b.arg, outputs.at(b.index));
-        dev_->queue.enqueueNDRangeKernel(s.kernel, cl::NullRange, s.global, s.local);
+        dev_->queue.enqueueNDRangeKernel(s.kernel, cl::NullRange, s.global, cl::NullRange);
       }
     } catch (const cl::Error& e) {
       throw std::runtime_error(
@@ -330,8 +332,6 @@ class Builder {
  public:
   Builder(std::shared_ptr<mb::DeviceCtx> dev, const Chain& chain)
       : dev_(std::move(dev)), chain_(chain), exec_(std::make_unique<KernelExecution>(dev_)) {}
-
-  mb::DeviceCtx& Dev() { return *dev_; }
 
   cl::Buffer Upload(const std::vector<float>& data) {
     // An empty tensor still gets a buffer: kernels take every argument.

@@ -413,7 +413,8 @@ double ApplyBinary(const std::string& op, double a, double b, bool is_float) {
 
 // Output element type of an op on inputs of type `t`.
 int32_t ResultType(const onnx::NodeProto& n, int32_t t) {
-  if (IsCompare(n.op_type())) return TensorProto::BOOL;
+  if (IsCompare(n.op_type()) || n.op_type() == "IsNaN" || n.op_type() == "IsInf")
+    return TensorProto::BOOL;
   if (n.op_type() == "Cast") return static_cast<int32_t>(AttrInt(n, "to", t));
   return t;
 }

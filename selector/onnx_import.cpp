@@ -512,7 +512,15 @@ class Importer {
       auto s = StaticShape(vi.type());
       if (!s) return;
       Val& v = vals_[vi.name()];
-      if (v.shape_known) return;
+      if (v.shape_known) {
+        // Our shape rules copy the input's element type; ONNX knows better (IsNaN gives bool).
+        const int32_t t = vi.type().tensor_type().elem_type();
+        if (t != 0 && !v.has_data && t != v.elem_type) {
+          v.elem_type = t;
+          v.is_float = fold::IsFloatType(t);
+        }
+        return;
+      }
       v.shape_known = true;
       v.shape = *s;
       v.elem_type = vi.type().tensor_type().elem_type();

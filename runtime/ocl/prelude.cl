@@ -62,7 +62,9 @@ inline void store_c4(int l, float4 v, __global float* p, int n, int c, int h, in
   if (c + 3 < C) p[o + 3 * cs] = v.s3;
 }
 
-// The activations (the codes of kActs in ocl_backend.cpp).
+// The activations (the codes of ActCodes() in ocl_backend.cpp). Written with operators and the
+// built-ins that take a scalar beside a vector (fmax, fmin, clamp), so that one macro serves a float
+// and every floatn.
 #if ACT == 0
 #define ACT_F(x) (x)
 #elif ACT == 1  // Relu
@@ -74,9 +76,9 @@ inline void store_c4(int l, float4 v, __global float* p, int n, int c, int h, in
 #elif ACT == 4  // Sigmoid
 #define ACT_F(x) (1.f / (1.f + exp(-(x))))
 #elif ACT == 5  // HardSigmoid(alpha = A0, beta = A1)
-#define ACT_F(x) clamp(fma((x), A0, A1), 0.f, 1.f)
+#define ACT_F(x) clamp((x) * A0 + A1, 0.f, 1.f)
 #elif ACT == 6  // HardSwish
-#define ACT_F(x) ((x) * clamp(fma((x), 1.f / 6.f, 0.5f), 0.f, 1.f))
+#define ACT_F(x) ((x) * clamp((x) * (1.f / 6.f) + 0.5f, 0.f, 1.f))
 #elif ACT == 7  // Tanh
 #define ACT_F(x) tanh(x)
 #elif ACT == 8  // Exp
