@@ -32,7 +32,7 @@ std::string TypeName(const json& v) {
 void Check(const json& schema, const json& v, const std::string& path, std::vector<std::string>* out) {
   static const std::set<std::string> kKnown = {"$schema", "$id", "title", "description", "type",
                                                "required", "properties", "additionalProperties",
-                                               "items", "enum", "minimum", "minItems", "minLength",
+                                               "items", "enum", "minimum", "maximum", "minItems", "minLength",
                                                "default"};
   if (schema.is_boolean()) {
     if (!schema.get<bool>()) out->push_back(fmt::format("{}: not allowed", path.empty() ? "/" : path));
@@ -61,6 +61,8 @@ void Check(const json& schema, const json& v, const std::string& path, std::vect
   }
   if (schema.contains("minimum") && v.is_number() && v.get<double>() < schema["minimum"].get<double>())
     out->push_back(fmt::format("{}: {} is below the minimum {}", where, v.dump(), schema["minimum"].dump()));
+  if (schema.contains("maximum") && v.is_number() && v.get<double>() > schema["maximum"].get<double>())
+    out->push_back(fmt::format("{}: {} is above the maximum {}", where, v.dump(), schema["maximum"].dump()));
   if (schema.contains("minItems") && v.is_array() && v.size() < schema["minItems"].get<size_t>())
     out->push_back(fmt::format("{}: {} items, fewer than the minimum {}", where, v.size(),
                                schema["minItems"].get<size_t>()));

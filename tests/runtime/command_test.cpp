@@ -1,0 +1,166 @@
+// `layoutdb run` and `layoutdb validate` as a user calls them: on a real (quick, cpu-only, f32) sweep of
+// this machine and the example models; JSON checked against its schema, outputs written as TensorProto
+// files that read back, bad input refused with one line and a non-zero exit.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "layoutdb/db.h"
+#include "layoutdb/json_schema.h"
+#include "layoutdb/runtime.h"
+#include "tests/shell.h"
+#include "tests/temp_dir.h"
+
+namespace layoutdb {
+namespace {
+
+using testing::Shell;
+namespace fs = std::filesystem;
+
+std::string Bin() {
+  const char* b = std::getenv("LAYOUTDB_BIN");
+#ifdef LAYOUTDB_TEST_BIN
+  if (!b) b = LAYOUTDB_TEST_BIN;
+#endif
+  return b ? b : "layoutdb";
+}
+fs::path Models() {
+  const char* b = std::getenv("LAYOUTDB_BINARY_DIR");
+#ifdef LAYOUTDB_TEST_BINARY_DIR
+  if (!b) b = LAYOUTDB_TEST_BINARY_DIR;
+#endif
+  return fs::path(b ? b : ".") / "models";
+}
+fs::path Source() {
+  const char* s = std::getenv("LAYOUTDB_SOURCE_DIR");
+#ifdef LAYOUTDB_TEST_SOURCE_DIR
+  if (!s) s = LAYOUTDB_TEST_SOURCE_DIR;
+#endif
+  return fs::path(s ? s : ".");
+}
+
+// One quick cpu sweep for the whole suite (a few seconds).
+class Commands : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::TempDir();
+    db_ = (dir_->path() / "q.db").string();
+    std::string out;
+    ASSERT_EQ(Shell(fmt::format("{} sweep --db {} --spec quick --units cpu --dtypes f32 --quiet", Bin(),
+                                db_),
+                    &out),
+              0)
+        << out;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static testing::TempDir* dir_;
+  static std::string db_;
+  const std::string model_ = (Models() / "paddle_cnn.onnx").string();
+};
+testing::TempDir* Commands::dir_ = nullptr;
+std::string Commands::db_;
+
+TEST_F(Commands, RunPrintsMediansPerSubgraphAndSavesOutputs) {
+  const fs::path outs = dir_->path() / "outs";
+  std::string out;
+  ASSERT_EQ(Shell(fmt::format("{} run {} --db {} --repeat 5 --json --save-outputs {} --save-inputs {}",
+                              Bin(), model_, db_, outs.string(), (dir_->path() / "ins").string()),
+                  &out),
+            0)
+      << out;
+  const auto j = nlohmann::json::parse(out);
+  for (const char* k : {"median_us", "p10_us", "p90_us", "subgraphs", "outputs", "threads",
+                        "peak_activation_bytes"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_GT(j["median_us"].get<double>(), 0);
+  EXPECT_LE(j["p10_us"].get<double>(), j["median_us"].get<double>());
+  EXPECT_LE(j["median_us"].get<double>(), j["p90_us"].get<double>());
+  ASSERT_FALSE(j["subgraphs"].empty());
+  for (const auto& s : j["subgraphs"]) EXPECT_TRUE(s.contains("median_us"));
+  // The saved output reads back with the shape the JSON names.
+  const Tensor y = ReadTensorFile((outs / "output_0.pb").string());
+  EXPECT_EQ(y.shape, j["outputs"][0]["shape"].get<std::vector<int64_t>>());
+  // The same inputs from files give the same outputs.
+  const fs::path outs2 = dir_->path() / "outs2";
+  const Tensor x = ReadTensorFile((dir_->path() / "ins" / "input_0.pb").string());
+  ASSERT_EQ(Shell(fmt::format("{} run {} --db {} --repeat 1 --input-data {}={} --save-outputs {}", Bin(),
+                              model_, db_, x.name, (dir_->path() / "ins" / "input_0.pb").string(),
+                              outs2.string()),
+                  &out),
+            0)
+      << out;
+  EXPECT_EQ(ReadTensorFile((outs2 / "output_0.pb").string()).f32, y.f32);
+}
+
+TEST_F(Commands, RunRefusesBadInputWithOneLine) {
+  std::string out;
+  // An input file of the wrong shape.
+  Tensor t;
+  t.name = "x";
+  t.shape = {1, 3, 8, 8};
+  t.Allocate();
+  const std::string wrong = (dir_->path() / "wrong.pb").string();
+  WriteTensorFile(t, wrong);
+  EXPECT_EQ(Shell(fmt::format("{} run {} --db {} --input-data nosuch={}", Bin(), model_, db_, wrong), &out),
+            1);
+  EXPECT_NE(out.find("the model has no input 'nosuch'"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  // Not a TensorProto.
+  const std::string bad = (dir_->path() / "bad.pb").string();
+  std::ofstream(bad) << "garbage";
+  EXPECT_EQ(Shell(fmt::format("{} run {} --db {} --input-data image={}", Bin(), model_, db_, bad), &out), 1);
+  EXPECT_NE(out.find(bad + ": not a serialized onnx.TensorProto"), std::string::npos) << out;
+  // The wrong shape.
+  EXPECT_EQ(Shell(fmt::format("{} run {} --db {} --input-data image={}", Bin(), model_, db_, wrong), &out), 1);
+  EXPECT_NE(out.find(wrong + ": input 'image' has shape [1,3,8,8], the model expects"), std::string::npos)
+      << out;
+  const std::string plan = (dir_->path() / "plan.json").string();
+  ASSERT_EQ(Shell(fmt::format("{} select {} --db {} --out {}", Bin(), model_, db_, plan), &out), 0) << out;
+  // A plan made for another model.
+  const std::string other = (Models() / "mobilenetv2.onnx").string();
+  EXPECT_EQ(Shell(fmt::format("{} run {} --plan {} --input input:1,3,224,224", Bin(), other, plan), &out), 1);
+  EXPECT_NE(out.find("plan was made for another model"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  // A missing model.
+  EXPECT_EQ(Shell(fmt::format("{} run /nonexistent.onnx --plan {}", Bin(), plan), &out), 1);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+}
+
+TEST_F(Commands, ValidateMeasuresPlanOracleAndBaselinesAndStoresThem) {
+  std::string out;
+  ASSERT_EQ(Shell(fmt::format("{} validate {} --db {} --budget-s 0.3 --min-reps 3 --json", Bin(), model_,
+                              db_),
+                  &out),
+            0)
+      << out;
+  const auto j = nlohmann::json::parse(out);
+  std::ifstream f(Source() / "schema" / "validation.schema.json");
+  ASSERT_TRUE(f);
+  const auto schema = nlohmann::json::parse(f);
+  const auto errors = ValidateJson(schema, j);
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  EXPECT_TRUE(j["outputs_match"].get<bool>());
+  EXPECT_GT(j["measured_total_us"].get<double>(), 0);
+  EXPECT_FALSE(j["oracle_measured_us"].is_null());
+  std::vector<std::string> names;
+  for (const auto& b : j["baselines"]) names.push_back(b["name"]);
+  for (const char* want : {"oracle", "cpu:nchw", "cpu:nhwc", "cpu:nChw8c", "cpu:nChw16c", "cpu:any",
+                           "local_best"})
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+  for (const auto& b : j["baselines"]) EXPECT_FALSE(b["measured_us"].is_null()) << b.dump();
+  // Stored: one row per strategy, the plan's with its per sub-graph figures.
+  db::Database d = db::Database::Open(db_, db::Mode::kReadOnly);
+  const auto rows = d.Validations();
+  ASSERT_EQ(rows.size(), names.size() + 1);
+  EXPECT_EQ(rows[0].strategy, "plan");
+  EXPECT_EQ(rows[0].model_hash, j["model_hash"].get<std::string>());
+  EXPECT_FALSE(nlohmann::json::parse(rows[0].details)["subgraphs"].empty());
+  for (const auto& r : rows) EXPECT_EQ(r.validation, rows[0].validation);
+}
+
+}  // namespace
+}  // namespace layoutdb
