@@ -26,7 +26,7 @@
 
 #include "layoutdb/microbench/measure.h"
 #include "layoutdb/microbench/unit.h"
-#include "onednn/cpu_unit.h"
+#include "microbench/onednn/cpu_unit.h"
 
 namespace {
 

@@ -20,8 +20,8 @@
 #include "layoutdb/microbench/measure.h"
 #include "layoutdb/microbench/unit.h"
 #include "layoutdb/problem.h"
-#include "onednn/cpu_unit.h"
-#include "opencl/ocl_unit.h"
+#include "microbench/onednn/cpu_unit.h"
+#include "microbench/opencl/ocl_unit.h"
 
 namespace {
 using namespace layoutdb;
