@@ -17,6 +17,9 @@
 #define VT CAT(float, OCV)
 #define VLOAD CAT(vload, OCV)
 #define VSTORE CAT(vstore, OCV)
+#define PXT CAT(float, PX)
+#define VLOADPX CAT(vload, PX)
+#define VSTOREPX CAT(vstore, PX)
 
 __kernel void conv2d(__global const float* restrict src, __global const float* restrict wei,
                      __global const float* restrict bias, __global float* restrict dst, int IC,
@@ -115,6 +118,19 @@ __kernel void conv2d(__global const float* restrict src, __global const float* r
   const int ocg0 = ob * OCV;                // first channel of the tile within the group
   const int oc0 = g * OCG + ocg0;           // ... within all channels
   const int nvalid = min(OCV, OCG - ocg0);  // channels of the tile that exist
+#if OUT_L == 0 && (PX == 4 || PX == 8)
+  if (ow0 + PX <= OW) {
+    // nchw: the tile transposed in registers, one vector store of PX pixels per channel.
+    float t[PX][OCV];
+    for (int p = 0; p < PX; ++p) VSTORE(ACT_F(acc[p]), 0, t[p]);
+    for (int j = 0; j < nvalid; ++j) {
+      float r[PX];
+      for (int p = 0; p < PX; ++p) r[p] = t[p][j];
+      VSTOREPX(VLOADPX(0, r), 0, dst + off_l(0, n, oc0 + j, oh, ow0, OC, OH, OW));
+    }
+    return;
+  }
+#endif
   for (int p = 0; p < PX; ++p) {
     const int ow = ow0 + p;
     if (ow >= OW) break;
@@ -145,45 +161,106 @@ __kernel void conv2d(__global const float* restrict src, __global const float* r
   }
 }
 
-// Depthwise convolution (G == IC == OC): one work-item computes 4 channels (one float4) x PX pixels
-// along ow. Weights packed as [C4][KH][KW][4], bias as [C4][4] (zero padded).
+// Depthwise convolution (G == IC == OC) from nhwc or nc4hw4: one work-item computes CV channels
+// (one float4/8/16: neighbouring channels in nhwc, CV/4 neighbouring blocks in nc4hw4) x PX pixels
+// along ow. Weights packed as [C/CV][KH][KW][CV], bias as [C/CV][CV] (zero padded).
+// Defines: CV (4, 8, 16), PX, IN_L, OUT_L, ACT.
+#ifndef CV
+#define CV 4  // a program built for conv2d still compiles this kernel
+#endif
+#define CVT CAT(float, CV)
+#define VLOADCV CAT(vload, CV)
+#define VSTORECV CAT(vstore, CV)
+
+// Channels c..c+CV-1 of one pixel; channels >= C read as 0.
+inline CVT dw_load(__global const float* src, int n, int c, int h, int w, int C, int H, int W) {
+#if IN_L == 1
+  if (c + CV <= C) return VLOADCV(0, src + off_l(1, n, c, h, w, C, H, W));
+#elif IN_L == 2
+  // Whole blocks (padding lanes hold zeros); a vector reaching past the last block goes per lane.
+  if (c + CV <= ((C + 3) & ~3)) {
+    __global const float* p = src + off_l(2, n, c, h, w, C, H, W);
+#if CV == 4
+    return vload4(0, p);
+#else
+    const size_t bs = (size_t)H * W * 4;
+#if CV == 8
+    return (float8)(vload4(0, p), vload4(0, p + bs));
+#else
+    return (float16)(vload4(0, p), vload4(0, p + bs), vload4(0, p + 2 * bs), vload4(0, p + 3 * bs));
+#endif
+#endif
+  }
+#endif
+  float t[CV];
+  for (int j = 0; j < CV; ++j) t[j] = c + j < C ? src[off_l(IN_L, n, c + j, h, w, C, H, W)] : 0.f;
+  return VLOADCV(0, t);
+}
+
+// Stores channels c..c+CV-1 of one pixel (those < C; nc4hw4: whole blocks, padding lanes as 0).
+inline void dw_store(CVT v, __global float* dst, int n, int c, int h, int w, int C, int H, int W) {
+#if OUT_L == 1
+  if (c + CV <= C) {
+    VSTORECV(v, 0, dst + off_l(1, n, c, h, w, C, H, W));
+    return;
+  }
+#endif
+  float t[CV];
+  VSTORECV(v, 0, t);
+#if OUT_L == 2
+  const int4 lane = (int4)(0, 1, 2, 3);
+  for (int j = 0; j < CV && c + j < C; j += 4)
+    vstore4(select((float4)0.f, vload4(0, t + j), lane + (c + j) < C), 0,
+            dst + off_l(2, n, c + j, h, w, C, H, W));
+#else
+  for (int j = 0; j < CV && c + j < C; ++j) dst[off_l(OUT_L, n, c + j, h, w, C, H, W)] = t[j];
+#endif
+}
+
 __kernel void dwconv2d(__global const float* restrict src, __global const float* restrict wei,
                        __global const float* restrict bias, __global float* restrict dst, int C,
                        int IH, int IW, int OH, int OW, int KH, int KW, int SH, int SW, int PH,
                        int PW, int DH, int DW, int OWB, int NZ, float A0, float A1) {
   const int owb = get_global_id(0), oh = get_global_id(1), z = get_global_id(2);
   if (owb >= OWB || oh >= OH || z >= NZ) return;
-  const int C4 = (C + 3) >> 2;
-  const int n = z / C4;
-  const int cb = z - n * C4;
-  const int c = cb * 4;
+  const int CB = (C + CV - 1) / CV;
+  const int n = z / CB;
+  const int cb = z - n * CB;
+  const int c = cb * CV;
   const int ow0 = owb * PX;
-  float4 acc[PX];
-  const float4 b = vload4(cb, bias);
+  CVT acc[PX];
+  const CVT b = VLOADCV(cb, bias);
   for (int p = 0; p < PX; ++p) acc[p] = b;
   for (int kh = 0; kh < KH; ++kh) {
     const int ih = oh * SH - PH + kh * DH;
     if (ih < 0 || ih >= IH) continue;
-    __global const float* wp = wei + ((size_t)cb * KH + kh) * KW * 4;
+    __global const float* wp = wei + ((size_t)cb * KH + kh) * KW * CV;
+    const int iw0 = ow0 * SW - PW;
+    if (KW == 3 && SW == 1 && DW == 1 && iw0 >= 0 && iw0 + PX + 2 <= IW) {
+      // A 3-wide window, stride 1, the whole row segment inside: PX + 2 loads serve all 3 taps.
+      CVT in[PX + 2];
+      for (int j = 0; j < PX + 2; ++j) in[j] = dw_load(src, n, c, ih, iw0 + j, C, IH, IW);
+      for (int kw = 0; kw < 3; ++kw) {
+        const CVT w = VLOADCV(kw, wp);
+        for (int p = 0; p < PX; ++p) acc[p] = fma(in[p + kw], w, acc[p]);
+      }
+      continue;
+    }
     for (int kw = 0; kw < KW; ++kw) {
-      const float4 w = vload4(kw, wp);
+      const CVT w = VLOADCV(kw, wp);
       for (int p = 0; p < PX; ++p) {
         const int iw = (ow0 + p) * SW - PW + kw * DW;
-        if (iw >= 0 && iw < IW)
-          acc[p] = fma(load_c4(IN_L, src, n, c, ih, iw, C, IH, IW), w, acc[p]);
+        if (iw >= 0 && iw < IW) acc[p] = fma(dw_load(src, n, c, ih, iw, C, IH, IW), w, acc[p]);
       }
     }
   }
   for (int p = 0; p < PX && ow0 + p < OW; ++p)
-    store_c4(OUT_L, ACT_F(acc[p]), dst, n, c, oh, ow0 + p, C, OH, OW);
+    dw_store(ACT_F(acc[p]), dst, n, c, oh, ow0 + p, C, OH, OW);
 }
 
 // Depthwise convolution from nchw, vectorised along w: one work-item computes PX neighbouring
-// output pixels of one channel (with stride 1 each tap is one unaligned vector load of the input
-// row). Weights [C][KH][KW] and bias [C] as given. Output in OUT_L.
-#define PXT CAT(float, PX)
-#define VLOADPX CAT(vload, PX)
-#define VSTOREPX CAT(vstore, PX)
+// output pixels of one channel (with stride 1 or 2 each tap is one or two unaligned vector loads of
+// the input row). Weights [C][KH][KW] and bias [C] as given. Output in OUT_L.
 __kernel void dwconv2d_w(__global const float* restrict src, __global const float* restrict wei,
                          __global const float* restrict bias, __global float* restrict dst, int C,
                          int IH, int IW, int OH, int OW, int KH, int KW, int SH, int SW, int PH,
@@ -205,6 +282,15 @@ __kernel void dwconv2d_w(__global const float* restrict src, __global const floa
       PXT s;
       if (SW == 1 && iw0 >= 0 && iw0 + PX <= IW) {
         s = VLOADPX(0, row + iw0);
+      } else if (SW == 2 && iw0 >= 0 && iw0 + 2 * PX <= IW) {
+        // Stride 2: the even elements of 2 * PX neighbours.
+#if PX == 16
+        s = (float16)(vload16(0, row + iw0).even, vload16(0, row + iw0 + 16).even);
+#elif PX == 8
+        s = vload16(0, row + iw0).even;
+#else
+        s = vload8(0, row + iw0).even;
+#endif
       } else {
         float t[PX];
         for (int p = 0; p < PX; ++p) {

@@ -451,13 +451,22 @@ TEST_F(OclBackendTest, StridedConvWithAsymmetricPadsAndClip) {
 }
 
 TEST_F(OclBackendTest, DepthwiseConvWithHardSwish) {
-  for (int64_t stride : {1, 2}) {
-    const int64_t o = stride == 1 ? 10 : 5;
-    const Dims xs{2, 17, 10, 10}, ws{17, 1, 3, 3}, ys{2, 17, o, o};
+  // Widths that give tiles of 16, 8 and 4 pixels, each with tiles at the left edge, inside the row
+  // (the vector loads of stride 1 and 2) and partial ones. Every layout pair on the first two, nchw
+  // (its kernel vectorised along w) on the others.
+  struct Case {
+    int64_t stride, width;
+    bool all_layouts;
+  };
+  for (const Case& c :
+       {Case{1, 40, true}, Case{2, 40, true}, Case{2, 18, false}, Case{2, 12, false}}) {
+    const int64_t ow = (c.width - 1) / c.stride + 1, oh = (10 - 1) / c.stride + 1;
+    const Dims xs{2, 17, 10, c.width}, ws{17, 1, 3, 3}, ys{2, 17, oh, ow};
     const Floats x = Random(xs, 21, -4.f, 4.f), w = Random(ws, 22), b = Random({17}, 23);
-    const Floats want = Map(
-        RefConv(x, xs, w, ws, b, ys, {.group = 17, .sh = stride, .sw = stride, .ph = 1, .pw = 1}),
-        HardSwish);
+    const Floats want =
+        Map(RefConv(x, xs, w, ws, b, ys,
+                    {.group = 17, .sh = c.stride, .sw = c.stride, .ph = 1, .pw = 1}),
+            HardSwish);
     std::vector<Node> chain;
     chain.push_back(Node("Conv")
                         .In("x", xs)
@@ -465,12 +474,14 @@ TEST_F(OclBackendTest, DepthwiseConvWithHardSwish) {
                         .Const("b", {17}, b)
                         .Out("c", ys)
                         .AttrI("group", 17)
-                        .AttrInts("strides", {stride, stride})
+                        .AttrInts("strides", {c.stride, c.stride})
                         .AttrInts("pads", {1, 1, 1, 1}));
     chain.push_back(Node("HardSwish").In("c", ys).Out("y", ys));
     for (const auto& in : kLayouts)
       for (const std::string& out : {in, std::string("nc4hw4")}) {
-        SCOPED_TRACE(in + ">" + out + " stride " + std::to_string(stride));
+        if (!c.all_layouts && (in != "nchw" || out != "nchw")) continue;
+        SCOPED_TRACE(in + ">" + out + " stride " + std::to_string(c.stride) + " width " +
+                     std::to_string(c.width));
         const Result r = Run(chain, {{{0, 0}, x}}, in, out);
         ASSERT_TRUE(r.created.exec);
         EXPECT_EQ(r.created.fused, 1);
@@ -500,6 +511,26 @@ TEST_F(OclBackendTest, GroupedDilatedConvWithoutBias) {
     ASSERT_TRUE(r.created.exec);
     EXPECT_EQ(r.created.fused, 0);
     EXPECT_TRUE(Near(r.outputs.at(0), want));
+  }
+
+  // Depthwise, dilated by (2, 3), padding (2, 3): 9x20 -> 9x20.
+  const Dims dxs{1, 5, 9, 20}, dws{5, 1, 3, 3};
+  const Floats dx = Random(dxs, 33), dw = Random(dws, 34);
+  const Floats dwant =
+      RefConv(dx, dxs, dw, dws, {}, dxs, {.group = 5, .dh = 2, .dw = 3, .ph = 2, .pw = 3});
+  std::vector<Node> dchain;
+  dchain.push_back(Node("Conv")
+                       .In("x", dxs)
+                       .Const("w", dws, dw)
+                       .Out("y", dxs)
+                       .AttrI("group", 5)
+                       .AttrInts("dilations", {2, 3})
+                       .AttrInts("pads", {2, 3, 2, 3}));
+  for (const auto& l : kLayouts) {
+    SCOPED_TRACE("depthwise " + l);
+    const Result r = Run(dchain, {{{0, 0}, dx}}, l, l);
+    ASSERT_TRUE(r.created.exec);
+    EXPECT_TRUE(Near(r.outputs.at(0), dwant));
   }
 }
 
@@ -547,6 +578,27 @@ TEST_F(OclBackendTest, ConvAutoPadSameUpperAndLowerAndValid) {
       EXPECT_TRUE(Near(r.outputs.at(0), want));
     }
   }
+}
+
+TEST_F(OclBackendTest, OneDimensionalConvRunsAsTwoDimensional) {
+  // [N, C, L] as [N, C, 1, L] (plain, whatever layout is asked): kernel 3, stride 2, pads (1, 2).
+  const Dims xs{2, 5, 11}, ws{6, 5, 3}, ys{2, 6, 7};
+  const Floats x = Random(xs, 68), w = Random(ws, 69), b = Random({6}, 70);
+  const Floats want =
+      RefConv(x, {2, 5, 1, 11}, w, {6, 5, 1, 3}, b, {2, 6, 1, 7}, {.sh = 1, .sw = 2, .pw = 1});
+  std::vector<Node> chain;
+  chain.push_back(Node("Conv")
+                      .In("x", xs)
+                      .Const("w", ws, w)
+                      .Const("b", {6}, b)
+                      .Out("y", ys)
+                      .AttrInts("strides", {2})
+                      .AttrInts("pads", {1, 2}));
+  const Result r = Run(chain, {{{0, 0}, x}}, "nhwc", "nhwc");
+  ASSERT_TRUE(r.created.exec);
+  EXPECT_EQ(r.created.reads.at(0).layout, "nchw");
+  EXPECT_EQ(r.created.out_layouts, std::vector<std::string>{"nchw"});
+  EXPECT_TRUE(Near(r.outputs.at(0), want));
 }
 
 TEST_F(OclBackendTest, ConvFusesEveryActivation) {

@@ -4,7 +4,7 @@
 // Why not Google Benchmark here: its model runs one benchmark to completion before the next, i.e.
 // back to back, and on this class of machine back-to-back timing drifted 20-40% between runs and
 // flipped winners, while interleaved timing kept the ranking. Google Benchmark is used for the
-// benchmarks of our own hot paths and for the harness-overhead check (microbench/bench/).
+// benchmarks of our own hot paths and for the harness-overhead check (bench/).
 #pragma once
 
 #include <functional>
