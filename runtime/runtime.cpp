@@ -106,6 +106,7 @@ struct Runtime::Impl {
   std::unordered_map<std::string, Tensor> constants;
   std::vector<std::string> notes;
   std::vector<int> host_nodes;
+  std::unordered_map<std::string, int> readers;  // tensor -> non-constant nodes reading it (+1 if output)
 
   // A tensor held by one unit in one layout. f32 values live in buffers of their unit (slots);
   // integer values live on the host, in `host`.
@@ -471,7 +472,8 @@ struct Runtime::Impl {
           const std::string& prev = chain.back().proto->output(0);
           bool reads = false;
           for (const auto& in : f.proto->input()) reads = reads || in == prev;
-          if (!reads || chain.back().proto->output_size() != 1) break;
+          // The follower must be the only reader of that output (a graph output also reads it).
+          if (!reads || chain.back().proto->output_size() != 1 || readers[prev] != 1) break;
           chain.push_back(std::move(f));
         }
       }
@@ -696,6 +698,12 @@ Runtime Runtime::Load(const std::string& model_path, const Plan& plan, const Run
     m.unit_index[ps.unit] = static_cast<int>(m.backends.size()) - 1;
   }
   m.LoadConstants();
+  for (const auto& n : m.graph.nodes) {
+    if (n.is_constant) continue;
+    std::set<std::string> once(n.inputs.begin(), n.inputs.end());
+    for (const auto& t : once) ++m.readers[t];
+  }
+  for (const auto& t : m.graph.outputs) ++m.readers[t];
   // Graph inputs on the cpu, plain.
   for (const auto& name : m.graph.inputs) {
     if (m.constants.count(name)) continue;
