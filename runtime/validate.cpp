@@ -51,6 +51,7 @@ struct Strategy {
   double predicted_us = kInf;
   int runtime = -1;          // index into the loaded runtimes (identical plans share one)
   std::string error;         // why it could not be loaded
+  int fallbacks = 0;         // fixed-layout baselines: sub-graphs that cannot run in that layout
 };
 
 Strategy Named(std::string name, std::vector<int> state) {
@@ -238,14 +239,14 @@ int RunValidate(const ValidateCommandOptions& o) {
     s.predicted_us = selector::Evaluate(pp.solve, s.state);
     strategies.push_back(std::move(s));
   }
-  std::map<std::string, double> selector_baselines;
-  for (const auto& b : selected.baselines) selector_baselines[b.name] = b.total_us;
+  // Every sub-graph on the cpu in one layout, where it can run in it (else the selector's nearest
+  // state: a reference kernel is never a baseline); `any` runs oneDNN's own choices for real.
   for (const std::string l : {"nchw", "nhwc", "nChw8c", "nChw16c", "any"}) {
-    Strategy s;
-    s.name = "cpu:" + l;
-    s.plan = FixedLayout(selected, l);
-    auto it = selector_baselines.find(s.name);
-    if (it != selector_baselines.end()) s.predicted_us = it->second;
+    int fallbacks = 0;
+    Strategy s = Named("cpu:" + l, selector::BaselineStates(pp, l, l == "any", &fallbacks));
+    s.predicted_us = selector::Evaluate(pp.solve, s.state);
+    s.fallbacks = fallbacks;
+    s.plan = l == "any" ? FixedLayout(selected, "any") : WithStates(selected, pp, s.state);
     strategies.push_back(std::move(s));
   }
   {  // each sub-graph's cheapest predicted state, transitions ignored
@@ -357,6 +358,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   for (size_t k = 1; k < strategies.size(); ++k) {
     const Strategy& s = strategies[k];
     nlohmann::json b{{"name", s.name}};
+    if (s.fallbacks) b["fallbacks"] = s.fallbacks;
     b["predicted_us"] = std::isfinite(s.predicted_us) ? nlohmann::json(s.predicted_us) : nullptr;
     if (s.runtime >= 0) {
       b["measured_us"] = summary_of[s.runtime].median_us;

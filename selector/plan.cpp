@@ -300,6 +300,34 @@ PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostMo
   return pp;
 }
 
+std::vector<int> BaselineStates(const PlanProblem& pp, const std::string& layout, bool any,
+                                int* fallbacks) {
+  auto pick = [&](size_t s) {
+    const auto& sts = pp.states[s];
+    auto find = [&](auto pred) -> int {
+      int best = -1;
+      for (size_t k = 0; k < sts.size(); ++k)
+        if (sts[k].unit == "cpu" && pred(sts[k]) && (best < 0 || sts[k].us < sts[best].us))
+          best = static_cast<int>(k);
+      return best;
+    };
+    int k = any ? find([](const State& st) { return st.from_any; })
+                : find([&](const State& st) { return Same(st.in, layout) && Same(st.out, layout); });
+    if (k < 0 && !any) k = find([&](const State& st) { return Same(st.out, layout); });
+    if (k >= 0) return k;
+    ++*fallbacks;
+    k = find([](const State& st) { return PlainLike(st.in) && PlainLike(st.out); });
+    if (k < 0) k = find([](const State&) { return true; });
+    return k < 0 ? static_cast<int>(std::min_element(sts.begin(), sts.end(), [](auto& x, auto& y) {
+                                       return x.us < y.us;
+                                     }) - sts.begin())
+                 : k;
+  };
+  std::vector<int> st(pp.states.size());
+  for (size_t s = 0; s < st.size(); ++s) st[s] = pick(s);
+  return st;
+}
+
 Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, const PlanOptions& options) {
   PlanProblem pp = BuildPlanProblem(g, part, cost, options);
   std::vector<std::vector<std::string>> labels(pp.states.size());
@@ -373,27 +401,6 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
   // candidate writing that layout, else nchw/plain, else the cheapest cpu state. `any`: oneDNN's own
   // choice where it was measured, else nchw.
   const bool have_cpu = std::find(plan.units.begin(), plan.units.end(), "cpu") != plan.units.end();
-  auto pick = [&](size_t s, const std::string& layout, bool any, int* fallbacks) {
-    const auto& sts = pp.states[s];
-    auto find = [&](auto pred) -> int {
-      int best = -1;
-      for (size_t k = 0; k < sts.size(); ++k)
-        if (sts[k].unit == "cpu" && pred(sts[k]) && (best < 0 || sts[k].us < sts[best].us))
-          best = static_cast<int>(k);
-      return best;
-    };
-    int k = any ? find([](const State& st) { return st.from_any; })
-                : find([&](const State& st) { return Same(st.in, layout) && Same(st.out, layout); });
-    if (k < 0 && !any) k = find([&](const State& st) { return Same(st.out, layout); });
-    if (k >= 0) return k;
-    ++*fallbacks;
-    k = find([](const State& st) { return PlainLike(st.in) && PlainLike(st.out); });
-    if (k < 0) k = find([](const State&) { return true; });
-    return k < 0 ? static_cast<int>(std::min_element(sts.begin(), sts.end(), [](auto& x, auto& y) {
-                                       return x.us < y.us;
-                                     }) - sts.begin())
-                 : k;
-  };
   auto add_baseline = [&](const std::string& name, const std::vector<int>& st, int fallbacks) {
     const double t = Evaluate(pp.solve, st);
     if (!std::isfinite(t)) {  // e.g. a unit whose reorders or transfers were never measured
@@ -406,9 +413,8 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
     for (const char* layout : {"nchw", "nhwc", "nChw16c", "any"}) {
       const bool any = std::string(layout) == "any";
       int fallbacks = 0;
-      std::vector<int> st(pp.states.size());
-      for (size_t s = 0; s < st.size(); ++s) st[s] = pick(s, layout, any, &fallbacks);
-      add_baseline(fmt::format("cpu:{}", layout), st, fallbacks);
+      add_baseline(fmt::format("cpu:{}", layout), BaselineStates(pp, layout, any, &fallbacks),
+                   fallbacks);
     }
   }
   std::vector<int> local(pp.states.size());

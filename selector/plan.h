@@ -38,6 +38,12 @@ struct PlanProblem {
 
 PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostModel& cost,
                              const PlanOptions& options);
+// A baseline: every sub-graph on the cpu in `layout` where it can run in it; otherwise (a matmul has
+// only `plain`, a 3-channel conv has no usable blocked kernel) in the nearest state: the mixed
+// candidate writing that layout, else nchw/plain, else the cheapest cpu state (each such sub-graph
+// counts in *fallbacks). `any`: oneDNN's own choice where it was measured, else nchw.
+std::vector<int> BaselineStates(const PlanProblem& pp, const std::string& layout, bool any,
+                                int* fallbacks);
 Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, const PlanOptions& options);
 
 // The graph IR of an in-memory description (api.cpp): problems parsed, output shapes derived, tensors
