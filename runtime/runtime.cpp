@@ -135,6 +135,8 @@ struct Runtime::Impl {
     std::vector<int> ins, outs;  // values; -1 for an omitted input
     std::vector<std::string> in_consts;  // host steps: constant tensor per input ("" when not)
     std::vector<Tensor> staging_in, staging_out;  // host steps: plain copies of f32 values
+    std::vector<void*> in_ptrs, out_ptrs;          // kernel steps: buffers, fixed by Allocate()
+    bool sync_after = true;  // last step of its segment (sub-graph, transition or not, unit)
   };
   std::vector<Step> steps;
 
@@ -590,6 +592,14 @@ struct Runtime::Impl {
       }
     }
     for (auto& s : slots) s.buffer = backends[s.unit]->Alloc(std::max<size_t>(s.bytes, 64));
+    for (int i = 0; i < n; ++i) {
+      Step& s = steps[i];
+      for (int v : s.ins) s.in_ptrs.push_back(Buffer(v));
+      for (int v : s.outs) s.out_ptrs.push_back(Buffer(v));
+      const Step* next = i + 1 < n ? &steps[i + 1] : nullptr;
+      s.sync_after = !next || next->subgraph != s.subgraph || next->transition != s.transition ||
+                     next->unit != s.unit;
+    }
   }
 
   void* Buffer(int v) const {
@@ -769,27 +779,22 @@ void Runtime::Run(const std::vector<Tensor>& inputs) {
     }
   }
   for (auto& t : m.timings) t.us = t.kernel_us = t.transition_us = 0;
-  int current_sg = -2;
-  Clock::time_point sg_start;
+  // Steps of one segment (a sub-graph's transitions, or its kernels, on one unit) are enqueued back
+  // to back; the segment waits for its unit once at its end and is timed as a whole.
+  Clock::time_point segment = Clock::now();
   for (auto& s : m.steps) {
-    const auto a = Clock::now();
-    if (s.kind == Impl::Kind::kHost) {
-      m.RunHost(s);
-    } else {
-      std::vector<void*> ins, outs;
-      for (int v : s.ins) ins.push_back(m.Buffer(v));
-      for (int v : s.outs) outs.push_back(m.Buffer(v));
-      s.exec->Run(ins, outs);
-    }
+    if (s.kind == Impl::Kind::kHost) m.RunHost(s);
+    else s.exec->Run(s.in_ptrs, s.out_ptrs);
+    if (!s.sync_after) continue;
     if (s.unit != 0) m.backends[s.unit]->Finish();
-    const double us = Us(a, Clock::now());
-    (void)sg_start;
-    (void)current_sg;
+    const Clock::time_point now = Clock::now();
     if (s.subgraph >= 0) {
       SubgraphTiming& t = m.timings[s.subgraph];
+      const double us = Us(segment, now);
       (s.transition ? t.transition_us : t.kernel_us) += us;
       t.us += us;
     }
+    segment = now;
   }
   for (size_t k = 0; k < m.outputs.size(); ++k) {
     const int v = m.output_values[k];
