@@ -2,6 +2,7 @@
 // their options). Both throw std::runtime_error with one line for bad input.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,12 @@ struct ValidateCommandOptions {
   double tolerance = 1e-3;  // outputs under any plan vs the all-nchw execution (see validate.cpp)
   bool json = false;
   bool no_store = false;  // do not write the validation into the database
+  bool partial = false;   // leave out (and list) operators nobody can execute
+  std::string report;     // also draw the plan and its validation into this folder (write_report)
+  // Draws a plan JSON and a validation JSON into a folder (reports/, wired by app/main.cpp).
+  std::function<void(const std::string& dir, const std::string& plan_json,
+                     const std::string& validation_json)>
+      write_report;
 };
 
 int RunRun(const RunCommandOptions& o);

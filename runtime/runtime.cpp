@@ -93,6 +93,17 @@ class DownloadExec : public Execution {
   size_t bytes_;
 };
 
+class ZeroExec : public Execution {
+ public:
+  explicit ZeroExec(std::vector<size_t> bytes) : bytes_(std::move(bytes)) {}
+  void Run(const std::vector<void*>&, const std::vector<void*>& out) override {
+    for (size_t k = 0; k < out.size(); ++k) std::memset(out[k], 0, bytes_[k]);
+  }
+
+ private:
+  std::vector<size_t> bytes_;
+};
+
 }  // namespace
 
 struct Runtime::Impl {
@@ -106,6 +117,8 @@ struct Runtime::Impl {
   std::unordered_map<std::string, Tensor> constants;
   std::vector<std::string> notes;
   std::vector<int> host_nodes;
+  std::vector<int> skipped_nodes;
+  bool partial = false;
   std::unordered_map<std::string, int> readers;  // tensor -> non-constant nodes reading it (+1 if output)
 
   // A tensor held by one unit in one layout. f32 values live in buffers of their unit (slots);
@@ -416,6 +429,24 @@ struct Runtime::Impl {
     AddStep(std::move(s));
   }
 
+  // --partial: a node nobody can run writes zeros, untimed, so that what follows still runs.
+  void AddZeroStep(int node_index, int sg) {
+    const onnx::NodeProto& proto = model.graph().node(node_index);
+    Step s;
+    s.subgraph = -1;  // not part of any sub-graph's measured time
+    s.unit = 0;
+    std::vector<size_t> bytes;
+    for (const auto& name : proto.output()) {
+      if (name.empty()) continue;
+      const int v = NewValue(name, 0, ValueOf(name));
+      if (values[v].host_int) continue;  // allocated as zeros, never written
+      s.outs.push_back(v);
+      bytes.push_back(runtime::PhysicalBytes(values[v].v));
+    }
+    s.exec = std::make_unique<ZeroExec>(std::move(bytes));
+    AddStep(std::move(s));
+  }
+
   // A view: the output shares the (plain) input's buffer.
   bool TryView(int node_index, int sg, int unit) {
     const onnx::NodeProto& proto = model.graph().node(node_index);
@@ -495,6 +526,14 @@ struct Runtime::Impl {
       }
       if (AllF32(chain[0])) c = be.Create(chain, in_l, out_l);
       if (!c.exec) {
+        if (!runtime::HostSupports(chain[0].proto->op_type()) && partial) {
+          notes.push_back(fmt::format("sub-graph {}: {} is left out (--partial): its outputs are zeros",
+                                      sg, chain[0].Label()));
+          AddZeroStep(idx, sg);
+          skipped_nodes.push_back(idx);
+          ++k;
+          continue;
+        }
         if (!runtime::HostSupports(chain[0].proto->op_type()))
           Fail(fmt::format("{}: {}: the runtime cannot execute this operator{}", model_path,
                            chain[0].Label(), c.why_not.empty() ? "" : " (" + c.why_not + ")"));
@@ -665,6 +704,7 @@ Runtime Runtime::Load(const std::string& model_path, const Plan& plan, const Run
     Fail(fmt::format("plan for {} is bf16: bf16 execution is not supported yet (the runtime "
                      "executes f32 plans)",
                      model_path));
+  m.partial = options.partial;
   m.model = runtime::ReadModelFile(model_path);
   if (!plan.model_hash.empty()) {
     const std::string hash = ModelHash(model_path);
@@ -811,6 +851,7 @@ const std::vector<SubgraphTiming>& Runtime::SubgraphUs() const { return impl_->t
 double Runtime::LastRunUs() const { return impl_->last_run_us; }
 const std::vector<std::string>& Runtime::Notes() const { return impl_->notes; }
 const std::vector<int>& Runtime::HostNodes() const { return impl_->host_nodes; }
+const std::vector<int>& Runtime::SkippedNodes() const { return impl_->skipped_nodes; }
 
 int64_t Runtime::PeakActivationBytes() const {
   int64_t total = 0;

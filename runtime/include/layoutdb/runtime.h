@@ -46,8 +46,10 @@ Plan LoadPlan(const std::string& path);
 
 struct RuntimeOptions {
   std::map<std::string, std::vector<int64_t>> inputs;  // fixes dynamic input dims, as for Select
-  // Model inputs that are given as data at load time rather than per run are not special: the ONNX
-  // backend tests pass weights as graph inputs and Run() accepts them like any input.
+  // An operator neither its unit nor the host can execute: false refuses the model with one line
+  // naming the node; true leaves the node out (its outputs are zeros, untimed) and lists it in
+  // SkippedNodes() — for `validate --partial`, which then leaves it out of prediction and measurement.
+  bool partial = false;
 };
 
 // Per sub-graph figures of the last Run().
@@ -86,6 +88,8 @@ class Runtime {
   // Nodes (indices in the model's node list) that run on the host in plain order because their
   // unit's backend has no kernel for them.
   const std::vector<int>& HostNodes() const;
+  // Nodes left out under RuntimeOptions::partial.
+  const std::vector<int>& SkippedNodes() const;
 
   struct Impl;
 
