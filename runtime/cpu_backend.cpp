@@ -604,9 +604,67 @@ class CpuBackend : public Backend {
     return c;
   }
 
+  // Gemm with constant weights is an inner product, as the database measures it (`ip` problems):
+  // weights [N, K] ([K, N] read transposed), C of [N] or [1, N] as the bias, alpha folded in.
+  Created CreateInnerProduct(const std::vector<NodeView>& chain) {
+    const NodeView& n = chain[0];
+    const auto& a = n.inputs[0].shape;
+    const auto& y = n.outputs[0].shape;
+    const Tensor* bc = n.constants[1];
+    const int64_t m = y[0], nout = y[1], k = a[1];
+    const bool trans_b = AttrInt(*n.proto, "transB", 0) != 0;
+    const float alpha = AttrFloat(*n.proto, "alpha", 1.0f), beta = AttrFloat(*n.proto, "beta", 1.0f);
+    std::vector<float> w = bc->f32;
+    for (auto& v : w) v *= alpha;
+    std::vector<float> bias;
+    if (n.inputs.size() > 2 && !n.inputs[2].dtype.empty()) {
+      const Tensor* cc = n.constants[2];
+      if (!cc || !cc->IsFloat() || (cc->Elems() != nout && cc->Elems() != 1))
+        throw Refuse{"C is not a constant row"};
+      bias.resize(nout);
+      for (int64_t j = 0; j < nout; ++j) bias[j] = beta * cc->f32[cc->Elems() == 1 ? 0 : j];
+    }
+    FoldFn fold = [&](const std::string& op, const std::vector<float>& per) {
+      if (op != "Add" && op != "Sub") return false;
+      if (bias.empty()) bias.assign(nout, 0.0f);
+      for (int64_t j = 0; j < nout; ++j) bias[j] += op == "Add" ? per[j] : -per[j];
+      return true;
+    };
+    PostOps po = MakePostOps(chain, y, 1, "nchw", fold);
+    const memory::desc src({m, k}, kF32, tag::ab), dst({m, nout}, kF32, tag::ab);
+    const memory::desc w_user({nout, k}, kF32, trans_b ? tag::ab : tag::ba);
+    const memory::desc w_md({nout, k}, kF32, tag::any);
+    const memory::desc b_md = bias.empty() ? memory::desc() : memory::desc({nout}, kF32, tag::a);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po.ops);
+    dnnl::inner_product_forward::desc d(kInfer, src, w_md, b_md, dst);
+    dnnl::inner_product_forward::primitive_desc pd(d, attr, eng_);
+    Created c;
+    c.impl = pd.impl_info_str();
+    c.fused = po.fused;
+    auto e = std::make_unique<PrimExec>(dnnl::inner_product_forward(pd), &strm_);
+    e->BindInput(DNNL_ARG_SRC, 0, src, eng_);
+    c.reads.push_back({0, 0, "nchw"});
+    e->Own(DNNL_ARG_WEIGHTS, Constant(pd.weights_desc(), w, w_user));
+    if (!bias.empty()) e->Own(DNNL_ARG_BIAS, Constant(b_md, bias, b_md));
+    const size_t first = c.reads.size();
+    c.reads.insert(c.reads.end(), po.reads.begin(), po.reads.end());
+    Finish(*e, po, first, dst.get_size());
+    e->BindOutput(DNNL_ARG_DST, 0, dst, eng_);
+    c.out_layouts = {"nchw"};
+    c.exec = std::move(e);
+    return c;
+  }
+
   Created CreateMatMul(const std::vector<NodeView>& chain) {
     const NodeView& n = chain[0];
     const bool gemm = n.proto->op_type() == "Gemm";
+    if (gemm && n.constants[1] && n.constants[1]->IsFloat() && !AttrInt(*n.proto, "transA", 0)) {
+      try {
+        return CreateInnerProduct(chain);
+      } catch (const Refuse&) {  // e.g. a full [M, N] C: the matmul below takes it
+      }
+    }
     auto a = n.inputs[0].shape, b = n.inputs[1].shape, y = n.outputs[0].shape;
     if (a.size() < 2 || b.size() < 2) throw Refuse{"MatMul of a 1-D operand"};
     const size_t r = y.size();
