@@ -50,14 +50,6 @@ bool IsViewOp(const std::string& op) {
          op == "Identity" || op == "Dropout";
 }
 
-// The anchor of a sub-graph, as selector/partition.cpp forms them.
-bool IsAnchorOp(const std::string& op) {
-  static const std::set<std::string> kAnchors = {
-      "Conv", "ConvTranspose", "MatMul", "Gemm", "MaxPool", "AveragePool", "GlobalAveragePool",
-      "GlobalMaxPool", "LpPool", "Softmax", "LogSoftmax", "LayerNormalization"};
-  return kAnchors.count(op) > 0;
-}
-
 // Anchors whose followers a kernel may fuse (oneDNN post-ops, OpenCL epilogues).
 bool TakesPostOps(const std::string& op) {
   return op == "Conv" || op == "ConvTranspose" || op == "MatMul" || op == "Gemm";
@@ -484,7 +476,7 @@ struct Runtime::Impl {
     }
     int anchor_pos = -1;
     for (size_t k = 0; k < ps.nodes.size(); ++k)
-      if (IsAnchorOp(model.graph().node(ps.nodes[k]).op_type())) {
+      if (selector::IsAnchorOp(model.graph().node(ps.nodes[k]).op_type())) {
         anchor_pos = static_cast<int>(k);
         break;
       }

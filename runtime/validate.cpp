@@ -36,13 +36,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-bool IsAnchorOp(const std::string& op) {
-  static const std::set<std::string> kAnchors = {
-      "Conv", "ConvTranspose", "MatMul", "Gemm", "MaxPool", "AveragePool", "GlobalAveragePool",
-      "GlobalMaxPool", "LpPool", "Softmax", "LogSoftmax", "LayerNormalization"};
-  return kAnchors.count(op) > 0;
-}
-
 // One way of running the model: a unit and layout per sub-graph.
 struct Strategy {
   std::string name;          // plan, oracle, cpu:nchw, ..., local_best, ocl:0:0
@@ -116,7 +109,8 @@ int RunValidate(const ValidateCommandOptions& o) {
     selector::Subgraph sg;
     sg.nodes = ps.nodes;
     for (int i : ps.nodes)
-      if (i >= 0 && i < static_cast<int>(g.nodes.size()) && IsAnchorOp(g.nodes[i].op_type)) {
+      if (i >= 0 && i < static_cast<int>(g.nodes.size()) &&
+          selector::IsAnchorOp(g.nodes[i].op_type)) {
         sg.anchor = i;
         break;
       }

@@ -82,6 +82,10 @@ using InputShapes = std::map<std::string, std::vector<int64_t>>;
 // inputs — all of them named —, an impossible shape).
 Graph ImportOnnx(const std::string& path, const InputShapes& inputs);
 
+// The operators that start a sub-graph (Conv, ConvTranspose, MatMul, Gemm, pooling, Softmax,
+// LayerNormalization, ...): the runtime executes a sub-graph as it was partitioned around them.
+bool IsAnchorOp(const std::string& op_type);
+
 // Anchor operators take their fusible followers; branches end a sub-graph. Every non-constant node ends
 // up in exactly one sub-graph.
 Partition DefaultPartition(const Graph& g);

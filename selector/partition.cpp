@@ -36,11 +36,7 @@ namespace layoutdb::selector {
 namespace {
 
 bool IsAnchor(const Node& n) {
-  static const std::set<std::string> kAnchors = {
-      "Conv", "ConvTranspose", "MatMul", "Gemm", "MaxPool", "AveragePool", "GlobalAveragePool",
-      "GlobalMaxPool", "LpPool", "Softmax", "LogSoftmax", "LayerNormalization", "ConvInteger",
-      "MatMulInteger", "QLinearConv", "QLinearMatMul"};
-  return (n.domain.empty() || n.domain == "ai.onnx") && kAnchors.count(n.op_type) > 0;
+  return (n.domain.empty() || n.domain == "ai.onnx") && IsAnchorOp(n.op_type);
 }
 
 bool IsFusibleUnary(const Node& n) {
@@ -191,6 +187,14 @@ std::vector<Subgraph> OrderSubgraphs(const Graph& g, std::vector<Subgraph> sgs,
 }
 
 }  // namespace
+
+bool IsAnchorOp(const std::string& op_type) {
+  static const std::set<std::string> kAnchors = {
+      "Conv", "ConvTranspose", "MatMul", "Gemm", "MaxPool", "AveragePool", "GlobalAveragePool",
+      "GlobalMaxPool", "LpPool", "Softmax", "LogSoftmax", "LayerNormalization", "ConvInteger",
+      "MatMulInteger", "QLinearConv", "QLinearMatMul"};
+  return kAnchors.count(op_type) > 0;
+}
 
 Partition DefaultPartition(const Graph& g) {
   const Uses u = ComputeUses(g);
