@@ -12,6 +12,7 @@
 #include "layoutdb/db.h"
 #include "layoutdb/profiler/sweep.h"
 #include "layoutdb/reports/info.h"
+#include "layoutdb/reports/report.h"
 #include "runtime/commands.h"
 #include "selector/select_command.h"
 
@@ -43,6 +44,10 @@ void AddProfilerCommands(CLI::App& app) {
   sweep->add_flag("--quiet", o->quiet, "Print nothing but errors");
   sweep->add_flag("--add-target", o->add_target,
                   "Allow a database that already holds other machines' measurements (kept apart)");
+  sweep->add_option("--cache", o->cache,
+                    "hot: repetitions back to back; cold: caches evicted before each (benchdnn's --cold-cache)")
+      ->check(CLI::IsMember({"hot", "cold"}))
+      ->capture_default_str();
   sweep->callback([o, shard] {
     layoutdb::profiler::ParseShard(*shard, &o->shard_index, &o->shard_count);
     g_exit = layoutdb::profiler::RunSweep(*o);
@@ -115,6 +120,24 @@ void AddDbCommands(CLI::App& app) {
 }
 }  // namespace
 
+// reports/: report.
+namespace {
+void AddReportCommand(CLI::App& app) {
+  auto o = std::make_shared<layoutdb::reports::ReportOptions>();
+  auto* report = app.add_subcommand(
+      "report", "Write a self-contained HTML page with plots, a Markdown summary and a CSV file per table "
+                "(read-only)");
+  report->add_option("--db", o->db, "Database file")->required();
+  report->add_option("--out", o->out, "Folder to write into (created if missing)")->required();
+  report->add_option("--compare", o->compare, "A second database: its target beside --db's first one");
+  report->add_option("--format", o->formats, "Comma-separated outputs")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"html", "md", "csv"}))
+      ->capture_default_str();
+  report->callback([o] { g_exit = layoutdb::reports::RunReport(*o); });
+}
+}  // namespace
+
 // selector/: select.
 namespace {
 void AddSelectCommand(CLI::App& app) {
@@ -132,6 +155,10 @@ void AddSelectCommand(CLI::App& app) {
   select->add_option("--partition", o->partition, "A partition JSON {\"subgraphs\": [[0,1],[2],...]}");
   select->add_flag("--json", o->json, "Print the plan as JSON (schema/plan.schema.json)");
   select->add_option("--out", o->out, "Also write the plan JSON to this file");
+  select->add_option("--report", o->report, "Also draw the plan: DIR/index.html and DIR/plan.md");
+  o->write_report = [](const std::string& dir, const std::string& plan_json) {
+    layoutdb::reports::WritePlanReport(dir, plan_json);
+  };
   select->callback([o] { g_exit = layoutdb::selector::RunSelect(*o); });
 }
 }  // namespace
@@ -179,6 +206,14 @@ void AddRuntimeCommands(CLI::App& app) {
       ->capture_default_str();
   val->add_flag("--json", v->json, "Print JSON (schema/validation.schema.json)");
   val->add_flag("--no-store", v->no_store, "Do not store the validation in the database");
+  val->add_flag("--partial", v->partial,
+                "Leave out operators no unit can execute (listed; their outputs are zeros) and "
+                "measure and predict the rest");
+  val->add_option("--report", v->report, "Also draw the plan and its validation: DIR/index.html");
+  v->write_report = [](const std::string& dir, const std::string& plan_json,
+                       const std::string& validation_json) {
+    layoutdb::reports::WritePlanReport(dir, plan_json, validation_json);
+  };
   val->callback([v] { g_exit = layoutdb::runtime::RunValidate(*v); });
 }
 }  // namespace
@@ -192,6 +227,7 @@ int main(int argc, char** argv) noexcept {
     AddDbCommands(app);
     AddSelectCommand(app);
     AddRuntimeCommands(app);
+    AddReportCommand(app);
     CLI11_PARSE(app, argc, argv);
     return g_exit;
   } catch (const std::exception& e) {

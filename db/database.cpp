@@ -1,7 +1,9 @@
 // Open/create, migrations and typed rows of a layoutdb file.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -80,6 +82,26 @@ void CheckHeader(const std::string& path) {
   }
 }
 
+// Rolls back the hot journal of a writer that was killed, by opening the file for writing and reading
+// it (what the next writer would do); false if this process may not write to the file and its folder.
+bool RollBackHotJournal(const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  if (::access(path.c_str(), W_OK) != 0 || ::access(parent.empty() ? "." : parent.c_str(), W_OK) != 0)
+    return false;
+  sqlite3* h = nullptr;
+  bool ok = sqlite3_open_v2(internal::FileUri(path).c_str(), &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI,
+                            nullptr) == SQLITE_OK;
+  if (ok) {
+    sqlite3_busy_timeout(h, 10000);
+    ok = sqlite3_exec(h, "SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
+  sqlite3_close_v2(h);
+  return ok;
+}
+
+// Set while Open() retries after rolling back a hot journal, so that it retries once.
+thread_local int g_rolling_back = 0;
+
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -95,6 +117,22 @@ void BindStats(Stmt& q, int first, const std::optional<Stats>& s) {
   q.Bind(first + 6, s->repetitions).Bind(first + 7, s->rel_ci);
 }
 
+// Schema 4's columns of a row's statistics (kTruthColumns), bound at `first`..`first + 5`.
+void BindTruth(Stmt& q, int first, const std::optional<Stats>& s) {
+  if (!s) {
+    for (int i = 0; i < 6; ++i) q.BindNull(first + i);
+    return;
+  }
+  if (s->stable) q.Bind(first, int64_t{*s->stable ? 1 : 0}); else q.BindNull(first);
+  q.BindText(first + 1, s->timer).Bind(first + 2, s->host_median_us).Bind(first + 3, s->host_p10_us);
+  q.Bind(first + 4, s->host_p90_us).BindText(first + 5, s->cache_mode);
+}
+constexpr const char* kTruthColumns = "stable, timer, host_median_us, host_p10_us, host_p90_us, cache_mode";
+constexpr const char* kTruthUpdate =
+    "stable = excluded.stable, timer = excluded.timer, host_median_us = excluded.host_median_us, "
+    "host_p10_us = excluded.host_p10_us, host_p90_us = excluded.host_p90_us, "
+    "cache_mode = excluded.cache_mode";
+
 std::optional<Stats> ReadStats(const Stmt& q, int first) {
   if (q.IsNull(first)) return std::nullopt;
   Stats s;
@@ -106,11 +144,40 @@ std::optional<Stats> ReadStats(const Stmt& q, int first) {
   s.min_us = q.Real(first + 5);
   s.repetitions = q.Int(first + 6);
   s.rel_ci = q.Real(first + 7);
+  if (!q.IsNull(first + 8)) s.stable = q.Int(first + 8) != 0;
+  s.timer = q.Text(first + 9);
+  s.host_median_us = q.OptReal(first + 10);
+  s.host_p10_us = q.OptReal(first + 11);
+  s.host_p90_us = q.OptReal(first + 12);
+  s.cache_mode = q.Text(first + 13);
   return s;
 }
 
+// The id an INSERT ... RETURNING gives, once the statement has run to its end: outside a transaction
+// it commits only there, and a commit that fails (a full disk) must not leave us holding the id of a
+// row that was rolled back.
+int64_t ReturnedId(Stmt& q, const std::string& path, const std::string& context) {
+  if (!q.Step(context)) throw Error(fmt::format("{}: {}: no row returned", path, context));
+  const int64_t id = q.Int(0);
+  while (q.Step(context)) {
+  }
+  return id;
+}
+
+void CheckKeyHash(const std::string& path, int64_t id, const std::string& key,
+                  const std::string& key_hash) {
+  const std::string expected = HashHex(key);
+  if (key_hash != expected) {
+    throw Error(fmt::format("{}: problem {} '{}': stored key_hash {} does not match its key ({}): "
+                            "the row was altered",
+                            path, id, key, key_hash, expected));
+  }
+}
+
+// Read back by ReadStats (schema 4's columns last).
 constexpr const char* kStatsColumns =
-    "median_us, p10_us, p90_us, mean_us, stddev_us, min_us, repetitions, rel_ci";
+    "median_us, p10_us, p90_us, mean_us, stddev_us, min_us, repetitions, rel_ci, stable, timer, "
+    "host_median_us, host_p10_us, host_p90_us, cache_mode";
 
 }  // namespace
 
@@ -204,7 +271,24 @@ Database Database::Open(const std::string& path, Mode mode) {
     throw Error(fmt::format("{}: is a directory, not a layoutdb file", path));
   }
   if (!exists && mode != Mode::kReadWrite) throw Error(fmt::format("{}: no such file", path));
+  if (mode == Mode::kReadWrite) {
+    // A file being written has its -wal and -shm beside it: SQLite's own error ("unable to open
+    // database file", "attempt to write a readonly database") would not say that the folder is at fault.
+    const fs::path parent = fs::path(path).parent_path();
+    const std::string dir = parent.empty() ? "." : parent.string();
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+      throw Error(fmt::format("{}: cannot write in its folder {} ({}): a database being written needs "
+                              "its -wal and -shm files beside it",
+                              path, dir, std::strerror(errno)));
+    }
+  }
   if (exists) CheckHeader(path);
+  // Immutable reads ignore a journal: roll back a hot one first, as a read-only open does below.
+  if (mode == Mode::kImmutable && SizeOr0(path + "-journal") > 0 && !RollBackHotJournal(path)) {
+    throw Error(fmt::format("{}: has an unfinished rollback journal ({}-journal); open it read-only, "
+                            "not immutable",
+                            path, path));
+  }
   if (mode == Mode::kImmutable && SizeOr0(path + "-wal") > 0) {
     throw Error(fmt::format("{}: has an unfinished write-ahead log ({}-wal); open it read-only, not "
                             "immutable",
@@ -231,7 +315,29 @@ Database Database::Open(const std::string& path, Mode mode) {
     Stmt q(impl->db, path, "SELECT count(*) FROM sqlite_schema");
     objects = q.Step() ? q.Int(0) : 0;
   } catch (const Error&) {
-    const int code = sqlite3_errcode(impl->db) & 0xff;
+    const int extended = sqlite3_extended_errcode(impl->db);
+    const int code = extended & 0xff;
+    if (extended == SQLITE_READONLY_ROLLBACK && g_rolling_back == 0) {
+      // Its last writer was killed mid-commit (a sweep during its final checkpoint, say): the journal
+      // beside it is hot, and only a connection that may write can roll it back. Do that once, as the
+      // next writer would, then read.
+      impl.reset();
+      if (!RollBackHotJournal(path)) {
+        throw Error(fmt::format("{}: its last writer was killed in the middle of a commit ({}-journal "
+                                "remains) and this process may not write to it to roll that back: open "
+                                "it once with write access, e.g. `layoutdb merge --out {}`",
+                                path, path, path));
+      }
+      ++g_rolling_back;
+      try {
+        Database d = Open(path, mode);
+        --g_rolling_back;
+        return d;
+      } catch (...) {
+        --g_rolling_back;
+        throw;
+      }
+    }
     if (code == SQLITE_NOTADB) throw Error(fmt::format("{}: file is not a database", path));
     if (code == SQLITE_CORRUPT) {
       throw Error(fmt::format("{}: database disk image is malformed", path));
@@ -255,6 +361,12 @@ Database Database::Open(const std::string& path, Mode mode) {
     throw Error(fmt::format("{}: schema version {}, newer than this layoutdb ({}): upgrade layoutdb",
                             path, impl->version, latest));
   }
+  // Identity you can trust: a problem whose key no longer matches its stored hash was edited by hand;
+  // refuse the file before anything reads a measurement through it or writes to it.
+  if (impl->version >= 1) {
+    Stmt q(impl->db, path, "SELECT id, key, key_hash FROM problems");
+    while (q.Step("checking problem keys")) CheckKeyHash(path, q.Int(0), q.Text(1), q.Text(2));
+  }
   if (mode != Mode::kReadWrite) {
     if (impl->version == 0) {
       throw Error(fmt::format("{}: empty file, not yet a layoutdb database", path));
@@ -275,7 +387,7 @@ Database Database::Open(const std::string& path, Mode mode) {
     }
     {
       Stmt q(impl->db, path, "PRAGMA journal_mode = WAL");
-      const std::string jm = q.Step() ? Lower(q.Text(0)) : "";
+      const std::string jm = q.Step("switching to WAL journal") ? Lower(q.Text(0)) : "";
       if (jm != "wal") throw Error(fmt::format("{}: cannot switch to WAL journal (got '{}')", path, jm));
     }
     // WAL with synchronous=NORMAL: a killed process loses nothing committed (only power loss could
@@ -320,8 +432,7 @@ int64_t Database::UpsertTarget(const TargetRow& t) {
   q->Bind(1, t.fingerprint).Bind(2, t.hostname).Bind(3, t.cpu_model).Bind(4, t.isa);
   q->Bind(5, t.cores).Bind(6, t.threads).Bind(7, t.caches).Bind(8, t.os).Bind(9, t.libraries);
   q->Bind(10, t.created_at.empty() ? NowUtc() : t.created_at);
-  q->Step(fmt::format("storing target {}", t.fingerprint));
-  return q->Int(0);
+  return ReturnedId(*q, impl_->path, fmt::format("storing target {}", t.fingerprint));
 }
 
 namespace {
@@ -375,8 +486,7 @@ int64_t Database::UpsertUnit(const UnitRow& u) {
   if (u.global_mem > 0) q->Bind(9, u.global_mem); else q->BindNull(9);
   if (u.local_mem > 0) q->Bind(10, u.local_mem); else q->BindNull(10);
   q->Bind(11, u.properties);
-  q->Step(fmt::format("storing unit {} of target {}", u.name, u.target_id));
-  return q->Int(0);
+  return ReturnedId(*q, impl_->path, fmt::format("storing unit {} of target {}", u.name, u.target_id));
 }
 
 std::vector<UnitRow> Database::Units(std::optional<int64_t> target_id) {
@@ -409,15 +519,15 @@ std::vector<UnitRow> Database::Units(std::optional<int64_t> target_id) {
 int64_t Database::InsertSweep(const SweepRow& s) {
   auto q = impl_->Q(
       "INSERT INTO sweeps(target_id, spec_name, spec, spec_hash, shard_index, shard_count, filters, "
-      "tool_version, started_at, ended_at, status, points_total, points_done) VALUES (?1, ?2, ?3, ?4, "
-      "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id");
+      "tool_version, started_at, ended_at, status, points_total, points_done, cache_mode, execution) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) RETURNING id");
   q->Bind(1, s.target_id).Bind(2, s.spec_name).Bind(3, s.spec).Bind(4, s.spec_hash);
   q->Bind(5, s.shard_index).Bind(6, s.shard_count).Bind(7, s.filters).Bind(8, s.tool_version);
   q->Bind(9, s.started_at.empty() ? NowUtc() : s.started_at).BindText(10, s.ended_at);
   q->Bind(11, s.status.empty() ? std::string("running") : s.status);
-  q->Bind(12, s.points_total).Bind(13, s.points_done);
-  q->Step(fmt::format("storing sweep {} shard {}/{}", s.spec_name, s.shard_index, s.shard_count));
-  return q->Int(0);
+  q->Bind(12, s.points_total).Bind(13, s.points_done).BindText(14, s.cache_mode).BindText(15, s.execution);
+  return ReturnedId(*q, impl_->path,
+                    fmt::format("storing sweep {} shard {}/{}", s.spec_name, s.shard_index, s.shard_count));
 }
 
 void Database::FinishSweep(int64_t sweep_id, const std::string& status, int64_t points_done) {
@@ -440,7 +550,8 @@ void Database::SetSweepProgress(int64_t sweep_id, int64_t points_done) {
 std::vector<SweepRow> Database::Sweeps() {
   Stmt q(impl_->db, impl_->path,
          "SELECT id, target_id, spec_name, spec, spec_hash, shard_index, shard_count, filters, "
-         "tool_version, started_at, ended_at, status, points_total, points_done FROM sweeps ORDER BY id");
+         "tool_version, started_at, ended_at, status, points_total, points_done, cache_mode, execution "
+         "FROM sweeps ORDER BY id");
   std::vector<SweepRow> out;
   while (q.Step()) {
     SweepRow s;
@@ -458,6 +569,8 @@ std::vector<SweepRow> Database::Sweeps() {
     s.status = q.Text(11);
     s.points_total = q.Int(12);
     s.points_done = q.Int(13);
+    s.cache_mode = q.Text(14);
+    s.execution = q.Text(15);
     out.push_back(std::move(s));
   }
   return out;
@@ -476,8 +589,7 @@ int64_t Database::UpsertProblem(const Problem& p) {
       "params = excluded.params, flops = excluded.flops, bytes = excluded.bytes RETURNING id");
   q->Bind(1, key).Bind(2, HashHex(key)).Bind(3, p.op()).Bind(4, params.dump());
   q->Bind(5, p.Flops()).Bind(6, p.Bytes(4));
-  q->Step(fmt::format("storing problem {}", key));
-  return q->Int(0);
+  return ReturnedId(*q, impl_->path, fmt::format("storing problem {}", key));
 }
 
 namespace {
@@ -490,12 +602,7 @@ ProblemRow ReadProblem(const Stmt& q, const std::string& path) {
   r.params = q.Text(4);
   r.flops = q.Real(5);
   r.bytes = q.Real(6);
-  const std::string expected = HashHex(r.key);
-  if (r.key_hash != expected) {
-    throw Error(fmt::format("{}: problem {} '{}': stored key_hash {} does not match its key ({}): "
-                            "the row was altered",
-                            path, r.id, r.key, r.key_hash, expected));
-  }
+  CheckKeyHash(path, r.id, r.key, r.key_hash);
   return r;
 }
 }  // namespace
@@ -520,12 +627,12 @@ std::optional<ProblemRow> Database::ProblemByKey(const std::string& key) {
 // ---- measurements, transitions, transfers, validations ----
 
 void Database::PutMeasurement(const MeasurementRow& m) {
-  auto q = impl_->Q(
+  static const std::string sql = fmt::format(
       "INSERT INTO measurements(problem_id, unit_id, layout, src_layout, dst_layout, dtype, sweep_id, "
       "status, reason, impl, is_reference, chosen_layout, config, median_us, p10_us, p90_us, mean_us, "
-      "stddev_us, min_us, repetitions, rel_ci, measured_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-      "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) "
-      "ON CONFLICT(problem_id, unit_id, layout, dtype) DO UPDATE SET "
+      "stddev_us, min_us, repetitions, rel_ci, measured_at, {0}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+      "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28) "
+      "ON CONFLICT(problem_id, unit_id, layout, dtype) DO UPDATE SET {1}, "
       "src_layout = excluded.src_layout, dst_layout = excluded.dst_layout, "
       "sweep_id = excluded.sweep_id, status = excluded.status, reason = excluded.reason, "
       "impl = excluded.impl, is_reference = excluded.is_reference, "
@@ -533,53 +640,62 @@ void Database::PutMeasurement(const MeasurementRow& m) {
       "median_us = excluded.median_us, p10_us = excluded.p10_us, p90_us = excluded.p90_us, "
       "mean_us = excluded.mean_us, stddev_us = excluded.stddev_us, min_us = excluded.min_us, "
       "repetitions = excluded.repetitions, rel_ci = excluded.rel_ci, "
-      "measured_at = excluded.measured_at");
+      "measured_at = excluded.measured_at",
+      kTruthColumns, kTruthUpdate);
+  auto q = impl_->Q(sql.c_str());
   q->Bind(1, m.problem_id).Bind(2, m.unit_id).Bind(3, m.layout).Bind(4, m.src_layout);
   q->Bind(5, m.dst_layout).Bind(6, m.dtype).Bind(7, m.sweep_id).Bind(8, m.status);
   q->BindText(9, m.reason).BindText(10, m.impl).Bind(11, int64_t{m.is_reference ? 1 : 0});
   q->BindText(12, m.chosen_layout).BindText(13, m.config);
   BindStats(*q, 14, m.stats);
   q->Bind(22, m.measured_at.empty() ? NowUtc() : m.measured_at);
+  BindTruth(*q, 23, m.stats);
   q->Run(fmt::format("storing measurement (problem {}, unit {}, {}, {}, {})", m.problem_id,
                      m.unit_id, m.layout, m.dtype, m.status));
 }
 
 void Database::PutTransition(const TransitionRow& t) {
-  auto q = impl_->Q(
+  static const std::string sql = fmt::format(
       "INSERT INTO transitions(unit_id, src_layout, dst_layout, dtype, shape, bytes, sweep_id, "
       "status, reason, impl, median_us, p10_us, p90_us, mean_us, stddev_us, min_us, repetitions, "
-      "rel_ci, measured_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-      "?15, ?16, ?17, ?18, ?19) ON CONFLICT(unit_id, src_layout, dst_layout, dtype, shape) DO UPDATE "
-      "SET bytes = excluded.bytes, sweep_id = excluded.sweep_id, status = excluded.status, "
+      "rel_ci, measured_at, {0}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+      "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) "
+      "ON CONFLICT(unit_id, src_layout, dst_layout, dtype, shape) DO UPDATE SET {1}, bytes = excluded.bytes, sweep_id = excluded.sweep_id, status = excluded.status, "
       "reason = excluded.reason, impl = excluded.impl, median_us = excluded.median_us, "
       "p10_us = excluded.p10_us, p90_us = excluded.p90_us, mean_us = excluded.mean_us, "
       "stddev_us = excluded.stddev_us, min_us = excluded.min_us, "
       "repetitions = excluded.repetitions, rel_ci = excluded.rel_ci, "
-      "measured_at = excluded.measured_at");
+      "measured_at = excluded.measured_at",
+      kTruthColumns, kTruthUpdate);
+  auto q = impl_->Q(sql.c_str());
   q->Bind(1, t.unit_id).Bind(2, t.src_layout).Bind(3, t.dst_layout).Bind(4, t.dtype);
   q->Bind(5, t.shape).Bind(6, t.bytes).Bind(7, t.sweep_id).Bind(8, t.status);
   q->BindText(9, t.reason).BindText(10, t.impl);
   BindStats(*q, 11, t.stats);
   q->Bind(19, t.measured_at.empty() ? NowUtc() : t.measured_at);
+  BindTruth(*q, 20, t.stats);
   q->Run(fmt::format("storing transition (unit {}, {}>{}, {}, {})", t.unit_id, t.src_layout,
                      t.dst_layout, t.dtype, t.shape));
 }
 
 void Database::PutTransfer(const TransferRow& t) {
-  auto q = impl_->Q(
+  static const std::string sql = fmt::format(
       "INSERT INTO transfers(src_unit_id, dst_unit_id, method, bytes, sweep_id, status, reason, "
-      "median_us, p10_us, p90_us, mean_us, stddev_us, min_us, repetitions, rel_ci, measured_at) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
-      "ON CONFLICT(src_unit_id, dst_unit_id, method, bytes) DO UPDATE SET "
+      "median_us, p10_us, p90_us, mean_us, stddev_us, min_us, repetitions, rel_ci, measured_at, {0}) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+      "?20, ?21, ?22) ON CONFLICT(src_unit_id, dst_unit_id, method, bytes) DO UPDATE SET {1}, "
       "sweep_id = excluded.sweep_id, status = excluded.status, reason = excluded.reason, "
       "median_us = excluded.median_us, p10_us = excluded.p10_us, p90_us = excluded.p90_us, "
       "mean_us = excluded.mean_us, stddev_us = excluded.stddev_us, min_us = excluded.min_us, "
       "repetitions = excluded.repetitions, rel_ci = excluded.rel_ci, "
-      "measured_at = excluded.measured_at");
+      "measured_at = excluded.measured_at",
+      kTruthColumns, kTruthUpdate);
+  auto q = impl_->Q(sql.c_str());
   q->Bind(1, t.src_unit_id).Bind(2, t.dst_unit_id).Bind(3, t.method).Bind(4, t.bytes);
   q->Bind(5, t.sweep_id).Bind(6, t.status).BindText(7, t.reason);
   BindStats(*q, 8, t.stats);
   q->Bind(16, t.measured_at.empty() ? NowUtc() : t.measured_at);
+  BindTruth(*q, 17, t.stats);
   q->Run(fmt::format("storing transfer (unit {} to {}, {}, {} bytes)", t.src_unit_id, t.dst_unit_id,
                      t.method, t.bytes));
 }

@@ -23,11 +23,6 @@ std::string Join(const std::vector<std::string>& v) {
   return out;
 }
 
-void RemoveWithCompanions(const std::string& path) {
-  std::error_code ec;
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(path + suffix, ec);
-}
-
 }  // namespace
 
 ExportSummary Export(const std::string& in, const std::string& out,
@@ -57,9 +52,13 @@ ExportSummary Export(const std::string& in, const std::string& out,
     src.Problems();
   }
 
+  // Written as OUT.partial, put in place once complete: an export killed midway leaves no OUT that
+  // looks finished, and the next run starts again.
+  const std::string partial = internal::PartialPath(out);
+  internal::RemoveWithCompanions(partial);  // left by an export that was killed
   ExportSummary s;
   try {
-    Database db = Database::Open(out, Mode::kReadWrite);
+    Database db = Database::Open(partial, Mode::kReadWrite);
     sqlite3* h = db.handle();
     {
       Stmt attach(h, out, "ATTACH DATABASE ?1 AS src");
@@ -95,7 +94,8 @@ ExportSummary Export(const std::string& in, const std::string& out,
         "m.status = 'ok'",
         chosen_units);
     const std::string stats =
-        "median_us, p10_us, p90_us, mean_us, stddev_us, min_us, repetitions, rel_ci, measured_at";
+        "median_us, p10_us, p90_us, mean_us, stddev_us, min_us, repetitions, rel_ci, measured_at, "
+        "stable, timer, host_median_us, host_p10_us, host_p90_us, cache_mode";
     Database::Transaction tx(db);
     auto run = [&](const std::string& sql, const char* what) {
       Stmt q(h, out, sql);
@@ -150,8 +150,17 @@ ExportSummary Export(const std::string& in, const std::string& out,
     s.transitions = t.transitions;
     s.transfers = t.transfers;
     db.Checkpoint();
+  } catch (const Error& e) {
+    internal::RemoveWithCompanions(partial);  // a half-written export is no export
+    throw internal::NamingFinalPath(e, partial, out);
   } catch (...) {
-    RemoveWithCompanions(out);  // a half-written export is no export
+    internal::RemoveWithCompanions(partial);
+    throw;
+  }
+  try {
+    internal::Publish(partial, out);
+  } catch (...) {
+    internal::RemoveWithCompanions(partial);
     throw;
   }
   s.bytes = static_cast<int64_t>(fs::file_size(out, ec));

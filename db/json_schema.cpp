@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <set>
 #include <stdexcept>
 
@@ -17,9 +18,13 @@ bool HasType(const json& v, const std::string& type) {
   if (type == "boolean") return v.is_boolean();
   if (type == "null") return v.is_null();
   if (type == "number") return v.is_number();
-  if (type == "integer")
-    return v.is_number_integer() || (v.is_number_float() && v.get<double>() == static_cast<double>(
-                                                                  static_cast<int64_t>(v.get<double>())));
+  if (type == "integer") {
+    if (v.is_number_integer()) return true;
+    if (!v.is_number_float()) return false;
+    // A whole number within int64_t (casting one beyond it, 1e80 say, is undefined behaviour).
+    const double d = v.get<double>();
+    return std::trunc(d) == d && d >= -9223372036854775808.0 && d < 9223372036854775808.0;
+  }
   throw std::invalid_argument(fmt::format("schema: unknown type '{}'", type));
 }
 

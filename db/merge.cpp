@@ -18,8 +18,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Same row identity as the unique keys of 001_init.sql; measurements, transitions and transfers keep
-// the later of two measurements of the same point.
+// The WHERE of an upsert that replaces `table`'s row by the incoming one (`excluded`): an `ok` row beats
+// any other, a definite answer (unsupported, mistrusted) beats `failed`, and between equals the later
+// measurement wins. A shard that failed a point never overwrites another shard's good measurement of it.
+std::string Better(const std::string& table) {
+  auto rank = [](const std::string& t) {
+    return fmt::format("(CASE {}.status WHEN 'ok' THEN 2 WHEN 'failed' THEN 0 ELSE 1 END)", t);
+  };
+  return fmt::format("{0} > {1} OR ({0} = {1} AND excluded.measured_at > {2}.measured_at)",
+                     rank("excluded"), rank(table), table);
+}
+
+// Same row identity as the unique keys of 001_init.sql; of two measurements of the same point,
+// measurements, transitions and transfers keep the better (Better()), then the later.
 void MergeOne(sqlite3* h, const std::string& out, const std::string& in, const std::string& a) {
   // Identity you can trust: a problem whose hash does not match its key is not copied anywhere.
   {
@@ -78,9 +89,9 @@ void MergeOne(sqlite3* h, const std::string& out, const std::string& in, const s
       "ms.shard_count = s.shard_count AND ms.started_at = s.started_at";
   run(fmt::format("INSERT INTO main.sweeps(target_id, spec_name, spec, spec_hash, shard_index, "
                   "shard_count, filters, tool_version, started_at, ended_at, status, points_total, "
-                  "points_done) SELECT mt.id, s.spec_name, s.spec, s.spec_hash, s.shard_index, "
-                  "s.shard_count, s.filters, s.tool_version, s.started_at, s.ended_at, s.status, "
-                  "s.points_total, s.points_done FROM {0}.sweeps s "
+                  "points_done, cache_mode, execution) SELECT mt.id, s.spec_name, s.spec, s.spec_hash, "
+                  "s.shard_index, s.shard_count, s.filters, s.tool_version, s.started_at, s.ended_at, "
+                  "s.status, s.points_total, s.points_done, s.cache_mode, s.execution FROM {0}.sweeps s "
                   "JOIN {0}.targets t ON t.id = s.target_id "
                   "JOIN main.targets mt ON mt.fingerprint = t.fingerprint "
                   "WHERE NOT EXISTS (SELECT 1 FROM main.sweeps ms WHERE {1}) ORDER BY s.id",
@@ -100,17 +111,21 @@ void MergeOne(sqlite3* h, const std::string& out, const std::string& in, const s
       "sweep progress");
 
   const std::string stats =
-      "median_us, p10_us, p90_us, mean_us, stddev_us, min_us, repetitions, rel_ci, measured_at";
+      "median_us, p10_us, p90_us, mean_us, stddev_us, min_us, repetitions, rel_ci, measured_at, "
+      "stable, timer, host_median_us, host_p10_us, host_p90_us, cache_mode";
   auto stats_of = [](const char* alias) {
     return fmt::format("{0}.median_us, {0}.p10_us, {0}.p90_us, {0}.mean_us, {0}.stddev_us, "
-                       "{0}.min_us, {0}.repetitions, {0}.rel_ci, {0}.measured_at",
+                       "{0}.min_us, {0}.repetitions, {0}.rel_ci, {0}.measured_at, {0}.stable, "
+                       "{0}.timer, {0}.host_median_us, {0}.host_p10_us, {0}.host_p90_us, {0}.cache_mode",
                        alias);
   };
   const std::string update_stats =
       "median_us = excluded.median_us, p10_us = excluded.p10_us, p90_us = excluded.p90_us, "
       "mean_us = excluded.mean_us, stddev_us = excluded.stddev_us, min_us = excluded.min_us, "
       "repetitions = excluded.repetitions, rel_ci = excluded.rel_ci, "
-      "measured_at = excluded.measured_at";
+      "measured_at = excluded.measured_at, stable = excluded.stable, timer = excluded.timer, "
+      "host_median_us = excluded.host_median_us, host_p10_us = excluded.host_p10_us, "
+      "host_p90_us = excluded.host_p90_us, cache_mode = excluded.cache_mode";
   run(fmt::format(
           "INSERT INTO main.measurements(problem_id, unit_id, layout, src_layout, dst_layout, dtype, "
           "sweep_id, status, reason, impl, is_reference, chosen_layout, config, {1}) "
@@ -124,8 +139,8 @@ void MergeOne(sqlite3* h, const std::string& out, const std::string& in, const s
           "sweep_id = excluded.sweep_id, status = excluded.status, reason = excluded.reason, "
           "impl = excluded.impl, is_reference = excluded.is_reference, "
           "chosen_layout = excluded.chosen_layout, config = excluded.config, {3} "
-          "WHERE excluded.measured_at > measurements.measured_at",
-          a, stats, stats_of("m"), update_stats),
+          "WHERE {4}",
+          a, stats, stats_of("m"), update_stats, Better("measurements")),
       "measurements");
   run(fmt::format(
           "INSERT INTO main.transitions(unit_id, src_layout, dst_layout, dtype, shape, bytes, "
@@ -136,8 +151,8 @@ void MergeOne(sqlite3* h, const std::string& out, const std::string& in, const s
           "ON CONFLICT(unit_id, src_layout, dst_layout, dtype, shape) DO UPDATE SET "
           "bytes = excluded.bytes, sweep_id = excluded.sweep_id, status = excluded.status, "
           "reason = excluded.reason, impl = excluded.impl, {3} "
-          "WHERE excluded.measured_at > transitions.measured_at",
-          a, stats, stats_of("t"), update_stats),
+          "WHERE {4}",
+          a, stats, stats_of("t"), update_stats, Better("transitions")),
       "transitions");
   run(fmt::format(
           "INSERT INTO main.transfers(src_unit_id, dst_unit_id, method, bytes, sweep_id, status, "
@@ -147,8 +162,8 @@ void MergeOne(sqlite3* h, const std::string& out, const std::string& in, const s
           "LEFT JOIN temp.merge_sweeps ms ON ms.src = x.sweep_id WHERE true "
           "ON CONFLICT(src_unit_id, dst_unit_id, method, bytes) DO UPDATE SET "
           "sweep_id = excluded.sweep_id, status = excluded.status, reason = excluded.reason, {3} "
-          "WHERE excluded.measured_at > transfers.measured_at",
-          a, stats, stats_of("x"), update_stats),
+          "WHERE {4}",
+          a, stats, stats_of("x"), update_stats, Better("transfers")),
       "transfers");
   // Validations have no natural key: the same run (target, model, strategy, time) is taken once.
   run(fmt::format(
@@ -164,8 +179,24 @@ void MergeOne(sqlite3* h, const std::string& out, const std::string& in, const s
           "w.measured_at = v.measured_at) ORDER BY v.id",
           a),
       "validations");
+  // Calibrations belong to their sweep: taken with it once (a sweep merged again keeps its own).
+  run(fmt::format(
+          "INSERT INTO main.calibrations(sweep_id, kernel, points_done, median_us, p10_us, p90_us, "
+          "repetitions, work, measured_at) SELECT ms.dst, c.kernel, c.points_done, c.median_us, "
+          "c.p10_us, c.p90_us, c.repetitions, c.work, c.measured_at FROM {0}.calibrations c "
+          "JOIN temp.merge_sweeps ms ON ms.src = c.sweep_id "
+          "WHERE NOT EXISTS (SELECT 1 FROM main.calibrations k WHERE k.sweep_id = ms.dst AND "
+          "k.kernel = c.kernel AND k.measured_at = c.measured_at AND k.points_done = c.points_done) "
+          "ORDER BY c.id",
+          a),
+      "calibrations");
 }
 
+}  // namespace
+
+namespace {
+MergeSummary MergeInto(const std::string& path, const std::string& out,
+                       const std::vector<std::string>& inputs, bool fresh);
 }  // namespace
 
 MergeSummary Merge(const std::string& out, const std::vector<std::string>& inputs) {
@@ -177,7 +208,32 @@ MergeSummary Merge(const std::string& out, const std::vector<std::string>& input
       throw Error(fmt::format("{}: is the output of this merge; give it as --out only", in));
     }
   }
-  Database db = Database::Open(out, Mode::kReadWrite);
+  // Into a new file: written as OUT.partial and put in place once complete (a merge killed midway
+  // leaves no OUT that looks finished; the next run starts again). Into an existing file: in place, one
+  // transaction per batch of inputs (a killed merge leaves whole inputs merged or not; run it again).
+  const bool fresh = !fs::exists(fs::symlink_status(out, ec));
+  const std::string path = fresh ? internal::PartialPath(out) : out;
+  if (fresh) internal::RemoveWithCompanions(path);  // left by a merge that was killed
+  try {
+    MergeSummary s = MergeInto(path, out, inputs, fresh);
+    if (fresh) internal::Publish(path, out);
+    return s;
+  } catch (const Error& e) {
+    if (!fresh) throw;
+    internal::RemoveWithCompanions(path);
+    throw internal::NamingFinalPath(e, path, out);
+  } catch (...) {
+    if (fresh) internal::RemoveWithCompanions(path);
+    throw;
+  }
+}
+
+namespace {
+
+// Merges `inputs` into the file at `path` (`out` names it in messages); `fresh`: nobody else has it.
+MergeSummary MergeInto(const std::string& path, const std::string& out,
+                       const std::vector<std::string>& inputs, bool fresh) {
+  Database db = Database::Open(path, Mode::kReadWrite);
   sqlite3* h = db.handle();
   Exec(h, out,
        "CREATE TEMP TABLE merge_units(src INTEGER PRIMARY KEY, dst INTEGER NOT NULL); "
@@ -202,10 +258,12 @@ MergeSummary Merge(const std::string& out, const std::vector<std::string>& input
   }
   Exec(h, out, "DROP TABLE temp.merge_units; DROP TABLE temp.merge_problems; "
                "DROP TABLE temp.merge_sweeps");
-  // Leave one self-contained file when nobody else has it open; the merge itself is committed either way.
+  // Leave one self-contained file when nobody else has it open; the merge itself is committed either way
+  // (a new file must stand alone before it is put in place).
   try {
     db.Checkpoint();
   } catch (const Error&) {
+    if (fresh) throw;
   }
   const Database::Totals totals = db.CountRows();
   MergeSummary s;
@@ -216,5 +274,7 @@ MergeSummary Merge(const std::string& out, const std::vector<std::string>& input
   s.transfers = totals.transfers;
   return s;
 }
+
+}  // namespace
 
 }  // namespace layoutdb::db

@@ -1,6 +1,11 @@
 #include "sqlite.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 namespace layoutdb::db::internal {
 
@@ -18,18 +23,51 @@ std::string FileUri(const std::string& path, const std::string& query) {
   return uri;
 }
 
+namespace {
+// SQLite's message, and for a full disk what it means for the file.
+std::string Why(sqlite3* db, const std::string& message) {
+  if (db && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL)
+    return message + " (no space left on its disk; what was committed before is kept)";
+  return message;
+}
+}  // namespace
+
 void Fail(sqlite3* db, const std::string& path, const std::string& what) {
-  throw Error(fmt::format("{}: {}: {}", path, what, db ? sqlite3_errmsg(db) : "out of memory"));
+  throw Error(fmt::format("{}: {}: {}", path, what, db ? Why(db, sqlite3_errmsg(db)) : "out of memory"));
 }
 
 void Exec(sqlite3* db, const std::string& path, const std::string& sql) {
   char* msg = nullptr;
   if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
-    const std::string text = msg ? msg : sqlite3_errmsg(db);
+    const std::string text = Why(db, msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
     std::string head = sql.substr(0, sql.find_first_of("\n("));
     throw Error(fmt::format("{}: {}: {}", path, head, text));
   }
+}
+
+std::string PartialPath(const std::string& path) { return path + ".partial"; }
+
+void RemoveWithCompanions(const std::string& path) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + suffix, ec);
+}
+
+void Publish(const std::string& partial, const std::string& path) {
+  // link() never replaces an existing file, unlike rename().
+  if (::link(partial.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    throw Error(fmt::format("{}: cannot put the finished file in place: {}", path,
+                            err == EEXIST ? "another process created it meanwhile" : std::strerror(err)));
+  }
+  ::unlink(partial.c_str());
+}
+
+Error NamingFinalPath(const Error& e, const std::string& partial, const std::string& path) {
+  std::string what = e.what();
+  for (size_t at = what.find(partial); at != std::string::npos; at = what.find(partial, at + path.size()))
+    what.replace(at, partial.size(), path);
+  return Error(what);
 }
 
 Stmt::Stmt(sqlite3* db, const std::string& path, std::string_view sql) : db_(db), path_(path) {

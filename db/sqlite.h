@@ -29,6 +29,17 @@ std::string FileUri(const std::string& path, const std::string& query = "");
 // Runs SQL text without results (several statements allowed); throws naming the path.
 void Exec(sqlite3* db, const std::string& path, const std::string& sql);
 
+// A new file (export, a merge into a file that did not exist) is written as `PATH.partial` and published
+// under its name only once complete: a writer killed midway leaves no file that looks finished, and the
+// next run starts again from nothing.
+std::string PartialPath(const std::string& path);
+// Removes a file with its -wal, -shm and -journal.
+void RemoveWithCompanions(const std::string& path);
+// Gives the finished `partial` its name `path`; refuses (db::Error) if `path` appeared meanwhile.
+void Publish(const std::string& partial, const std::string& path);
+// `e`'s message naming `path` where it named `partial`.
+Error NamingFinalPath(const Error& e, const std::string& partial, const std::string& path);
+
 // One prepared statement. Bind() positions are 1-based; Step() returns true while a row is available.
 class Stmt {
  public:

@@ -17,7 +17,45 @@ double Quantile(const std::vector<double>& sorted, double q) {
   const size_t hi = std::min(lo + 1, sorted.size() - 1);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
+
+// Two-sided standard normal quantile for the confidences used here (the normal approximation of the
+// binomial, for very large n only).
+double NormalZ(double confidence) {
+  // Bisection on erfc: plenty for a handful of calls.
+  const double tail = (1 - confidence) / 2;
+  double lo = 0, hi = 10;
+  for (int i = 0; i < 100; ++i) {
+    const double mid = (lo + hi) / 2;
+    if (0.5 * std::erfc(mid / std::sqrt(2.0)) > tail) lo = mid; else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
 }  // namespace
+
+double PointBudgetS(const MeasureConfig& cfg, size_t candidates) {
+  return std::max(cfg.budget_s, static_cast<double>(candidates) * cfg.candidate_budget_s);
+}
+
+std::optional<std::pair<size_t, size_t>> MedianCiRanks(size_t n, double confidence) {
+  if (n == 0 || confidence <= 0 || confidence >= 1) return std::nullopt;
+  const double tail = (1 - confidence) / 2;
+  size_t j = 0;  // 1-based rank of the lower bound; 0: none
+  if (n <= 20000) {
+    // Exact: the largest j with P(Bin(n, 1/2) <= j - 1) <= tail.
+    const double log_half_n = static_cast<double>(n) * std::log(0.5), log_n_fact = std::lgamma(n + 1.0);
+    double cdf = 0;
+    for (size_t k = 0; k <= n / 2; ++k) {
+      cdf += std::exp(log_n_fact - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0) + log_half_n);
+      if (cdf > tail * (1 + 1e-12)) break;
+      j = k + 1;
+    }
+  } else {
+    const double z = NormalZ(confidence);
+    j = static_cast<size_t>(std::floor(n / 2.0 - z * std::sqrt(static_cast<double>(n)) / 2.0));
+  }
+  if (j == 0) return std::nullopt;
+  return std::make_pair(j - 1, n - j);
+}
 
 Summary Summarize(std::vector<double> s, double target_rel_ci) {
   Summary r;
@@ -33,36 +71,50 @@ Summary Summarize(std::vector<double> s, double target_rel_ci) {
   double var = 0;
   for (double x : s) var += (x - r.mean_us) * (x - r.mean_us);
   r.stddev_us = n > 1 ? std::sqrt(var / (n - 1)) : 0;
-  // Distribution-free CI of the median from order statistics.
-  const double half = 1.96 * std::sqrt(static_cast<double>(n)) / 2.0;
-  const double lo_rank = std::max(0.0, std::floor(n / 2.0 - half));
-  const double hi_rank = std::min(static_cast<double>(n - 1), std::ceil(n / 2.0 + half));
-  const double lo = s[static_cast<size_t>(lo_rank)], hi = s[static_cast<size_t>(hi_rank)];
+  // Distribution-free CI of the median from order statistics; with too few samples for one, the
+  // whole range stands in (and the point cannot be stable).
+  const auto ranks = MedianCiRanks(n);
+  const double lo = ranks ? s[ranks->first] : s.front(), hi = ranks ? s[ranks->second] : s.back();
   r.rel_ci = r.median_us > 0 ? std::max(r.median_us - lo, hi - r.median_us) / r.median_us : 0;
-  r.stable = n >= 5 && r.rel_ci <= target_rel_ci;
+  r.stable = ranks.has_value() && r.rel_ci <= target_rel_ci;
   return r;
 }
 
-std::vector<Summary> MeasureInterleaved(const std::vector<std::function<double()>>& runners,
-                                        const MeasureConfig& cfg) {
-  using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
-  const auto elapsed_s = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+std::vector<Summary> MeasureInterleavedTimed(const std::vector<std::function<Sample()>>& runners,
+                                             const MeasureConfig& cfg) {
+  const auto steady = [] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  };
+  const std::function<double()> clock = cfg.clock_s ? cfg.clock_s : std::function<double()>(steady);
   const size_t k = runners.size();
-  std::vector<std::vector<double>> samples(k);
   if (k == 0) return {};
+  const double budget = PointBudgetS(cfg, k);
+  const double start = clock();
+  double excluded = 0;  // time spent in before_run (cache eviction): not the point's budget
+  const auto elapsed_s = [&] { return clock() - start - excluded; };
+  const auto run = [&](size_t i) {
+    if (cfg.before_run) {
+      const double t0 = clock();
+      cfg.before_run();
+      excluded += clock() - t0;
+    }
+    return runners[i]();
+  };
+  std::vector<std::vector<double>> samples(k), host(k);
   // Warm-up: at least one untimed run each; more only while they fit in the budget (a kernel that
   // takes seconds is warm after one run).
   for (int w = 0; w < cfg.warmup; ++w) {
-    if (w > 0 && elapsed_s() > cfg.budget_s / 2) break;
-    for (size_t i = 0; i < k; ++i) runners[i]();
+    if (w > 0 && elapsed_s() > budget / 2) break;
+    for (size_t i = 0; i < k; ++i) run(i);
   }
   std::vector<bool> stable(k, false);
   for (int round = 0; round < cfg.max_reps; ++round) {
     for (size_t j = 0; j < k; ++j) {
       const size_t i = (j + round) % k;
       if (stable[i] && round >= cfg.min_reps) continue;  // stable ones stop spending the budget
-      samples[i].push_back(runners[i]());
+      const Sample s = run(i);
+      samples[i].push_back(s.us);
+      host[i].push_back(s.host_us);
     }
     if (round + 1 >= cfg.min_reps) {
       // Re-check stability every few rounds (sorting is cheap next to a kernel, but not free).
@@ -74,14 +126,35 @@ std::vector<Summary> MeasureInterleaved(const std::vector<std::function<double()
         }
         if (all) break;
       }
-      if (elapsed_s() > cfg.budget_s) break;
+      if (elapsed_s() > budget) break;
     }
     // Slow kernels: min_reps is a floor only within 4x the budget; never fewer than kFloorReps.
-    if (round + 1 >= kFloorReps && elapsed_s() > 4 * cfg.budget_s) break;
+    if (round + 1 >= kFloorReps && elapsed_s() > 4 * budget) break;
   }
   std::vector<Summary> out;
-  for (auto& s : samples) out.push_back(Summarize(std::move(s), cfg.target_rel_ci));
+  for (size_t i = 0; i < k; ++i) {
+    Summary s = Summarize(std::move(samples[i]), cfg.target_rel_ci);
+    s.budget_s = budget;
+    const bool all_host = !host[i].empty() &&
+                          std::all_of(host[i].begin(), host[i].end(), [](double h) { return h >= 0; });
+    if (all_host) {
+      const Summary h = Summarize(std::move(host[i]), cfg.target_rel_ci);
+      s.has_host = true;
+      s.host_median_us = h.median_us;
+      s.host_p10_us = h.p10_us;
+      s.host_p90_us = h.p90_us;
+    }
+    out.push_back(s);
+  }
   return out;
+}
+
+std::vector<Summary> MeasureInterleaved(const std::vector<std::function<double()>>& runners,
+                                        const MeasureConfig& cfg) {
+  std::vector<std::function<Sample()>> timed;
+  timed.reserve(runners.size());
+  for (const auto& r : runners) timed.push_back([&r] { return Sample{r(), -1}; });
+  return MeasureInterleavedTimed(timed, cfg);
 }
 
 }  // namespace layoutdb::microbench

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -128,7 +129,7 @@ SweepSpec ParseSpec(const std::string& text, const std::string& origin) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999999
     Fail(origin, fmt::format("not valid JSON: {}", e.what()));
   }
   if (const auto violations = ValidateJson(SweepSchema(), j); !violations.empty())
@@ -141,11 +142,24 @@ SweepSpec ParseSpec(const std::string& text, const std::string& origin) {
   s.name = j["name"].get<std::string>();
   s.dtypes = Strings(j["dtypes"]);
   const json& m = j["measure"];
-  s.measure.warmup = m.value("warmup", s.measure.warmup);
-  s.measure.min_reps = m.value("min_reps", s.measure.min_reps);
-  s.measure.max_reps = m.value("max_reps", s.measure.max_reps);
+  // Counts within int: nlohmann would cast 1e18 to int, which is undefined behaviour.
+  auto count = [&](const char* key, int fallback) {
+    if (!m.contains(key)) return fallback;
+    const double v = m[key].get<double>();  // a whole number >= 0 (the schema)
+    if (v > std::numeric_limits<int>::max())
+      Fail(origin, fmt::format("/measure/{}: {} is too large (at most {})", key, m[key].dump(),
+                               std::numeric_limits<int>::max()));
+    return static_cast<int>(v);
+  };
+  s.measure.warmup = count("warmup", s.measure.warmup);
+  s.measure.min_reps = count("min_reps", s.measure.min_reps);
+  s.measure.max_reps = count("max_reps", s.measure.max_reps);
   s.measure.target_rel_ci = m.value("target_rel_ci", s.measure.target_rel_ci);
   s.measure.budget_s = m.value("budget_s", s.measure.budget_s);
+  // A point of k candidates gets max(budget_s, k * candidate_budget_s): by default a quarter of
+  // budget_s each, so that points of up to 4 candidates keep budget_s and larger ones get as much
+  // time per candidate.
+  s.measure.candidate_budget_s = m.value("candidate_budget_s", s.measure.budget_s / 4);
   if (s.measure.max_reps < s.measure.min_reps)
     Fail(origin, "/measure: max_reps must be at least min_reps");
 

@@ -6,13 +6,19 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <functional>
+#include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <unordered_set>
 
+#include "layoutdb/microbench/calibration.h"
+#include "layoutdb/microbench/execution.h"
 #include "layoutdb/microbench/measure.h"
+#include "lock.h"
 #include "progress.h"
 
 namespace layoutdb::profiler {
@@ -61,7 +67,8 @@ std::string StatusName(Prepared::Status s) {
   return "failed";
 }
 
-db::Stats ToStats(const microbench::Summary& s) {
+// `timer`: the clock of the summary's figures (host or event); `cache_mode`: hot or cold.
+db::Stats ToStats(const microbench::Summary& s, const std::string& timer, const std::string& cache_mode) {
   db::Stats d;
   d.median_us = s.median_us;
   d.p10_us = s.p10_us;
@@ -71,12 +78,30 @@ db::Stats ToStats(const microbench::Summary& s) {
   d.min_us = s.min_us;
   d.repetitions = s.repetitions;
   d.rel_ci = s.rel_ci;
+  d.stable = s.stable;
+  d.timer = timer;
+  d.cache_mode = cache_mode;
+  if (s.has_host) {
+    d.host_median_us = s.host_median_us;
+    d.host_p10_us = s.host_p10_us;
+    d.host_p90_us = s.host_p90_us;
+  } else if (timer == "host") {  // the figures are the host's already
+    d.host_median_us = s.median_us;
+    d.host_p10_us = s.p10_us;
+    d.host_p90_us = s.p90_us;
+  }
   return d;
+}
+
+// One timed run of a kernel: its own figure and, beside it, the host's (OpenCL).
+microbench::Sample Run(Kernel* k) {
+  const double us = k->RunUs();
+  return {us, k->LastHostUs()};
 }
 
 // One candidate's outcome before it is written.
 struct Outcome {
-  std::string status = "failed", reason, impl, chosen_layout, config;
+  std::string status = "failed", reason, impl, chosen_layout, config, timer = "host";
   bool is_reference = false;
   std::unique_ptr<Kernel> kernel;
   std::optional<db::Stats> stats;
@@ -85,8 +110,8 @@ struct Outcome {
 // Prepares and checks every candidate, then times the healthy ones interleaved. Exceptions from a unit
 // (a device that dies mid-sweep) end that candidate as `failed` with the message; the sweep goes on.
 void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::function<Prepared()>>& prepare,
-                         const microbench::MeasureConfig& cfg) {
-  std::vector<std::function<double()>> runners;
+                         const microbench::MeasureConfig& cfg, const std::string& cache_mode) {
+  std::vector<std::function<microbench::Sample()>> runners;
   std::vector<size_t> timed;
   for (size_t i = 0; i < prepare.size(); ++i) {
     Outcome& o = outs[i];
@@ -100,6 +125,7 @@ void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::func
       o.is_reference = o.kernel->IsReference();
       o.chosen_layout = o.kernel->ChosenLayout();
       o.config = o.kernel->Config();
+      o.timer = o.kernel->Timer();
       const std::string wrong = o.kernel->Check();
       if (!wrong.empty()) {
         o.status = "failed";
@@ -115,10 +141,12 @@ void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::func
         microbench::MeasureConfig quick = cfg;
         quick.warmup = 0;
         quick.min_reps = quick.max_reps = 3;
-        o.stats = ToStats(microbench::MeasureInterleaved({[k] { return k->RunUs(); }}, quick).front());
+        quick.candidate_budget_s = 0;
+        o.stats = ToStats(microbench::MeasureInterleavedTimed({[k] { return Run(k); }}, quick).front(),
+                          o.timer, cache_mode);
         continue;
       }
-      runners.push_back([k] { return k->RunUs(); });
+      runners.push_back([k] { return Run(k); });
       timed.push_back(i);
     } catch (const std::exception& e) {
       o.status = "failed";
@@ -128,8 +156,9 @@ void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::func
   }
   if (runners.empty()) return;
   try {
-    const auto summaries = microbench::MeasureInterleaved(runners, cfg);
-    for (size_t j = 0; j < timed.size(); ++j) outs[timed[j]].stats = ToStats(summaries[j]);
+    const auto summaries = microbench::MeasureInterleavedTimed(runners, cfg);
+    for (size_t j = 0; j < timed.size(); ++j)
+      outs[timed[j]].stats = ToStats(summaries[j], outs[timed[j]].timer, cache_mode);
   } catch (const std::exception& e) {
     for (size_t i : timed) {
       outs[i].status = "failed";
@@ -282,7 +311,7 @@ std::vector<WorkItem> PlanWork(const SweepSpec& spec, const std::vector<std::uni
   return work;
 }
 
-db::TargetRow MakeTarget(const std::vector<std::unique_ptr<Unit>>& units) {
+db::TargetRow MakeTarget(const std::vector<std::unique_ptr<Unit>>& units, const std::string& cache_mode) {
   db::TargetRow t;
   const auto& cpu = units.front()->Info();
   const json& p = cpu.properties;
@@ -305,8 +334,15 @@ db::TargetRow MakeTarget(const std::vector<std::unique_ptr<Unit>>& units) {
   // The identity of the hardware and the software that measured it; hostname and kernel release stay
   // out, so the same machine keeps its target across reboots and renames.
   const std::string os_release = t.os.substr(0, t.os.find(';'));  // "Debian GNU/Linux 12 (bookworm)"
-  const json id = {{"cpu_model", t.cpu_model}, {"isa", t.isa}, {"cores", t.cores}, {"threads", t.threads},
-                   {"os", os_release}, {"libraries", libs}};
+  json id = {{"cpu_model", t.cpu_model}, {"isa", t.isa}, {"cores", t.cores}, {"threads", t.threads},
+             {"os", os_release}, {"libraries", libs}};
+  // And how it measured: the threads the kernels actually ran on (an affinity mask, a cgroup CPU
+  // limit, OMP_NUM_THREADS: 2 CPUs of a 64-core node are another target than the node) and the cache
+  // mode. Each joins the identity only when it differs from the whole machine measured hot, so that
+  // files made before these were recorded keep their target.
+  const int64_t used = p.contains("execution") ? p.at("execution").value("threads", t.threads) : t.threads;
+  if (used != t.threads) id["threads_used"] = used;
+  if (cache_mode == "cold") id["cache"] = "cold";
   t.fingerprint = HashHex(id.dump());
   return t;
 }
@@ -422,16 +458,19 @@ int DryRun(const SweepSpec& spec, const std::vector<std::unique_ptr<Unit>>& unit
 std::vector<int64_t> RegisterTargetAndUnits(db::Database& database,
                                             const std::vector<std::unique_ptr<Unit>>& units,
                                             const SweepOptions& o, int64_t* target_id) {
-  const db::TargetRow target = MakeTarget(units);
+  const db::TargetRow target = MakeTarget(units, o.cache);
   const auto existing = database.Targets();
   const bool ours = std::any_of(existing.begin(), existing.end(),
                                 [&](const auto& t) { return t.fingerprint == target.fingerprint; });
   if (!ours && !existing.empty() && !o.add_target)
     throw std::runtime_error(fmt::format(
         "{} holds measurements of another target ({}, {}, fingerprint {}); this machine is {} "
-        "(fingerprint {}). Use another file, or pass --add-target to keep both targets apart in this one",
+        "(fingerprint {}; {} threads, {} cache). Use another file, or pass --add-target to keep both "
+        "targets apart in this one",
         o.db_path, existing.front().cpu_model, existing.front().isa, existing.front().fingerprint,
-        target.cpu_model, target.fingerprint));
+        target.cpu_model, target.fingerprint,
+        units.front()->Info().properties.value("execution", json::object()).value("threads", target.threads),
+        o.cache));
   db::Database::Transaction tx(database);
   *target_id = database.UpsertTarget(target);
   std::vector<int64_t> unit_ids;
@@ -457,7 +496,62 @@ std::vector<int64_t> RegisterTargetAndUnits(db::Database& database,
 
 }  // namespace
 
+namespace {
+
+// The largest cache of the cpu unit (its last level), from `layoutdb devices`' caches; 32 MiB unknown.
+size_t LastLevelCacheBytes(const Unit& cpu) {
+  int64_t llc = 0;
+  const json caches = cpu.Info().properties.value("caches", json::object());
+  for (const auto& [name, bytes] : caches.items())
+    if (bytes.is_number_integer()) llc = std::max<int64_t>(llc, bytes.get<int64_t>());
+  return static_cast<size_t>(llc > 0 ? llc : int64_t{32} << 20);
+}
+
+// Seconds between calibrations (and one at the start and the end of every sweep).
+constexpr double kCalibrationEveryS = 15;
+
+void Calibrate(microbench::Calibrator& cal, db::Database& database, int64_t sweep_id, int64_t points_done) {
+  const auto results = cal.Run();
+  db::Database::Transaction tx(database);
+  for (const auto& r : results) {
+    db::CalibrationRow c;
+    c.sweep_id = sweep_id;
+    c.kernel = r.kernel;
+    c.points_done = points_done;
+    c.median_us = r.summary.median_us;
+    c.p10_us = r.summary.p10_us;
+    c.p90_us = r.summary.p90_us;
+    c.repetitions = r.summary.repetitions;
+    c.work = r.work;
+    database.PutCalibration(c);
+  }
+  tx.Commit();
+}
+
+// "calibration: compute 412 us (range 1.3% over 5 checks), memory 3.1 ms (range 4.0%)": how much the
+// machine itself moved during the sweep, for the summary.
+std::string CalibrationLine(db::Database& database, int64_t sweep_id) {
+  std::map<std::string, std::vector<double>> by_kernel;
+  for (const auto& c : database.Calibrations(sweep_id)) by_kernel[c.kernel].push_back(c.median_us);
+  std::vector<std::string> parts;
+  size_t checks = 0;
+  for (const auto& [kernel, v] : by_kernel) {
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    std::vector<double> sorted = v;
+    std::sort(sorted.begin(), sorted.end());
+    const double median = sorted[sorted.size() / 2];
+    parts.push_back(fmt::format("{} {:.0f} us (range {:.1f}%)", kernel, median, 100.0 * (*hi - *lo) / median));
+    checks = std::max(checks, v.size());
+  }
+  if (parts.empty()) return {};
+  return fmt::format("machine over the sweep ({} calibration checks): {}", checks, fmt::join(parts, ", "));
+}
+
+}  // namespace
+
 int RunSweep(const SweepOptions& o) {
+  if (o.cache != "hot" && o.cache != "cold")
+    throw std::invalid_argument(fmt::format("bad --cache '{}': expected hot or cold", o.cache));
   const SweepSpec spec = LoadSpec(o.spec);
   std::vector<std::string> warnings;
   auto units = microbench::DiscoverUnits(&warnings);
@@ -465,12 +559,16 @@ int RunSweep(const SweepOptions& o) {
   const auto work = PlanWork(spec, units, o);
   if (o.dry_run) return DryRun(spec, units, work, o);
 
+  // One writer per file, for the sweep's whole life: declared before the connection, so that it is
+  // released after it (see lock.cpp).
+  const WriterLock lock(o.db_path);
   auto database = db::Database::Open(o.db_path, db::Mode::kReadWrite);
   int64_t target_id = 0;
   const std::vector<int64_t> unit_ids = RegisterTargetAndUnits(database, units, o, &target_id);
   const int64_t cpu_unit_id = unit_ids.front();
 
-  // Sweeps left `running` by a killed process are marked interrupted; this run resumes their work.
+  // Sweeps left `running` by a killed process are marked interrupted (we hold the file's lock, so
+  // their process is gone); this run resumes their work.
   for (const auto& s : database.Sweeps())
     if (s.status == "running" && s.target_id == target_id)
       database.FinishSweep(s.id, "interrupted", s.points_done);
@@ -490,14 +588,29 @@ int RunSweep(const SweepOptions& o) {
   sweep.started_at = db::NowUtc();
   sweep.status = "running";
   sweep.points_total = static_cast<int64_t>(work.size());
+  sweep.cache_mode = o.cache;
+  sweep.execution = units.front()->Info().properties.value("execution", json::object()).dump();
   const int64_t sweep_id = database.InsertSweep(sweep);
+
+  // How the points are timed: the spec's budget, per candidate where it says so; with a cold cache,
+  // the caches evicted before every run (outside the timed interval and the budget).
+  microbench::MeasureConfig measure = spec.measure;
+  const size_t llc = LastLevelCacheBytes(*units.front());
+  std::optional<microbench::CacheFlusher> flusher;
+  if (o.cache == "cold") {
+    flusher.emplace(llc);
+    measure.before_run = [&flusher] { flusher->Evict(); };
+  }
+  microbench::Calibrator calibrator(llc);
+  Calibrate(calibrator, database, sweep_id, 0);
+  auto last_calibration = std::chrono::steady_clock::now();
 
   StopOnSignal stop_guard;
   Progress progress(Progress::ModeFor(o.quiet), work.size());
   const auto started = std::chrono::steady_clock::now();
   int64_t points_done = 0, resumed = 0;
   std::map<std::string, int64_t> by_status;
-  int64_t flagged_reference = 0;
+  int64_t flagged_reference = 0, stable = 0;
   std::vector<std::string> failures;
 
   for (const auto& w : work) {
@@ -521,7 +634,7 @@ int RunSweep(const SweepOptions& o) {
     progress.Start(label);
     const auto point_start = std::chrono::steady_clock::now();
     std::vector<Outcome> outs(pt.prepare.size());
-    PrepareCheckAndTime(outs, pt.prepare, spec.measure);
+    PrepareCheckAndTime(outs, pt.prepare, measure, o.cache);
 
     // Commit the whole point at once: a kill loses at most this point.
     {
@@ -534,29 +647,42 @@ int RunSweep(const SweepOptions& o) {
     }
     for (size_t i = 0; i < outs.size(); ++i) {
       ++by_status[outs[i].status];
+      if (outs[i].status == "ok" && outs[i].stats && outs[i].stats->stable.value_or(false)) ++stable;
       if (outs[i].is_reference) ++flagged_reference;
       if (outs[i].status == "failed") failures.push_back(fmt::format("{} {}: {}", label, pt.names[i], outs[i].reason));
     }
     const double point_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - point_start).count();
     progress.Finish(ResultLine(label, pt.names, outs) + fmt::format(" ({:.1f}s)", point_s));
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_calibration).count() >
+        kCalibrationEveryS) {
+      Calibrate(calibrator, database, sweep_id, points_done);
+      last_calibration = std::chrono::steady_clock::now();
+    }
   }
   progress.Done();
 
   const bool interrupted = g_stop;
+  if (!interrupted) Calibrate(calibrator, database, sweep_id, points_done);
   database.FinishSweep(sweep_id, interrupted ? "interrupted" : "completed", points_done);
-  database.Checkpoint();
+  const std::string calibration = CalibrationLine(database, sweep_id);
+  // Readers may have the file open (a selector, `info`): then it stays in WAL, which loses nothing.
+  const std::string wal = database.TryCheckpoint();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   for (const auto& f : failures) fmt::print(stderr, "layoutdb: failed: {}\n", f);
   if (!o.quiet || interrupted || !failures.empty()) {
     fmt::print(stderr,
-               "sweep {} shard {}/{} {} after {:.0f}s: {}/{} points ({} resumed); candidates: {} ok, {} "
-               "unsupported, {} failed, {} reference-kernel flagged -> {}\n",
+               "sweep {} shard {}/{} {} after {:.0f}s: {}/{} points ({} resumed); candidates: {} ok ({} "
+               "stable, {} not within their budget: CI above {:.3g}%), {} unsupported, {} failed, {} "
+               "reference-kernel flagged; {} cache -> {}\n",
                spec.name, o.shard_index, o.shard_count, interrupted ? "interrupted" : "completed", secs,
-               points_done, work.size(), resumed, by_status["ok"], by_status["unsupported"],
-               by_status["failed"], flagged_reference, o.db_path);
+               points_done, work.size(), resumed, by_status["ok"], stable, by_status["ok"] - stable,
+               100 * spec.measure.target_rel_ci, by_status["unsupported"], by_status["failed"],
+               flagged_reference, o.cache, o.db_path);
+    if (!o.quiet && !calibration.empty()) fmt::print(stderr, "{}\n", calibration);
   }
+  if (!wal.empty()) fmt::print(stderr, "layoutdb: note: {}\n", wal);
   if (interrupted) {
     fmt::print(stderr, "layoutdb: interrupted; every finished point is stored; run the same command again to resume\n");
     return kSweepInterrupted;

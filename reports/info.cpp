@@ -71,6 +71,42 @@ struct LayoutLess {
   }
 };
 
+// How many `ok` measurements reached their stability target: stable, not, and unknown (measured before
+// schema 4 recorded it).
+struct Stability {
+  int64_t stable = 0, unstable = 0, unknown = 0;
+};
+Stability CountStability(db::Database& db) {
+  Stability s;
+  for (const auto& m : db.Measurements()) {
+    if (m.status != "ok" || !m.stats) continue;
+    if (!m.stats->stable) ++s.unknown;
+    else if (*m.stats->stable) ++s.stable;
+    else ++s.unstable;
+  }
+  return s;
+}
+
+// Per calibration kernel of a sweep: its median over the sweep and its range (max - min) over it.
+struct Drift {
+  int64_t checks = 0;
+  double median_us = 0, range = 0;  // range relative to the median
+};
+std::map<std::string, Drift> CalibrationDrift(db::Database& db, int64_t sweep_id) {
+  std::map<std::string, std::vector<double>> by;
+  for (const auto& c : db.Calibrations(sweep_id)) by[c.kernel].push_back(c.median_us);
+  std::map<std::string, Drift> out;
+  for (auto& [k, v] : by) {
+    std::sort(v.begin(), v.end());
+    Drift d;
+    d.checks = static_cast<int64_t>(v.size());
+    d.median_us = v[v.size() / 2];
+    d.range = d.median_us > 0 ? (v.back() - v.front()) / d.median_us : 0;
+    out[k] = d;
+  }
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json InfoJson(db::Database& db) {
@@ -128,7 +164,13 @@ nlohmann::json InfoJson(db::Database& db) {
                       {"duration_s", d ? json(*d) : json(nullptr)},
                       {"points_done", s.points_done},
                       {"points_total", s.points_total},
-                      {"tool_version", s.tool_version}});
+                      {"tool_version", s.tool_version},
+                      {"cache_mode", s.cache_mode.empty() ? json(nullptr) : json(s.cache_mode)},
+                      {"execution", s.execution.empty() ? json(nullptr) : JsonOrText(s.execution)}});
+    json cal = json::object();
+    for (const auto& [kernel, d] : CalibrationDrift(db, s.id))
+      cal[kernel] = {{"checks", d.checks}, {"median_us", d.median_us}, {"range", d.range}};
+    sweeps.back()["calibration"] = cal;
   }
   j["sweeps"] = sweeps;
 
@@ -148,8 +190,12 @@ nlohmann::json InfoJson(db::Database& db) {
     total += c.count;
     references += c.references;
   }
-  j["measurements"] = {
-      {"total", total}, {"reference", references}, {"by_status", by_status}, {"counts", counts}};
+  const Stability st = CountStability(db);
+  j["measurements"] = {{"total", total},
+                       {"reference", references},
+                       {"by_status", by_status},
+                       {"counts", counts},
+                       {"stability", {{"stable", st.stable}, {"unstable", st.unstable}, {"unknown", st.unknown}}}};
 
   const auto totals = db.CountRows();
   j["problems"] = totals.problems;
@@ -202,11 +248,23 @@ std::string InfoText(db::Database& db) {
   line(fmt::format("Sweeps ({})", sweeps.size()));
   for (const auto& s : sweeps) {
     const auto d = DurationS(s);
-    line(fmt::format("  #{} {}  shard {}/{}  {:<11}  {} → {}{}  {}/{} points{}", s.id, s.spec_name,
+    line(fmt::format("  #{} {}  shard {}/{}  {:<11}  {} → {}{}  {}/{} points{}{}", s.id, s.spec_name,
                      s.shard_index, s.shard_count, s.status, s.started_at,
                      s.ended_at.empty() ? "…" : s.ended_at, d ? " (" + HumanDuration(*d) + ")" : "",
                      s.points_done, s.points_total,
+                     s.cache_mode.empty() ? "" : fmt::format("  {} cache", s.cache_mode),
                      targets.size() > 1 ? fmt::format("  target #{}", s.target_id) : ""));
+    const auto exec = JsonOrText(s.execution.empty() ? "{}" : s.execution);
+    if (exec.is_object() && exec.contains("threads"))
+      line(fmt::format("      threads: {} (affinity {}, {}, OMP_NUM_THREADS {}, oneDNN {})", exec.value("threads", 0),
+                       exec.value("affinity", "?"), exec.value("cgroup", "?"),
+                       exec["omp_num_threads"].is_string() ? exec["omp_num_threads"].get<std::string>() : "unset",
+                       exec.value("onednn_threads", 0)));
+    std::vector<std::string> drift;
+    for (const auto& [kernel, dr] : CalibrationDrift(db, s.id))
+      drift.push_back(fmt::format("{} {:.0f} us, range {:.1f}% over {} checks", kernel, dr.median_us,
+                                  100 * dr.range, dr.checks));
+    if (!drift.empty()) line(fmt::format("      calibration: {}", fmt::join(drift, "; ")));
   }
 
   // Measurements: one table per (target, unit, dtype); ops as rows, layouts as columns; a cell is the
@@ -237,6 +295,11 @@ std::string InfoText(db::Database& db) {
   line("");
   line(fmt::format("Measurements: {} ({}); {} on reference implementations (never recommended)", total,
                    statuses, refs));
+  const Stability st = CountStability(db);
+  if (st.stable + st.unstable + st.unknown > 0)
+    line(fmt::format("  stability: {} of {} ok points reached their target, {} did not (their CI stayed wider){}",
+                     st.stable, st.stable + st.unstable + st.unknown, st.unstable,
+                     st.unknown ? fmt::format(", {} measured before it was recorded", st.unknown) : ""));
   for (const auto& [block, rows] : blocks) {
     const auto& [target_id, unit, dtype] = block;
     const std::string title =

@@ -5,10 +5,14 @@ SUDO=""
 [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
+# libjs-vega: the plots of `layoutdb report` (compiled in); chromium: the report tests draw the page.
+# clang, libclang-rt-14-dev (libFuzzer), llvm (llvm-symbolizer): scripts/sanitize.sh and scripts/fuzz.sh.
 $SUDO apt-get install -y -q --no-install-recommends \
   build-essential cmake ninja-build pkg-config ca-certificates \
   libdnnl-dev \
   ocl-icd-opencl-dev opencl-headers opencl-clhpp-headers pocl-opencl-icd \
   libsqlite3-dev sqlite3 \
   libbenchmark-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev \
-  libonnx-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev libonnx-testdata
+  libonnx-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev libonnx-testdata \
+  clang libclang-rt-14-dev llvm \
+  libjs-vega chromium

@@ -39,6 +39,13 @@ bool IsStructural(const std::string& name) {
 
 }  // namespace
 
+double ComparableUs(const db::Stats& s, bool widen, bool* widened) {
+  const double base = s.host_median_us && *s.host_median_us > 0 ? *s.host_median_us : s.median_us;
+  const bool wide = s.stable ? !*s.stable : s.rel_ci > kWideRelCi;
+  if (widened) *widened = widen && wide;
+  return widen && wide ? base * (1 + s.rel_ci) : base;
+}
+
 const char* ConfidenceName(Confidence c) {
   switch (c) {
     case Confidence::kExact: return "exact";
@@ -130,18 +137,23 @@ CostModel::CostModel(db::Database& db) {
     const int u = ui->second;
     const db::ProblemRow& pr = *pi->second;
     const bool usable = m.status == "ok" && !m.is_reference && m.stats && m.stats->median_us > 0;
-    Row row{u, m.layout, m.dtype, m.chosen_layout, usable ? m.stats->median_us : 0, usable};
+    Row row{u, m.layout, m.dtype, m.chosen_layout, 0, usable};
+    if (usable) {
+      row.us = ComparableUs(*m.stats, /*widen=*/true, &row.widened);
+      row.spread_us = m.stats->rel_ci * ComparableUs(*m.stats, /*widen=*/false);
+    }
     rows_[pr.key].push_back(row);
     if (!usable) continue;
     has_data[u] = true;
     auto it = parsed.find(pr.id);
     if (it == parsed.end()) it = parsed.emplace(pr.id, Problem::Parse(pr.key)).first;
     const Problem& p = it->second;
-    const double us = m.stats->median_us;
+    // Neighbours, rates and overheads from the comparable time itself, not widened.
+    const double us = ComparableUs(*m.stats, /*widen=*/false);
     const double bytes = p.Bytes(DtypeSize(m.dtype));
     Family& fam = families_[Join({names[u], m.layout, m.dtype, p.op(), p.alg()})];
     fam.memory_bound = IsMemoryBound(p.op());
-    fam.members.push_back({pr.key, ProblemFeatures(p), p.Flops(), bytes, us});
+    fam.members.push_back({pr.key, ProblemFeatures(p), p.Flops(), bytes, us, m.stats->rel_ci});
     auto& ls = layouts_[Join({names[u], p.op(), m.dtype})];
     if (std::find(ls.begin(), ls.end(), m.layout) == ls.end()) ls.push_back(m.layout);
     if (m.layout.find('>') == std::string::npos && m.layout != "any" && m.layout != "plain")
@@ -176,12 +188,13 @@ CostModel::CostModel(db::Database& db) {
     auto ui = unit_index.find(t.unit_id);
     if (ui == unit_index.end() || t.status != "ok" || !t.stats || t.stats->median_us <= 0) continue;
     const int u = ui->second;
+    const double us = ComparableUs(*t.stats, /*widen=*/false);
     reorders_[Join({names[u], Normal(t.src_layout), Normal(t.dst_layout), t.dtype})].points.emplace_back(
-        static_cast<double>(t.bytes), t.stats->median_us);
+        static_cast<double>(t.bytes), us);
     layouts_of[u].insert(Normal(t.src_layout));
     layouts_of[u].insert(Normal(t.dst_layout));
     // A reorder reads and writes the tensor once.
-    stats_[u].bytes_per_us = std::max(stats_[u].bytes_per_us, 2.0 * t.bytes / t.stats->median_us);
+    stats_[u].bytes_per_us = std::max(stats_[u].bytes_per_us, 2.0 * t.bytes / us);
   }
   for (const auto& t : db.Transfers()) {
     auto si = unit_index.find(t.src_unit_id), di = unit_index.find(t.dst_unit_id);
@@ -190,7 +203,7 @@ CostModel::CostModel(db::Database& db) {
       continue;
     const std::string& device = names[si->second] == "cpu" ? names[di->second] : names[si->second];
     transfers_[Join({device, t.method})].points.emplace_back(static_cast<double>(t.bytes),
-                                                              t.stats->median_us);
+                                                              ComparableUs(*t.stats, /*widen=*/false));
   }
   // Several shapes of one byte size: keep their mean, so the curve is a function of bytes.
   auto finish = [](Curve& c) {
@@ -304,7 +317,7 @@ std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
         if (excluded) *excluded = true;
         return std::nullopt;
       }
-      return Estimate{r.us, Confidence::kExact};
+      return Estimate{r.us, Confidence::kExact, r.spread_us, r.widened};
     }
   }
   if (auto e = Interpolate(p, unit, layout, dtype)) return e;
@@ -346,8 +359,10 @@ std::optional<Estimate> CostModel::Interpolate(const Problem& p, const std::stri
   std::partial_sort(near.begin(), near.begin() + k, near.end(),
                     [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<double> preds;
+  double rel_ci = 0;
   for (size_t i = 0; i < k; ++i) {
     const Neighbour& n = *near[i].second;
+    rel_ci = std::max(rel_ci, n.rel_ci);
     const double ns = memory ? n.bytes : n.flops;
     const double l = std::min(launch, n.us);
     preds.push_back(ns > 0 ? l + (n.us - l) * size / ns : n.us);
@@ -356,7 +371,7 @@ std::optional<Estimate> CostModel::Interpolate(const Problem& p, const std::stri
   // An even count (fewer neighbours than kNeighbours): the geometric mean of the middle two.
   const size_t m = preds.size() / 2;
   const double us = preds.size() % 2 ? preds[m] : std::sqrt(preds[m - 1] * preds[m]);
-  return Estimate{us, Confidence::kInterpolated};
+  return Estimate{us, Confidence::kInterpolated, rel_ci * us, false};
 }
 
 std::optional<Estimate> CostModel::Roofline(double flops, double bytes, const std::string& unit) const {

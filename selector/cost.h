@@ -21,6 +21,13 @@ const char* ConfidenceName(Confidence c);
 struct Estimate {
   double us = 0;
   Confidence confidence = Confidence::kExact;
+  // Half-width of the estimate's interval in microseconds: the measurement's 95% CI of the median
+  // (exact), the widest of the neighbours' scaled to the estimate (interpolated); 0 for a roofline.
+  double spread_us = 0;
+  // The measurement did not reach its stability target (or, measured before schema 4, its CI is wider
+  // than 2%): `us` is the upper end of its interval rather than its median, so that a state whose time
+  // is uncertain must win by more than its uncertainty.
+  bool widened = false;
 };
 
 class CostModel {
@@ -40,7 +47,8 @@ class CostModel {
   std::vector<std::string> UnitLayouts(const std::string& unit) const;
 
   // The cost of problem `p` (canonical key `key`) as candidate `layout` on the unit:
-  //  - exact: the measurement of that key, when it is ok and not a reference kernel;
+  //  - exact: the measurement of that key, when it is ok and not a reference kernel, as ComparableUs
+  //    gives it (host time; widened when unstable);
   //  - nullopt when that key WAS measured there but is unusable (reference kernel, unsupported,
   //    failed, mistrusted): such a state must never be recommended;
   //  - else interpolated from the nearest measured problems of the same op and alg (see Interpolate);
@@ -98,11 +106,14 @@ class CostModel {
     std::string layout, dtype, chosen;
     double us = 0;
     bool usable = false;
+    double spread_us = 0;  // half-width of the measurement's interval, in us
+    bool widened = false;  // us is the upper end of the interval
   };
   struct Neighbour {
     std::string key;
     std::vector<double> features;
     double flops = 0, bytes = 0, us = 0;
+    double rel_ci = 0;
   };
   struct Curve {  // (bytes, us) sorted by bytes
     std::vector<std::pair<double, double>> points;
@@ -130,6 +141,14 @@ class CostModel {
   std::vector<UnitStats> stats_;
   std::vector<std::vector<std::string>> unit_layouts_;
 };
+
+// The time the selector compares units by, from a measurement's statistics: what an application sees,
+// i.e. the host's steady clock from enqueue to finish (host_median_us; equal to the median on the cpu
+// unit, larger than an OpenCL device's event time by its enqueue, submission and wake-up), else — rows
+// measured before schema 4 — the median. Widened to median * (1 + rel_ci) when the point did not reach
+// its stability target (rows before schema 4: when rel_ci > kWideRelCi). Sets *widened accordingly.
+constexpr double kWideRelCi = 0.02;
+double ComparableUs(const db::Stats& s, bool widen, bool* widened = nullptr);
 
 // Log-feature vector of a problem used for nearest-neighbour search (see cost.cpp).
 std::vector<double> ProblemFeatures(const Problem& p);

@@ -225,7 +225,8 @@ std::vector<int64_t> Ints(const Val& v) {
 }
 
 int64_t NormAxis(int64_t a, int64_t rank, const onnx::NodeProto& n) {
-  if (a < -rank || a >= std::max<int64_t>(rank, 1))
+  // Callers index the shape with it: a scalar has no axis at all.
+  if (a < -rank || a >= rank)
     throw std::runtime_error(fmt::format("axis {} out of range for rank {}", a, rank));
   return a < 0 ? a + rank : a;
 }

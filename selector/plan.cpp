@@ -104,6 +104,8 @@ struct Builder {
   // Fills the cost of a state; false when some node cannot run in it.
   bool Cost(const Subgraph& sg, int anchor, const std::string& anchor_name, State* st) const {
     st->us = 0;
+    st->spread_us = 0;
+    st->widened = 0;
     st->confidence = Confidence::kExact;
     bool before = anchor >= 0;
     for (int idx : sg.nodes) {
@@ -115,6 +117,8 @@ struct Builder {
       if (idx == anchor) before = false;
       if (!e) return false;
       st->us += e->us;
+      st->spread_us += e->spread_us;
+      st->widened += e->widened ? 1 : 0;
       st->confidence = std::min(st->confidence, e->confidence);
     }
     return true;
@@ -395,6 +399,47 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
                                 a.unit == c.unit ? "reorder" : "transfer", e.bytes, us});
   }
   for (const auto& note : pp.notes) plan.notes.push_back(note);
+
+  // Decisions that rest on less than the measurements' spread: moving one sub-graph to its nearest
+  // other state changes the plan's total (transitions included) by less than the two states' spreads
+  // together. The choice is then a toss-up on this machine, not a measured difference: say so.
+  {
+    int ties = 0, widened = 0;
+    constexpr int kMaxListed = 10;
+    std::vector<int> st = r.state;
+    for (size_t s = 0; s < pp.states.size(); ++s) {
+      const State& chosen = pp.states[s][r.state[s]];
+      widened += chosen.widened;
+      double best_delta = kInf;
+      int best_k = -1;
+      for (size_t k = 0; k < pp.states[s].size(); ++k) {
+        if (static_cast<int>(k) == r.state[s]) continue;
+        st[s] = static_cast<int>(k);
+        const double delta = Evaluate(pp.solve, st) - r.total;
+        if (std::isfinite(delta) && std::fabs(delta) < std::fabs(best_delta)) best_delta = delta, best_k = static_cast<int>(k);
+      }
+      st[s] = r.state[s];
+      if (best_k < 0) continue;
+      const State& alt = pp.states[s][best_k];
+      const double spread = chosen.spread_us + alt.spread_us;
+      if (!(spread > 0 && std::fabs(best_delta) < spread)) continue;
+      if (++ties > kMaxListed) continue;
+      plan.notes.push_back(fmt::format(
+          "sub-graph {} ({}): {}/{} over {}/{} by {:.1f} us ({:.1f}%), less than their measurements' "
+          "spread (+-{:.1f} us): a toss-up, not a measured difference",
+          s, Abbreviate(plan.subgraphs[s].ops, 40), chosen.unit, chosen.label, alt.unit, alt.label,
+          best_delta, chosen.us > 0 ? 100 * best_delta / chosen.us : 0.0, spread));
+    }
+    if (ties > 0)
+      plan.notes.push_back(fmt::format(
+          "{} of {} sub-graph decisions rest on a difference smaller than the measurements' spread{}",
+          ties, pp.states.size(), ties > kMaxListed ? fmt::format(" (the first {} listed)", kMaxListed) : ""));
+    if (widened > 0)
+      plan.notes.push_back(fmt::format(
+          "{} operator estimates of the plan are the upper end of their interval, not the median: their "
+          "measurements did not reach the stability target",
+          widened));
+  }
 
   // Baselines: every sub-graph on the cpu in one layout, where it can run in it; otherwise (a matmul
   // has only `plain`, a 3-channel conv has no usable blocked kernel) in the nearest state: the mixed

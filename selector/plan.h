@@ -26,6 +26,8 @@ struct State {
   std::string label;  // `in` or `in>out`
   double us = 0;      // sum of the sub-graph's node costs
   Confidence confidence = Confidence::kExact;
+  double spread_us = 0;  // sum of the node estimates' spreads (half-widths of their intervals)
+  int widened = 0;       // nodes whose exact estimate was widened (an unstable measurement)
   bool from_any = false;  // the anchor's cost is oneDNN's `any` candidate (its chosen layout)
 };
 

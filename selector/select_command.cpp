@@ -27,6 +27,11 @@ int RunSelect(const SelectCommandOptions& o) {
     const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
     if (std::fclose(f) != 0 || !ok) throw std::runtime_error(fmt::format("--out {}: write failed", o.out));
   }
+  if (!o.report.empty()) {
+    if (!o.write_report) throw std::runtime_error("--report: this program cannot draw plans");
+    o.write_report(o.report, plan.ToJson());
+    fmt::print(stderr, "layoutdb: drew the plan into {}/index.html\n", o.report);
+  }
   return 0;
 }
 

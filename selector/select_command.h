@@ -1,6 +1,7 @@
 // `layoutdb select`: the command behind the library (app/main.cpp only wires its options).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,9 @@ struct SelectCommandOptions {
   std::string partition;            // a partition JSON file, or empty for the default partition
   bool json = false;                // print JSON instead of the table
   std::string out;                  // also write the plan JSON here
+  std::string report;               // also draw the plan into this folder (through write_report)
+  // Draws a plan JSON into a folder (reports/, wired by app/main.cpp: the selector knows no reports).
+  std::function<void(const std::string& dir, const std::string& plan_json)> write_report;
 };
 
 // Prints the plan; throws std::runtime_error with one line for bad input.

@@ -1,5 +1,7 @@
 #include "onednn/cpu_info.h"
 
+#include "layoutdb/microbench/execution.h"
+
 #include <fmt/format.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -161,6 +163,8 @@ UnitInfo ReadCpuInfo() {
       {"int8_vnni", IsaHasVnni(isa)},
       {"os", OsName()},
       {"hostname", std::string(host)},
+      // The CPUs this process may actually use: affinity, cgroup limit, OpenMP / oneDNN threads.
+      {"execution", ReadExecutionLimits().ToJson()},
   };
   return info;
 }

@@ -8,14 +8,21 @@
 //   int8  conv2d, matmul, ip: src u8, weights s8, bias f32, dst s8 with an output scale (s8 rather
 //         than u8 because no ReLU is fused here, so the output is signed). pool: u8 -> u8.
 //         eltwise, binary, bnorm: s8 -> s8 (oneDNN 2.6 takes integer eltwise for relu and linear, i.e.
-//         our hardsigmoid, only). softmax: s8 -> u8 with output scale 255. lnorm: s8 -> s8, which
+//         our hardsigmoid, only). Eltwise has an integer output scale that spreads its result over
+//         most of the s8 range (hardsigmoid's [0, 1] becomes 0..100, from inputs -4..4 that reach
+//         its linear part), and its check demands the exact quantised value: no exact result lands
+//         near a rounding tie, so a kernel one quantisation step off (or one writing zeros) fails.
+//         softmax: s8 -> u8 with output scale 255. lnorm: s8 -> s8, which
 //         oneDNN 2.6 does not implement. What oneDNN lacks is stored as unsupported with the reason.
 //         int8 inputs are small integers (no input scales in 2.6 outside gemm-like ops), e.g. src
 //         0..16 and weights -8..8 for convolutions.
 //
 // Correctness check: every kernel's inputs are MakeInputs() (reference.h) rounded to what the kernel
 // reads (bf16, or integers for int8), so the reference runs on exactly the kernel's inputs; the
-// kernel's dst is reordered to plain f32 and compared with tolerances stated in MakePlan().
+// kernel's dst is reordered to plain f32 and compared with tolerances stated in MakePlan(). The
+// test hook (InjectFaultForTest) moves one output element by the smallest error the check claims to
+// catch: just over twice the tolerance there (in f32 and bf16), 2 floor(atol) + 1 quantisation steps
+// in int8 (one step where the check is exact).
 #include "onednn/cpu_unit.h"
 
 #include <fmt/format.h>
@@ -141,6 +148,12 @@ Plan MakePlan(const Problem& p, const std::string& dtype) {
     } else {
       plan.src = plan.dst = Dt::s8;
       plan.src_scale = op == "binary" ? 8 : 32;  // binary mul stays mostly inside s8
+      if (op == "eltwise") {
+        // hardsigmoid saturates beyond |x| >= 3: inputs -4..4 keep most outputs in its linear part.
+        if (p.alg() == "hardsigmoid") plan.src_scale = 4;
+        plan.out_scaled = true;  // an integer scale, chosen in Reference() from the result's range
+        plan.atol = 0.5;         // exact: relu of integers times an integer, or k/6 + 1/2 times 100
+      }
     }
   } else {
     throw std::invalid_argument(fmt::format("unknown dtype '{}'", dtype));
@@ -193,8 +206,15 @@ class OnednnKernel : public Kernel {
     dnnl::reorder(dst_, out).execute(strm_, dst_, out);
     strm_.wait();
     // The fault lands in the read-back copy, not in dst memory: a write into a blocked layout could
-    // hit channel padding, which no check reads.
-    if (fault_ && !got.empty()) got[got.size() / 2] += 1000.f;
+    // hit channel padding, which no check reads. It is the smallest error the check claims to catch.
+    if (fault_ && !got.empty()) {
+      const size_t i = got.size() / 2;
+      const double tol = atol_ + rtol_ * std::fabs(static_cast<double>(want[i]));
+      double delta = 2.0 * tol * (1 + 1e-3);
+      if (int8_) delta = 2.0 * std::floor(atol_) + 1.0;  // whole quantisation steps
+      else if (tol == 0) delta = std::max(1.0, std::fabs(static_cast<double>(want[i]))) / 128;  // a bf16 ulp
+      got[i] = static_cast<float>(got[i] + delta);
+    }
     return CompareOutputs(got.data(), want.data(), static_cast<int64_t>(got.size()), rtol_, atol_);
   }
 
@@ -226,6 +246,7 @@ class OnednnKernel : public Kernel {
   memory::desc dst_plain_;
   std::shared_ptr<const std::vector<float>> want_;  // shared by the candidates of one (problem, dtype)
   double rtol_ = 0, atol_ = 0;
+  bool int8_ = false;  // outputs are quantised integers: a fault is whole steps
   std::string impl_, chosen_;
   bool fault_ = false;
 };
@@ -319,6 +340,7 @@ class CpuUnit : public Unit {
       k->args_ = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, k->dst_}};
       k->dst_plain_ = memory::desc(dims, Dt::f32, Tag::nchw);
       k->want_ = std::make_shared<const std::vector<float>>(std::move(t.src));  // a reorder changes no value
+      k->int8_ = plan.int8;
       k->impl_ = pd.impl_info_str();
       return Prepared::Ok(std::move(k));
     } catch (const dnnl::error& e) {
@@ -371,7 +393,7 @@ class CpuUnit : public Unit {
 
     auto k = std::make_unique<OnednnKernel>(eng_, strm_);
     dnnl::primitive_attr attr;
-    if (plan.out_scaled) attr.set_output_scales(0, {plan.oscale});
+    if (plan.out_scaled && op != "eltwise") attr.set_output_scales(0, {plan.oscale});  // eltwise: below
     const auto fwd = dnnl::prop_kind::forward_inference;
     const Tag stag = p.IsSpatial() ? *TagOf(c.src_layout) : Tag::undef;
     const Tag dtag = p.IsSpatial() ? *TagOf(c.dst_layout) : Tag::undef;
@@ -456,11 +478,18 @@ class CpuUnit : public Unit {
         if (a == "sigmoid") alg = dnnl::algorithm::eltwise_logistic;
         if (a == "gelu") alg = dnnl::algorithm::eltwise_gelu_erf;
         if (a == "tanh") alg = dnnl::algorithm::eltwise_tanh;
+        // int8: the output scale (oscale) is folded in: hardsigmoid's linear part and clip bounds
+        // are scaled, relu gets a scaling post-op (eltwise takes no output_scales attribute).
+        const float os = plan.int8 ? plan.oscale : 1.f;
         if (a == "hardsigmoid") {
           // oneDNN 2.6 has no hardsigmoid: linear (x/6 + 1/2) with a fused clip to [0, 1].
-          alg = dnnl::algorithm::eltwise_linear, alpha = 1.f / 6, beta = 0.5f;
+          alg = dnnl::algorithm::eltwise_linear, alpha = os / 6, beta = os * 0.5f;
           dnnl::post_ops po;
-          po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 1.f);
+          po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, os);
+          attr.set_post_ops(po);
+        } else if (plan.int8 && os != 1.f) {
+          dnnl::post_ops po;
+          po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, os, 0.f);
           attr.set_post_ops(po);
         }
         const dnnl::eltwise_forward::desc d(fwd, alg, src_md, alpha, beta);
@@ -526,6 +555,7 @@ class CpuUnit : public Unit {
     k->want_ = ref.want;
     k->rtol_ = plan.rtol;
     k->atol_ = plan.atol;
+    k->int8_ = plan.int8;
     k->impl_ = impl;
     if (c.dst_layout == "any") k->chosen_ = LayoutName(dst_md_chosen);
     return Prepared::Ok(std::move(k));
@@ -554,10 +584,12 @@ class CpuUnit : public Unit {
     ComputeReference(p, e.t);
     Plan& plan = e.plan;
     if (plan.int8 && plan.out_scaled && plan.oscale == 1) {
-      // Spread the result over most of the s8 range without saturating it.
+      // Spread the result over most of the s8 range without saturating it. Eltwise takes an integer
+      // scale, so that its exact results stay integers or thirds, never rounding ties.
       float mx = 0;
       for (float v : e.t.dst) mx = std::max(mx, std::fabs(v));
       plan.oscale = mx > 0 ? 100.f / mx : 1.f;
+      if (p.op() == "eltwise") plan.oscale = std::max(1.f, std::floor(plan.oscale));
     }
     std::vector<float> want = e.t.dst;
     QuantiseExpected(plan, want);

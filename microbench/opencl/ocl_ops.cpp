@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -432,19 +433,32 @@ class TransferKernel : public Kernel {
   }
   std::string Impl() const override { return "ocl:" + method_; }
   void InjectFaultForTest() override { fault_ = true; }
+  double LastHostUs() const override { return host_us_; }
+  const char* Timer() const override { return "event"; }
 
+  // The event's START..END; LastHostUs() is the steady clock from the enqueue to the wait's return.
   double RunUs() override {
+    using Clock = std::chrono::steady_clock;
+    const auto host = [](Clock::time_point t0) {
+      return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+    };
     cl::Event ev;
     auto& q = dev_->queue;
     if (method_ == "write") {
+      const auto t0 = Clock::now();
       q.enqueueWriteBuffer(buf_, CL_FALSE, 0, bytes_, host_.data(), nullptr, &ev);
       ev.wait();
+      host_us_ = host(t0);
     } else if (method_ == "read") {
+      const auto t0 = Clock::now();
       q.enqueueReadBuffer(buf_, CL_FALSE, 0, bytes_, host_.data(), nullptr, &ev);
       ev.wait();
+      host_us_ = host(t0);
     } else if (method_ == "map") {
+      const auto t0 = Clock::now();
       void* ptr = q.enqueueMapBuffer(buf_, CL_FALSE, CL_MAP_READ, 0, bytes_, nullptr, &ev);
       ev.wait();
+      host_us_ = host(t0);
       const double us = Us(ev);
       q.enqueueUnmapMemObject(buf_, ptr);
       q.finish();
@@ -452,8 +466,10 @@ class TransferKernel : public Kernel {
     } else {  // unmap
       void* ptr = q.enqueueMapBuffer(buf_, CL_TRUE, CL_MAP_WRITE, 0, bytes_);
       if (unmap_fill_) Fill(static_cast<unsigned char*>(ptr), 2);
+      const auto t0 = Clock::now();
       q.enqueueUnmapMemObject(buf_, ptr, nullptr, &ev);
       ev.wait();
+      host_us_ = host(t0);
     }
     return Us(ev);
   }
@@ -522,6 +538,7 @@ class TransferKernel : public Kernel {
   cl::Buffer buf_;
   bool unmap_fill_ = false;
   bool fault_ = false;
+  double host_us_ = -1;
 };
 
 }  // namespace

@@ -96,7 +96,11 @@ class OclKernel : public Kernel {
       : dev_(std::move(dev)), impl_(std::move(impl)), config_(std::move(config)) {}
   std::string Impl() const override { return impl_; }
   std::string Config() const override { return config_; }
+  // Enqueues every launch, waits for the last (an in-order queue), and returns the sum of the
+  // launches' event times (START..END); LastHostUs() is the steady clock around it all.
   double RunUs() override;
+  double LastHostUs() const override { return host_us_; }
+  const char* Timer() const override { return "event"; }
   void InjectFaultForTest() override { fault_ = true; }
 
  protected:
@@ -104,6 +108,7 @@ class OclKernel : public Kernel {
   std::string impl_, config_;
   std::vector<Launch> launches_;
   bool fault_ = false;
+  double host_us_ = -1;
 };
 
 // Host-side layout conversion of a 4D activation (plain = nchw).

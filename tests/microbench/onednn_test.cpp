@@ -81,6 +81,8 @@ int CheckEveryCandidate(const std::string& dtype, bool require_ok) {
       if (c.dst_layout == "any") EXPECT_FALSE(k.ChosenLayout().empty());
       else EXPECT_EQ(k.ChosenLayout(), "");
       EXPECT_GT(k.RunUs(), 0.0);
+      EXPECT_STREQ(k.Timer(), "host");  // the CPU's figure is the host's steady clock already
+      EXPECT_LT(k.LastHostUs(), 0.0);
       ++ran;
     }
   }
@@ -146,12 +148,17 @@ TEST(OnednnCpu, Int8KernelsMatchTheReferenceOrSayWhyNot) {
   }
 }
 
+// The injected fault is the smallest error each check claims to catch (just over twice its tolerance;
+// in int8 2 floor(atol) + 1 quantisation steps), in every dtype this CPU runs.
 TEST(OnednnCpu, EveryOpFamilyCheckCatchesAWrongResult) {
+  const bool bf16 = Cpu().Info().properties.at("bf16").get<bool>();
   for (const char* key : {"conv2d:mb1ic16ih7iw7oc16kh3kw3sh2sw2ph1pw1g16", "matmul:mb2m5n7k9", "ip:mb3ic20oc10",
                           "pool:avg:mb1ic5ih8iw8kh3kw3sh2sw2ph1pw1", "eltwise:gelu:mb1c5h4w6",
+                          "eltwise:relu:mb1c5h4w6", "eltwise:hardsigmoid:mb1c5h4w6",
                           "binary:mul:mb1c20h3w5", "softmax:mb1c10h3w4", "bnorm:mb2c20h3w3", "lnorm:mb2t3c20"}) {
-    for (const char* dtype : {"f32", "int8"}) {
+    for (const char* dtype : {"f32", "bf16", "int8"}) {
       SCOPED_TRACE(std::string(key) + " " + dtype);
+      if (std::string(dtype) == "bf16" && !bf16) continue;
       const Problem p = Problem::Parse(key);
       Prepared pr = Cpu().Prepare(p, Cpu().Candidates(p, {dtype}).front());
       if (pr.status == Prepared::Status::kUnsupported && std::string(dtype) == "int8") continue;
@@ -161,6 +168,27 @@ TEST(OnednnCpu, EveryOpFamilyCheckCatchesAWrongResult) {
       const std::string msg = pr.kernel->Check();
       EXPECT_NE(msg.find("1 of "), std::string::npos) << msg;
       EXPECT_NE(msg.find("elements differ; first at index"), std::string::npos) << msg;
+    }
+  }
+}
+
+// int8 eltwise has an output scale and an exact check: hardsigmoid's results are not just 0 and 1
+// (which a kernel writing zeros would half match within one step), and one quantisation step off in
+// one element fails.
+TEST(OnednnCpu, Int8EltwiseCheckCatchesOneQuantisationStep) {
+  if (!Cpu().Info().properties.at("int8").get<bool>())
+    GTEST_SKIP() << "this CPU's ISA (" << Cpu().Info().properties.at("isa") << ") has no int8 kernels";
+  for (const char* key : {"eltwise:hardsigmoid:mb1c16h4w6", "eltwise:relu:mb1c16h4w6"}) {
+    for (const char* layout : {"nchw", "nhwc", "nChw16c"}) {
+      SCOPED_TRACE(std::string(key) + " " + layout);
+      const Problem p = Problem::Parse(key);
+      Prepared pr = Cpu().Prepare(p, {layout, layout, "int8"});
+      ASSERT_EQ(pr.status, Prepared::Status::kOk) << pr.reason;
+      ASSERT_EQ(pr.kernel->Check(), "") << pr.kernel->Impl();
+      pr.kernel->InjectFaultForTest();
+      const std::string msg = pr.kernel->Check();
+      EXPECT_EQ(msg.rfind("1 of 384 elements differ; first at index 192: ", 0), 0u) << msg;
+      EXPECT_NE(msg.find("(|diff| 1 > tol 0.5)"), std::string::npos) << msg;
     }
   }
 }

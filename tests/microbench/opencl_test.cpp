@@ -255,6 +255,32 @@ TEST_F(OpenClTest, TransfersMoveTheRightBytes) {
   EXPECT_EQ(U().PrepareTransfer("copy", 64).status, Prepared::Status::kUnsupported);
 }
 
+// One clock across units: every OpenCL kernel says its figure is the device's event time and gives the
+// host's enqueue-to-finish time of the same run beside it, which contains it.
+TEST_F(OpenClTest, HostTimeOfEveryRunContainsItsEventTime) {
+  std::vector<std::unique_ptr<Kernel>> kernels;
+  kernels.push_back(PrepareChecked("conv2d:mb1ic8ih10iw10oc8kh3kw3sh1sw1ph1pw1g1", "nhwc"));
+  kernels.push_back(PrepareChecked("eltwise:relu:mb1c8h10w10", "nchw"));
+  Prepared reorder = U().PrepareReorder({1, 8, 4, 8}, "nchw", "nc4hw4", "f32");
+  ASSERT_EQ(reorder.status, Prepared::Status::kOk) << reorder.reason;
+  kernels.push_back(std::move(reorder.kernel));
+  for (const char* m : {"write", "read", "map", "unmap"}) {
+    Prepared t = U().PrepareTransfer(m, 1 << 16);
+    ASSERT_EQ(t.status, Prepared::Status::kOk) << t.reason;
+    kernels.push_back(std::move(t.kernel));
+  }
+  for (auto& k : kernels) {
+    ASSERT_NE(k, nullptr);
+    SCOPED_TRACE(k->Impl());
+    EXPECT_STREQ(k->Timer(), "event");
+    for (int i = 0; i < 3; ++i) {
+      const double event_us = k->RunUs();
+      EXPECT_GE(k->LastHostUs(), event_us);
+      EXPECT_GT(k->LastHostUs(), 0.0);
+    }
+  }
+}
+
 TEST_F(OpenClTest, BrokenSourceFailsWithTheCompilerLog) {
   Prepared bad = opencl::PrepareFromSourceForTest(
       U(), "__kernel void broken(__global float* x) { x[0] = undeclared_thing; }", "broken");

@@ -1,4 +1,5 @@
 // End-to-end tests of `layoutdb sweep`: the real program, a real SQLite file, real oneDNN kernels.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -293,6 +294,142 @@ TEST_F(SweepTest, RefusesADatabaseOfAnotherTargetUnlessAsked) {
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(Query(db, "SELECT count(*) FROM targets")[0], "2");
   EXPECT_EQ(Points(db).size(), 2 * before.size());
+}
+
+
+// ---- measurement truth: one writer per file, how each point was measured ----
+
+// Waits until the sweep writing `db` has stored its sweep row (and so holds the file's lock).
+void WaitForSweepRow(const std::string& db, pid_t pid) {
+  for (int i = 0; i < 800; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (fs::exists(db) && fs::file_size(db) > 0) {
+      sqlite3* h = nullptr;
+      bool found = false;
+      if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+        sqlite3_busy_timeout(h, 2000);
+        sqlite3_stmt* st = nullptr;
+        if (sqlite3_prepare_v2(h, "SELECT count(*) FROM sweeps", -1, &st, nullptr) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+          found = sqlite3_column_int(st, 0) > 0;
+        sqlite3_finalize(st);
+      }
+      sqlite3_close(h);
+      if (found) return;
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, WNOHANG), 0) << "the sweep ended before it stored its sweep row";
+  }
+  FAIL() << "no sweep row after 20 s";
+}
+
+TEST_F(SweepTest, ASecondSweepOfAFileBeingWrittenIsRefusedWithOneLine) {
+  const std::string db = (dir_ / "w.db").string();
+  const std::string log = (dir_ / "first.log").string();
+  const pid_t first = Start(SweepArgs(db, {"--quiet"}, /*slow=*/true), log);
+  WaitForSweepRow(db, first);
+  const ProcessResult second = Exec(SweepArgs(db, {"--quiet"}));
+  EXPECT_EQ(second.code, 1);
+  EXPECT_EQ(second.out, "layoutdb: error: " + db +
+                            ": another sweep is writing this file; wait for it to finish, or sweep into another "
+                            "file\n");
+  // The first one was neither marked interrupted nor disturbed: it finishes as if alone.
+  EXPECT_EQ(Query(db, "SELECT count(*) || ' ' || sum(status = 'interrupted') FROM sweeps")[0], "1 0");
+  const ProcessResult r = Wait(first, log);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(Query(db, "SELECT group_concat(status) FROM sweeps")[0], "completed");
+  // Once it is done, the same command runs (and finds everything stored).
+  const ProcessResult again = Exec(SweepArgs(db));
+  EXPECT_EQ(again.code, 0) << again.out;
+  EXPECT_NE(again.out.find("(13 resumed)"), std::string::npos) << again.out;
+}
+
+TEST_F(SweepTest, FinishesWhileAReaderHasTheFileOpenAndSaysItStaysInWal) {
+  const std::string db = (dir_ / "r.db").string();
+  const std::string log = (dir_ / "sweep.log").string();
+  const pid_t pid = Start(SweepArgs(db), log);
+  WaitForSweepRow(db, pid);
+  sqlite3* reader = nullptr;  // a reader holding the file open to the end, as `info` or a selector might
+  ASSERT_EQ(sqlite3_open_v2(db.c_str(), &reader, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_busy_timeout(reader, 5000);
+  ASSERT_EQ(sqlite3_exec(reader, "SELECT count(*) FROM measurements", nullptr, nullptr, nullptr), SQLITE_OK);
+  const ProcessResult r = Wait(pid, log);
+  sqlite3_close(reader);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("layoutdb: note: " + db +
+                       ": stays in WAL mode: another connection has the file open (every point is committed; "
+                       "the next writer that finds the file alone makes it self-contained again)\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(Query(db, "SELECT status FROM sweeps")[0], "completed");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM problems")[0], "12");
+  EXPECT_EQ(Query(db, "PRAGMA integrity_check")[0], "ok");
+  // Alone again, the next run of the same command leaves one self-contained file.
+  const ProcessResult again = Exec(SweepArgs(db));
+  EXPECT_EQ(again.code, 0) << again.out;
+  EXPECT_EQ(again.out.find("stays in WAL"), std::string::npos) << again.out;
+  EXPECT_FALSE(fs::exists(db + "-wal") && fs::file_size(db + "-wal") > 0);
+}
+
+TEST_F(SweepTest, StoresHowEachPointWasMeasured) {
+  const std::string db = (dir_ / "m.db").string();
+  const ProcessResult r = Exec(SweepArgs(db));
+  ASSERT_EQ(r.code, 0) << r.out;
+  // Every ok point says whether it reached its target, on which clock, with the host's time beside it
+  // (the CPU's figure is the host's), and in which cache mode.
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements WHERE status = 'ok' AND (stable IS NULL OR "
+                      "timer <> 'host' OR host_median_us <> median_us OR cache_mode <> 'hot')")[0],
+            "0");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM transitions WHERE status = 'ok' AND (stable IS NULL OR "
+                      "host_median_us IS NULL OR cache_mode <> 'hot')")[0],
+            "0");
+  // A point is stable exactly when its interval reached the spec's target (2%).
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements WHERE status = 'ok' AND is_reference = 0 AND "
+                      "stable <> (rel_ci <= 0.02 AND repetitions >= 6)")[0],
+            "0");
+  // The view shows them.
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurement_view WHERE status = 'ok' AND stable IS NOT NULL AND "
+                      "timer = 'host' AND cache_mode = 'hot'")[0],
+            Query(db, "SELECT count(*) FROM measurements WHERE status = 'ok'")[0]);
+  // The summary line counts them (operators and reorders alike).
+  const std::string stable = Query(db, "SELECT (SELECT count(*) FROM measurements WHERE status = 'ok' AND stable = 1) "
+                                       "+ (SELECT count(*) FROM transitions WHERE status = 'ok' AND stable = 1)")[0];
+  const std::string ok = Query(db, "SELECT (SELECT count(*) FROM measurements WHERE status = 'ok') + "
+                                   "(SELECT count(*) FROM transitions WHERE status = 'ok')")[0];
+  EXPECT_NE(r.out.find(fmt::format("candidates: {} ok ({} stable, {} not within their budget: CI above 2%)", ok,
+                                   stable, std::stoi(ok) - std::stoi(stable))),
+            std::string::npos)
+      << r.out;
+  // The sweep records its cache mode and the CPUs it could use; calibrations at its start and end.
+  EXPECT_EQ(Query(db, "SELECT cache_mode FROM sweeps")[0], "hot");
+  EXPECT_GE(std::stoi(Query(db, "SELECT json_extract(execution, '$.threads') FROM sweeps")[0]), 1);
+  EXPECT_EQ(Query(db, "SELECT group_concat(DISTINCT kernel) FROM (SELECT kernel FROM calibrations ORDER BY kernel)")[0],
+            "compute,memory");
+  EXPECT_GE(std::stoi(Query(db, "SELECT count(*) FROM calibrations WHERE kernel = 'compute'")[0]), 2);
+  EXPECT_EQ(Query(db, "SELECT min(points_done) || ' ' || max(points_done) FROM calibrations")[0], "0 13");
+  EXPECT_NE(r.out.find("machine over the sweep ("), std::string::npos) << r.out;
+}
+
+TEST_F(SweepTest, ColdCacheSweepIsAnotherTargetAndSaysSo) {
+  const std::string db = (dir_ / "c.db").string();
+  ASSERT_EQ(Exec(SweepArgs(db, {"--ops", "softmax"})).code, 0);
+  const auto hot_fingerprint = Query(db, "SELECT fingerprint FROM targets")[0];
+  ProcessResult r = Exec(SweepArgs(db, {"--ops", "softmax", "--cache", "cold"}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("holds measurements of another target"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cold cache). Use another file, or pass --add-target"), std::string::npos) << r.out;
+  r = Exec(SweepArgs(db, {"--ops", "softmax", "--cache", "cold", "--add-target"}));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("; cold cache -> "), std::string::npos) << r.out;
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM targets")[0], "2");
+  EXPECT_EQ(Query(db, "SELECT group_concat(cache_mode) FROM (SELECT cache_mode FROM sweeps ORDER BY id)")[0],
+            "hot,cold");
+  EXPECT_EQ(Query(db, "SELECT group_concat(DISTINCT v.cache_mode) FROM measurement_view v WHERE v.target <> '" +
+                          hot_fingerprint + "'")[0],
+            "cold");
+  r = Exec(SweepArgs(db, {"--cache", "warm"}));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("--cache"), std::string::npos) << r.out;
 }
 
 }  // namespace

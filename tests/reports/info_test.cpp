@@ -86,5 +86,63 @@ TEST_F(Info, TextShowsSweepsAndTheCountTable) {
       << text;
 }
 
+TEST(InfoTruth, StabilityCacheModeThreadsAndCalibrationsAreShown) {
+  TempDir dir;
+  const std::string path = dir.File("truth.db");
+  {
+    db::Database d = db::Database::Open(path, db::Mode::kReadWrite);
+    const int64_t t = d.UpsertTarget(db::testing::SampleTarget("0123456789abcdef"));
+    const int64_t cpu = d.UpsertUnit(db::testing::SampleUnit(t, "cpu"));
+    db::SweepRow s;
+    s.target_id = t;
+    s.spec_name = "quick";
+    s.started_at = "2026-11-24T10:00:00Z";
+    s.status = "running";
+    s.cache_mode = "cold";
+    s.execution = R"({"threads":2,"affinity":"0-1","cgroup":"no cpu limit","omp_num_threads":null,"onednn_threads":2})";
+    const int64_t sweep = d.InsertSweep(s);
+    for (double us : {400.0, 404.0, 408.0}) {
+      db::CalibrationRow c;
+      c.sweep_id = sweep;
+      c.kernel = "compute";
+      c.median_us = us;
+      c.repetitions = 7;
+      c.work = 8e6;
+      d.PutCalibration(c);
+    }
+    const int64_t mm = d.UpsertProblem(Problem::Parse("matmul:mb1m64n64k64"));
+    const int64_t ip = d.UpsertProblem(Problem::Parse("ip:mb1ic64oc64"));
+    const int64_t elt = d.UpsertProblem(Problem::Parse("eltwise:relu:mb1c8h8w8"));
+    db::MeasurementRow a = db::testing::SampleMeasurement(mm, cpu, "plain", "f32", 4);
+    a.stats->stable = true;
+    d.PutMeasurement(a);
+    db::MeasurementRow b = db::testing::SampleMeasurement(ip, cpu, "plain", "f32", 4);
+    b.stats->stable = false;
+    d.PutMeasurement(b);
+    d.PutMeasurement(db::testing::SampleMeasurement(elt, cpu, "nchw", "f32", 4));  // stability unknown
+    d.FinishSweep(sweep, "completed", 3);
+    d.Checkpoint();
+  }
+  db::Database d = db::Database::Open(path, db::Mode::kReadOnly);
+  const std::string text = InfoText(d);
+  EXPECT_NE(text.find("  stability: 1 of 3 ok points reached their target, 1 did not (their CI stayed wider), 1 "
+                      "measured before it was recorded\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("3/0 points  cold cache\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("      threads: 2 (affinity 0-1, no cpu limit, OMP_NUM_THREADS unset, oneDNN 2)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("      calibration: compute 404 us, range 2.0% over 3 checks\n"), std::string::npos) << text;
+  const auto j = InfoJson(d);
+  EXPECT_EQ(j.at("measurements").at("stability").at("stable"), 1);
+  EXPECT_EQ(j.at("measurements").at("stability").at("unstable"), 1);
+  EXPECT_EQ(j.at("measurements").at("stability").at("unknown"), 1);
+  EXPECT_EQ(j.at("sweeps").at(0).at("cache_mode"), "cold");
+  EXPECT_EQ(j.at("sweeps").at(0).at("execution").at("threads"), 2);
+  EXPECT_EQ(j.at("sweeps").at(0).at("calibration").at("compute").at("checks"), 3);
+  EXPECT_NEAR(j.at("sweeps").at(0).at("calibration").at("compute").at("range").get<double>(), 8.0 / 404, 1e-12);
+}
+
 }  // namespace
 }  // namespace layoutdb::reports

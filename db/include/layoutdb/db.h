@@ -28,6 +28,13 @@ struct Stats {
   double median_us = 0, p10_us = 0, p90_us = 0, mean_us = 0, stddev_us = 0, min_us = 0;
   int64_t repetitions = 0;
   double rel_ci = 0;  // half-width of the median's 95% CI over the median
+  // Schema 4 (unset in rows measured before it: stored and read back as NULL).
+  std::optional<bool> stable;  // the point reached its stability target (rel_ci <= target) in its budget
+  std::string timer;           // the clock of median_us .. rel_ci: host (steady clock) or event (OpenCL)
+  // The same runs on the host's steady clock, from before the enqueue to after the wait (what an
+  // application sees); equal to median_us, p10_us, p90_us when timer is host.
+  std::optional<double> host_median_us, host_p10_us, host_p90_us;
+  std::string cache_mode;      // hot or cold (caches evicted before each repetition)
 };
 
 struct TargetRow {
@@ -52,6 +59,20 @@ struct SweepRow {
   std::string filters = "{}", tool_version, started_at, ended_at;  // ended_at empty while running
   std::string status;  // running, interrupted, completed, failed
   int64_t points_total = 0, points_done = 0;
+  std::string cache_mode;  // schema 4: hot or cold ("" before)
+  std::string execution;   // schema 4: JSON, the CPUs the sweep could use (microbench::ExecutionLimits)
+};
+
+// Schema 4: a calibration kernel timed during a sweep (a fixed compute-bound or memory-bound loop), so
+// that drift of the machine over a sweep, and between sweeps, can be seen and normalised.
+struct CalibrationRow {
+  int64_t id = 0, sweep_id = 0;
+  std::string kernel;  // compute (FLOPs in registers) or memory (streaming a buffer beyond the LLC)
+  int64_t points_done = 0;  // the sweep's progress when it was taken
+  double median_us = 0, p10_us = 0, p90_us = 0;
+  int64_t repetitions = 0;
+  double work = 0;  // FLOPs (compute) or bytes (memory) of one run
+  std::string measured_at;
 };
 
 struct ProblemRow {
@@ -169,6 +190,8 @@ class Database {
   std::vector<TransitionRow> Transitions(std::optional<int64_t> unit_id = std::nullopt);
   std::vector<TransferRow> Transfers();
   std::vector<ValidationRow> Validations();
+  void PutCalibration(const CalibrationRow& c);                              // schema 4
+  std::vector<CalibrationRow> Calibrations(std::optional<int64_t> sweep_id = std::nullopt);
 
   // Counts for `layoutdb info`: rows of (op, unit name, layout, dtype, status, count).
   struct Count {
@@ -186,8 +209,23 @@ class Database {
   };
   Totals CountRows();
 
+  // Every row of one of layoutdb's tables (or of `measurement_view`) as text, in id order, for CSV
+  // exports: column names as in the schema; NULL is nullopt; REAL values in their shortest text that
+  // reads back to the same double. Refuses (db::Error) a name that is not one of TableNames().
+  struct TableDump {
+    std::vector<std::string> columns;
+    std::vector<std::vector<std::optional<std::string>>> rows;
+  };
+  TableDump DumpTable(const std::string& table);
+  // targets, units, sweeps, problems, measurements, transitions, transfers, validations.
+  static const std::vector<std::string>& TableNames();
+
   // Folds the WAL back into the main file and switches to a rollback journal, so the file stands alone.
   void Checkpoint();
+  // The same when nobody else has the file open; else copies what it can into the main file without
+  // waiting for readers, stays in WAL (every commit is kept either way: the next writer, or export,
+  // leaves WAL) and returns one line saying so. Empty when the file now stands alone.
+  std::string TryCheckpoint();
   // PRAGMA integrity_check's answer ("ok" when healthy).
   std::string IntegrityCheck();
 
@@ -200,8 +238,9 @@ class Database {
 // Folds every input file into `out` (created or migrated): targets are matched by fingerprint and kept
 // apart, units by (target, name), problems by key; measurements, transitions and transfers are
 // inserted-or-replaced on their unique keys, sweeps appended. Inputs are opened read-only.
-// Where two files hold the same point, the later `measured_at` wins. The summary counts what `out`
-// holds afterwards. All inputs go in one transaction (one per 10 inputs: SQLite attaches 10 at most),
+// Where two files hold the same point, an `ok` row wins over any other and a definite answer
+// (unsupported, mistrusted) over `failed`; between equals the later `measured_at` wins. The summary
+// counts what `out` holds afterwards. All inputs go in one transaction (one per 10 inputs: SQLite attaches 10 at most),
 // after every input has been checked as Open() checks it.
 struct MergeSummary {
   int64_t files = 0, targets = 0, measurements = 0, transitions = 0, transfers = 0;

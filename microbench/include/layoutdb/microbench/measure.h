@@ -7,8 +7,11 @@
 // benchmarks of our own hot paths and for the harness-overhead check (bench/).
 #pragma once
 
+#include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace layoutdb::microbench {
@@ -16,27 +19,64 @@ namespace layoutdb::microbench {
 struct MeasureConfig {
   int warmup = 3;                    // untimed runs per candidate before timing starts
   int min_reps = 10;                 // at least this many timed runs per candidate, while the point
-                                     // stays within 4x budget_s (never fewer than 3)
+                                     // stays within 4x its budget (never fewer than 3)
   int max_reps = 2000;               // at most this many
   double target_rel_ci = 0.02;       // stop when the median's 95% CI half-width / median <= this
   double budget_s = 1.0;             // per point (all candidates together), warm-up included
+  // Per candidate: a point of k candidates gets max(budget_s, k * candidate_budget_s) (PointBudgetS),
+  // so that a convolution timed in 16 (layout, dtype) candidates gets as much time per candidate as an
+  // element-wise op in 4. 0: no scaling (budget_s for any number of candidates).
+  double candidate_budget_s = 0;
+  // Called before every run (warm-up and timed), outside the timed interval and outside the budget:
+  // the cold-cache mode evicts the caches here. Empty: nothing (hot cache).
+  std::function<void()> before_run;
+  // The clock the budget is kept on, in seconds. Empty: std::chrono::steady_clock. Tests give a
+  // synthetic one that their runners advance.
+  std::function<double()> clock_s;
+};
+
+// The time budget of one point of `candidates` candidates: max(budget_s, candidates * candidate_budget_s).
+double PointBudgetS(const MeasureConfig& cfg, size_t candidates);
+
+// One timed run. `us` is the figure the statistics are kept on (the CPU's host clock around execute
+// + wait; an OpenCL device's profiling events); `host_us`, when the runner has it (>= 0), is the
+// host-side time of the same run from before the enqueue to after the wait.
+struct Sample {
+  double us = 0;
+  double host_us = -1;
 };
 
 struct Summary {
   double median_us = 0, p10_us = 0, p90_us = 0, mean_us = 0, stddev_us = 0, min_us = 0;
   int repetitions = 0;
   double rel_ci = 0;    // half-width of the median's 95% confidence interval over the median
-  bool stable = false;  // rel_ci <= target when measuring stopped
+  bool stable = false;  // rel_ci <= target when measuring stopped (and the interval exists: n >= 6)
+  // The host-side figures of the same runs (when every run reported one).
+  bool has_host = false;
+  double host_median_us = 0, host_p10_us = 0, host_p90_us = 0;
+  double budget_s = 0;  // the point's budget (MeasureInterleaved*)
 };
 
+// The 0-based ranks (lo, hi) of the order statistics that bound the distribution-free confidence
+// interval of the median of n samples: the widest symmetric pair x(j) .. x(n+1-j) (1-based) whose
+// exact binomial coverage 1 - 2 P(Bin(n, 1/2) <= j-1) is at least `confidence`. nullopt when n is too
+// small for any (n < 6 at 95%: even min .. max covers only 1 - 2^(1-n)).
+std::optional<std::pair<size_t, size_t>> MedianCiRanks(size_t n, double confidence = 0.95);
+
 // Statistics of a sample (not necessarily sorted). The median's confidence interval uses the order
-// statistics at n/2 -+ 1.96 sqrt(n)/2 (distribution-free).
+// statistics of MedianCiRanks; with fewer than 6 samples it has none: rel_ci is then the whole range
+// over the median and the summary is never stable.
 Summary Summarize(std::vector<double> samples_us, double target_rel_ci = 0.02);
 
-// Times each runner (one call = one execution, returning microseconds) interleaved: round r runs
-// candidate 0, 1, ..., k-1, then round r+1 starts again at candidate 0 (rotating the starting
-// candidate each round so none always runs first). Returns one Summary per runner.
+// Times each runner (one call = one execution) interleaved: round r runs candidate 0, 1, ..., k-1,
+// then round r+1 starts again at candidate 0 (rotating the starting candidate each round so none
+// always runs first). Stopping rule: after min_reps rounds, a candidate whose median is stable stops
+// being run; measuring ends when every candidate is stable, after max_reps rounds, once the point's
+// budget (PointBudgetS) is spent, or — below min_reps, for slow kernels — once 4x the budget is
+// spent with at least 3 runs each. Returns one Summary per runner.
 std::vector<Summary> MeasureInterleaved(const std::vector<std::function<double()>>& runners,
                                         const MeasureConfig& cfg);
+std::vector<Summary> MeasureInterleavedTimed(const std::vector<std::function<Sample()>>& runners,
+                                             const MeasureConfig& cfg);
 
 }  // namespace layoutdb::microbench

@@ -63,6 +63,13 @@ class Kernel {
   // Executes once; returns the elapsed time in microseconds (a steady clock around execute + wait on
   // the CPU, profiling events on OpenCL).
   virtual double RunUs() = 0;
+  // The host-side time of the last RunUs(), in microseconds: the steady clock from before the first
+  // enqueue to after the wait for the last command, i.e. what an application sees (on OpenCL it adds
+  // enqueue, submission and waking the device's threads to the events' START..END). Negative when
+  // RunUs() already is that time (the CPU).
+  virtual double LastHostUs() const { return -1; }
+  // Which clock RunUs() reads: "host" (steady clock around the call) or "event" (device profiling).
+  virtual const char* Timer() const { return "host"; }
 };
 
 // The result of preparing a kernel: a kernel, or why there is none.

@@ -22,6 +22,7 @@ struct SweepOptions {
   bool dry_run = false;
   bool quiet = false;
   bool add_target = false;          // allow a database that holds other machines' targets
+  std::string cache = "hot";        // hot: repetitions back to back; cold: caches evicted before each
 };
 
 // Exit codes of RunSweep.
@@ -30,7 +31,8 @@ constexpr int kSweepSomeFailed = 3;    // finished, but some points ended `faile
 constexpr int kSweepInterrupted = 130; // SIGINT/SIGTERM: stopped after committing the point in flight
 
 // Runs (or, with dry_run, lists) a sweep. Throws std::runtime_error / db::Error with one line for bad
-// input (unknown spec, unit, op, dtype; a database of another target without add_target).
+// input (unknown spec, unit, op, dtype, cache mode; a database of another target without add_target;
+// a file another sweep is writing: a sweep holds an advisory lock on its file for its whole life).
 int RunSweep(const SweepOptions& options);
 
 // Parses "K/N" (K in 0..N-1). Throws std::invalid_argument.
@@ -56,8 +58,11 @@ std::vector<WorkItem> PlanWork(const SweepSpec& spec,
                                const std::vector<std::unique_ptr<microbench::Unit>>& units,
                                const SweepOptions& options);
 
-// The target row (fingerprint and identity) of this machine, from its units.
-db::TargetRow MakeTarget(const std::vector<std::unique_ptr<microbench::Unit>>& units);
+// The target row (fingerprint and identity) of this machine, from its units: the hardware, the
+// software, and how it measures (the threads the cpu unit's `execution` property says the kernels
+// run on, when fewer than the machine's; the cache mode, when cold).
+db::TargetRow MakeTarget(const std::vector<std::unique_ptr<microbench::Unit>>& units,
+                         const std::string& cache_mode = "hot");
 
 struct DevicesOptions {
   bool json = false;

@@ -1,0 +1,69 @@
+// How this process measures: the CPUs it may actually use (its affinity mask, its cgroup's CPU
+// bandwidth limit, OMP_NUM_THREADS and the thread count oneDNN runs with), and the cache mode of the
+// timing (hot: repetitions back to back; cold: the caches evicted before every repetition).
+//
+// A sweep under a 2-CPU limit on a 64-core node measures another target than the whole node: the
+// fingerprint of a target holds these (profiler::MakeTarget), not only the cores /proc/cpuinfo lists.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace layoutdb::microbench {
+
+struct ExecutionLimits {
+  int64_t online_cpus = 0;      // logical CPUs online (sysconf)
+  int64_t affinity_cpus = 0;    // CPUs in this process's sched_getaffinity mask
+  std::string affinity;         // that mask as a list, e.g. "0-1" or "0,2,4-7"
+  double cgroup_cpus = 0;       // the cgroup's CPU bandwidth limit in CPUs (quota / period); 0: none
+  std::string cgroup;           // where the limit was read and what it said, or "no cpu limit"
+  std::string omp_num_threads;  // the environment's OMP_NUM_THREADS ("" when unset)
+  int64_t onednn_threads = 0;   // the threads oneDNN's OpenMP runtime runs (omp_get_max_threads); 0: unknown
+  // What the kernels actually run on: the fewest of the affinity CPUs, oneDNN's threads and the
+  // cgroup limit (rounded up).
+  int64_t threads = 0;
+
+  nlohmann::json ToJson() const;
+  // One line for people: "2 threads (affinity 0-1; no cpu limit; OMP_NUM_THREADS unset; oneDNN 2 threads)".
+  std::string Describe() const;
+};
+
+// Reads the limits of this process. `root` prefixes every path read (/proc/self/status is not used;
+// /proc/self/cgroup, /proc/self/mountinfo and the cgroup files are), so that tests can give a fake
+// tree; the affinity mask, OMP_NUM_THREADS and oneDNN's threads are always this process's own.
+ExecutionLimits ReadExecutionLimits(const std::string& root = "");
+
+// The cgroup CPU limit under `root` (see ReadExecutionLimits): (CPUs, description); 0 CPUs when none.
+// cgroup v2: the smallest cpu.max of the process's cgroup and its ancestors; v1: the same with
+// cpu.cfs_quota_us / cpu.cfs_period_us of the cpu controller's hierarchy.
+std::pair<double, std::string> ReadCgroupCpuLimit(const std::string& root);
+
+// cgroup v2 cpu.max text ("200000 100000" -> 2.0; "max 100000" -> 0: unlimited). Negative for text
+// that is not cpu.max.
+double ParseCpuMax(const std::string& text);
+// cgroup v1 quota and period ("-1": unlimited -> 0; "150000", "100000" -> 1.5). Negative when unreadable.
+double ParseCfsQuota(const std::string& quota, const std::string& period);
+
+// "0-3,8,10-11" from CPU numbers (any order, duplicates ignored).
+std::string CpuList(std::vector<int> cpus);
+
+// Cold-cache timing, in the spirit of benchdnn's --cold-cache: before each repetition, read and write
+// every cache line of a buffer twice the size of the last-level cache, so that the kernel's data is
+// evicted from the shared cache and this thread's private ones (other cores' private caches, a few MiB,
+// may keep some of it; an OpenCL device's own caches are not touched).
+class CacheFlusher {
+ public:
+  explicit CacheFlusher(size_t llc_bytes);
+  void Evict();
+  size_t bytes() const { return buf_.size(); }
+
+ private:
+  std::vector<unsigned char> buf_;
+  unsigned sink_ = 0;
+};
+
+}  // namespace layoutdb::microbench

@@ -1,0 +1,73 @@
+// What the fuzz targets (tests/fuzz/) found, kept: each input that crashed a parser, tripped a
+// sanitizer or escaped as the wrong kind of error is fed to the program as a user would give it, and
+// must end in exactly one clear error line. The inputs live in regressions/ beside this file.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "hardening_util.h"
+
+namespace layoutdb::hardening {
+namespace {
+
+const char* kModel = "/usr/share/libonnx-testdata/data/node/test_conv_with_strides_padding/model.onnx";
+
+std::string Input(const std::string& name) { return (SourceDir() / "tests/hardening/regressions" / name).string(); }
+
+class FuzzRegression : public ::testing::Test {
+ protected:
+  // Expects exactly one error line, "layoutdb: error: " + `what`.
+  void ExpectRefused(const std::vector<std::string>& args, const std::string& what) {
+    const Result r = Layoutdb(args);
+    EXPECT_TRUE(OneErrorLine(r)) << r.out;
+    EXPECT_EQ(ErrorText(r), what);
+  }
+  TempDir dir_;
+};
+
+// Spec parser: a float beyond int64_t where the schema wants an integer (1e80 as a kernel size) was
+// cast to int64_t while being validated: undefined behaviour (UBSan, db/json_schema.cpp).
+TEST_F(FuzzRegression, SpecWithAHugeFloatForAnInteger) {
+  const std::string spec = Input("spec-huge-float-integer.json");
+  ExpectRefused({"sweep", "--db", dir_.File("x.db"), "--spec", spec, "--dry-run"},
+                fmt::format("sweep spec {}: /problems/0/grid/kh/0: expected integer or string, got number "
+                            "(sweep.schema.json)",
+                            spec));
+  EXPECT_FALSE(fs::exists(dir_.File("x.db")));
+}
+
+// Spec parser: a number beyond double (1113e1111108) made nlohmann throw out_of_range, which escaped
+// as "[json.exception.out_of_range.406] ..." without naming the spec.
+TEST_F(FuzzRegression, SpecWithANumberBeyondDouble) {
+  const std::string spec = Input("spec-number-overflow.json");
+  ExpectRefused({"sweep", "--db", dir_.File("x.db"), "--spec", spec, "--dry-run"},
+                fmt::format("sweep spec {}: not valid JSON: [json.exception.out_of_range.406] number overflow "
+                            "parsing '1113e1111108'",
+                            spec));
+}
+
+// Spec parser (found reading the code the fuzzer pointed at): a whole number beyond int for a count of
+// the measure block (warmup 1e18) was cast to int: undefined behaviour.
+TEST_F(FuzzRegression, SpecWithACountBeyondInt) {
+  const std::string spec = Input("spec-huge-warmup.json");
+  ExpectRefused({"sweep", "--db", dir_.File("x.db"), "--spec", spec, "--dry-run"},
+                fmt::format("sweep spec {}: /measure/warmup: 1e+18 is too large (at most 2147483647)", spec));
+}
+
+// ONNX importer: a Split of a scalar read its axis 0 past the end of an empty shape (UBSan: reference
+// binding to null pointer, selector/onnx_fold.cpp); a scalar has no axis.
+TEST_F(FuzzRegression, OnnxSplitOfAScalar) {
+  const std::string model = Input("onnx-split-of-a-scalar.onnx");
+  const std::string want = fmt::format("model '{}': node 0 (Split ''): axis 0 out of range for rank 0", model);
+  ExpectRefused({"select", model, "--db", QuickDb()}, want);
+  ExpectRefused({"run", model, "--db", QuickDb()}, want);
+}
+
+// Plan reader: a float where an integer belongs (index 1e300) was cast to int by nlohmann: undefined
+// behaviour (UBSan: 1e+300 is outside the range of representable values of type 'int').
+TEST_F(FuzzRegression, PlanWithAFloatForAnIndex) {
+  const std::string plan = Input("plan-float-index.json");
+  ExpectRefused({"run", kModel, "--plan", plan}, fmt::format("plan {}: index is not an integer: 1e+300", plan));
+}
+
+}  // namespace
+}  // namespace layoutdb::hardening

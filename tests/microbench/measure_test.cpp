@@ -1,0 +1,192 @@
+// The statistics core of the sweep, on synthetic runners and a synthetic clock (no real timing): the
+// ranks of the median's confidence interval, the stopping rule, the budget and how it scales with the
+// number of candidates, host times beside device times, and the cold-cache hook.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <vector>
+
+#include "layoutdb/microbench/measure.h"
+
+namespace layoutdb::microbench {
+namespace {
+
+// Binomial(n, 1/2) lower tail, P(X <= k), by summing the pmf (exact enough for n <= 200).
+double Tail(size_t n, size_t k) {
+  double p = 0;
+  for (size_t i = 0; i <= k; ++i)
+    p += std::exp(std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) + n * std::log(0.5));
+  return p;
+}
+
+TEST(MedianCi, RanksAreTheWidestSymmetricPairWithExactCoverage) {
+  // Too few samples for any 95% interval: min..max of 5 covers 1 - 2/32 = 93.75%.
+  for (size_t n : {0, 1, 2, 5}) EXPECT_FALSE(MedianCiRanks(n).has_value()) << n;
+  using R = std::pair<size_t, size_t>;
+  EXPECT_EQ(MedianCiRanks(6), R(0, 5));     // 1 - 2/64 = 96.9%
+  EXPECT_EQ(MedianCiRanks(10), R(1, 8));    // x(2)..x(9): 97.9% (x(3)..x(8) would be 89%)
+  EXPECT_EQ(MedianCiRanks(20), R(5, 14));   // x(6)..x(15)
+  EXPECT_EQ(MedianCiRanks(100), R(39, 60)); // x(40)..x(61), the textbook pair
+  // For every n: symmetric, coverage >= 95%, and one step narrower would fall below it.
+  for (size_t n = 6; n <= 200; ++n) {
+    const auto r = MedianCiRanks(n);
+    ASSERT_TRUE(r) << n;
+    EXPECT_EQ(r->first + r->second, n - 1) << n;
+    const size_t j = r->first + 1;  // 1-based lower rank
+    EXPECT_GE(1 - 2 * Tail(n, j - 1), 0.95 - 1e-12) << n;
+    EXPECT_LT(1 - 2 * Tail(n, j), 0.95) << n;
+  }
+  // Large n: the normal approximation, close to n/2 -+ 0.98 sqrt(n).
+  const auto big = MedianCiRanks(40000);
+  ASSERT_TRUE(big);
+  EXPECT_NEAR(static_cast<double>(big->first), 20000 - 0.98 * 200, 2);
+  EXPECT_EQ(big->first + big->second, 39999u);
+}
+
+TEST(Summarize, IntervalFromTheOrderStatisticsAndStabilityAgainstTheTarget) {
+  // 10 samples 91..100 (unsorted): median 95.5; CI x(2)..x(9) = 92..99: half-width 3.5.
+  std::vector<double> s = {100, 91, 99, 92, 98, 93, 97, 94, 96, 95};
+  const Summary r = Summarize(s, 0.05);
+  EXPECT_EQ(r.repetitions, 10);
+  EXPECT_DOUBLE_EQ(r.median_us, 95.5);
+  EXPECT_DOUBLE_EQ(r.min_us, 91);
+  EXPECT_NEAR(r.rel_ci, 3.5 / 95.5, 1e-12);
+  EXPECT_TRUE(r.stable);
+  EXPECT_FALSE(Summarize(s, 0.03).stable);
+  // Five identical samples: a zero spread, but no interval exists at 95%, so never stable.
+  const Summary five = Summarize({10, 10, 10, 10, 10}, 0.02);
+  EXPECT_EQ(five.rel_ci, 0);
+  EXPECT_FALSE(five.stable);
+  EXPECT_TRUE(Summarize({10, 10, 10, 10, 10, 10}, 0.02).stable);
+}
+
+// A synthetic machine: a clock the runners advance by the time they "take".
+struct FakeClock {
+  double now = 0;
+  std::function<double()> Fn() {
+    return [this] { return now; };
+  }
+};
+
+TEST(MeasureInterleaved, StableCandidatesStopAtMinRepsAndTheRestAtTheBudget) {
+  FakeClock clock;
+  int quiet_runs = 0, noisy_runs = 0;
+  // quiet: always 100 us; noisy: 100 or 200 us alternately (its median never settles within 2%).
+  auto quiet = [&] { ++quiet_runs; clock.now += 100e-6; return 100.0; };
+  auto noisy = [&] { const double us = (noisy_runs++ % 2) ? 200.0 : 100.0; clock.now += us * 1e-6; return us; };
+  MeasureConfig cfg;
+  cfg.warmup = 2;
+  cfg.min_reps = 10;
+  cfg.max_reps = 100000;
+  cfg.target_rel_ci = 0.02;
+  cfg.budget_s = 0.03;  // 30 ms: 200 noisy runs of 150 us on average
+  cfg.clock_s = clock.Fn();
+  const auto r = MeasureInterleaved({quiet, noisy}, cfg);
+  ASSERT_EQ(r.size(), 2u);
+  // The quiet one is stable at the first check (min_reps) and stops being run.
+  EXPECT_TRUE(r[0].stable);
+  EXPECT_EQ(r[0].repetitions, 10);
+  EXPECT_EQ(quiet_runs, 2 + 10);
+  EXPECT_DOUBLE_EQ(r[0].median_us, 100);
+  // The noisy one runs until the budget is spent, and says it is not stable.
+  EXPECT_FALSE(r[1].stable);
+  EXPECT_GT(r[1].rel_ci, 0.02);
+  const double spent = clock.now;
+  EXPECT_GT(spent, cfg.budget_s);
+  EXPECT_LT(spent, cfg.budget_s + 5 * 200e-6);  // stops within the round that crossed it
+  EXPECT_EQ(r[1].budget_s, 0.03);
+}
+
+TEST(MeasureInterleaved, TheBudgetScalesWithTheNumberOfCandidates) {
+  EXPECT_EQ(PointBudgetS({}, 16), 1.0);  // candidate_budget_s 0: no scaling
+  MeasureConfig cfg;
+  cfg.budget_s = 0.4;
+  cfg.candidate_budget_s = 0.1;
+  EXPECT_DOUBLE_EQ(PointBudgetS(cfg, 1), 0.4);
+  EXPECT_DOUBLE_EQ(PointBudgetS(cfg, 4), 0.4);
+  EXPECT_DOUBLE_EQ(PointBudgetS(cfg, 16), 1.6);
+
+  // Never-stable candidates: the time spent (and so the runs each gets) follows the budget.
+  auto spend = [&](size_t k) {
+    FakeClock clock;
+    std::vector<int> runs(k);
+    std::vector<std::function<double()>> runners;
+    for (size_t i = 0; i < k; ++i)
+      runners.push_back([&, i] { const double us = (runs[i]++ % 2) ? 300.0 : 100.0; clock.now += us * 1e-6; return us; });
+    MeasureConfig c = cfg;
+    c.warmup = 0;
+    c.min_reps = 5;
+    c.max_reps = 1000000;
+    c.budget_s = 0.02;
+    c.candidate_budget_s = 0.01;
+    c.clock_s = clock.Fn();
+    const auto r = MeasureInterleaved(runners, c);
+    EXPECT_DOUBLE_EQ(r[0].budget_s, std::max(0.02, 0.01 * k));
+    return std::make_pair(clock.now, r[0].repetitions);
+  };
+  const auto [t2, reps2] = spend(2);
+  const auto [t8, reps8] = spend(8);
+  EXPECT_NEAR(t2, 0.02, 0.001);
+  EXPECT_NEAR(t8, 0.08, 0.002);
+  EXPECT_NEAR(reps2, reps8, 2);  // as many runs per candidate with 8 candidates as with 2
+}
+
+TEST(MeasureInterleaved, SlowKernelsStopAtFourTimesTheBudgetWithAtLeastThreeRuns) {
+  FakeClock clock;
+  int runs = 0;
+  auto slow = [&] { ++runs; clock.now += 0.5; return 500000.0; };  // 0.5 s a run
+  MeasureConfig cfg;
+  cfg.warmup = 1;
+  cfg.min_reps = 10;
+  cfg.budget_s = 0.2;
+  cfg.clock_s = clock.Fn();
+  const auto r = MeasureInterleaved({slow}, cfg);
+  EXPECT_EQ(r[0].repetitions, 3);
+  EXPECT_EQ(runs, 1 + 3);
+  EXPECT_FALSE(r[0].stable);
+}
+
+TEST(MeasureInterleaved, CandidatesAreInterleavedWithARotatingStart) {
+  FakeClock clock;
+  std::vector<int> order;
+  std::vector<std::function<double()>> runners;
+  for (int i = 0; i < 3; ++i)
+    runners.push_back([&, i] { order.push_back(i); clock.now += 1e-4; return 10.0 + i; });
+  MeasureConfig cfg;
+  cfg.warmup = 0;
+  cfg.min_reps = cfg.max_reps = 3;
+  cfg.clock_s = clock.Fn();
+  MeasureInterleaved(runners, cfg);
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 1, 2, 0, 2, 0, 1}));
+}
+
+TEST(MeasureInterleaved, HostTimesAreSummarisedBesideTheRunnersOwnAndEvictionIsOutsideTheBudget) {
+  FakeClock clock;
+  int evictions = 0;
+  MeasureConfig cfg;
+  cfg.warmup = 1;
+  cfg.min_reps = cfg.max_reps = 11;
+  cfg.budget_s = 1e-3;  // 1 ms: 11 runs of 40 us fit, the 10 ms evictions would not
+  cfg.clock_s = clock.Fn();
+  cfg.before_run = [&] { ++evictions; clock.now += 10e-3; };
+  int i = 0;
+  auto device = [&] {
+    clock.now += 40e-6;
+    const double us = 30 + (i++ % 3);  // event time 30..32, host time 10 us more
+    return Sample{us, us + 10};
+  };
+  const auto r = MeasureInterleavedTimed({device}, cfg);
+  EXPECT_EQ(r[0].repetitions, 11);
+  EXPECT_EQ(evictions, 12);  // before the warm-up run and before every timed one
+  EXPECT_TRUE(r[0].has_host);
+  EXPECT_DOUBLE_EQ(r[0].host_median_us, r[0].median_us + 10);
+  EXPECT_DOUBLE_EQ(r[0].host_p90_us, r[0].p90_us + 10);
+  // Runners without a host time report none.
+  const auto plain = MeasureInterleaved({[&] { clock.now += 1e-6; return 5.0; }}, cfg);
+  EXPECT_FALSE(plain[0].has_host);
+}
+
+}  // namespace
+}  // namespace layoutdb::microbench
