@@ -30,7 +30,9 @@ run_one() {
   mkdir -p "$work" "$art"
   local rc=0
   # -timeout: one input may take at most 10 s; -rss_limit_mb: 2 GB (the machine has 2 cores, others share it).
-  timeout $((seconds + 120)) "$dir/fuzz/fuzz_$t" "$work" "tests/fuzz/corpus/$t" -max_total_time="$seconds" \
+  local seeds=tests/fuzz/corpus/$t
+  [[ -d $seeds ]] || seeds=""
+  timeout $((seconds + 120)) "$dir/fuzz/fuzz_$t" "$work" $seeds -max_total_time="$seconds" \
     -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$art/" \
     >"$log" 2>&1 || rc=$?
   local execs

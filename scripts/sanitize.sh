@@ -17,8 +17,11 @@ supp=$PWD/tests/hardening/sanitizers
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=0}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$supp/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$supp/ubsan.supp}
-# Left out under the sanitizers (they run in the normal build): see README.md, "Hardening".
-exclude=${LAYOUTDB_SANITIZE_EXCLUDE:-}
+# Left out under the sanitizers (it runs in the normal build): Install.*, which builds an app without the
+# sanitizers against the installed (sanitized) static libraries: that cannot link. If CI's time runs
+# short, the kill tests (^Kills\\.|^MergeExportKills\\.) are the next to leave out here: they check
+# files, and take about 1.5 of these 6 minutes.
+exclude=${LAYOUTDB_SANITIZE_EXCLUDE-^Install\\.}
 rc=0
 (cd "$dir" && ctest --output-on-failure -j 2 ${exclude:+-E "$exclude"}) || rc=$?
 echo "sanitizers: build $((built - start)) s, tests $((SECONDS - built)) s"
