@@ -554,6 +554,13 @@ void Pow(const Ctx& c) {
   const Tensor& b = c.In(1);
   Tensor& o = c.Out(0, c.Broadcast({&a.shape, &b.shape}), a.dtype);
   auto pw = [](auto x, auto y) { return std::pow(static_cast<double>(x), static_cast<double>(y)); };
+  // An integer power beyond int64 saturates (casting it would be undefined behaviour); NaN gives 0.
+  auto to_int = [](double v) -> int64_t {
+    if (std::isnan(v)) return 0;
+    if (v >= 9.2233720368547758e18) return INT64_MAX;
+    if (v <= -9.2233720368547758e18) return INT64_MIN;
+    return static_cast<int64_t>(v);
+  };
   if (a.IsFloat() && b.IsFloat()) {
     Binary<float, float, float>(a, b, o, [](float x, float y) { return std::pow(x, y); });
   } else if (a.IsFloat()) {
@@ -561,10 +568,10 @@ void Pow(const Ctx& c) {
                                   [&](float x, int64_t y) { return static_cast<float>(pw(x, y)); });
   } else if (b.IsFloat()) {
     Binary<int64_t, float, int64_t>(
-        a, b, o, [&](int64_t x, float y) { return static_cast<int64_t>(pw(x, y)); });
+        a, b, o, [&](int64_t x, float y) { return to_int(pw(x, y)); });
   } else {
     Binary<int64_t, int64_t, int64_t>(
-        a, b, o, [&](int64_t x, int64_t y) { return static_cast<int64_t>(pw(x, y)); });
+        a, b, o, [&](int64_t x, int64_t y) { return to_int(pw(x, y)); });
   }
   if (!o.IsFloat()) Narrow(o);
 }
