@@ -119,7 +119,7 @@ class Kills : public ::testing::Test {
   }
 
   // What the shim's line says was interrupted: the file and the call.
-  static std::string Moment(const std::string& log) {
+  static std::string Moment(const std::string& log, bool late = false) {
     auto has = [&](const char* s) { return log.find(s) != std::string::npos; };
     const bool wal = has("-wal,"), shm = has("-shm,"), journal = has("-journal,");
     const bool sync = has("sync("), truncate = has("ftruncate");
@@ -128,9 +128,9 @@ class Kills : public ::testing::Test {
     if (wal) return "writing the WAL (commit)";
     if (shm) return "writing the WAL index";
     if (journal) return "writing the rollback journal (journal mode switch)";
-    if (sync) return "syncing the file (checkpoint)";
+    if (sync) return late ? "syncing the file (checkpoint)" : "syncing the file (creation)";
     if (truncate) return "truncating the file";
-    return "writing the file (checkpoint or creation)";
+    return late ? "copying pages into the file (checkpoint)" : "writing the file (creation)";
   }
 
   // After a kill: the file (if any) opens, is intact, and still holds every point of `before` as it was.
@@ -185,11 +185,14 @@ class Kills : public ::testing::Test {
   std::map<std::string, int> moments_;
 };
 
-// Spread over 1..n: the first `head`, the last `tail`, and `middle` evenly between.
+// Spread over 1..n: the first `head` (creating the file), `middle` evenly between (commits), four among
+// the last 40 (the final checkpoint copying pages into the file) and the last `tail` (its truncation of
+// the log and the switch out of WAL).
 std::vector<long> Spread(long n, int head, int middle, int tail) {
   std::set<long> s;
   for (long k = 1; k <= std::min<long>(n, head); ++k) s.insert(k);
   for (int i = 1; i <= middle; ++i) s.insert(std::max<long>(1, n * i / (middle + 1)));
+  for (long back : {40, 28, 18, 11}) s.insert(std::max<long>(1, n - back));
   for (long k = std::max<long>(1, n - tail + 1); k <= n; ++k) s.insert(k);
   return {s.begin(), s.end()};
 }
@@ -203,27 +206,28 @@ TEST_F(Kills, SweepKilledAtEveryStepOfCommitsAndCheckpointResumes) {
   ASSERT_GT(calls, 20);
 
   // A fresh sweep killed at one step, then resumed.
-  for (long at : Spread(calls, 6, 10, 8)) {
+  for (long at : Spread(calls, 4, 6, 6)) {
     const std::string db = dir_.File(fmt::format("k{}.db", at));
     std::string log;
     const Result r = WithShim(SweepArgs(db), fs::path(db).filename().string(), at, &log);
     ASSERT_EQ(r.code, 128 + SIGKILL) << "call " << at << " of " << calls << ": " << r.err;
-    ++moments_[Moment(log)];
+    ++moments_[Moment(log, at > calls / 2)];
     const Points before = fs::exists(db) ? ReadPoints(db) : Points{};
     ExpectIntactAfterKill(db, before, log);
     ResumeAndCompare(db, before, want, log);
   }
 
-  // One file, killed again and again a few steps into each resumed run, until a run completes.
+  // One file, killed again and again, each resumed run a few steps later than the one before (its
+  // bookkeeping first, then inside its points), until a run completes.
   const std::string chain = dir_.File("chain.db");
   Points before;
   int runs = 0;
-  for (; runs < 60; ++runs) {
+  for (; runs < 40; ++runs) {
     std::string log;
-    const Result r = WithShim(SweepArgs(chain), "chain.db", 9 + runs % 7, &log);
+    const Result r = WithShim(SweepArgs(chain), "chain.db", 5 + 9 * runs, &log);
     if (r.code == 0) break;
     ASSERT_EQ(r.code, 128 + SIGKILL) << r.err;
-    ++moments_["resumed run: " + Moment(log)];
+    ++moments_["resumed run: " + Moment(log, true)];
     ExpectIntactAfterKill(chain, before, "chain run " + std::to_string(runs) + ": " + log);
     before = ReadPoints(chain);
   }
@@ -291,12 +295,12 @@ TEST_F(MergeExportKills, KilledMergeLeavesNoHalfFileAndRerunCompletes) {
   const Points want = ReadPoints(ref);
   ASSERT_GT(calls, 5);
   // Into a new file: after the kill there is no file of that name (only OUT.partial); a rerun completes.
-  for (long at : Spread(calls, 4, 6, 6)) {
+  for (long at : Spread(calls, 3, 4, 5)) {
     const std::string out = dir_.File(fmt::format("m{}.db", at));
     std::string log;
     const Result r = WithShim(MergeArgs(out), fs::path(out).filename().string(), at, &log);
     ASSERT_EQ(r.code, 128 + SIGKILL) << r.err;
-    ++moments_["merge into a new file: " + Moment(log)];
+    ++moments_["merge into a new file: " + Moment(log, at > calls / 2)];
     EXPECT_FALSE(fs::exists(out)) << log;
     const Result again = Layoutdb(MergeArgs(out));
     ASSERT_EQ(again.code, 0) << again.err;
@@ -311,13 +315,13 @@ TEST_F(MergeExportKills, KilledMergeLeavesNoHalfFileAndRerunCompletes) {
     return CountCalls(MergeArgs(out, 1), "count-existing.db");
   }();
   const Points shard0 = ReadPoints(shards_[0]);
-  for (long at : Spread(calls_existing, 3, 5, 4)) {
+  for (long at : Spread(calls_existing, 2, 4, 4)) {
     const std::string out = dir_.File(fmt::format("e{}.db", at));
     fs::copy_file(shards_[0], out);
     std::string log;
     const Result r = WithShim(MergeArgs(out, 1), fs::path(out).filename().string(), at, &log);
     ASSERT_EQ(r.code, 128 + SIGKILL) << r.err;
-    ++moments_["merge into an existing file: " + Moment(log)];
+    ++moments_["merge into an existing file: " + Moment(log, at > calls_existing / 2)];
     ExpectIntactAfterKill(out, shard0, log);
     const Points now = ReadPoints(out);
     EXPECT_TRUE(now == shard0 || now == want) << "a killed merge left part of a batch: " << log;
@@ -334,12 +338,12 @@ TEST_F(MergeExportKills, KilledExportLeavesNoFileAndRerunCompletes) {
   const long calls = CountCalls({"export", "--db", src, "--out", ref}, "app-ref.db");
   const Points want = ReadPoints(ref);
   ASSERT_GT(calls, 5);
-  for (long at : Spread(calls, 4, 6, 6)) {
+  for (long at : Spread(calls, 3, 4, 5)) {
     const std::string out = dir_.File(fmt::format("app{}.db", at));
     std::string log;
     const Result r = WithShim({"export", "--db", src, "--out", out}, fs::path(out).filename().string(), at, &log);
     ASSERT_EQ(r.code, 128 + SIGKILL) << r.err;
-    ++moments_["export: " + Moment(log)];
+    ++moments_["export: " + Moment(log, at > calls / 2)];
     EXPECT_FALSE(fs::exists(out)) << "a killed export left " << out << ": " << log;
     const Result again = Layoutdb({"export", "--db", src, "--out", out});
     ASSERT_EQ(again.code, 0) << again.err;
