@@ -193,21 +193,19 @@ int RunValidate(const ValidateCommandOptions& o) {
       if (c.runtime >= 0 && std::find(rts.begin(), rts.end(), c.runtime) == rts.end())
         rts.push_back(c.runtime);
     std::vector<std::function<double()>> runners;
-    for (int r : rts)
-      runners.push_back([&, r] {
+    for (int r : rts) {
+      // The states this runtime's sub-graphs run in (candidates that share a runtime share them).
+      const std::vector<int>* state = nullptr;
+      for (const auto& c : cands)
+        if (c.runtime == r) state = &c.state;
+      runners.push_back([&, r, state] {
         runtimes[r].Run(inputs);
         const auto& t = runtimes[r].SubgraphUs();
-        // Attribute each sub-graph's kernel time to the state it ran in.
-        const Plan* p = nullptr;
-        for (const auto& c : cands)
-          if (c.runtime == r) p = &c.plan;
-        for (size_t s = 0; s < n_sg && p; ++s)
-          for (size_t k = 0; k < pp.states[s].size(); ++k)
-            if (pp.states[s][k].unit == p->subgraphs[s].unit &&
-                pp.states[s][k].label == p->subgraphs[s].layout)
-              samples[s][k].push_back(t[s].kernel_us);
+        for (size_t s = 0; s < n_sg; ++s)
+          if ((*state)[s] >= 0) samples[s][(*state)[s]].push_back(t[s].kernel_us);
         return runtimes[r].LastRunUs();
       });
+    }
     microbench::MeasureInterleaved(runners, cfg);
   }
   std::vector<std::vector<double>> measured(n_sg);
