@@ -80,6 +80,33 @@ const std::vector<std::string>& KnownAlgs(std::string_view op) {
   return FindOp(op, "KnownAlgs").algs;
 }
 
+bool FusesPostOps(std::string_view op) { return op == "conv2d" || op == "matmul" || op == "ip"; }
+
+const std::vector<std::string>& KnownPostOps() {
+  static const std::vector<std::string> kPostOps = [] {
+    std::vector<std::string> v = KnownAlgs("eltwise");
+    for (const char* b : {"sum", "add", "sub", "mul", "div", "addc", "subc", "mulc", "divc"}) v.push_back(b);
+    return v;
+  }();
+  return kPostOps;
+}
+
+namespace {
+bool IsBinaryPostOp(std::string_view name) {
+  return name == "add" || name == "sub" || name == "mul" || name == "div";
+}
+bool IsChannelPostOp(std::string_view name) {
+  return name == "addc" || name == "subc" || name == "mulc" || name == "divc";
+}
+}  // namespace
+
+Problem Problem::WithPostOps(std::vector<std::string> post_ops) const {
+  Problem p = *this;
+  p.post_ops_ = std::move(post_ops);
+  p.Validate();
+  return p;
+}
+
 Problem::Problem(std::string op, std::string alg,
                  std::vector<std::pair<std::string, int64_t>> params)
     : op_(std::move(op)), alg_(std::move(alg)) {
@@ -141,6 +168,12 @@ void Problem::Validate() const {
     if (Oh() <= 0 || Ow() <= 0) fail(fmt::format("output would be {}x{}", Oh(), Ow()));
   }
   if (op_ == "softmax" && Get("ax") > 3) fail(fmt::format("ax must be 0..3, got {}", Get("ax")));
+  if (!post_ops_.empty() && !FusesPostOps(op_)) fail(fmt::format("op '{}' takes no post-ops", op_));
+  const auto& known = KnownPostOps();
+  for (const auto& po : post_ops_)
+    if (std::find(known.begin(), known.end(), po) == known.end())
+      fail(fmt::format("unknown post-op '{}' (known: {})", po, fmt::join(known, ", ")));
+  if (std::count(post_ops_.begin(), post_ops_.end(), "sum") > 1) fail("more than one sum post-op");
 }
 
 Problem Problem::Parse(std::string_view key) {
@@ -151,6 +184,19 @@ Problem Problem::Parse(std::string_view key) {
   if (c1 == std::string_view::npos) return fail("expected OP:PARAMS");
   std::string op(key.substr(0, c1));
   std::string_view rest = key.substr(c1 + 1);
+  std::vector<std::string> post_ops;
+  if (const size_t plus = rest.find('+'); plus != std::string_view::npos) {
+    std::string_view chain = rest.substr(plus + 1);
+    rest = rest.substr(0, plus);
+    for (;;) {
+      const size_t next = chain.find('+');
+      std::string_view name = chain.substr(0, next);
+      if (name.empty()) return fail("empty post-op");
+      post_ops.emplace_back(name);
+      if (next == std::string_view::npos) break;
+      chain = chain.substr(next + 1);
+    }
+  }
   std::string alg;
   const size_t c2 = rest.find(':');
   if (c2 != std::string_view::npos) {
@@ -174,7 +220,8 @@ Problem Problem::Parse(std::string_view key) {
   }
   if (params.empty()) return fail("no parameters");
   try {
-    return Problem(std::move(op), std::move(alg), std::move(params));
+    Problem p(std::move(op), std::move(alg), std::move(params));
+    return post_ops.empty() ? p : p.WithPostOps(std::move(post_ops));
   } catch (const std::invalid_argument& e) {
     return fail(e.what());
   }
@@ -192,6 +239,7 @@ std::string Problem::Key() const {
                             spec->params[i].def == params_[i].second;
     if (!is_default) s += fmt::format("{}{}", params_[i].first, params_[i].second);
   }
+  for (const auto& po : post_ops_) s += "+" + po;
   return s;
 }
 
@@ -231,6 +279,15 @@ int64_t Problem::DstElems() const {
 }
 
 double Problem::Flops() const {
+  // A post-op is one more operation per output element (an activation costs what its eltwise does).
+  double post = 0;
+  for (const auto& po : post_ops_)
+    post += (IsBinaryPostOp(po) || IsChannelPostOp(po) || po == "sum" || po == "relu" || po == "clip" ? 1.0 : 8.0) *
+            static_cast<double>(DstElems());
+  return post + AnchorFlops();
+}
+
+double Problem::AnchorFlops() const {
   if (op_ == "conv2d")
     return 2.0 * DstElems() * static_cast<double>(Get("ic") / Get("g")) * Get("kh") * Get("kw");
   if (op_ == "matmul") return 2.0 * Get("mb") * Get("m") * Get("n") * static_cast<double>(Get("k"));
@@ -245,6 +302,13 @@ double Problem::Flops() const {
 
 double Problem::Bytes(int dtype_size) const {
   double elems = static_cast<double>(SrcElems()) + DstElems();
+  // A post-op's second tensor is read once: full size for sum and binary, one value per channel for
+  // the per-channel binaries (N x C).
+  for (const auto& po : post_ops_) {
+    if (po == "sum" || IsBinaryPostOp(po)) elems += static_cast<double>(DstElems());
+    if (IsChannelPostOp(po))
+      elems += static_cast<double>(Get("mb")) * (op_ == "conv2d" || op_ == "ip" ? Get("oc") : Get("n"));
+  }
   if (op_ == "conv2d")
     elems += static_cast<double>(Get("oc")) * (Get("ic") / Get("g")) * Get("kh") * Get("kw");
   if (op_ == "matmul") elems += static_cast<double>(Get("mb")) * Get("k") * Get("n");

@@ -64,5 +64,40 @@ TEST(ProblemKey, RefusesBadKeysWithTheReason) {
   EXPECT_EQ(message("ip:mb1ic2oc"), "bad problem key 'ip:mb1ic2oc': expected NAME followed by a number at 'oc'");
 }
 
+TEST(ProblemKey, PostOpChainsRoundTripAndAddTheirWork) {
+  const std::string anchor = "conv2d:mb1ic64ih56iw56oc64kh3kw3sh1sw1ph1pw1g1";
+  const Problem fused = Problem::Parse(anchor + "+sum+relu");
+  EXPECT_EQ(fused.Key(), anchor + "+sum+relu");
+  EXPECT_EQ(fused.post_ops(), (std::vector<std::string>{"sum", "relu"}));
+  const Problem plain = Problem::Parse(anchor);
+  EXPECT_EQ(fused.WithPostOps({}), plain);
+  EXPECT_NE(fused, plain);
+  EXPECT_EQ(plain.WithPostOps({"sum", "relu"}), fused);
+  // The residual is read once more (one dst-sized tensor); sum and relu are one operation per output each.
+  const double dst = 64.0 * 56 * 56;
+  EXPECT_DOUBLE_EQ(fused.Bytes(4) - plain.Bytes(4), 4 * dst);
+  EXPECT_DOUBLE_EQ(fused.Flops() - plain.Flops(), 2 * dst);
+  // A per-channel scale (squeeze-excitation) reads one value per channel.
+  EXPECT_DOUBLE_EQ(Problem::Parse(anchor + "+mulc").Bytes(4) - plain.Bytes(4), 4 * 64.0);
+  EXPECT_EQ(Problem::Parse("matmul:mb1m128n768k768+add+gelu").Key(), "matmul:mb1m128n768k768+add+gelu");
+}
+
+TEST(ProblemKey, RefusesBadPostOpsWithTheReason) {
+  auto message = [](const std::string& key) {
+    try {
+      Problem::Parse(key);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message("pool:max:mb1ic64ih112iw112kh3kw3sh2sw2ph1pw1+relu"),
+            "bad problem key 'pool:max:mb1ic64ih112iw112kh3kw3sh2sw2ph1pw1+relu': "
+            "pool:max:mb1ic64ih112iw112kh3kw3sh2sw2ph1pw1+relu: op 'pool' takes no post-ops");
+  EXPECT_NE(message("ip:mb1ic2048oc1000+swish").find("unknown post-op 'swish'"), std::string::npos);
+  EXPECT_NE(message("ip:mb1ic2048oc1000+sum+sum").find("more than one sum post-op"), std::string::npos);
+  EXPECT_NE(message("ip:mb1ic2048oc1000+").find("empty post-op"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace layoutdb

@@ -1,9 +1,20 @@
 // A problem: one operator instance with all its shape parameters, keyed by a canonical text in
 // benchdnn's style, e.g. `conv2d:mb1ic64ih56iw56oc64kh3kw3sh1sw1ph1pw1g1`.
 //
-// Key grammar: OP [":" ALG] ":" (NAME INT)+ where NAME is lower-case letters. Parameters appear in the
-// op's canonical order (see kOpSpecs in problem.cpp); parameters equal to their default (e.g. dilation
-// dh1 dw1) are omitted. `Parse(p.Key()) == p` for every valid problem.
+// Key grammar: OP [":" ALG] ":" (NAME INT)+ ("+" POSTOP)* where NAME is lower-case letters. Parameters
+// appear in the op's canonical order (see kOpSpecs in problem.cpp); parameters equal to their default
+// (e.g. dilation dh1 dw1) are omitted. `Parse(p.Key()) == p` for every valid problem.
+//
+// Post-ops: a fused chain executed inside the anchor's kernel, in execution order, as the partition
+// forms it and the runtime runs it (oneDNN post-ops): `conv2d:...+relu`, `conv2d:...+sum+relu`,
+// `matmul:...+add+gelu`. Only anchors take post-ops (FusesPostOps). Names (KnownPostOps):
+//   - an eltwise algorithm (relu, clip, gelu, ...): an activation applied to the result;
+//   - `sum`: the residual Add of a same-shape non-constant tensor (oneDNN's sum post-op);
+//   - `add`, `sub`, `mul`, `div`: a binary post-op with a full-size second tensor;
+//   - `addc`, `subc`, `mulc`, `divc`: a binary post-op with a per-channel tensor (N,C,1,1), e.g. the
+//     squeeze-excitation scale.
+// BatchNormalization and constant per-channel Add/Sub/Mul/Div after a convolution fold into its weights
+// and bias: they add no post-op (the fused problem is the anchor's).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +42,11 @@ class Problem {
   const std::string& alg() const { return alg_; }
   // Parameters in canonical order, defaults filled in.
   const std::vector<std::pair<std::string, int64_t>>& params() const { return params_; }
+  // The fused post-op chain, in execution order (empty for a plain problem).
+  const std::vector<std::string>& post_ops() const { return post_ops_; }
+  // A copy with `post_ops` as its chain (validated: throws std::invalid_argument); the anchor alone
+  // with {}.
+  Problem WithPostOps(std::vector<std::string> post_ops) const;
   // A parameter's value; throws std::out_of_range if the op has no such parameter.
   int64_t Get(std::string_view name) const;
   bool Has(std::string_view name) const;
@@ -52,20 +68,25 @@ class Problem {
   bool IsSpatial() const;
 
   bool operator==(const Problem& o) const {
-    return op_ == o.op_ && alg_ == o.alg_ && params_ == o.params_;
+    return op_ == o.op_ && alg_ == o.alg_ && params_ == o.params_ && post_ops_ == o.post_ops_;
   }
   bool operator!=(const Problem& o) const { return !(*this == o); }
 
  private:
   void Validate() const;
+  double AnchorFlops() const;
   std::string op_;
   std::string alg_;
   std::vector<std::pair<std::string, int64_t>> params_;
+  std::vector<std::string> post_ops_;
 };
 
 // The ops a problem may have, and the algorithms of those that take one.
 const std::vector<std::string>& KnownOps();
 const std::vector<std::string>& KnownAlgs(std::string_view op);
+// Whether an op takes a post-op chain (conv2d, matmul, ip), and the post-op names it may have.
+bool FusesPostOps(std::string_view op);
+const std::vector<std::string>& KnownPostOps();
 
 // A stable 64-bit FNV-1a hash of a text, as 16 lower-case hex digits (key and spec identity; not a
 // security measure).
