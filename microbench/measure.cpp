@@ -32,6 +32,11 @@ double NormalZ(double confidence) {
 }
 }  // namespace
 
+double Percentile(std::vector<double> samples, double q) {
+  std::sort(samples.begin(), samples.end());
+  return Quantile(samples, q);
+}
+
 double PointBudgetS(const MeasureConfig& cfg, size_t candidates) {
   return std::max(cfg.budget_s, static_cast<double>(candidates) * cfg.candidate_budget_s);
 }

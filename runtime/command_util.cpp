@@ -96,15 +96,6 @@ std::string Micro(double us) {
   return us >= 10000 ? fmt::format("{:.2f} ms", us / 1000) : fmt::format("{:.1f} us", us);
 }
 
-double Percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
-
 double MaxAbsDiff(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
   double m = 0;
   for (size_t k = 0; k < std::min(a.size(), b.size()); ++k) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "layoutdb/microbench/measure.h"
 #include "layoutdb/runtime.h"
 #include "layoutdb/selector.h"
 
@@ -33,7 +34,8 @@ void SaveTensors(const std::vector<Tensor>& ts, const std::string& dir, const st
 // 840.2 us, 12.41 ms.
 std::string Micro(double us);
 
-double Percentile(std::vector<double> v, double q);
+// Medians and percentiles of run times: microbench's rule, the one the database's figures use.
+using microbench::Percentile;
 
 // Largest |a - b| over two output lists of the same model, and whether shapes match.
 double MaxAbsDiff(const std::vector<Tensor>& a, const std::vector<Tensor>& b);

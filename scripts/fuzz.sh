@@ -18,7 +18,7 @@ jobs=${LAYOUTDB_FUZZ_JOBS:-2}
 if [[ ! -f $dir/build.ninja ]]; then
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -gline-tables-only" \
     "-DCMAKE_C_FLAGS_RELEASE=-O1 -gline-tables-only" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-    -DLAYOUTDB_SANITIZE=ON -DLAYOUTDB_FUZZ=ON >/dev/null
+    -DLAYOUTDB_SANITIZE=ON -DLAYOUTDB_FUZZ=ON -DLAYOUTDB_BUILD_BENCH=OFF >/dev/null
 fi
 cmake --build "$dir" --target layoutdb_fuzzers -j "$(nproc)"
 

@@ -68,6 +68,10 @@ std::optional<std::pair<size_t, size_t>> MedianCiRanks(size_t n, double confiden
 // over the median and the summary is never stable.
 Summary Summarize(std::vector<double> samples_us, double target_rel_ci = 0.02);
 
+// The q-quantile (0..1) of samples, linear between order statistics: the rule Summarize's median,
+// p10 and p90 use (0 for no samples).
+double Percentile(std::vector<double> samples, double q);
+
 // Times each runner (one call = one execution) interleaved: round r runs candidate 0, 1, ..., k-1,
 // then round r+1 starts again at candidate 0 (rotating the starting candidate each round so none
 // always runs first). Stopping rule: after min_reps rounds, a candidate whose median is stable stops
