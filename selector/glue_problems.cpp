@@ -292,6 +292,12 @@ const std::map<std::string, Mapper>& Table() {
 
 }  // namespace
 
+std::vector<std::string> GlueOps() {
+  std::vector<std::string> v;
+  for (const auto& [op, unused] : Table()) v.push_back(op);
+  return v;
+}
+
 std::optional<GlueMapping> MapGlueNode(const onnx::NodeProto& n, int64_t opset, const fold::ValMap& vals) {
   auto it = Table().find(n.op_type());
   if (it == Table().end()) return std::nullopt;

@@ -32,4 +32,7 @@ struct GlueMapping {
 // that does not fit the op's family leaves the problem empty with a note saying why.
 std::optional<GlueMapping> MapGlueNode(const onnx::NodeProto& n, int64_t opset, const fold::ValMap& vals);
 
+// The ONNX ops of the table, sorted.
+std::vector<std::string> GlueOps();
+
 }  // namespace layoutdb::selector

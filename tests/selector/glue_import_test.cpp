@@ -3,7 +3,11 @@
 // without one, with a note.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+
 #include "onnx_test_util.h"
+#include "selector/glue_problems.h"
 #include "selector/graph.h"
 
 namespace layoutdb::selector {
@@ -140,6 +144,37 @@ TEST(GlueImport, ShapesOutsideAFamilyStayUnmappedWithANote) {
   expect_note("all", "over the batch dim");
   EXPECT_EQ(KeyOf(g, "all1"), "reduce:mean:mb1c3h8w8oc1oh1ow1");
   fs::remove_all(dir);
+}
+
+// Every glue node of the bundled models gets a problem or says why not; the detectors' glue maps
+// completely. Prints the keys (scripts/gen_specs.py takes the models' glue shapes from them).
+TEST(GlueImport, BundledModelsMapTheirGlue) {
+  const auto glue = GlueOps();
+  for (const char* model : {"yolo_det", "paddle_det", "paddle_cnn", "bert_block", "bert_block_ln17",
+                            "bert_base_shared", "mobilenetv2", "resnet50"}) {
+    const fs::path path = onnx_testing::ModelsDir() / (std::string(model) + ".onnx");
+    if (!fs::exists(path)) GTEST_SKIP() << path << " is not built (target example_models)";
+    InputShapes fixed;
+    if (std::string(model) == "paddle_det") fixed = {{"x", {1, 3, 320, 320}}};  // dynamic H and W
+    if (std::string(model).rfind("bert", 0) == 0) fixed = {{"hidden_states", {1, 128, 768}}};
+    const Graph g = ImportOnnx(path.string(), fixed);
+    int mapped = 0, unmapped = 0;
+    for (const auto& n : g.nodes) {
+      if (n.is_constant || std::find(glue.begin(), glue.end(), n.op_type) == glue.end()) continue;
+      if (n.problem) {
+        ++mapped;
+        std::printf("glue %s %s %s\n", model, n.op_type.c_str(), n.problem->Key().c_str());
+      } else {
+        ++unmapped;
+        EXPECT_FALSE(n.note.empty()) << model << " " << n.name << " (" << n.op_type << ") has neither";
+        std::printf("unmapped %s %s %s: %s\n", model, n.op_type.c_str(), n.name.c_str(), n.note.c_str());
+      }
+    }
+    if (std::string(model) == "yolo_det" || std::string(model) == "paddle_det") {
+      EXPECT_GT(mapped, 0) << model;
+      EXPECT_EQ(unmapped, 0) << model;
+    }
+  }
 }
 
 }  // namespace
