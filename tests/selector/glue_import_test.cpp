@@ -6,9 +6,14 @@
 #include <algorithm>
 #include <cstdio>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "onnx_test_util.h"
 #include "selector/glue_problems.h"
 #include "selector/graph.h"
+#include "selector/plan.h"
+#include "synthetic_db.h"
 
 namespace layoutdb::selector {
 namespace {
@@ -175,6 +180,49 @@ TEST(GlueImport, BundledModelsMapTheirGlue) {
       EXPECT_EQ(unmapped, 0) << model;
     }
   }
+}
+
+// yolo_det's plan against a database holding the problems of the quick spec (synthetic times that
+// grow with the work, on every cpu layout the unit offers the op in): with the glue problems no
+// sub-graph is left to roofline; without them (the quick spec before the glue families) some are.
+TEST(GlueImport, YoloPlanOnTheQuickSpecsProblemsHasNoRoofline) {
+  const fs::path model = onnx_testing::ModelsDir() / "yolo_det.onnx";
+  if (!fs::exists(model)) GTEST_SKIP() << model << " is not built (target example_models)";
+  std::ifstream f(fs::path(testing::SourceDir()) / "schema" / "quick.json");
+  ASSERT_TRUE(f) << "schema/quick.json";
+  const auto spec = nlohmann::json::parse(f);
+  std::vector<std::string> keys;
+  for (const auto& group : spec.at("problems"))
+    for (const auto& k : group.value("keys", nlohmann::json::array())) keys.push_back(k.get<std::string>());
+  const auto glue = [](const Problem& p) {
+    static const std::vector<std::string> kBefore = {"conv2d", "matmul", "ip", "pool", "eltwise",
+                                                     "binary", "softmax", "bnorm", "lnorm"};
+    return std::find(kBefore.begin(), kBefore.end(), p.op()) == kBefore.end() || p.alg() == "leakyrelu";
+  };
+  const Graph g = ImportOnnx(model.string(), {});
+  const Partition part = DefaultPartition(g);
+  auto roofline_subgraphs = [&](bool with_glue) {
+    testing::TempDir dir;
+    testing::SyntheticDb db(dir.File("q.db"));
+    for (const auto& key : keys) {
+      const Problem p = Problem::Parse(key);
+      if (!with_glue && glue(p)) continue;
+      const double us = 1 + p.Bytes(4) / 2e4 + p.Flops() / 1e5;
+      const std::vector<std::string> layouts =
+          p.IsSpatial() ? std::vector<std::string>{"nchw", "nhwc", "nChw8c", "nChw16c"}
+                        : std::vector<std::string>{"plain"};
+      for (const auto& l : layouts) db.Op(key, "cpu", l, us);
+    }
+    CostModel cost = CostModel::Load(db.Close());
+    const Plan plan = BuildPlan(g, part, cost, {});
+    int n = 0;
+    for (const auto& sg : plan.subgraphs) n += sg.confidence == "roofline";
+    std::printf("yolo_det: %d of %zu sub-graphs by roofline (%s the glue problems)\n", n, plan.subgraphs.size(),
+                with_glue ? "with" : "without");
+    return n;
+  };
+  EXPECT_GT(roofline_subgraphs(false), 0);
+  EXPECT_EQ(roofline_subgraphs(true), 0);
 }
 
 }  // namespace
