@@ -196,7 +196,9 @@ def main():
         {"name": "glue", "source": "yolo_det (Concat, ConvTranspose, Resize, LeakyRelu), BERT block (Transpose, ReduceMean)",
          "keys": ["concat:mb1c256h52w52n2", "resample:nearest:mb1c128ih26iw26oh52ow52",
                   "deconv:mb1ic128ih52iw52oc64kh2kw2sh2sw2ph0pw0g1", "eltwise:leakyrelu:mb1c64h104w104",
-                  "transpose:p0213:mb1c128h12w64", "reduce:mean:mb1c128h768w1oc128oh1ow1"]},
+                  "transpose:p0213:mb1c128h12w64", "reduce:mean:mb1c128h768w1oc128oh1ow1",
+                  # the families no bundled model has, one small shape each
+                  "slice:mb1c128h28w28oc64oh28ow28", "pad:mb1c64h28w28pt1pb1pl1pr1", "prelu:mb1c64h28w28"]},
         {"name": "binary", "keys": ["binary:add:mb1c256h56w56", "binary:mul:mb1c96h56w56"]},
         {"name": "softmax-norm", "keys": ["softmax:mb1c12h128w128ax3", "softmax:mb1c1000h1w1",
                                           "bnorm:mb1c64h56w56", "lnorm:mb1t128c768"]},
