@@ -582,8 +582,8 @@ class CpuUnit : public Unit {
   // The glue ops, each as the runtime runs it (runtime/cpu_backend.cpp): concat, resampling,
   // reduction, deconvolution and prelu primitives; Transpose as a reorder reading the source with
   // permuted strides; Slice as a reorder out of a sub-memory view of the source and Pad as a fill of
-  // the destination plus a reorder into its sub-memory view (what a oneDNN runtime does for them; see
-  // the note in the report: the runtime still runs these two on the host). Returns why not, if not.
+  // the destination plus a reorder into its sub-memory view (CreateSlice, CreatePad). Returns why
+  // not, if not.
   std::optional<std::string> BuildGlue(const Problem& p, const Candidate& c, const Plan& plan, const RefTensors& t,
                                        OnednnKernel& k, std::string& impl, memory::desc& dst_md_chosen) {
     const std::string& op = p.op();
