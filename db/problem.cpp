@@ -21,6 +21,16 @@ struct OpSpec {
   std::vector<ParamSpec> params;  // canonical order
 };
 
+// The transpose algorithms: every non-identity permutation of the 4D view's dims, named `p` and the
+// source dim of each destination dim (ONNX's perm), e.g. p0231 (NCHW -> NHWC), p0213 ([b,t,h,d] ->
+// [b,h,t,d]).
+std::vector<std::string> TransposePerms() {
+  std::vector<std::string> v;
+  std::string perm = "0123";
+  while (std::next_permutation(perm.begin(), perm.end())) v.push_back("p" + perm);
+  return v;
+}
+
 const std::vector<OpSpec>& OpSpecs() {
   static const std::vector<OpSpec> kOpSpecs = {
       {"conv2d", {},
@@ -34,7 +44,7 @@ const std::vector<OpSpec>& OpSpecs() {
        {{"mb", kNoDefault}, {"ic", kNoDefault}, {"ih", kNoDefault}, {"iw", kNoDefault},
         {"kh", kNoDefault}, {"kw", kNoDefault}, {"sh", kNoDefault}, {"sw", kNoDefault},
         {"ph", kNoDefault}, {"pw", kNoDefault}}},
-      {"eltwise", {"relu", "clip", "hardswish", "hardsigmoid", "sigmoid", "gelu", "tanh"},
+      {"eltwise", {"relu", "clip", "hardswish", "hardsigmoid", "sigmoid", "gelu", "tanh", "leakyrelu"},
        {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}}},
       {"binary", {"add", "mul"},
        {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}}},
@@ -42,6 +52,30 @@ const std::vector<OpSpec>& OpSpecs() {
        {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}, {"ax", 1}}},
       {"bnorm", {}, {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}}},
       {"lnorm", {}, {{"mb", kNoDefault}, {"t", kNoDefault}, {"c", kNoDefault}}},
+      // Glue ops. Activations are 4D views (mb c h w) as for eltwise; see problem.h for each family.
+      {"concat", {},
+       {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}, {"n", kNoDefault},
+        {"ax", 1}}},
+      {"resample", {"nearest", "linear"},
+       {{"mb", kNoDefault}, {"c", kNoDefault}, {"ih", kNoDefault}, {"iw", kNoDefault}, {"oh", kNoDefault},
+        {"ow", kNoDefault}}},
+      {"transpose", TransposePerms(),
+       {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}}},
+      {"slice", {},
+       {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}, {"oc", kNoDefault},
+        {"oh", kNoDefault}, {"ow", kNoDefault}}},
+      {"pad", {},
+       {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}, {"pt", kNoDefault},
+        {"pb", kNoDefault}, {"pl", kNoDefault}, {"pr", kNoDefault}}},
+      {"reduce", {"mean", "sum", "max"},
+       {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}, {"oc", kNoDefault},
+        {"oh", kNoDefault}, {"ow", kNoDefault}}},
+      {"deconv", {},
+       {{"mb", kNoDefault}, {"ic", kNoDefault}, {"ih", kNoDefault}, {"iw", kNoDefault},
+        {"oc", kNoDefault}, {"kh", kNoDefault}, {"kw", kNoDefault}, {"sh", kNoDefault},
+        {"sw", kNoDefault}, {"ph", kNoDefault}, {"pw", kNoDefault}, {"dh", 1}, {"dw", 1},
+        {"g", kNoDefault}}},
+      {"prelu", {}, {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}}},
   };
   return kOpSpecs;
 }
@@ -56,6 +90,11 @@ const OpSpec& FindOp(std::string_view op, std::string_view context) {
 int64_t OutSize(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
   const int64_t ek = (k - 1) * d + 1;
   return (in + 2 * p - ek) / s + 1;
+}
+
+// A transposed convolution's output (no output_padding): the input whose convolution gives `in`.
+int64_t DeconvOutSize(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  return (in - 1) * s + (k - 1) * d + 1 - 2 * p;
 }
 
 }  // namespace
@@ -80,7 +119,9 @@ const std::vector<std::string>& KnownAlgs(std::string_view op) {
   return FindOp(op, "KnownAlgs").algs;
 }
 
-bool FusesPostOps(std::string_view op) { return op == "conv2d" || op == "matmul" || op == "ip"; }
+bool FusesPostOps(std::string_view op) {
+  return op == "conv2d" || op == "deconv" || op == "matmul" || op == "ip";
+}
 
 const std::vector<std::string>& KnownPostOps() {
   static const std::vector<std::string> kPostOps = [] {
@@ -97,6 +138,10 @@ bool IsBinaryPostOp(std::string_view name) {
 }
 bool IsChannelPostOp(std::string_view name) {
   return name == "addc" || name == "subc" || name == "mulc" || name == "divc";
+}
+// Activations of one operation per element (a compare and a select or multiply).
+bool CheapActivation(std::string_view name) {
+  return name == "relu" || name == "clip" || name == "leakyrelu";
 }
 }  // namespace
 
@@ -154,7 +199,8 @@ void Problem::Validate() const {
     fail(fmt::format("unknown algorithm '{}' for {} (known: {})", alg_, op_,
                      fmt::join(spec.algs, ", ")));
   for (const auto& [name, v] : params_) {
-    const bool may_be_zero = name == "ph" || name == "pw" || name == "ax";
+    const bool may_be_zero = name == "ph" || name == "pw" || name == "ax" || name == "pt" ||
+                             name == "pb" || name == "pl" || name == "pr";
     if (v < 0 || (v == 0 && !may_be_zero)) fail(fmt::format("{} must be positive, got {}", name, v));
   }
   if (op_ == "conv2d") {
@@ -167,7 +213,33 @@ void Problem::Validate() const {
       fail("padding must be smaller than the kernel");
     if (Oh() <= 0 || Ow() <= 0) fail(fmt::format("output would be {}x{}", Oh(), Ow()));
   }
-  if (op_ == "softmax" && Get("ax") > 3) fail(fmt::format("ax must be 0..3, got {}", Get("ax")));
+  if ((op_ == "softmax" || op_ == "concat") && Get("ax") > 3)
+    fail(fmt::format("ax must be 0..3, got {}", Get("ax")));
+  if (op_ == "deconv") {
+    if (Get("ic") % Get("g") || Get("oc") % Get("g"))
+      fail(fmt::format("ic {} and oc {} must be multiples of g {}", Get("ic"), Get("oc"), Get("g")));
+    if (Oh() <= 0 || Ow() <= 0) fail(fmt::format("output would be {}x{}", Oh(), Ow()));
+  }
+  if (op_ == "concat") {
+    if (Get("n") < 2) fail(fmt::format("n (inputs) must be at least 2, got {}", Get("n")));
+    const char* dims[4] = {"mb", "c", "h", "w"};
+    const int64_t along = Get(dims[Get("ax")]);
+    if (along % Get("n"))
+      fail(fmt::format("{} {} (the output's size along ax {}) must be a multiple of n {}", dims[Get("ax")],
+                       along, Get("ax"), Get("n")));
+  }
+  if (op_ == "slice") {
+    for (const auto& [o, i] : {std::pair{"oc", "c"}, {"oh", "h"}, {"ow", "w"}})
+      if (Get(o) > Get(i)) fail(fmt::format("{} {} is larger than {} {}", o, Get(o), i, Get(i)));
+    if (Get("oc") == Get("c") && Get("oh") == Get("h") && Get("ow") == Get("w")) fail("slices nothing away");
+  }
+  if (op_ == "reduce") {
+    for (const auto& [o, i] : {std::pair{"oc", "c"}, {"oh", "h"}, {"ow", "w"}})
+      if (Get(o) != Get(i) && Get(o) != 1)
+        fail(fmt::format("{} must be {} (kept) or 1 (reduced), got {}", o, Get(i), Get(o)));
+    if (Get("oc") == Get("c") && Get("oh") == Get("h") && Get("ow") == Get("w")) fail("reduces nothing");
+  }
+  if (op_ == "pad" && Get("pt") + Get("pb") + Get("pl") + Get("pr") == 0) fail("pads nothing");
   if (!post_ops_.empty() && !FusesPostOps(op_)) fail(fmt::format("op '{}' takes no post-ops", op_));
   const auto& known = KnownPostOps();
   for (const auto& po : post_ops_)
@@ -247,6 +319,9 @@ int64_t Problem::Oh() const {
   if (op_ == "conv2d")
     return OutSize(Get("ih"), Get("kh"), Get("sh"), Get("ph"), Get("dh"));
   if (op_ == "pool") return OutSize(Get("ih"), Get("kh"), Get("sh"), Get("ph"), 1);
+  if (op_ == "deconv") return DeconvOutSize(Get("ih"), Get("kh"), Get("sh"), Get("ph"), Get("dh"));
+  if (op_ == "resample" || op_ == "slice" || op_ == "reduce") return Get("oh");
+  if (op_ == "pad") return Get("h") + Get("pt") + Get("pb");
   return 0;
 }
 
@@ -254,16 +329,24 @@ int64_t Problem::Ow() const {
   if (op_ == "conv2d")
     return OutSize(Get("iw"), Get("kw"), Get("sw"), Get("pw"), Get("dw"));
   if (op_ == "pool") return OutSize(Get("iw"), Get("kw"), Get("sw"), Get("pw"), 1);
+  if (op_ == "deconv") return DeconvOutSize(Get("iw"), Get("kw"), Get("sw"), Get("pw"), Get("dw"));
+  if (op_ == "resample" || op_ == "slice" || op_ == "reduce") return Get("ow");
+  if (op_ == "pad") return Get("w") + Get("pl") + Get("pr");
   return 0;
 }
 
 bool Problem::IsSpatial() const {
+  // transpose, slice, pad and reduce run on plain tensors (the runtime's reorder with permuted
+  // strides, its host copies, its plain reduction): they have the single layout `plain`.
   return op_ == "conv2d" || op_ == "pool" || op_ == "eltwise" || op_ == "binary" ||
-         op_ == "softmax" || op_ == "bnorm";
+         op_ == "softmax" || op_ == "bnorm" || op_ == "concat" || op_ == "resample" ||
+         op_ == "deconv" || op_ == "prelu";
 }
 
 int64_t Problem::SrcElems() const {
-  if (op_ == "conv2d" || op_ == "pool") return Get("mb") * Get("ic") * Get("ih") * Get("iw");
+  if (op_ == "conv2d" || op_ == "pool" || op_ == "deconv")
+    return Get("mb") * Get("ic") * Get("ih") * Get("iw");
+  if (op_ == "resample") return Get("mb") * Get("c") * Get("ih") * Get("iw");
   if (op_ == "matmul") return Get("mb") * Get("m") * Get("k");
   if (op_ == "ip") return Get("mb") * Get("ic");
   if (op_ == "lnorm") return Get("mb") * Get("t") * Get("c");
@@ -271,7 +354,9 @@ int64_t Problem::SrcElems() const {
 }
 
 int64_t Problem::DstElems() const {
-  if (op_ == "conv2d") return Get("mb") * Get("oc") * Oh() * Ow();
+  if (op_ == "conv2d" || op_ == "deconv") return Get("mb") * Get("oc") * Oh() * Ow();
+  if (op_ == "resample" || op_ == "pad") return Get("mb") * Get("c") * Oh() * Ow();
+  if (op_ == "slice" || op_ == "reduce") return Get("mb") * Get("oc") * Get("oh") * Get("ow");
   if (op_ == "pool") return Get("mb") * Get("ic") * Oh() * Ow();
   if (op_ == "matmul") return Get("mb") * Get("m") * Get("n");
   if (op_ == "ip") return Get("mb") * Get("oc");
@@ -282,7 +367,7 @@ double Problem::Flops() const {
   // A post-op is one more operation per output element (an activation costs what its eltwise does).
   double post = 0;
   for (const auto& po : post_ops_)
-    post += (IsBinaryPostOp(po) || IsChannelPostOp(po) || po == "sum" || po == "relu" || po == "clip" ? 1.0 : 8.0) *
+    post += (IsBinaryPostOp(po) || IsChannelPostOp(po) || po == "sum" || CheapActivation(po) ? 1.0 : 8.0) *
             static_cast<double>(DstElems());
   return post + AnchorFlops();
 }
@@ -296,21 +381,33 @@ double Problem::AnchorFlops() const {
   if (op_ == "softmax") return 5.0 * SrcElems();  // max, sub, exp, sum, div
   if (op_ == "bnorm") return 2.0 * SrcElems();
   if (op_ == "lnorm") return 8.0 * SrcElems();
-  if (op_ == "eltwise") return (alg_ == "relu" || alg_ == "clip" ? 1.0 : 8.0) * SrcElems();
+  if (op_ == "eltwise") return (CheapActivation(alg_) ? 1.0 : 8.0) * SrcElems();
+  // A transposed convolution: every input element times every tap of its output channels' filters.
+  if (op_ == "deconv")
+    return 2.0 * SrcElems() * static_cast<double>(Get("oc") / Get("g")) * Get("kh") * Get("kw");
+  if (op_ == "resample") return (alg_ == "linear" ? 8.0 : 1.0) * DstElems();  // 4 taps, 2 ops each
+  if (op_ == "prelu") return 2.0 * SrcElems();
+  if (op_ == "reduce") return static_cast<double>(SrcElems());
+  // concat, transpose, slice, pad: one copy per output element.
+  if (op_ == "concat" || op_ == "transpose" || op_ == "slice" || op_ == "pad")
+    return static_cast<double>(DstElems());
   return static_cast<double>(SrcElems());  // binary
 }
 
 double Problem::Bytes(int dtype_size) const {
-  double elems = static_cast<double>(SrcElems()) + DstElems();
+  // A slice reads only the part it keeps.
+  double elems = static_cast<double>(op_ == "slice" ? DstElems() : SrcElems()) + DstElems();
   // A post-op's second tensor is read once: full size for sum and binary, one value per channel for
   // the per-channel binaries (N x C).
   for (const auto& po : post_ops_) {
     if (po == "sum" || IsBinaryPostOp(po)) elems += static_cast<double>(DstElems());
     if (IsChannelPostOp(po))
-      elems += static_cast<double>(Get("mb")) * (op_ == "conv2d" || op_ == "ip" ? Get("oc") : Get("n"));
+      elems += static_cast<double>(Get("mb")) *
+               (op_ == "conv2d" || op_ == "deconv" || op_ == "ip" ? Get("oc") : Get("n"));
   }
-  if (op_ == "conv2d")
+  if (op_ == "conv2d" || op_ == "deconv")
     elems += static_cast<double>(Get("oc")) * (Get("ic") / Get("g")) * Get("kh") * Get("kw");
+  if (op_ == "prelu") elems += Get("c");  // one slope per channel
   if (op_ == "matmul") elems += static_cast<double>(Get("mb")) * Get("k") * Get("n");
   if (op_ == "ip") elems += static_cast<double>(Get("ic")) * Get("oc");
   if (op_ == "binary") elems += SrcElems();  // second source

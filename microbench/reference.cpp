@@ -125,6 +125,7 @@ float Eltwise(const std::string& alg, float x) {
   if (alg == "sigmoid") return static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(x))));
   if (alg == "gelu") return static_cast<float>(0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))));
   if (alg == "tanh") return std::tanh(x);
+  if (alg == "leakyrelu") return x > 0 ? x : kLeakyReluAlpha * x;
   throw std::invalid_argument(fmt::format("reference: unknown eltwise algorithm '{}'", alg));
 }
 
@@ -148,6 +149,155 @@ void Softmax(const Problem& p, RefTensors& t) {
 }
 
 constexpr double kNormEps = 1e-5;
+
+// ---- glue ops (all tensors plain, row-major over the 4D view) ----
+
+// Index of a plain [d0][d1][d2][d3] tensor.
+int64_t At(const int64_t d[4], int64_t a, int64_t b, int64_t c, int64_t e) {
+  return ((a * d[1] + b) * d[2] + c) * d[3] + e;
+}
+
+void Concat(const Problem& p, RefTensors& t) {
+  const int64_t out[4] = {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
+  const int64_t ax = p.Get("ax"), n = p.Get("n");
+  int64_t in[4] = {out[0], out[1], out[2], out[3]};
+  in[ax] /= n;
+  const int64_t piece = in[0] * in[1] * in[2] * in[3];
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t a = 0; a < in[0]; ++a)
+      for (int64_t b = 0; b < in[1]; ++b)
+        for (int64_t c = 0; c < in[2]; ++c)
+          for (int64_t e = 0; e < in[3]; ++e) {
+            int64_t o[4] = {a, b, c, e};
+            o[ax] += k * in[ax];
+            t.dst[At(out, o[0], o[1], o[2], o[3])] = t.src[k * piece + At(in, a, b, c, e)];
+          }
+}
+
+void Resample(const Problem& p, RefTensors& t) {
+  const int64_t mb = p.Get("mb"), c = p.Get("c"), ih = p.Get("ih"), iw = p.Get("iw"), oh = p.Get("oh"),
+                ow = p.Get("ow");
+  // The source coordinate of output index o (half-pixel centres, as oneDNN and ONNX's default).
+  auto coord = [](int64_t o, int64_t in, int64_t out) { return (o + 0.5) * in / out - 0.5; };
+  const bool linear = p.alg() == "linear";
+  for (int64_t n = 0; n < mb * c; ++n) {
+    const float* src = &t.src[n * ih * iw];
+    float* dst = &t.dst[n * oh * ow];
+    for (int64_t y = 0; y < oh; ++y)
+      for (int64_t x = 0; x < ow; ++x) {
+        const double sy = coord(y, ih, oh), sx = coord(x, iw, ow);
+        if (!linear) {  // nearest: round half away from zero, as oneDNN's roundf
+          const int64_t iy = std::min(ih - 1, static_cast<int64_t>(std::round(sy)));
+          const int64_t ix = std::min(iw - 1, static_cast<int64_t>(std::round(sx)));
+          dst[y * ow + x] = src[std::max<int64_t>(iy, 0) * iw + std::max<int64_t>(ix, 0)];
+          continue;
+        }
+        const double cy = std::max(sy, 0.0), cx = std::max(sx, 0.0);
+        const int64_t y0 = std::min(ih - 1, static_cast<int64_t>(cy)), x0 = std::min(iw - 1, static_cast<int64_t>(cx));
+        const int64_t y1 = std::min(ih - 1, y0 + 1), x1 = std::min(iw - 1, x0 + 1);
+        const double wy = std::min(1.0, cy - y0), wx = std::min(1.0, cx - x0);
+        const double v = (1 - wy) * ((1 - wx) * src[y0 * iw + x0] + wx * src[y0 * iw + x1]) +
+                         wy * ((1 - wx) * src[y1 * iw + x0] + wx * src[y1 * iw + x1]);
+        dst[y * ow + x] = static_cast<float>(v);
+      }
+  }
+}
+
+void Transpose(const Problem& p, RefTensors& t) {
+  const int64_t in[4] = {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
+  int perm[4];
+  for (int k = 0; k < 4; ++k) perm[k] = p.alg()[1 + k] - '0';
+  const int64_t out[4] = {in[perm[0]], in[perm[1]], in[perm[2]], in[perm[3]]};
+  int64_t o[4];
+  for (o[0] = 0; o[0] < out[0]; ++o[0])
+    for (o[1] = 0; o[1] < out[1]; ++o[1])
+      for (o[2] = 0; o[2] < out[2]; ++o[2])
+        for (o[3] = 0; o[3] < out[3]; ++o[3]) {
+          int64_t i[4];
+          for (int k = 0; k < 4; ++k) i[perm[k]] = o[k];
+          t.dst[At(out, o[0], o[1], o[2], o[3])] = t.src[At(in, i[0], i[1], i[2], i[3])];
+        }
+}
+
+void Slice(const Problem& p, RefTensors& t) {
+  const int64_t in[4] = {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
+  const int64_t out[4] = {in[0], p.Get("oc"), p.Get("oh"), p.Get("ow")};
+  const auto off = SliceOffsets(p);
+  for (int64_t a = 0; a < out[0]; ++a)
+    for (int64_t b = 0; b < out[1]; ++b)
+      for (int64_t c = 0; c < out[2]; ++c)
+        for (int64_t e = 0; e < out[3]; ++e)
+          t.dst[At(out, a, b, c, e)] = t.src[At(in, a, b + off[1], c + off[2], e + off[3])];
+}
+
+void Pad(const Problem& p, RefTensors& t) {
+  const int64_t in[4] = {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
+  const int64_t out[4] = {in[0], in[1], p.Oh(), p.Ow()};
+  std::fill(t.dst.begin(), t.dst.end(), 0.f);
+  for (int64_t a = 0; a < in[0]; ++a)
+    for (int64_t b = 0; b < in[1]; ++b)
+      for (int64_t c = 0; c < in[2]; ++c)
+        for (int64_t e = 0; e < in[3]; ++e)
+          t.dst[At(out, a, b, c + p.Get("pt"), e + p.Get("pl"))] = t.src[At(in, a, b, c, e)];
+}
+
+void Reduce(const Problem& p, RefTensors& t) {
+  const int64_t in[4] = {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
+  const int64_t out[4] = {in[0], p.Get("oc"), p.Get("oh"), p.Get("ow")};
+  const bool max = p.alg() == "max", mean = p.alg() == "mean";
+  std::vector<double> acc(t.dst.size(), max ? -std::numeric_limits<double>::infinity() : 0.0);
+  for (int64_t a = 0; a < in[0]; ++a)
+    for (int64_t b = 0; b < in[1]; ++b)
+      for (int64_t c = 0; c < in[2]; ++c)
+        for (int64_t e = 0; e < in[3]; ++e) {
+          double& r = acc[At(out, a, out[1] == 1 ? 0 : b, out[2] == 1 ? 0 : c, out[3] == 1 ? 0 : e)];
+          const double v = t.src[At(in, a, b, c, e)];
+          r = max ? std::max(r, v) : r + v;
+        }
+  const double count = static_cast<double>(t.src.size()) / static_cast<double>(t.dst.size());
+  for (size_t i = 0; i < acc.size(); ++i) t.dst[i] = static_cast<float>(mean ? acc[i] / count : acc[i]);
+}
+
+// Transposed convolution; weights in ONNX's order [ic][oc/g][kh][kw], one bias per output channel.
+void Deconv(const Problem& p, RefTensors& t) {
+  const int64_t mb = p.Get("mb"), ic = p.Get("ic"), ih = p.Get("ih"), iw = p.Get("iw");
+  const int64_t oc = p.Get("oc"), kh = p.Get("kh"), kw = p.Get("kw"), sh = p.Get("sh"),
+                sw = p.Get("sw"), ph = p.Get("ph"), pw = p.Get("pw"), dh = p.Get("dh"),
+                dw = p.Get("dw"), g = p.Get("g");
+  const int64_t oh = p.Oh(), ow = p.Ow(), icg = ic / g, ocg = oc / g;
+  std::vector<double> acc(oh * ow);
+  for (int64_t n = 0; n < mb; ++n)
+    for (int64_t o = 0; o < oc; ++o) {
+      const int64_t gr = o / ocg, oo = o % ocg;
+      std::fill(acc.begin(), acc.end(), t.bias.empty() ? 0.0 : t.bias[o]);
+      for (int64_t c = 0; c < icg; ++c) {
+        const int64_t ci = gr * icg + c;
+        const float* src = &t.src[(n * ic + ci) * ih * iw];
+        for (int64_t ky = 0; ky < kh; ++ky)
+          for (int64_t kx = 0; kx < kw; ++kx) {
+            const double w = t.wei[((ci * ocg + oo) * kh + ky) * kw + kx];
+            for (int64_t y = 0; y < ih; ++y) {
+              const int64_t oy = y * sh - ph + ky * dh;
+              if (oy < 0 || oy >= oh) continue;
+              for (int64_t x = 0; x < iw; ++x) {
+                const int64_t ox = x * sw - pw + kx * dw;
+                if (ox >= 0 && ox < ow) acc[oy * ow + ox] += w * src[y * iw + x];
+              }
+            }
+          }
+      }
+      float* dst = &t.dst[(n * oc + o) * oh * ow];
+      for (int64_t i = 0; i < oh * ow; ++i) dst[i] = static_cast<float>(acc[i]);
+    }
+}
+
+void Prelu(const Problem& p, RefTensors& t) {
+  const int64_t c = p.Get("c"), hw = p.Get("h") * p.Get("w");
+  for (size_t i = 0; i < t.src.size(); ++i) {
+    const float slope = t.wei[(static_cast<int64_t>(i) / hw) % c];
+    t.dst[i] = t.src[i] > 0 ? t.src[i] : slope * t.src[i];
+  }
+}
 
 void BatchNorm(const Problem& p, RefTensors& t) {
   const int64_t mb = p.Get("mb"), c = p.Get("c"), hw = p.Get("h") * p.Get("w");
@@ -184,6 +334,10 @@ void LayerNorm(const Problem& p, RefTensors& t) {
 
 }  // namespace
 
+std::array<int64_t, 4> SliceOffsets(const Problem& p) {
+  return {0, (p.Get("c") - p.Get("oc")) / 2, (p.Get("h") - p.Get("oh")) / 2, (p.Get("w") - p.Get("ow")) / 2};
+}
+
 RefTensors MakeInputs(const Problem& p, uint32_t seed) {
   RefTensors t;
   const std::string& op = p.op();
@@ -203,6 +357,11 @@ RefTensors MakeInputs(const Problem& p, uint32_t seed) {
     t.wei.resize(4 * p.Get("c"));
   } else if (op == "lnorm") {
     t.wei.resize(2 * p.Get("c"));
+  } else if (op == "deconv") {
+    t.wei.resize(p.Get("ic") * (p.Get("oc") / p.Get("g")) * p.Get("kh") * p.Get("kw"));
+    t.bias.resize(p.Get("oc"));
+  } else if (op == "prelu") {
+    t.wei.resize(p.Get("c"));
   }
   Fill(t.src, seed, 0);
   Fill(t.src2, seed, 1);
@@ -238,6 +397,22 @@ void ComputeReference(const Problem& p, RefTensors& t) {
     BatchNorm(p, t);
   } else if (op == "lnorm") {
     LayerNorm(p, t);
+  } else if (op == "concat") {
+    Concat(p, t);
+  } else if (op == "resample") {
+    Resample(p, t);
+  } else if (op == "transpose") {
+    Transpose(p, t);
+  } else if (op == "slice") {
+    Slice(p, t);
+  } else if (op == "pad") {
+    Pad(p, t);
+  } else if (op == "reduce") {
+    Reduce(p, t);
+  } else if (op == "deconv") {
+    Deconv(p, t);
+  } else if (op == "prelu") {
+    Prelu(p, t);
   } else {
     throw std::invalid_argument(fmt::format("reference: no reference for op '{}' ({})", op, p.Key()));
   }

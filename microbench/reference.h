@@ -12,8 +12,21 @@
 //   softmax src, dst [mb][c][h][w], over axis `ax`
 //   bnorm   src, dst [mb][c][h][w]; wei = mean[c], variance[c], scale[c], shift[c]; epsilon 1e-5
 //   lnorm   src, dst [mb][t][c], over c; wei = scale[c], shift[c]; epsilon 1e-5
+//   eltwise leakyrelu: slope kLeakyReluAlpha below zero
+//   concat  src = the n inputs one after another, each [mb][c][h][w] with the ax dim divided by n;
+//           dst the key's dims
+//   resample src [mb][c][ih][iw], dst [mb][c][oh][ow]; half-pixel centres; nearest rounds half away
+//           from zero, linear clamps at the edges (oneDNN's resampling)
+//   transpose src [mb][c][h][w], dst the dims permuted by the algorithm (p0231: dst[a][c][d][b] =
+//           src[a][b][c][d])
+//   slice   src [mb][c][h][w], dst [mb][oc][oh][ow] from SliceOffsets()
+//   pad     src [mb][c][h][w], dst [mb][c][h+pt+pb][w+pl+pr], zeros around
+//   reduce  src [mb][c][h][w], dst [mb][oc][oh][ow] (reduced dims 1)
+//   deconv  src [mb][ic][ih][iw], wei [ic][oc/g][kh][kw] (ONNX ConvTranspose), bias [oc]
+//   prelu   src, dst [mb][c][h][w]; wei = slope[c]
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,6 +34,12 @@
 #include "layoutdb/problem.h"
 
 namespace layoutdb::microbench {
+
+// LeakyRelu's slope below zero in the kernels and the reference (the cost does not depend on it).
+constexpr float kLeakyReluAlpha = 0.1f;
+
+// Where a slice problem's kept part starts (mb, c, h, w): centred, so that no edge is special.
+std::array<int64_t, 4> SliceOffsets(const Problem& p);
 
 struct RefTensors {
   std::vector<float> src, src2, wei, bias, dst;

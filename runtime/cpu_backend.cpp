@@ -5,7 +5,8 @@
 // residual Add as a sum post-op, and a broadcast Add/Sub/Mul/Div (a squeeze-excitation scale) or a
 // full-size one as a binary post-op. Other ops with a oneDNN primitive (pooling, eltwise, binary,
 // softmax, batch and layer normalisation, concat, resampling, reduction, prelu, Transpose as a
-// reorder) run as that primitive; the rest is refused (the runtime runs it on the host).
+// reorder, Slice and constant Pad as reorders of sub-memory views) run as that primitive; the rest is
+// refused (the runtime runs it on the host).
 //
 // Weights that are graph inputs rather than constants (ONNX's backend tests do that) are read at run
 // time in plain order; constant weights are reordered once, at Create, into the layout oneDNN asks for.
@@ -132,6 +133,23 @@ class ChainExec : public Execution {
     parts[0]->Run(in, out);
     for (size_t k = 1; k < parts.size(); ++k) parts[k]->Run(out, out);
   }
+};
+
+// Pad: the destination filled with the pad value, then the source reordered into its interior (a
+// sub-memory view of the destination).
+class PadExec : public Execution {
+ public:
+  PadExec(std::unique_ptr<PrimExec> copy, size_t elems, float value)
+      : copy_(std::move(copy)), elems_(elems), value_(value) {}
+  void Run(const std::vector<void*>& in, const std::vector<void*>& out) override {
+    std::fill_n(static_cast<float*>(out[0]), elems_, value_);
+    copy_->Run(in, out);
+  }
+
+ private:
+  std::unique_ptr<PrimExec> copy_;
+  size_t elems_;
+  float value_;
 };
 
 struct EltwiseAlg {
@@ -289,6 +307,8 @@ class CpuBackend : public Backend {
       if (op == "Resize" || op == "Upsample") return CreateResize(chain[0], in_layout);
       if (op.rfind("Reduce", 0) == 0) return CreateReduce(chain[0]);
       if (op == "Transpose") return CreateTranspose(chain[0]);
+      if (op == "Slice") return CreateSlice(chain[0]);
+      if (op == "Pad") return CreatePad(chain[0]);
       if (op == "PRelu") return CreatePrelu(chain[0], in_layout);
       if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Max" || op == "Min")
         return CreateBinary(chain[0], in_layout);
@@ -1054,6 +1074,102 @@ class CpuBackend : public Backend {
     c.reads.push_back({0, 0, "nchw"});
     c.out_layouts = {"nchw"};
     c.exec = std::move(e);
+    return c;
+  }
+
+  // A constant integer input's values, or null when the input is omitted.
+  static const std::vector<int64_t>* ConstInts(const NodeView& n, size_t k, const char* what) {
+    if (k >= n.inputs.size() || n.inputs[k].dtype.empty()) return nullptr;
+    if (!n.constants[k]) throw Refuse{fmt::format("{} computed at run time", what)};
+    if (n.constants[k]->IsFloat()) throw Refuse{fmt::format("float {}", what)};
+    return &n.constants[k]->i64;
+  }
+
+  // Slice with steps of 1 as a reorder out of a sub-memory view of the source (plain order); other
+  // steps run on the host.
+  Created CreateSlice(const NodeView& n) {
+    const auto& x = n.inputs[0].shape;
+    const auto& y = n.outputs[0].shape;
+    const size_t r = x.size();
+    if (r == 0 || y.size() != r) throw Refuse{"a Slice of a scalar"};
+    if (n.inputs[0].dtype != "f32") throw Refuse{"an integer Slice"};
+    if (n.opset < 10) throw Refuse{"Slice with attributes (opset < 10)"};
+    const auto* starts = ConstInts(n, 1, "starts");
+    const auto* ends = ConstInts(n, 2, "ends");
+    const auto* axes = ConstInts(n, 3, "axes");
+    const auto* steps = ConstInts(n, 4, "steps");
+    if (!starts || !ends) throw Refuse{"Slice without starts and ends"};
+    memory::dims offsets(r, 0);
+    for (size_t i = 0; i < starts->size(); ++i) {
+      int64_t a = axes ? (*axes)[i] : static_cast<int64_t>(i);
+      if (a < 0) a += static_cast<int64_t>(r);
+      if (a < 0 || a >= static_cast<int64_t>(r)) throw Refuse{"axis out of range"};
+      if (steps && (*steps)[i] != 1) throw Refuse{"a step other than 1"};
+      int64_t s = (*starts)[i];
+      if (s < 0) s += x[a];
+      offsets[a] = std::min(std::max<int64_t>(s, 0), x[a]);
+    }
+    for (size_t k = 0; k < r; ++k)
+      if (offsets[k] + y[k] > x[k] || y[k] <= 0) throw Refuse{"a Slice outside its input"};
+    const memory::desc whole(Dims(x), kF32, PlainTag(r));
+    const memory::desc src = whole.submemory_desc(Dims(y), offsets);
+    const memory::desc dst(Dims(y), kF32, PlainTag(r));
+    dnnl::reorder::primitive_desc pd(eng_, src, eng_, dst);
+    Created c;
+    c.impl = pd.impl_info_str();
+    auto e = std::make_unique<PrimExec>(dnnl::reorder(pd), &strm_);
+    e->BindInput(DNNL_ARG_FROM, 0, src, eng_);
+    e->BindOutput(DNNL_ARG_TO, 0, dst, eng_);
+    c.reads.push_back({0, 0, "nchw"});
+    c.out_layouts = {"nchw"};
+    c.exec = std::move(e);
+    return c;
+  }
+
+  // Constant Pad with non-negative pads: the destination filled, the source reordered into a sub-memory
+  // view of it (plain order). Other modes, crops and axes run on the host.
+  Created CreatePad(const NodeView& n) {
+    const auto& x = n.inputs[0].shape;
+    const auto& y = n.outputs[0].shape;
+    const size_t r = x.size();
+    if (r == 0 || y.size() != r) throw Refuse{"a Pad of a scalar"};
+    if (n.inputs[0].dtype != "f32") throw Refuse{"an integer Pad"};
+    if (AttrString(*n.proto, "mode", "constant") != "constant") throw Refuse{"a Pad mode other than constant"};
+    std::vector<int64_t> pads;
+    float value = 0;
+    if (n.opset < 11) {
+      pads = AttrInts(*n.proto, "pads");
+      value = AttrFloat(*n.proto, "value", 0.f);
+    } else {
+      const auto* p = ConstInts(n, 1, "pads");
+      if (!p) throw Refuse{"Pad without pads"};
+      pads = *p;
+      if (n.inputs.size() > 3 && !n.inputs[3].dtype.empty()) throw Refuse{"Pad with axes"};
+      if (n.inputs.size() > 2 && !n.inputs[2].dtype.empty()) {
+        const Tensor* v = n.constants[2];
+        if (!v || !v->IsFloat() || v->Elems() != 1) throw Refuse{"a pad value that is not a constant float"};
+        value = v->f32[0];
+      }
+    }
+    if (pads.size() != 2 * r) throw Refuse{"pads do not match the rank"};
+    memory::dims begin(r);
+    for (size_t k = 0; k < r; ++k) {
+      if (pads[k] < 0 || pads[k + r] < 0) throw Refuse{"negative pads"};
+      if (x[k] + pads[k] + pads[k + r] != y[k]) throw Refuse{"pads that do not give the output shape"};
+      begin[k] = pads[k];
+    }
+    const memory::desc src(Dims(x), kF32, PlainTag(r));
+    const memory::desc whole(Dims(y), kF32, PlainTag(r));
+    const memory::desc inner = whole.submemory_desc(Dims(x), begin);
+    dnnl::reorder::primitive_desc pd(eng_, src, eng_, inner);
+    auto copy = std::make_unique<PrimExec>(dnnl::reorder(pd), &strm_);
+    copy->BindInput(DNNL_ARG_FROM, 0, src, eng_);
+    copy->BindOutput(DNNL_ARG_TO, 0, inner, eng_);
+    Created c;
+    c.impl = pd.impl_info_str();
+    c.reads.push_back({0, 0, "nchw"});
+    c.out_layouts = {"nchw"};
+    c.exec = std::make_unique<PadExec>(std::move(copy), static_cast<size_t>(n.outputs[0].Elems()), value);
     return c;
   }
 

@@ -129,6 +129,37 @@ def activations(shapes, algs):
     return [f"eltwise:{a}:mb1c{c}h{h}w{h}" for (c, h) in shapes for a in algs]
 
 
+# Glue ops (Concat, Resize, ConvTranspose, LeakyRelu, Transpose, ReduceMean) of the bundled example
+# models, as import maps them (tests/selector/glue_import_test.cpp prints them): yolo_det at 416,
+# paddle_det at 320, the BERT blocks at seq 128.
+YOLO_GLUE = ["concat:mb1c256h52w52n2", "concat:mb1c512h26w26n4",
+             "deconv:mb1ic128ih52iw52oc64kh2kw2sh2sw2ph0pw0g1",
+             "resample:nearest:mb1c128ih26iw26oh52ow52"] + \
+    [f"eltwise:leakyrelu:mb1c{c}h{h}w{h}" for (c, h) in [(16, 416), (16, 208), (32, 208), (32, 104), (64, 104),
+                                                         (128, 52), (128, 26), (256, 26)]]
+PADDLE_GLUE = ["concat:mb1c96h80w80n4", "deconv:mb1ic24ih160iw160oc1kh2kw2sh2sw2ph0pw0g1",
+               "deconv:mb1ic24ih80iw80oc24kh2kw2sh2sw2ph0pw0g1"] + \
+    [f"resample:nearest:mb1c{c}ih{i}iw{i}oh{o}ow{o}" for (c, i, o) in [(24, 10, 80), (24, 20, 80), (24, 40, 80),
+                                                                       (96, 10, 20), (96, 20, 40), (96, 40, 80)]]
+BERT_GLUE = ["reduce:mean:mb1c128h768w1oc128oh1ow1", "transpose:p0213:mb1c128h12w64",
+             "transpose:p0213:mb1c12h128w64", "transpose:p0231:mb1c128h12w64"]
+
+
+def glue_grid():
+    """A small grid around the models' glue shapes: each family at a few sizes and algorithms."""
+    out = []
+    for c, h in [(64, 56), (256, 28)]:
+        out += [f"concat:mb1c{2 * c}h{h}w{h}n2", f"resample:nearest:mb1c{c}ih{h}iw{h}oh{2 * h}ow{2 * h}",
+                f"resample:linear:mb1c{c}ih{h}iw{h}oh{2 * h}ow{2 * h}", f"transpose:p0231:mb1c{c}h{h}w{h}",
+                f"prelu:mb1c{c}h{h}w{h}", f"pad:mb1c{c}h{h}w{h}pt1pb1pl1pr1",
+                f"slice:mb1c{2 * c}h{h}w{h}oc{c}oh{h}ow{h}", f"reduce:mean:mb1c{c}h{h}w{h}oc{c}oh1ow1"]
+    out += ["concat:mb1c384h20w20n3",
+            "transpose:p0213:mb1c197h12w64", "reduce:sum:mb1c128h768w1oc128oh1ow1",
+            "reduce:max:mb1c256h7w7oc256oh1ow1", "deconv:mb1ic256ih14iw14oc128kh4kw4sh2sw2ph1pw1g1",
+            "deconv:mb1ic64ih56iw56oc32kh2kw2sh2sw2ph0pw0g1"]
+    return out
+
+
 def spec(name, description, groups, dtypes, measure, transitions, transfers):
     return {
         "$schema": "sweep.schema.json",
@@ -162,6 +193,12 @@ def main():
         {"name": "pool", "keys": ["pool:max:mb1ic64ih112iw112kh3kw3sh2sw2ph1pw1",
                                   "pool:avg:mb1ic1280ih7iw7kh7kw7sh1sw1ph0pw0"]},
         {"name": "eltwise", "keys": activations([(64, 56)], ["relu", "clip", "hardswish", "sigmoid", "gelu"])},
+        {"name": "glue", "source": "yolo_det (Concat, ConvTranspose, Resize, LeakyRelu), BERT block (Transpose, ReduceMean)",
+         "keys": ["concat:mb1c256h52w52n2", "resample:nearest:mb1c128ih26iw26oh52ow52",
+                  "deconv:mb1ic128ih52iw52oc64kh2kw2sh2sw2ph0pw0g1", "eltwise:leakyrelu:mb1c64h104w104",
+                  "transpose:p0213:mb1c128h12w64", "reduce:mean:mb1c128h768w1oc128oh1ow1",
+                  # the families no bundled model has, one small shape each
+                  "slice:mb1c128h28w28oc64oh28ow28", "pad:mb1c64h28w28pt1pb1pl1pr1", "prelu:mb1c64h28w28"]},
         {"name": "binary", "keys": ["binary:add:mb1c256h56w56", "binary:mul:mb1c96h56w56"]},
         {"name": "softmax-norm", "keys": ["softmax:mb1c12h128w128ax3", "softmax:mb1c1000h1w1",
                                           "bnorm:mb1c64h56w56", "lnorm:mb1t128c768"]},
@@ -213,6 +250,10 @@ def main():
          "keys": ["softmax:mb1c12h128w128ax3", "softmax:mb1c12h197w197ax3", "softmax:mb1c1000h1w1",
                   "lnorm:mb1t128c768", "lnorm:mb1t197c768"] +
                  [f"bnorm:mb1c{c}h{h}w{h}" for (c, h) in act_shapes]},
+        {"name": "glue-real", "source": "yolo_det, paddle_det (FPN Resize), BERT blocks",
+         "keys": uniq(YOLO_GLUE + PADDLE_GLUE + BERT_GLUE)},
+        {"name": "glue-grid", "source": "Concat, Resize, Transpose, PRelu, Pad, Slice, Reduce, ConvTranspose "
+                                        "around the real shapes", "keys": glue_grid()},
     ]
     default = spec("default", "Every conv of ResNet-50, MobileNetV2/V3, EfficientNet-B0, VGG-16, the "
                    "BERT-base and ViT-B/16 matmuls, every op family, and a grid around them; f32, bf16, "

@@ -35,10 +35,18 @@ std::string OpTypeOf(const Problem& p) {
   if (op == "bnorm") return "BatchNormalization";
   if (op == "lnorm") return "LayerNormalization";
   if (op == "binary") return p.alg() == "add" ? "Add" : "Mul";
+  if (op == "deconv") return "ConvTranspose";
+  if (op == "concat") return "Concat";
+  if (op == "resample") return "Resize";
+  if (op == "transpose") return "Transpose";
+  if (op == "slice") return "Slice";
+  if (op == "pad") return "Pad";
+  if (op == "prelu") return "PRelu";
+  if (op == "reduce") return p.alg() == "mean" ? "ReduceMean" : p.alg() == "sum" ? "ReduceSum" : "ReduceMax";
   if (op == "eltwise") {
     static const std::map<std::string, std::string> kAlgs = {
         {"relu", "Relu"}, {"clip", "Clip"}, {"hardswish", "HardSwish"}, {"hardsigmoid", "HardSigmoid"},
-        {"sigmoid", "Sigmoid"}, {"gelu", "Gelu"}, {"tanh", "Tanh"}};
+        {"sigmoid", "Sigmoid"}, {"gelu", "Gelu"}, {"tanh", "Tanh"}, {"leakyrelu", "LeakyRelu"}};
     auto it = kAlgs.find(p.alg());
     return it == kAlgs.end() ? "Eltwise" : it->second;
   }
@@ -52,6 +60,15 @@ std::vector<int64_t> OutputShapeOf(const Problem& p) {
   if (op == "matmul") return {p.Get("mb"), p.Get("m"), p.Get("n")};
   if (op == "ip") return {p.Get("mb"), p.Get("oc")};
   if (op == "lnorm") return {p.Get("mb"), p.Get("t"), p.Get("c")};
+  if (op == "deconv") return {p.Get("mb"), p.Get("oc"), p.Oh(), p.Ow()};
+  if (op == "resample" || op == "pad") return {p.Get("mb"), p.Get("c"), p.Oh(), p.Ow()};
+  if (op == "slice" || op == "reduce") return {p.Get("mb"), p.Get("oc"), p.Oh(), p.Ow()};
+  if (op == "transpose") {
+    const int64_t in[4] = {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
+    std::vector<int64_t> out;
+    for (int k = 0; k < 4; ++k) out.push_back(in[p.alg()[1 + k] - '0']);
+    return out;
+  }
   return {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
 }
 

@@ -57,7 +57,8 @@ const char* ConfidenceName(Confidence c) {
 
 bool CostModel::IsMemoryBound(const std::string& op) {
   return op == "eltwise" || op == "binary" || op == "pool" || op == "softmax" || op == "bnorm" ||
-         op == "lnorm";
+         op == "lnorm" || op == "concat" || op == "resample" || op == "transpose" || op == "slice" ||
+         op == "pad" || op == "reduce" || op == "prelu";
 }
 
 // Features: log(1 + v) of every integer parameter of the key, so that distances compare ratios

@@ -35,7 +35,8 @@ struct Node {
   // partitioning must respect.
   std::vector<std::string> implicit_inputs;
   // The database problem this node runs as (Conv -> conv2d, MatMul -> matmul, Relu -> eltwise:relu,
-  // ...); empty for ops the database does not measure (Reshape, Concat, ...), costed by roofline.
+  // Concat -> concat, ...; glue ops in glue_problems.cpp); empty for ops the database does not
+  // measure (Reshape, Gather, ...), costed by roofline.
   std::optional<Problem> problem;
   bool is_constant = false;      // Constant nodes and folded shape computations: never placed
   bool is_known = true;          // false for operators the selector does not know (listed, on cpu)

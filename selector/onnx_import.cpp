@@ -27,6 +27,7 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "glue_problems.h"
 #include "graph.h"
 #include "onnx_fold.h"
 
@@ -92,21 +93,6 @@ std::optional<std::vector<int64_t>> StaticShape(const onnx::TypeProto& t) {
     s.push_back(d.dim_value());
   }
   return s;
-}
-
-// The 4D view of an activation for eltwise/binary/bnorm/softmax problems: rank 4 as is (mb c h w);
-// lower ranks padded with trailing 1s ([a,b] -> mb a, c b, h 1, w 1; a scalar -> 1,1,1,1); higher
-// ranks fold the middle dims into h ([n,c,d,h,w] -> mb n, c c, h d*h, w w). Element count is kept,
-// which is what these memory-bound problems are sensitive to.
-std::vector<int64_t> View4(const std::vector<int64_t>& s) {
-  std::vector<int64_t> v(s);
-  if (v.size() <= 4) {
-    v.resize(4, 1);
-    return v;
-  }
-  int64_t h = 1;
-  for (size_t k = 2; k + 1 < s.size(); ++k) h *= s[k];
-  return {s[0], s[1], h, s.back()};
 }
 
 struct NodeState {
@@ -575,6 +561,11 @@ class Importer {
       make(pop, alg, {{"mb", v[0]}, {"c", v[1]}, {"h", v[2]}, {"w", v[3]}});
     };
     if (!IsDefaultDomain(n.domain())) return;
+    if (auto glue = MapGlueNode(n, opset_, vals_)) {  // Concat, Resize, Transpose, ... (glue_problems.cpp)
+      node.problem = std::move(glue->problem);
+      node.note = std::move(glue->note);
+      return;
+    }
 
     if (op == "Conv" || op == "MaxPool" || op == "AveragePool") {
       const auto* x = in_shape(0);
@@ -600,6 +591,16 @@ class Importer {
           Fail(fmt::format("{}: impossible shape: kernel {} is larger than its padded input {}",
                            NodeLabel(index, n), fmt::join(eks, "x"), fmt::join(pads, "x")));
         }
+      }
+      if (r == 1 && op == "Conv" && w && w->size() == 3) {
+        // 1-D: conv2d with height 1, as the runtime runs it (cpu_backend.cpp).
+        const int64_t g = AttrInt(n, "group", 1);
+        make("conv2d", "", {{"mb", (*x)[0]}, {"ic", (*x)[1]}, {"ih", 1}, {"iw", spatial[0]}, {"oc", (*w)[0]},
+                            {"kh", 1}, {"kw", k[0]}, {"sh", 1}, {"sw", st[0]}, {"ph", 0},
+                            {"pw", std::max(p[0].first, p[0].second)}, {"dh", 1}, {"dw", dl[0]}, {"g", g}});
+        if (node.problem && p[0].first != p[0].second)
+          node.note = fmt::format("asymmetric pads: costed with the larger (pw{})", node.problem->Get("pw"));
+        return;
       }
       if (r != 2) {
         node.note = fmt::format("{}D {}: no database problem (roofline)", r, op);
@@ -636,10 +637,6 @@ class Importer {
                         node.problem->Oh(), node.problem->Ow());
         node.note = node.note.empty() ? what : node.note + "; " + what;
       }
-      return;
-    }
-    if (op == "ConvTranspose") {
-      node.note = "ConvTranspose: no database problem (roofline)";
       return;
     }
     if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {

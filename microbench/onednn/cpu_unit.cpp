@@ -32,6 +32,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -108,7 +109,7 @@ struct Plan {
 
 // Length of the reduction each output element sums (1 for element-wise ops).
 int64_t ReductionLength(const Problem& p) {
-  if (p.op() == "conv2d") return p.Get("ic") / p.Get("g") * p.Get("kh") * p.Get("kw");
+  if (p.op() == "conv2d" || p.op() == "deconv") return p.Get("ic") / p.Get("g") * p.Get("kh") * p.Get("kw");
   if (p.op() == "matmul") return p.Get("k");
   if (p.op() == "ip") return p.Get("ic");
   return 1;
@@ -117,7 +118,7 @@ int64_t ReductionLength(const Problem& p) {
 Plan MakePlan(const Problem& p, const std::string& dtype) {
   Plan plan;
   const std::string& op = p.op();
-  const bool gemm_like = op == "conv2d" || op == "matmul" || op == "ip";
+  const bool gemm_like = op == "conv2d" || op == "deconv" || op == "matmul" || op == "ip";
   if (dtype == "f32") {
     // Blocked / brgemm kernels sum the K terms of a reduction in another order than the (double)
     // reference: allow an absolute error growing with K.
@@ -163,10 +164,10 @@ Plan MakePlan(const Problem& p, const std::string& dtype) {
 
 // Rounds the reference inputs to what the kernel reads, so that the reference sees the same values.
 void QuantiseInputs(const Problem& p, const Plan& plan, RefTensors& t) {
-  const bool gemm_like = p.op() == "conv2d" || p.op() == "matmul" || p.op() == "ip";
+  const bool gemm_like = p.op() == "conv2d" || p.op() == "deconv" || p.op() == "matmul" || p.op() == "ip";
   if (plan.bf16) {
     for (auto* v : {&t.src, &t.src2}) std::transform(v->begin(), v->end(), v->begin(), RoundToBf16);
-    if (gemm_like) std::transform(t.wei.begin(), t.wei.end(), t.wei.begin(), RoundToBf16);
+    if (gemm_like || p.op() == "prelu") std::transform(t.wei.begin(), t.wei.end(), t.wei.begin(), RoundToBf16);
   }
   if (plan.int8) {
     auto q = [](float x, float scale, float shift) { return std::nearbyint(x * scale + shift); };
@@ -198,6 +199,7 @@ class OnednnKernel : public Kernel {
   std::string ChosenLayout() const override { return chosen_; }
 
   std::string Check() override {
+    if (pre_) pre_();
     prim_.execute(strm_, args_);
     strm_.wait();
     const std::vector<float>& want = *want_;
@@ -222,6 +224,7 @@ class OnednnKernel : public Kernel {
 
   double RunUs() override {
     const auto t0 = std::chrono::steady_clock::now();
+    if (pre_) pre_();
     prim_.execute(strm_, args_);
     strm_.wait();
     const auto t1 = std::chrono::steady_clock::now();
@@ -242,6 +245,8 @@ class OnednnKernel : public Kernel {
   dnnl::stream strm_;
   dnnl::primitive prim_;
   std::unordered_map<int, memory> args_;
+  std::vector<memory> keep_;    // memories that views in args_ point into
+  std::function<void()> pre_;   // run before the primitive, inside the timed region (pad's border fill)
   memory dst_;
   memory::desc dst_plain_;
   std::shared_ptr<const std::vector<float>> want_;  // shared by the candidates of one (problem, dtype)
@@ -295,7 +300,7 @@ class CpuUnit : public Unit {
             return Prepared::Unsupported(fmt::format("layout '{}' is not a cpu layout of {} (nchw, nhwc, nChw8c, nChw16c, any)", *l, p.op()));
         if ((c.src_layout == "any") != (c.dst_layout == "any"))
           return Prepared::Unsupported("'any' is offered for src and dst together only");
-        if (c.src_layout == "any" && p.op() != "conv2d")
+        if (c.src_layout == "any" && p.op() != "conv2d" && p.op() != "deconv")
           return Prepared::Unsupported(fmt::format(
               "{}: oneDNN takes no layout of its own (format_tag::any) for this op's source; its layout "
               "follows the producer",
@@ -309,6 +314,10 @@ class CpuUnit : public Unit {
         // oneDNN 2.6 refuses the descriptor (invalid_arguments): integer eltwise is relu / linear only.
         return Prepared::Unsupported(fmt::format(
             "int8 eltwise {}: oneDNN {} takes s8/u8 data for relu and linear only", p.alg(), Version()));
+      if (c.dtype == "int8" && IsGlue(p.op()) && p.op() != "deconv")
+        return Prepared::Unsupported(fmt::format(
+            "int8 {}: not measured (the runtime runs it in f32; only the convolution-like deconv has int8 here)",
+            p.op()));
       return Build(p, c);
     } catch (const dnnl::error& e) {
       if (e.status == dnnl_unimplemented)
@@ -478,6 +487,7 @@ class CpuUnit : public Unit {
         if (a == "sigmoid") alg = dnnl::algorithm::eltwise_logistic;
         if (a == "gelu") alg = dnnl::algorithm::eltwise_gelu_erf;
         if (a == "tanh") alg = dnnl::algorithm::eltwise_tanh;
+        if (a == "leakyrelu") alg = dnnl::algorithm::eltwise_relu, alpha = kLeakyReluAlpha;
         // int8: the output scale (oscale) is folded in: hardsigmoid's linear part and clip bounds
         // are scaled, relu gets a scaling post-op (eltwise takes no output_scales attribute).
         const float os = plan.int8 ? plan.oscale : 1.f;
@@ -548,10 +558,13 @@ class CpuUnit : public Unit {
       k->args_[DNNL_ARG_SHIFT] = k->Filled(vec, Slice(t.wei, ch, ch), {ch}, Tag::a);
       k->dst_ = memory(pd.dst_desc(), eng_);
       k->dst_plain_ = memory::desc(dims, Dt::f32, Tag::abc);
+    } else if (IsGlue(op)) {
+      if (auto why = BuildGlue(p, c, plan, t, *k, impl, dst_md_chosen)) return Prepared::Unsupported(*why);
+      if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
     } else {
       return Prepared::Unsupported(fmt::format("op '{}' has no cpu kernel", op));
     }
-    k->args_[DNNL_ARG_DST] = k->dst_;
+    if (!k->args_.count(DNNL_ARG_DST)) k->args_[DNNL_ARG_DST] = k->dst_;  // reorders bind theirs (a view for pad)
     k->want_ = ref.want;
     k->rtol_ = plan.rtol;
     k->atol_ = plan.atol;
@@ -559,6 +572,159 @@ class CpuUnit : public Unit {
     k->impl_ = impl;
     if (c.dst_layout == "any") k->chosen_ = LayoutName(dst_md_chosen);
     return Prepared::Ok(std::move(k));
+  }
+
+  static bool IsGlue(const std::string& op) {
+    return op == "concat" || op == "resample" || op == "transpose" || op == "slice" || op == "pad" ||
+           op == "reduce" || op == "deconv" || op == "prelu";
+  }
+
+  // The glue ops, each as the runtime runs it (runtime/cpu_backend.cpp): concat, resampling,
+  // reduction, deconvolution and prelu primitives; Transpose as a reorder reading the source with
+  // permuted strides; Slice as a reorder out of a sub-memory view of the source and Pad as a fill of
+  // the destination plus a reorder into its sub-memory view (CreateSlice, CreatePad). Returns why
+  // not, if not.
+  std::optional<std::string> BuildGlue(const Problem& p, const Candidate& c, const Plan& plan, const RefTensors& t,
+                                       OnednnKernel& k, std::string& impl, memory::desc& dst_md_chosen) {
+    const std::string& op = p.op();
+    const auto fwd = dnnl::prop_kind::forward_inference;
+    const Tag stag = p.IsSpatial() ? *TagOf(c.src_layout) : Tag::nchw;
+    const Tag dtag = p.IsSpatial() ? *TagOf(c.dst_layout) : Tag::nchw;
+    const int64_t mb = p.Get("mb");
+    if (op == "deconv") {
+      const int64_t ic = p.Get("ic"), oc = p.Get("oc"), g = p.Get("g"), kh = p.Get("kh"), kw = p.Get("kw");
+      const memory::dims src_dims = {mb, ic, p.Get("ih"), p.Get("iw")};
+      const memory::dims dst_dims = {mb, oc, p.Oh(), p.Ow()};
+      const memory::dims wei_dims = g > 1 ? memory::dims{g, oc / g, ic / g, kh, kw} : memory::dims{oc, ic, kh, kw};
+      const Tag wei_plain = g > 1 ? Tag::giohw : Tag::iohw;  // ONNX's [ic][oc/g][kh][kw]
+      dnnl::primitive_attr attr;
+      if (plan.out_scaled) attr.set_output_scales(0, {plan.oscale});
+      const dnnl::deconvolution_forward::desc d(
+          fwd, dnnl::algorithm::deconvolution_direct, {src_dims, plan.src, stag}, {wei_dims, plan.wei, Tag::any},
+          {{oc}, Dt::f32, Tag::a}, {dst_dims, plan.dst, dtag}, {p.Get("sh"), p.Get("sw")},
+          {p.Get("dh") - 1, p.Get("dw") - 1}, {p.Get("ph"), p.Get("pw")}, {p.Get("ph"), p.Get("pw")});
+      const dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng_);
+      impl = pd.impl_info_str();
+      k.prim_ = dnnl::deconvolution_forward(pd);
+      k.args_[DNNL_ARG_SRC] = k.Filled(pd.src_desc(), t.src, src_dims, Tag::nchw);
+      k.args_[DNNL_ARG_WEIGHTS] = k.Filled(pd.weights_desc(), t.wei, wei_dims, wei_plain);
+      k.args_[DNNL_ARG_BIAS] = k.Filled(pd.bias_desc(), t.bias, {oc}, Tag::a);
+      k.dst_ = memory(pd.dst_desc(), eng_);
+      k.dst_plain_ = memory::desc(dst_dims, Dt::f32, Tag::nchw);
+      dst_md_chosen = pd.dst_desc();
+      return std::nullopt;
+    }
+    if (op == "concat") {
+      const memory::dims out = {mb, p.Get("c"), p.Get("h"), p.Get("w")};
+      const int ax = static_cast<int>(p.Get("ax"));
+      const int64_t n = p.Get("n");
+      memory::dims in = out;
+      in[ax] /= n;
+      const size_t piece = static_cast<size_t>(in[0] * in[1] * in[2] * in[3]);
+      std::vector<memory::desc> srcs(n, memory::desc(in, plan.src, stag));
+      const dnnl::concat::primitive_desc pd(memory::desc(out, plan.dst, dtag), ax, srcs, eng_);
+      impl = pd.impl_info_str();
+      k.prim_ = dnnl::concat(pd);
+      for (int64_t i = 0; i < n; ++i)
+        k.args_[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = k.Filled(srcs[i], Slice(t.src, i * piece, piece), in, Tag::nchw);
+      k.dst_ = memory(pd.dst_desc(), eng_);
+      k.dst_plain_ = memory::desc(out, Dt::f32, Tag::nchw);
+      return std::nullopt;
+    }
+    if (op == "resample" || op == "prelu") {
+      const memory::dims in = {mb, p.Get("c"), op == "prelu" ? p.Get("h") : p.Get("ih"),
+                               op == "prelu" ? p.Get("w") : p.Get("iw")};
+      const memory::dims out = op == "prelu" ? in : memory::dims{mb, p.Get("c"), p.Get("oh"), p.Get("ow")};
+      if (op == "resample") {
+        const auto alg = p.alg() == "linear" ? dnnl::algorithm::resampling_linear : dnnl::algorithm::resampling_nearest;
+        const dnnl::resampling_forward::desc d(fwd, alg, {in, plan.src, stag}, {out, plan.dst, dtag});
+        const dnnl::resampling_forward::primitive_desc pd(d, eng_);
+        impl = pd.impl_info_str();
+        k.prim_ = dnnl::resampling_forward(pd);
+        k.args_[DNNL_ARG_SRC] = k.Filled(pd.src_desc(), t.src, in, Tag::nchw);
+        k.dst_ = memory(pd.dst_desc(), eng_);
+      } else {
+        const memory::dims wd = {1, p.Get("c"), 1, 1};
+        const dnnl::prelu_forward::desc d(fwd, {in, plan.src, stag}, {wd, plan.src, Tag::any});
+        const dnnl::prelu_forward::primitive_desc pd(d, eng_);
+        impl = pd.impl_info_str();
+        k.prim_ = dnnl::prelu_forward(pd);
+        k.args_[DNNL_ARG_SRC] = k.Filled(pd.src_desc(), t.src, in, Tag::nchw);
+        k.args_[DNNL_ARG_WEIGHTS] = k.Filled(pd.weights_desc(), t.wei, wd, Tag::nchw);
+        k.dst_ = memory(pd.dst_desc(), eng_);
+      }
+      k.dst_plain_ = memory::desc(out, Dt::f32, Tag::nchw);
+      return std::nullopt;
+    }
+    // Plain-only ops: transpose, slice, pad, reduce.
+    const memory::dims in = {mb, p.Get("c"), p.Get("h"), p.Get("w")};
+    memory src_plain = k.Filled(memory::desc(in, plan.src, Tag::nchw), t.src, in, Tag::nchw);
+    if (op == "reduce") {
+      const memory::dims out = {mb, p.Get("oc"), p.Get("oh"), p.Get("ow")};
+      const auto alg = p.alg() == "mean"  ? dnnl::algorithm::reduction_mean
+                       : p.alg() == "sum" ? dnnl::algorithm::reduction_sum
+                                          : dnnl::algorithm::reduction_max;
+      const dnnl::reduction::desc d(alg, src_plain.get_desc(), {out, plan.dst, Tag::nchw}, 0.f, 0.f);
+      const dnnl::reduction::primitive_desc pd(d, eng_);
+      impl = pd.impl_info_str();
+      k.prim_ = dnnl::reduction(pd);
+      k.args_[DNNL_ARG_SRC] = src_plain;
+      k.dst_ = memory(pd.dst_desc(), eng_);
+      k.dst_plain_ = memory::desc(out, Dt::f32, Tag::nchw);
+      return std::nullopt;
+    }
+    memory::desc from, to;
+    memory from_mem, to_mem;
+    if (op == "transpose") {
+      // The source read with permuted strides: dst dim k is source dim perm[k].
+      const memory::dims strides_in = {in[1] * in[2] * in[3], in[2] * in[3], in[3], 1};
+      memory::dims out(4), strides(4);
+      for (int i = 0; i < 4; ++i) {
+        const int pk = p.alg()[1 + i] - '0';
+        out[i] = in[pk];
+        strides[i] = strides_in[pk];
+      }
+      from = memory::desc(out, plan.src, strides);
+      to = memory::desc(out, plan.dst, Tag::nchw);
+      from_mem = memory(from, eng_, src_plain.get_data_handle());
+      k.keep_.push_back(src_plain);
+      k.dst_ = memory(to, eng_);
+      to_mem = k.dst_;
+      k.dst_plain_ = memory::desc(out, Dt::f32, Tag::nchw);
+    } else if (op == "slice") {
+      const memory::dims out = {mb, p.Get("oc"), p.Get("oh"), p.Get("ow")};
+      const auto off = SliceOffsets(p);
+      from = src_plain.get_desc().submemory_desc(out, {off[0], off[1], off[2], off[3]});
+      from_mem = memory(from, eng_, src_plain.get_data_handle());
+      k.keep_.push_back(src_plain);
+      to = memory::desc(out, plan.dst, Tag::nchw);
+      k.dst_ = memory(to, eng_);
+      to_mem = k.dst_;
+      k.dst_plain_ = memory::desc(out, Dt::f32, Tag::nchw);
+    } else if (op == "pad") {
+      const memory::dims out = {mb, p.Get("c"), p.Oh(), p.Ow()};
+      const memory::desc full(out, plan.dst, Tag::nchw);
+      k.dst_ = memory(full, eng_);
+      to = full.submemory_desc(in, {0, 0, p.Get("pt"), p.Get("pl")});
+      to_mem = memory(to, eng_, k.dst_.get_data_handle());
+      k.keep_.push_back(k.dst_);
+      from = src_plain.get_desc();
+      from_mem = src_plain;
+      // The border: the whole destination zeroed each run (one pass; a runtime could fill only the
+      // border, which the reorder's pass dominates anyway for pads of a few rows).
+      memory dst = k.dst_;
+      const size_t bytes = full.get_size();
+      k.pre_ = [dst, bytes]() { std::memset(dst.get_data_handle(), 0, bytes); };
+      k.dst_plain_ = memory::desc(out, Dt::f32, Tag::nchw);
+    } else {
+      return fmt::format("op '{}' has no cpu kernel", op);
+    }
+    const dnnl::reorder::primitive_desc pd(eng_, from, eng_, to);
+    impl = pd.impl_info_str();
+    k.prim_ = dnnl::reorder(pd);
+    k.args_[DNNL_ARG_FROM] = from_mem;
+    k.args_[DNNL_ARG_TO] = to_mem;
+    return std::nullopt;
   }
 
   // The inputs and expected output of one (problem, dtype). The candidates of a problem are prepared

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "opencl/ocl_runtime.h"
 #include "reference.h"
@@ -306,7 +307,10 @@ void PrepareMemoryBound(OpKernel& k, DeviceCtx& dev, std::vector<Variant>& vs) {
     std::string alg = p.alg();
     std::transform(alg.begin(), alg.end(), alg.begin(), ::toupper);
     // Layout-free: one program serves every layout.
-    Variant v = Variant1D(fmt::format("eltwise_{}", p.alg()), "ops.cl", "eltwise", "-DALG_" + alg, n, dev);
+    // LeakyRelu's slope: the reference's (reference.h), as the runtime passes the node's alpha.
+    const std::string defines =
+        "-DALG_" + alg + (p.alg() == "leakyrelu" ? fmt::format(" -DLEAKY_ALPHA={:.9g}f", kLeakyReluAlpha) : "");
+    Variant v = Variant1D(fmt::format("eltwise_{}", p.alg()), "ops.cl", "eltwise", defines, n, dev);
     v.set_args = [&k, n](cl::Kernel& kk) { SetArgs(kk, k.inputs_[0], k.dst_, I(n)); };
     vs.push_back(std::move(v));
   } else if (op == "binary") {
@@ -547,6 +551,15 @@ Prepared PrepareOp(const std::shared_ptr<DeviceCtx>& dev, const Problem& p, cons
   const std::string& op = p.op();
   if (op == "conv2d" && (p.Get("dh") != 1 || p.Get("dw") != 1))
     return Prepared::Unsupported(fmt::format("{}: dilated convolution is not implemented", dev->unit_name));
+  // Glue ops: only what the runtime's OpenCL backend executes is measured (runtime/ocl_backend.cpp
+  // has LeakyRelu among its activations, and none of these).
+  static const std::map<std::string, std::string> kNotRun = {
+      {"concat", "Concat"},       {"resample", "Resize"}, {"transpose", "Transpose"}, {"slice", "Slice"},
+      {"pad", "Pad"},             {"reduce", "Reduce*"},  {"deconv", "ConvTranspose"}, {"prelu", "PRelu"}};
+  if (auto it = kNotRun.find(op); it != kNotRun.end())
+    return Prepared::Unsupported(fmt::format(
+        "{}: the runtime's OpenCL backend has no kernel for {} (it runs on the cpu unit), so none is measured",
+        dev->unit_name, it->second));
   auto k = std::make_unique<OpKernel>(dev, p, layout, MakeInputs(p));
   std::vector<Variant> vs;
   if (op == "conv2d") {

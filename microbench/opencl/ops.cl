@@ -57,6 +57,8 @@ inline float eltwise_f(float x) {
   return 0.5f * x * (1.f + copysign(e, x));
 #elif defined(ALG_TANH)
   return tanh(x);
+#elif defined(ALG_LEAKYRELU)
+  return x > 0.f ? x : LEAKY_ALPHA * x;
 #else
   return x;
 #endif

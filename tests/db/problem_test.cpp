@@ -50,7 +50,8 @@ TEST(ProblemKey, RefusesBadKeysWithTheReason) {
   };
   EXPECT_EQ(message("conv3d:mb1"),
             "bad problem key 'conv3d:mb1': problem: unknown op 'conv3d' (known: conv2d, matmul, ip, "
-            "pool, eltwise, binary, softmax, bnorm, lnorm)");
+            "pool, eltwise, binary, softmax, bnorm, lnorm, concat, resample, transpose, slice, pad, reduce, "
+            "deconv, prelu)");
   EXPECT_EQ(message("matmul:mb1m2n3"), "bad problem key 'matmul:mb1m2n3': matmul: missing parameter 'k'");
   EXPECT_EQ(message("conv2d:mb1ic3ih4iw4oc8kh7kw7sh1sw1ph0pw0g1"),
             "bad problem key 'conv2d:mb1ic3ih4iw4oc8kh7kw7sh1sw1ph0pw0g1': "
@@ -60,7 +61,7 @@ TEST(ProblemKey, RefusesBadKeysWithTheReason) {
             "conv2d:mb1ic6ih4iw4oc8kh1kw1sh1sw1ph0pw0g4: ic 6 and oc 8 must be multiples of g 4");
   EXPECT_EQ(message("eltwise:swish:mb1c1h1w1"),
             "bad problem key 'eltwise:swish:mb1c1h1w1': eltwise:swish:mb1c1h1w1: unknown algorithm "
-            "'swish' for eltwise (known: relu, clip, hardswish, hardsigmoid, sigmoid, gelu, tanh)");
+            "'swish' for eltwise (known: relu, clip, hardswish, hardsigmoid, sigmoid, gelu, tanh, leakyrelu)");
   EXPECT_EQ(message("ip:mb1ic2oc"), "bad problem key 'ip:mb1ic2oc': expected NAME followed by a number at 'oc'");
 }
 
@@ -97,6 +98,105 @@ TEST(ProblemKey, RefusesBadPostOpsWithTheReason) {
   EXPECT_NE(message("ip:mb1ic2048oc1000+swish").find("unknown post-op 'swish'"), std::string::npos);
   EXPECT_NE(message("ip:mb1ic2048oc1000+sum+sum").find("more than one sum post-op"), std::string::npos);
   EXPECT_NE(message("ip:mb1ic2048oc1000+").find("empty post-op"), std::string::npos);
+}
+
+TEST(GlueProblems, EveryFamilyRoundTrips) {
+  const char* keys[] = {
+      "concat:mb1c256h56w56n2",
+      "concat:mb1c64h40w80n2ax2",
+      "resample:nearest:mb1c64ih28iw28oh56ow56",
+      "resample:linear:mb1c256ih20iw20oh40ow40",
+      "transpose:p0231:mb1c64h56w56",
+      "transpose:p0213:mb1c128h12w64",
+      "slice:mb1c256h56w56oc128oh56ow56",
+      "pad:mb1c64h56w56pt1pb1pl0pr1",
+      "reduce:mean:mb1c256h7w7oc256oh1ow1",
+      "reduce:max:mb1c128h768w1oc128oh1ow1",
+      "deconv:mb1ic64ih28iw28oc32kh4kw4sh2sw2ph1pw1g1",
+      "deconv:mb1ic64ih28iw28oc32kh2kw2sh2sw2ph0pw0g1+relu",
+      "eltwise:leakyrelu:mb1c32h160w160",
+      "prelu:mb1c64h56w56",
+  };
+  for (const char* k : keys) {
+    const Problem p = Problem::Parse(k);
+    EXPECT_EQ(p.Key(), k);
+    EXPECT_EQ(Problem::Parse(p.Key()), p);
+  }
+  // The default axis is left out of the key; the transpose algorithms are every non-identity perm.
+  EXPECT_EQ(Problem::Parse("concat:mb1c256h56w56n2ax1").Key(), "concat:mb1c256h56w56n2");
+  EXPECT_EQ(KnownAlgs("transpose").size(), 23u);
+}
+
+TEST(GlueProblems, SizesFlopsAndBytes) {
+  // ConvTranspose: output (ih-1)*sh + kh - 2ph; FLOPs 2 * input elements * oc/g * kh * kw (not the
+  // output size), and the weights are read once.
+  const Problem d = Problem::Parse("deconv:mb1ic64ih28iw28oc32kh4kw4sh2sw2ph1pw1g1");
+  EXPECT_EQ(d.Oh(), 56);
+  EXPECT_EQ(d.Ow(), 56);
+  EXPECT_DOUBLE_EQ(d.Flops(), 2.0 * 64 * 28 * 28 * 32 * 16);
+  EXPECT_DOUBLE_EQ(d.Bytes(4), 4.0 * (64 * 28 * 28 + 32 * 56 * 56 + 32 * 64 * 16));
+  EXPECT_TRUE(d.IsSpatial());
+  EXPECT_TRUE(FusesPostOps("deconv"));
+
+  const Problem r = Problem::Parse("resample:nearest:mb1c64ih28iw28oh56ow56");
+  EXPECT_EQ(r.SrcElems(), 64 * 28 * 28);
+  EXPECT_EQ(r.DstElems(), 64 * 56 * 56);
+  EXPECT_GT(Problem::Parse("resample:linear:mb1c64ih28iw28oh56ow56").Flops(), r.Flops());
+
+  // A slice reads only what it keeps.
+  const Problem s = Problem::Parse("slice:mb1c256h56w56oc128oh56ow56");
+  EXPECT_DOUBLE_EQ(s.Bytes(4), 4.0 * 2 * 128 * 56 * 56);
+  EXPECT_FALSE(s.IsSpatial());
+
+  const Problem p = Problem::Parse("pad:mb1c64h56w56pt1pb1pl1pr1");
+  EXPECT_EQ(p.Oh(), 58);
+  EXPECT_EQ(p.DstElems(), 64 * 58 * 58);
+
+  const Problem m = Problem::Parse("reduce:mean:mb1c256h7w7oc256oh1ow1");
+  EXPECT_EQ(m.DstElems(), 256);
+  EXPECT_DOUBLE_EQ(m.Bytes(4), 4.0 * (256 * 49 + 256));
+
+  const Problem c = Problem::Parse("concat:mb1c256h56w56n2");
+  EXPECT_DOUBLE_EQ(c.Bytes(4), 4.0 * 2 * 256 * 56 * 56);
+  EXPECT_TRUE(c.IsSpatial());
+  EXPECT_FALSE(Problem::Parse("transpose:p0231:mb1c64h56w56").IsSpatial());
+  EXPECT_DOUBLE_EQ(Problem::Parse("prelu:mb1c64h2w2").Bytes(4), 4.0 * (2 * 64 * 4 + 64));
+  // LeakyRelu is as cheap as Relu, as an op and as a post-op.
+  EXPECT_DOUBLE_EQ(Problem::Parse("eltwise:leakyrelu:mb1c8h4w4").Flops(),
+                   Problem::Parse("eltwise:relu:mb1c8h4w4").Flops());
+  const std::string conv = "conv2d:mb1ic64ih56iw56oc64kh3kw3sh1sw1ph1pw1g1";
+  EXPECT_DOUBLE_EQ(Problem::Parse(conv + "+leakyrelu").Flops(), Problem::Parse(conv + "+relu").Flops());
+}
+
+TEST(GlueProblems, RefusesImpossibleShapesWithTheReason) {
+  auto message = [](const std::string& key) {
+    try {
+      Problem::Parse(key);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message("concat:mb1c255h56w56n2"),
+            "bad problem key 'concat:mb1c255h56w56n2': concat:mb1c255h56w56n2: c 255 (the output's size "
+            "along ax 1) must be a multiple of n 2");
+  EXPECT_NE(message("concat:mb1c256h56w56n1").find("n (inputs) must be at least 2, got 1"), std::string::npos);
+  EXPECT_NE(message("concat:mb1c256h56w56n2ax4").find("ax must be 0..3, got 4"), std::string::npos);
+  EXPECT_NE(message("slice:mb1c256h56w56oc300oh56ow56").find("oc 300 is larger than c 256"), std::string::npos);
+  EXPECT_NE(message("slice:mb1c256h56w56oc256oh56ow56").find("slices nothing away"), std::string::npos);
+  EXPECT_NE(message("reduce:mean:mb1c256h7w7oc256oh3ow1").find("oh must be 7 (kept) or 1 (reduced), got 3"),
+            std::string::npos);
+  EXPECT_NE(message("reduce:mean:mb1c256h7w7oc256oh7ow7").find("reduces nothing"), std::string::npos);
+  EXPECT_NE(message("reduce:min:mb1c256h7w7oc256oh1ow1").find("unknown algorithm 'min' for reduce"),
+            std::string::npos);
+  EXPECT_NE(message("pad:mb1c64h56w56pt0pb0pl0pr0").find("pads nothing"), std::string::npos);
+  EXPECT_NE(message("transpose:p0123:mb1c64h56w56").find("unknown algorithm 'p0123' for transpose"),
+            std::string::npos);
+  EXPECT_NE(message("deconv:mb1ic64ih1iw1oc32kh1kw1sh1sw1ph1pw1g1").find("output would be -1x-1"),
+            std::string::npos);
+  EXPECT_NE(message("deconv:mb1ic6ih4iw4oc8kh2kw2sh2sw2ph0pw0g4").find("ic 6 and oc 8 must be multiples of g 4"),
+            std::string::npos);
+  EXPECT_NE(message("prelu:mb1c64h56w56+relu").find("op 'prelu' takes no post-ops"), std::string::npos);
 }
 
 }  // namespace

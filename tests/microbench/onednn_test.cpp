@@ -47,6 +47,26 @@ const std::vector<std::string>& SmallProblems() {
       "softmax:mb2c8h2w5ax3",
       "bnorm:mb2c20h3w3",
       "lnorm:mb2t3c20",
+      // Glue ops: channel counts off the 8/16 blocks, odd sizes, every algorithm.
+      "eltwise:leakyrelu:mb1c5h4w6",
+      "concat:mb1c24h5w3n3",
+      "concat:mb1c16h6w3n2ax2",
+      "resample:nearest:mb1c5ih4iw3oh8ow6",
+      "resample:linear:mb1c5ih4iw3oh8ow6",
+      "resample:linear:mb1c16ih6iw6oh3ow3",
+      "transpose:p0231:mb2c5h4w3",
+      "transpose:p0213:mb2c5h4w3",
+      "transpose:p0132:mb1c3h7w5",
+      "slice:mb1c20h6w5oc10oh6ow5",
+      "slice:mb2c5h8w9oc5oh4ow3",
+      "pad:mb1c5h4w6pt1pb2pl0pr3",
+      "reduce:mean:mb1c20h5w3oc20oh1ow1",
+      "reduce:sum:mb2c7h9w1oc7oh1ow1",
+      "reduce:max:mb1c6h5w4oc1oh5ow4",
+      "deconv:mb1ic16ih5iw5oc8kh4kw4sh2sw2ph1pw1g1",
+      "deconv:mb2ic8ih4iw3oc12kh3kw3sh1sw1ph1pw1g2",
+      "deconv:mb1ic5ih6iw6oc3kh2kw2sh2sw2ph0pw0g1",
+      "prelu:mb1c20h3w5",
   };
   return kKeys;
 }
@@ -62,7 +82,7 @@ int CheckEveryCandidate(const std::string& dtype, bool require_ok) {
       SCOPED_TRACE(key + " " + c.Layout() + " " + dtype);
       Prepared pr = Cpu().Prepare(p, c);
       // `any` on ops other than conv2d has no meaning in oneDNN (their layout follows the producer).
-      const bool any_without_choice = c.src_layout == "any" && p.op() != "conv2d";
+      const bool any_without_choice = c.src_layout == "any" && p.op() != "conv2d" && p.op() != "deconv";
       if (any_without_choice) {
         EXPECT_EQ(pr.status, Prepared::Status::kUnsupported);
         EXPECT_NE(pr.reason.find("follows the producer"), std::string::npos) << pr.reason;
@@ -155,7 +175,11 @@ TEST(OnednnCpu, EveryOpFamilyCheckCatchesAWrongResult) {
   for (const char* key : {"conv2d:mb1ic16ih7iw7oc16kh3kw3sh2sw2ph1pw1g16", "matmul:mb2m5n7k9", "ip:mb3ic20oc10",
                           "pool:avg:mb1ic5ih8iw8kh3kw3sh2sw2ph1pw1", "eltwise:gelu:mb1c5h4w6",
                           "eltwise:relu:mb1c5h4w6", "eltwise:hardsigmoid:mb1c5h4w6",
-                          "binary:mul:mb1c20h3w5", "softmax:mb1c10h3w4", "bnorm:mb2c20h3w3", "lnorm:mb2t3c20"}) {
+                          "binary:mul:mb1c20h3w5", "softmax:mb1c10h3w4", "bnorm:mb2c20h3w3", "lnorm:mb2t3c20",
+                          "concat:mb1c24h5w3n3", "resample:linear:mb1c5ih4iw3oh8ow6", "transpose:p0231:mb2c5h4w3",
+                          "slice:mb1c20h6w5oc10oh6ow5", "pad:mb1c5h4w6pt1pb2pl0pr3", "reduce:mean:mb1c20h5w3oc20oh1ow1",
+                          "deconv:mb1ic16ih5iw5oc8kh4kw4sh2sw2ph1pw1g1", "prelu:mb1c20h3w5",
+                          "eltwise:leakyrelu:mb1c5h4w6"}) {
     for (const char* dtype : {"f32", "bf16", "int8"}) {
       SCOPED_TRACE(std::string(key) + " " + dtype);
       if (std::string(dtype) == "bf16" && !bf16) continue;

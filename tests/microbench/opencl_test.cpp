@@ -154,6 +154,7 @@ const std::vector<std::string> kSpatialProblems = {
     "softmax:mb2c6h3w5",     // over channels: contiguous in nhwc
     "softmax:mb1c3h2w11ax3",  // over w: contiguous in nchw
     "bnorm:mb2c6h3w5",  // 15 pixels: a float4 tail in nchw
+    "eltwise:leakyrelu:mb1c5h3w7",  // the one glue op the runtime's OpenCL backend runs
 };
 
 class OpenClOpTest : public OpenClTest, public ::testing::WithParamInterface<std::string> {};
@@ -173,6 +174,27 @@ INSTANTIATE_TEST_SUITE_P(Spatial, OpenClOpTest, ::testing::ValuesIn(kSpatialProb
 TEST_F(OpenClTest, PlainOpsMatchTheReference) {
   for (const char* key : {"matmul:mb2m5n20k7", "ip:mb3ic10oc17", "ip:mb1ic9oc5", "lnorm:mb2t3c10"})
     PrepareChecked(key, "plain");
+}
+
+// The glue ops the runtime's OpenCL backend does not run are stored as unsupported, saying so.
+TEST_F(OpenClTest, GlueOpsTheRuntimeDoesNotRunAreUnsupportedWithTheReason) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"concat:mb1c8h4w4n2", "Concat"},
+      {"resample:nearest:mb1c4ih4iw4oh8ow8", "Resize"},
+      {"transpose:p0231:mb1c4h4w4", "Transpose"},
+      {"slice:mb1c8h4w4oc4oh4ow4", "Slice"},
+      {"pad:mb1c4h4w4pt1pb1pl1pr1", "Pad"},
+      {"reduce:mean:mb1c4h4w4oc4oh1ow1", "Reduce"},
+      {"deconv:mb1ic4ih4iw4oc4kh2kw2sh2sw2ph0pw0g1", "ConvTranspose"},
+      {"prelu:mb1c4h4w4", "PRelu"}};
+  for (const auto& [key, onnx_op] : cases) {
+    const Problem p = Problem::Parse(key);
+    for (const Candidate& c : U().Candidates(p, {"f32"})) {
+      Prepared r = U().Prepare(p, c);
+      EXPECT_EQ(r.status, Prepared::Status::kUnsupported) << key << " " << c.Layout();
+      EXPECT_NE(r.reason.find(std::string("has no kernel for ") + onnx_op), std::string::npos) << r.reason;
+    }
+  }
 }
 
 TEST_F(OpenClTest, OtherTileVariantsMatchTheReference) {

@@ -22,6 +22,69 @@ TEST(Reference, ConvByHand) {
   EXPECT_EQ(t.dst, want);
 }
 
+TEST(Reference, GlueOpsByHand) {
+  {  // ConvTranspose: one 2x2 input channel, a 2x2 kernel of ones, stride 2: each input fills a block.
+    const Problem p = Problem::Parse("deconv:mb1ic1ih2iw2oc1kh2kw2sh2sw2ph0pw0g1");
+    RefTensors t = MakeInputs(p);
+    t.src = {1, 2, 3, 4};
+    t.wei = {1, 1, 1, 1};
+    t.bias = {0.5f};
+    ComputeReference(p, t);
+    EXPECT_EQ(t.dst, (std::vector<float>{1.5f, 1.5f, 2.5f, 2.5f, 1.5f, 1.5f, 2.5f, 2.5f,
+                                         3.5f, 3.5f, 4.5f, 4.5f, 3.5f, 3.5f, 4.5f, 4.5f}));
+  }
+  {  // NCHW -> NHWC of [1,2,1,3].
+    const Problem p = Problem::Parse("transpose:p0231:mb1c2h1w3");
+    RefTensors t = MakeInputs(p);
+    t.src = {1, 2, 3, 4, 5, 6};
+    ComputeReference(p, t);
+    EXPECT_EQ(t.dst, (std::vector<float>{1, 4, 2, 5, 3, 6}));
+  }
+  {  // Two inputs of [1,1,1,2] along channels; then along w.
+    RefTensors t = MakeInputs(Problem::Parse("concat:mb1c2h1w2n2"));
+    t.src = {1, 2, 3, 4};
+    ComputeReference(Problem::Parse("concat:mb1c2h1w2n2"), t);
+    EXPECT_EQ(t.dst, (std::vector<float>{1, 2, 3, 4}));
+    const Problem w = Problem::Parse("concat:mb1c2h1w2n2ax3");
+    t.src = {1, 2, 3, 4};  // input 0: [1,2] over c, input 1: [3,4]
+    ComputeReference(w, t);
+    EXPECT_EQ(t.dst, (std::vector<float>{1, 3, 2, 4}));
+  }
+  {  // Nearest 2x upsampling repeats; linear 2x at half-pixel centres blends 3:1 and clamps the edges.
+    const Problem n = Problem::Parse("resample:nearest:mb1c1ih1iw2oh1ow4");
+    RefTensors t = MakeInputs(n);
+    t.src = {1, 5};
+    ComputeReference(n, t);
+    EXPECT_EQ(t.dst, (std::vector<float>{1, 1, 5, 5}));
+    const Problem l = Problem::Parse("resample:linear:mb1c1ih1iw2oh1ow4");
+    ComputeReference(l, t);
+    EXPECT_EQ(t.dst, (std::vector<float>{1, 2, 4, 5}));
+  }
+  {  // Slice keeps the centre; pad puts zeros around; reduce mean over w; prelu per channel.
+    const Problem s = Problem::Parse("slice:mb1c1h1w4oc1oh1ow2");
+    RefTensors t = MakeInputs(s);
+    t.src = {1, 2, 3, 4};
+    ComputeReference(s, t);
+    EXPECT_EQ(t.dst, (std::vector<float>{2, 3}));
+    const Problem pd = Problem::Parse("pad:mb1c1h1w2pt1pb0pl0pr1");
+    t = MakeInputs(pd);
+    t.src = {7, 8};
+    ComputeReference(pd, t);
+    EXPECT_EQ(t.dst, (std::vector<float>{0, 0, 0, 7, 8, 0}));
+    const Problem r = Problem::Parse("reduce:mean:mb1c2h1w2oc2oh1ow1");
+    t = MakeInputs(r);
+    t.src = {1, 3, 10, 20};
+    ComputeReference(r, t);
+    EXPECT_EQ(t.dst, (std::vector<float>{2, 15}));
+    const Problem pr = Problem::Parse("prelu:mb1c2h1w1");
+    t = MakeInputs(pr);
+    t.src = {-2, -2};
+    t.wei = {0.5f, 0.25f};
+    ComputeReference(pr, t);
+    EXPECT_EQ(t.dst, (std::vector<float>{-1, -0.5f}));
+  }
+}
+
 TEST(Reference, ConvPaddingStrideDilationGroups) {
   // Two groups of one channel each; dilation 2 with padding 2 on a 3x3 input, stride 3.
   const Problem p = Problem::Parse("conv2d:mb1ic2ih3iw3oc2kh2kw2sh3sw3ph2pw2dh2dw2g2");

@@ -267,7 +267,8 @@ TEST_F(SweepTest, RefusesUnknownNamesWithOneLine) {
   ProcessResult r = Exec(SweepArgs(db, {"--ops", "conv3d"}));
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.out, "layoutdb: error: unknown op 'conv3d' in --ops (known: conv2d, matmul, ip, pool, eltwise, "
-                   "binary, softmax, bnorm, lnorm)\n");
+                   "binary, softmax, bnorm, lnorm, concat, resample, transpose, slice, pad, reduce, deconv, "
+                   "prelu)\n");
   r = Exec({"sweep", "--db", db, "--spec", spec_, "--units", "gpu:7"});
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.out.rfind("layoutdb: error: unit 'gpu:7' not found; this machine has: cpu", 0), 0u) << r.out;

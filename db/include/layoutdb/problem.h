@@ -15,6 +15,21 @@
 //     squeeze-excitation scale.
 // BatchNormalization and constant per-channel Add/Sub/Mul/Div after a convolution fold into its weights
 // and bias: they add no post-op (the fused problem is the anchor's).
+//
+// Glue families (activations as 4D views mb c h w, as the importer's View4 makes them):
+//   concat:mb1c256h56w56n2          n equal inputs joined along ax (default 1, channels); the key
+//                                   holds the OUTPUT's dims, so the size along ax is the sum and a
+//                                   multiple of n (the cost is the bytes copied plus a per-input part)
+//   resample:nearest|linear:mb1c64ih28iw28oh56ow56
+//   transpose:p0231:mb1c64h56w56    the source dims and ONNX's perm over them (p0231: NCHW -> NHWC;
+//                                   p0213: [b,t,h,d] -> [b,h,t,d]; lower ranks padded with trailing 1s)
+//   slice:mb1c256h56w56oc128oh56ow56 step 1; where the kept part starts does not change the cost and
+//                                   is not part of the key
+//   pad:mb1c64h56w56pt1pb1pl1pr1    constant padding of H (top, bottom) and W (left, right)
+//   reduce:mean|sum|max:mb1c256h7w7oc256oh1ow1   each output dim is its input's (kept) or 1 (reduced)
+//   deconv:<conv2d's parameters>    ConvTranspose (no output_padding); oh = (ih-1)sh + (kh-1)dh+1 - 2ph
+//   eltwise:leakyrelu:...           LeakyRelu (its alpha does not change the cost)
+//   prelu:mb1c64h56w56              a per-channel slope
 #pragma once
 
 #include <cstdint>
@@ -53,7 +68,8 @@ class Problem {
 
   std::string Key() const;
 
-  // Derived output sizes for conv2d and pool (oh, ow); 0 for other ops.
+  // Derived output sizes (oh, ow) for conv2d, deconv, pool, resample, slice, pad and reduce; 0 for
+  // other ops.
   int64_t Oh() const;
   int64_t Ow() const;
 
@@ -84,7 +100,7 @@ class Problem {
 // The ops a problem may have, and the algorithms of those that take one.
 const std::vector<std::string>& KnownOps();
 const std::vector<std::string>& KnownAlgs(std::string_view op);
-// Whether an op takes a post-op chain (conv2d, matmul, ip), and the post-op names it may have.
+// Whether an op takes a post-op chain (conv2d, deconv, matmul, ip), and the post-op names it may have.
 bool FusesPostOps(std::string_view op);
 const std::vector<std::string>& KnownPostOps();
 
