@@ -3,9 +3,12 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -14,12 +17,46 @@
 #include "layoutdb/reports/info.h"
 #include "layoutdb/reports/report.h"
 #include "runtime/commands.h"
+#include "selector/cost.h"
+#include "selector/refine.h"
 #include "selector/select_command.h"
 
 namespace {
 
 // The exit code a subcommand's callback sets (CLI11 runs the callback while parsing).
 int g_exit = 0;
+
+// `sweep --refine N`: the selector ranks the candidates on the database as it is, the profiler
+// measures the top N (a sweep of those keys: same storage, resumable), the selector shows what changed.
+int RunRefine(layoutdb::profiler::SweepOptions o, layoutdb::selector::RefineOptions r) {
+  namespace sel = layoutdb::selector;
+  if (!std::filesystem::exists(o.db_path))
+    throw std::runtime_error(fmt::format("--refine: database '{}' does not exist (sweep it first)", o.db_path));
+  if (o.dtypes.empty()) o.dtypes = {"f32"};
+  r.db = o.db_path;
+  r.units = o.units;
+  r.dtypes = o.dtypes;
+  std::vector<sel::RefineCandidate> picks;
+  size_t candidates = 0;
+  {
+    const sel::CostModel cost = sel::CostModel::Load(o.db_path);
+    auto ranked = sel::RankRefine(cost, sel::RefineCandidateKeys(cost, r), r);
+    candidates = ranked.size();
+    if (ranked.size() > static_cast<size_t>(r.count)) ranked.resize(static_cast<size_t>(r.count));
+    picks = std::move(ranked);
+  }
+  fmt::print("refine: {} of {} uncertain candidate problems{}\n", picks.size(), candidates,
+             r.model.empty() ? " (grid neighbourhood of the measured keys)" : " (of " + r.model + ")");
+  if (picks.empty()) return 0;
+  fmt::print("{}", sel::FormatRefinePicks(picks));
+  for (const auto& c : picks)
+    if (std::find(o.keys.begin(), o.keys.end(), c.key) == o.keys.end()) o.keys.push_back(c.key);
+  const int rc = layoutdb::profiler::RunSweep(o);
+  if (o.dry_run) return rc;
+  fmt::print("\nrefine: estimates before and after\n{}",
+             sel::FormatRefineChanges(picks, sel::CostModel::Load(o.db_path)));
+  return rc;
+}
 
 // profiler/: devices, sweep.
 void AddProfilerCommands(CLI::App& app) {
@@ -48,9 +85,22 @@ void AddProfilerCommands(CLI::App& app) {
                     "hot: repetitions back to back; cold: caches evicted before each (benchdnn's --cold-cache)")
       ->check(CLI::IsMember({"hot", "cold"}))
       ->capture_default_str();
-  sweep->callback([o, shard] {
+  auto refine = std::make_shared<layoutdb::selector::RefineOptions>();
+  sweep->add_option("--refine", refine->count,
+                    "Measure the N unmeasured problems where the cost model is least certain and the "
+                    "unit/layout decision depends on it, then show how the estimates changed")
+      ->check(CLI::PositiveNumber);
+  sweep->add_option("--model", refine->model, "With --refine: candidates from this ONNX model's plan");
+  sweep->add_option("--input", refine->inputs, "With --refine --model: NAME:D1,D2,... fixes a dynamic input");
+  sweep->callback([o, shard, refine] {
     layoutdb::profiler::ParseShard(*shard, &o->shard_index, &o->shard_count);
-    g_exit = layoutdb::profiler::RunSweep(*o);
+    if (refine->count > 0) {
+      g_exit = RunRefine(*o, *refine);
+    } else if (!refine->model.empty() || !refine->inputs.empty()) {
+      throw std::runtime_error("sweep: --model and --input need --refine N");
+    } else {
+      g_exit = layoutdb::profiler::RunSweep(*o);
+    }
   });
 }
 

@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -221,40 +223,73 @@ std::string StableCopy(const std::string& src) {
   return path;
 }
 
-// Leave-one-out: predict every usable measurement from the others of its family.
+// Held-out accuracy per op family: kNN leave-one-out, the learned model's out-of-fold predictions
+// (one model per unit and op with layout and dtype as features, and one per layout and dtype), and
+// the estimator the cost model chose per unit and op at load time. Then the load time of the cost
+// model without and with the learned models, side by side.
 void PrintAccuracy(const std::string& path) {
-  selector::CostModel cost = selector::CostModel::Load(path);
+  using Clock = std::chrono::steady_clock;
+  auto timed = [&](const selector::CostModelOptions& o, double* ms) {
+    const auto t0 = Clock::now();
+    selector::CostModel m = selector::CostModel::Load(path, o);
+    *ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    return m;
+  };
+  selector::CostModelOptions knn_only, split;
+  knn_only.learned = false;
+  split.learned_per_layout = true;
+  double ms_knn = 0, ms_pooled = 0, ms_split = 0;
+  const selector::CostModel base = timed(knn_only, &ms_knn);
+  const selector::CostModel cost = timed({}, &ms_pooled);
+  const selector::CostModel per_layout = timed(split, &ms_split);
+  std::map<std::string, double> split_pred;
+  for (const auto& h : per_layout.HeldOutPredictions())
+    if (h.learned) split_pred[h.key + "|" + h.unit + "|" + h.layout + "|" + h.dtype] = *h.learned;
   struct Acc {
-    int n = 0, within = 0, none = 0;
-    std::vector<double> err;
+    int n = 0;
+    int within[4] = {0, 0, 0, 0};
+    std::vector<double> err[4];
   };
   std::map<std::string, Acc> by_op;
-  for (const auto& s : cost.Samples()) {
-    const Problem p = Problem::Parse(s.key);
-    Acc& a = by_op[p.op()];
-    Acc& all = by_op["(all)"];
-    auto e = cost.Interpolate(p, s.unit, s.layout, s.dtype, s.key);
-    for (Acc* x : {&a, &all}) {
+  std::map<std::string, std::string> chosen_by_op;
+  for (const auto& h : cost.HeldOutPredictions()) {
+    std::optional<double> split_h;
+    if (auto it = split_pred.find(h.key + "|" + h.unit + "|" + h.layout + "|" + h.dtype); it != split_pred.end())
+      split_h = it->second;
+    const bool learned = cost.ChosenEstimator(h.unit, h.op) == selector::Estimator::kLearned;
+    std::string& c = chosen_by_op[h.op];
+    const std::string name = fmt::format("{}:{}", h.unit, learned ? "learned" : "knn");
+    if (c.find(name) == std::string::npos) c += (c.empty() ? "" : ",") + name;
+    const std::optional<double> pred[4] = {h.knn, h.learned, split_h, learned && h.learned ? h.learned : h.knn};
+    for (Acc* x : {&by_op[h.op], &by_op["(all)"]}) {
       ++x->n;
-      if (!e) {
-        ++x->none;
-        continue;
+      for (int i = 0; i < 4; ++i) {
+        const double rel = pred[i] ? std::abs(*pred[i] / h.us - 1) : std::numeric_limits<double>::infinity();
+        x->err[i].push_back(rel);
+        x->within[i] += rel <= 0.10;
       }
-      const double rel = std::abs(e->us / s.us - 1);
-      x->err.push_back(rel);
-      x->within += rel <= 0.10;
     }
   }
-  fmt::print("interpolation leave-one-out on {} ({} units)\n", path, cost.Units().size());
-  fmt::print("{:<10} {:>7} {:>10} {:>12} {:>14}\n", "op", "points", "within10%", "no-neighbour",
-             "median |err|");
+  fmt::print("held-out accuracy on {} ({} units): within 10% / median |err| (a point an estimator cannot\n"
+             "predict counts as a miss); learned: per unit and op, layout and dtype as features;\n"
+             "learned/l: per unit, layout, dtype, op, alg; chosen: per unit and op, at load time\n",
+             path, cost.Units().size());
+  fmt::print("{:<9} {:>6}  {:>15}  {:>15}  {:>15}  {:>15}  {}\n", "op", "points", "knn", "learned", "learned/l",
+             "chosen", "chosen estimator");
   for (auto& [op, a] : by_op) {
-    std::sort(a.err.begin(), a.err.end());
-    const double med = a.err.empty() ? 0 : a.err[a.err.size() / 2];
-    fmt::print("{:<10} {:>7} {:>9.1f}% {:>12} {:>13.1f}%\n", op, a.n, 100.0 * a.within / std::max(1, a.n),
-               a.none, 100 * med);
+    fmt::print("{:<9} {:>6}", op, a.n);
+    for (int i = 0; i < 4; ++i) {
+      std::sort(a.err[i].begin(), a.err[i].end());
+      const double med = a.err[i].empty() ? 0 : a.err[i][a.err[i].size() / 2];
+      const std::string m = std::isfinite(med) ? fmt::format("{:.1f}%", 100 * med) : "-";
+      fmt::print("  {:>6.1f}% {:>7}", 100.0 * a.within[i] / std::max(1, a.n), m);
+    }
+    fmt::print("  {}\n", chosen_by_op[op]);
   }
-  fmt::print("\n");
+  fmt::print("cost model load time: knn only {:.1f} ms, with learned models (per unit and op) {:.1f} ms, "
+             "(per layout and dtype) {:.1f} ms\n\n",
+             ms_knn, ms_pooled, ms_split);
+  benchmark::DoNotOptimize(base.Units().size());
 }
 
 }  // namespace

@@ -549,10 +549,34 @@ std::string CalibrationLine(db::Database& database, int64_t sweep_id) {
 
 }  // namespace
 
+SweepSpec SpecOfKeys(const SweepSpec& spec, const std::vector<std::string>& keys) {
+  SweepSpec out = spec;
+  out.name = spec.name + "+keys";
+  out.problems.clear();
+  out.transition_shapes.clear();
+  out.transition_dtypes.clear();
+  out.transfer_bytes.clear();
+  json j = json::parse(spec.text);
+  j["name"] = out.name;
+  j["problems"] = json::array({json{{"name", "keys"}, {"keys", keys}}});
+  j.erase("transitions");
+  j.erase("transfers");
+  for (const auto& k : keys) {
+    try {
+      out.problems.push_back({Problem::Parse(k), spec.dtypes, "keys"});
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("problem key '{}': {}", k, e.what()));
+    }
+  }
+  out.text = j.dump(1);
+  out.hash = HashHex(out.text);
+  return out;
+}
+
 int RunSweep(const SweepOptions& o) {
   if (o.cache != "hot" && o.cache != "cold")
     throw std::invalid_argument(fmt::format("bad --cache '{}': expected hot or cold", o.cache));
-  const SweepSpec spec = LoadSpec(o.spec);
+  const SweepSpec spec = o.keys.empty() ? LoadSpec(o.spec) : SpecOfKeys(LoadSpec(o.spec), o.keys);
   std::vector<std::string> warnings;
   auto units = microbench::DiscoverUnits(&warnings);
   for (const auto& w : warnings) fmt::print(stderr, "layoutdb: warning: {}\n", w);

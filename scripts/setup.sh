@@ -5,6 +5,7 @@ SUDO=""
 [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
+# libxgboost-dev: the selector's learned cost model (XGBoost's C API).
 # libjs-vega: the plots of `layoutdb report` (compiled in); chromium: the report tests draw the page.
 # clang, libclang-rt-14-dev (libFuzzer), llvm (llvm-symbolizer): scripts/sanitize.sh and scripts/fuzz.sh.
 $SUDO apt-get install -y -q --no-install-recommends \
@@ -12,6 +13,7 @@ $SUDO apt-get install -y -q --no-install-recommends \
   libdnnl-dev \
   ocl-icd-opencl-dev opencl-headers opencl-clhpp-headers pocl-opencl-icd \
   libsqlite3-dev sqlite3 \
+  libxgboost-dev \
   libbenchmark-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev \
   libonnx-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev libonnx-testdata \
   clang libclang-rt-14-dev llvm \

@@ -1,5 +1,7 @@
 #include "cost.h"
 
+#include "learned.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -44,6 +46,16 @@ double ComparableUs(const db::Stats& s, bool widen, bool* widened) {
   const bool wide = s.stable ? !*s.stable : s.rel_ci > kWideRelCi;
   if (widened) *widened = widen && wide;
   return widen && wide ? base * (1 + s.rel_ci) : base;
+}
+
+const char* EstimatorName(Estimator e) {
+  switch (e) {
+    case Estimator::kMeasured: return "measured";
+    case Estimator::kKnn: return "knn";
+    case Estimator::kLearned: return "learned";
+    case Estimator::kRoofline: return "roofline";
+  }
+  return "roofline";
 }
 
 const char* ConfidenceName(Confidence c) {
@@ -94,12 +106,17 @@ double CostModel::Curve::At(double bytes) const {
   return std::exp(std::log(lo->second) + t * (std::log(hi->second) - std::log(lo->second)));
 }
 
-CostModel CostModel::Load(const std::string& db_path) {
+CostModel CostModel::Load(const std::string& db_path, const CostModelOptions& options) {
   auto db = db::Database::Open(db_path, db::Mode::kReadOnly);
-  return CostModel(db);
+  return CostModel(db, options);
 }
 
-CostModel::CostModel(db::Database& db) {
+CostModel::CostModel(CostModel&&) noexcept = default;
+CostModel& CostModel::operator=(CostModel&&) noexcept = default;
+CostModel::~CostModel() = default;
+
+CostModel::CostModel(db::Database& db, const CostModelOptions& options)
+    : options_(options), mutex_(std::make_unique<std::mutex>()) {
   // Units of one target: a merged file may hold several machines; the selector plans for the most
   // recently added one.
   auto unit_rows = db.Units();
@@ -138,7 +155,7 @@ CostModel::CostModel(db::Database& db) {
     const int u = ui->second;
     const db::ProblemRow& pr = *pi->second;
     const bool usable = m.status == "ok" && !m.is_reference && m.stats && m.stats->median_us > 0;
-    Row row{u, m.layout, m.dtype, m.chosen_layout, 0, usable};
+    Row row{u, m.layout, m.dtype, m.chosen_layout, m.impl, 0, usable};
     if (usable) {
       row.us = ComparableUs(*m.stats, /*widen=*/true, &row.widened);
       row.spread_us = m.stats->rel_ci * ComparableUs(*m.stats, /*widen=*/false);
@@ -153,8 +170,9 @@ CostModel::CostModel(db::Database& db) {
     const double us = ComparableUs(*m.stats, /*widen=*/false);
     const double bytes = p.Bytes(DtypeSize(m.dtype));
     Family& fam = families_[Join({names[u], m.layout, m.dtype, p.op(), p.alg()})];
+    if (fam.members.empty()) fam.unit = names[u], fam.layout = m.layout, fam.dtype = m.dtype, fam.op = p.op(), fam.alg = p.alg();
     fam.memory_bound = IsMemoryBound(p.op());
-    fam.members.push_back({pr.key, ProblemFeatures(p), p.Flops(), bytes, us, m.stats->rel_ci});
+    fam.members.push_back({pr.key, ProblemFeatures(p), p.Flops(), bytes, us, m.stats->rel_ci, m.impl});
     auto& ls = layouts_[Join({names[u], p.op(), m.dtype})];
     if (std::find(ls.begin(), ls.end(), m.layout) == ls.end()) ls.push_back(m.layout);
     if (m.layout.find('>') == std::string::npos && m.layout != "any" && m.layout != "plain")
@@ -243,6 +261,7 @@ CostModel::CostModel(db::Database& db) {
       }
     rows = std::move(kept);
   }
+  TrainLearned();
 }
 
 int CostModel::UnitIndex(const std::string& unit) const {
@@ -321,6 +340,12 @@ std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
       return Estimate{r.us, Confidence::kExact, r.spread_us, r.widened};
     }
   }
+  if (ChosenEstimator(unit, p.op()) == Estimator::kLearned) {
+    bool refused = false;
+    if (auto e = Learned(p, unit, layout, dtype, &refused)) return e;
+    // Too far from what the model was trained on, or its members disagree: no interpolation.
+    if (refused) return roofline ? Roofline(p.Flops(), p.Bytes(DtypeSize(dtype)), unit) : std::nullopt;
+  }
   if (auto e = Interpolate(p, unit, layout, dtype)) return e;
   if (!roofline) return std::nullopt;
   return Roofline(p.Flops(), p.Bytes(DtypeSize(dtype)), unit);
@@ -372,7 +397,12 @@ std::optional<Estimate> CostModel::Interpolate(const Problem& p, const std::stri
   // An even count (fewer neighbours than kNeighbours): the geometric mean of the middle two.
   const size_t m = preds.size() / 2;
   const double us = preds.size() % 2 ? preds[m] : std::sqrt(preds[m - 1] * preds[m]);
-  return Estimate{us, Confidence::kInterpolated, rel_ci * us, false};
+  // Its uncertainty: half the log spread of the neighbours' predictions, and at least a quarter of
+  // the distance to the nearest (log units): one neighbour far away is no certainty.
+  const double log_sd = std::max(
+      preds.front() > 0 && preds.back() > 0 ? 0.5 * std::log(preds.back() / preds.front()) : 0,
+      0.25 * near.front().first);
+  return Estimate{us, Confidence::kInterpolated, rel_ci * us, false, Estimator::kKnn, log_sd};
 }
 
 std::optional<Estimate> CostModel::Roofline(double flops, double bytes, const std::string& unit) const {
@@ -390,7 +420,7 @@ std::optional<Estimate> CostModel::Roofline(double flops, double bytes, const st
     if (rate <= 0) return std::nullopt;
     t = std::max(flops, bytes) / rate;
   }
-  return Estimate{t + s.launch_us, Confidence::kRoofline};
+  return Estimate{t + s.launch_us, Confidence::kRoofline, 0, false, Estimator::kRoofline};
 }
 
 std::optional<double> CostModel::ReorderMeasured(int u, const std::string& src, const std::string& dst,
@@ -446,6 +476,273 @@ std::vector<CostModel::Sample> CostModel::Samples(const std::string& op) const {
     return std::tie(a.key, a.unit, a.layout, a.dtype) < std::tie(b.key, b.unit, b.layout, b.dtype);
   });
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The learned model.
+//
+// One gradient-boosted tree ensemble per (unit, op family) (or, with learned_per_layout, per kNN
+// family). It predicts log time as kNN's log estimate plus a learned correction: the target is
+// log(time / kNN's estimate), kNN's estimate of a training point being its leave-one-out one (made
+// without the point, as for a new problem). Features of a (problem, layout, dtype, implementation):
+// log(1 + v) of every parameter of the key (a column per parameter name the group has; missing =
+// NaN), log FLOPs, log bytes, log arithmetic intensity, kNN's log(time / size), and the layout, dtype,
+// algorithm and implementation as categories. The implementation of an unmeasured problem is that of
+// the nearest measured problem of its family (oneDNN's choice depends on the shape class).
+// Measured on a default sweep (bench_select), trees predicting log(time / size) directly were worse
+// than kNN in every family with enough points (conv2d: 38% median error against kNN's 14%): the trees'
+// piecewise-constant fit of a size law is coarser than kNN's scaling of the nearest problem; as a
+// correction of kNN they win where kNN's linear scaling is wrong (binary, eltwise on some units).
+//
+// The ensemble has kFolds members, each trained without one fold of the problem keys (all rows of a
+// key in one fold: an unmeasured problem is unmeasured in every layout); the held-out predictions
+// are compared with kNN's leave-one-out on the same points, per (unit, op), and the better estimator
+// (more points within 10%, then the smaller median error) interpolates that family.
+namespace {
+constexpr int kFolds = 5;
+constexpr size_t kMinLearnedKeys = 8;  // fewer distinct problems in a group: no model
+// log flops, log bytes, log intensity (the problem's size: the reach cap measures these and the
+// parameters), then kNN's log(time / size), the log size ratio to the nearest measured problem and
+// the feature distance to it (how far kNN's scaling reaches: a leave-one-out neighbour is farther
+// than a new problem's between measured ones).
+constexpr size_t kSizeCols = 3;
+constexpr size_t kDerived = 6;
+constexpr size_t kCategories = 4;      // layout, dtype, alg, impl
+
+uint64_t Fnv(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+int Code(std::vector<std::string>& codes, const std::string& v) {
+  auto it = std::find(codes.begin(), codes.end(), v);
+  if (it != codes.end()) return static_cast<int>(it - codes.begin());
+  codes.push_back(v);
+  return static_cast<int>(codes.size() - 1);
+}
+int Find(const std::vector<std::string>& codes, const std::string& v) {
+  auto it = std::find(codes.begin(), codes.end(), v);
+  return it == codes.end() ? -1 : static_cast<int>(it - codes.begin());
+}
+
+double Size(const Problem& p, const std::string& dtype) {
+  const double s = CostModel::IsMemoryBound(p.op()) ? p.Bytes(DtypeSize(dtype)) : p.Flops();
+  if (s > 0) return s;
+  return std::max(1.0, p.Bytes(DtypeSize(dtype)));
+}
+
+double MedianOf(std::vector<double> v) {
+  if (v.empty()) return kInf;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+}  // namespace
+
+struct CostModel::LearnedGroup {
+  std::string unit, op;
+  std::vector<std::string> params;                     // parameter columns
+  std::vector<std::string> layouts, dtypes, algs, impls;  // category codes
+  std::vector<float> lo, hi;                           // training range of the continuous columns
+  std::unique_ptr<TreeEnsemble> model;
+  size_t Cols() const { return params.size() + kDerived + kCategories; }
+};
+
+const CostModel::Neighbour* CostModel::Nearest(const std::string& family, const Problem& p,
+                                               const std::string& exclude) const {
+  auto it = families_.find(family);
+  if (it == families_.end()) return nullptr;
+  const std::vector<double> f = ProblemFeatures(p);
+  const Neighbour* best = nullptr;
+  double best_d2 = 0;
+  for (const Neighbour& n : it->second.members) {
+    if (n.key == exclude || n.features.size() != f.size()) continue;
+    const double d2 = SquaredDistance(f, n.features);
+    if (!best || d2 < best_d2) best = &n, best_d2 = d2;
+  }
+  return best;
+}
+
+bool CostModel::LearnedRow(const LearnedGroup& g, const Problem& p, const std::string& layout,
+                           const std::string& dtype, const Neighbour* near, double knn_us,
+                           std::vector<float>* row) const {
+  const std::string impl = near ? near->impl : std::string("\x01");
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  row->assign(g.Cols(), nan);
+  for (const auto& [name, v] : p.params()) {
+    const int c = Find(g.params, name);
+    if (c < 0) return false;  // a parameter the group never had
+    (*row)[c] = static_cast<float>(std::log1p(static_cast<double>(v)));
+  }
+  const size_t d = g.params.size();
+  const double flops = p.Flops(), bytes = p.Bytes(DtypeSize(dtype));
+  (*row)[d] = static_cast<float>(std::log1p(flops));
+  (*row)[d + 1] = static_cast<float>(std::log1p(bytes));
+  (*row)[d + 2] = static_cast<float>(std::log1p(bytes > 0 ? flops / bytes : 0));
+  if (knn_us > 0) (*row)[d + 3] = static_cast<float>(std::log(knn_us / Size(p, dtype)));
+  if (near) {
+    const double ns = IsMemoryBound(p.op()) ? near->bytes : near->flops;
+    if (ns > 0) (*row)[d + 4] = static_cast<float>(std::log(Size(p, dtype) / ns));
+    const std::vector<double> f = ProblemFeatures(p);
+    if (f.size() == near->features.size()) (*row)[d + 5] = static_cast<float>(std::sqrt(SquaredDistance(f, near->features)));
+  }
+  const int codes[kCategories] = {Find(g.layouts, layout), Find(g.dtypes, dtype), Find(g.algs, p.alg()),
+                                  Find(g.impls, impl)};
+  if (codes[0] < 0 || codes[1] < 0 || codes[2] < 0) return false;  // never seen: nothing to learn from
+  for (size_t i = 0; i < kCategories; ++i)
+    if (codes[i] >= 0) (*row)[d + kDerived + i] = static_cast<float>(codes[i]);
+  return true;
+}
+
+void CostModel::TrainLearned() {
+  if (!options_.learned) return;
+  // kNN leave-one-out for every usable point (what the learned model is compared with).
+  struct Point {
+    const Family* fam;
+    const Neighbour* n;
+    size_t heldout;  // index into heldout_
+  };
+  std::map<std::string, std::vector<Point>> groups;  // learned group key -> its points
+  for (const auto& [fkey, fam] : families_) {
+    for (const Neighbour& n : fam.members) {
+      const Problem p = Problem::Parse(n.key);
+      HeldOut h{n.key, fam.unit, fam.layout, fam.dtype, fam.op, n.us, std::nullopt, std::nullopt};
+      if (auto e = Interpolate(p, fam.unit, fam.layout, fam.dtype, n.key)) h.knn = e->us;
+      heldout_.push_back(std::move(h));
+      // Mixed (src>dst) candidates are only ever used exactly (plan.cpp): not learned.
+      if (!options_.learned || fam.layout.find('>') != std::string::npos) continue;
+      const std::string gkey = options_.learned_per_layout ? fkey : Join({fam.unit, fam.op});
+      groups[gkey].push_back({&fam, &n, heldout_.size() - 1});
+    }
+  }
+  for (auto& [gkey, points] : groups) {
+    std::set<std::string> keys;
+    for (const Point& pt : points) keys.insert(pt.n->key);
+    if (keys.size() < kMinLearnedKeys) continue;
+    auto g = std::make_unique<LearnedGroup>();
+    g->unit = points.front().fam->unit;
+    g->op = points.front().fam->op;
+    std::vector<Problem> problems;
+    problems.reserve(points.size());
+    for (const Point& pt : points) {
+      problems.push_back(Problem::Parse(pt.n->key));
+      for (const auto& [name, v] : problems.back().params()) Code(g->params, name);
+      Code(g->layouts, pt.fam->layout);
+      Code(g->dtypes, pt.fam->dtype);
+      Code(g->algs, pt.fam->alg);
+      Code(g->impls, pt.n->impl);
+    }
+    const size_t cols = g->Cols();
+    std::vector<float> x, hx, y, row;
+    std::vector<int> fold;
+    std::vector<size_t> used;  // the points with a row, in row order
+    std::vector<double> base;  // each row's offset (the target is log(time / base))
+    for (size_t i = 0; i < points.size(); ++i) {
+      const Point& pt = points[i];
+      const Problem& p = problems[i];
+      const HeldOut& h = heldout_[pt.heldout];
+      const double knn = h.knn ? *h.knn : 0;  // kNN without the point itself, as for a new problem
+      if (knn <= 0) continue;  // no kNN estimate to correct
+      // The nearest other problem, as for a problem never measured: its implementation stands for
+      // the point's own when held out (trained with the point's own).
+      const Neighbour* near = Nearest(Join({pt.fam->unit, pt.fam->layout, pt.fam->dtype, pt.fam->op, pt.fam->alg}), p, pt.n->key);
+      if (!LearnedRow(*g, p, pt.fam->layout, pt.fam->dtype, near, knn, &row)) continue;
+      hx.insert(hx.end(), row.begin(), row.end());
+      row[g->params.size() + kDerived + kCategories - 1] = static_cast<float>(Find(g->impls, pt.n->impl));
+      x.insert(x.end(), row.begin(), row.end());
+      base.push_back(knn);
+      y.push_back(static_cast<float>(std::log(pt.n->us / base.back())));
+      used.push_back(i);
+      fold.push_back(static_cast<int>(Fnv(pt.n->key) % kFolds));
+    }
+    g->lo.assign(g->params.size() + kDerived, std::numeric_limits<float>::infinity());
+    g->hi.assign(g->params.size() + kDerived, -std::numeric_limits<float>::infinity());
+    for (size_t i = 0; i < y.size(); ++i)
+      for (size_t c = 0; c < g->lo.size(); ++c) {
+        const float v = x[i * cols + c];
+        if (std::isnan(v)) continue;
+        g->lo[c] = std::min(g->lo[c], v);
+        g->hi[c] = std::max(g->hi[c], v);
+      }
+    std::vector<bool> categorical(cols, false);
+    for (size_t c = cols - kCategories; c < cols; ++c) categorical[c] = true;
+    std::vector<double> out;
+    g->model = TreeEnsemble::Train(x, cols, categorical, y, fold, kFolds, {}, &out, &hx);
+    if (!g->model) continue;
+    for (size_t r = 0; r < used.size(); ++r)
+      if (std::isfinite(out[r])) heldout_[points[used[r]].heldout].learned = std::exp(out[r]) * base[r];
+    learned_[gkey] = std::move(g);
+  }
+  // The choice, per (unit, op): the estimator with more held-out points within 10%, then the smaller
+  // median error; a point an estimator cannot predict counts as a miss for it.
+  struct Score {
+    int knn_within = 0, learned_within = 0;
+    std::vector<double> knn_err, learned_err;
+    bool any_learned = false;
+  };
+  std::map<std::string, Score> scores;
+  for (const HeldOut& h : heldout_) {
+    Score& s = scores[Join({h.unit, h.op})];
+    const double knn = h.knn ? std::abs(*h.knn / h.us - 1) : kInf;
+    const double learned = h.learned ? std::abs(*h.learned / h.us - 1) : kInf;
+    s.any_learned |= h.learned.has_value();
+    s.knn_within += knn <= 0.10, s.learned_within += learned <= 0.10;
+    s.knn_err.push_back(knn), s.learned_err.push_back(learned);
+  }
+  for (auto& [key, s] : scores) {
+    if (!s.any_learned) continue;
+    const bool learned = s.learned_within > s.knn_within ||
+                         (s.learned_within == s.knn_within && MedianOf(s.learned_err) < MedianOf(s.knn_err));
+    chosen_[key] = learned ? Estimator::kLearned : Estimator::kKnn;
+  }
+}
+
+Estimator CostModel::ChosenEstimator(const std::string& unit, const std::string& op) const {
+  if (options_.use == CostModelOptions::Use::kKnn) return Estimator::kKnn;
+  if (options_.use == CostModelOptions::Use::kLearned) return Estimator::kLearned;
+  auto it = chosen_.find(Join({unit, op}));
+  return it == chosen_.end() ? Estimator::kKnn : it->second;
+}
+
+std::optional<Estimate> CostModel::Learned(const Problem& p, const std::string& unit,
+                                           const std::string& layout, const std::string& dtype,
+                                           bool* refused) const {
+  if (refused) *refused = false;
+  const std::string family = Join({unit, layout, dtype, p.op(), p.alg()});
+  auto git = learned_.find(options_.learned_per_layout ? family : Join({unit, p.op()}));
+  if (git == learned_.end() || !git->second->model) return std::nullopt;
+  const LearnedGroup& g = *git->second;
+  const std::string ckey = Join({family, p.Key()});
+  std::lock_guard<std::mutex> lock(*mutex_);
+  if (auto c = cache_.find(ckey); c != cache_.end()) {
+    if (refused) *refused = cache_refused_[ckey];
+    return c->second;
+  }
+  auto remember = [&](std::optional<Estimate> e, bool r) {
+    cache_[ckey] = e;
+    cache_refused_[ckey] = r;
+    if (refused) *refused = r;
+    return e;
+  };
+  const Neighbour* near = Nearest(family, p, p.Key());
+  std::vector<float> row;
+  const auto knn = Interpolate(p, unit, layout, dtype);
+  if (!near || !LearnedRow(g, p, layout, dtype, near, knn ? knn->us : 0, &row))
+    return remember(std::nullopt, false);
+  // How far outside the training data the problem lies, in log units, in its worst feature.
+  double reach = 0;
+  for (size_t c = 0; c < g.params.size() + kSizeCols; ++c) {  // the parameters and sizes
+    if (std::isnan(row[c]) || g.lo[c] > g.hi[c]) continue;
+    reach = std::max({reach, static_cast<double>(g.lo[c] - row[c]), static_cast<double>(row[c] - g.hi[c])});
+  }
+  if (reach > kMaxReach) return remember(std::nullopt, true);
+  const TreeEnsemble::Prediction pr = g.model->Predict(row.data());
+  if (pr.sd > kMaxLogSd) return remember(std::nullopt, true);
+  const double us = std::exp(pr.mean) * (knn ? knn->us : 0);
+  if (!(us > 0)) return remember(std::nullopt, false);
+  return remember(Estimate{us, Confidence::kInterpolated, us * (std::exp(pr.sd) - 1), false,
+                           Estimator::kLearned, pr.sd},
+                  false);
 }
 
 }  // namespace layoutdb::selector

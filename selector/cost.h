@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -18,6 +21,22 @@ namespace layoutdb::selector {
 enum class Confidence { kRoofline = 0, kInterpolated = 1, kExact = 2 };
 const char* ConfidenceName(Confidence c);
 
+// Which estimator produced an Estimate.
+enum class Estimator { kMeasured = 0, kKnn = 1, kLearned = 2, kRoofline = 3 };
+const char* EstimatorName(Estimator e);  // measured, knn, learned, roofline
+
+class TreeEnsemble;
+
+struct CostModelOptions {
+  // Which estimator interpolates an unmeasured problem: per (unit, op family) the one that predicted
+  // the database's own held-out points better (kChosen), or always one of them (for comparisons).
+  enum class Use { kChosen, kKnn, kLearned } use = Use::kChosen;
+  // Learned models per (unit, op family) with layout, dtype and algorithm as categorical features
+  // (false), or one per (unit, layout, dtype, op, alg) like kNN's families (true).
+  bool learned_per_layout = false;
+  bool learned = true;  // false: train nothing (kNN only)
+};
+
 struct Estimate {
   double us = 0;
   Confidence confidence = Confidence::kExact;
@@ -28,13 +47,22 @@ struct Estimate {
   // than 2%): `us` is the upper end of its interval rather than its median, so that a state whose time
   // is uncertain must win by more than its uncertainty.
   bool widened = false;
+  Estimator estimator = Estimator::kMeasured;
+  // The estimator's own uncertainty, as a standard deviation of log time: the learned ensemble's
+  // members' spread; kNN: half the log ratio of its neighbours' largest to smallest prediction, at
+  // least a quarter of the feature distance to the nearest neighbour; 0 for
+  // exact and roofline. What `sweep --refine` ranks by.
+  double log_sd = 0;
 };
 
 class CostModel {
  public:
-  explicit CostModel(db::Database& db);
+  explicit CostModel(db::Database& db, const CostModelOptions& options = {});
   // Opens the file read-only (db::Mode::kReadOnly) and loads it.
-  static CostModel Load(const std::string& db_path);
+  static CostModel Load(const std::string& db_path, const CostModelOptions& options = {});
+  CostModel(CostModel&&) noexcept;
+  CostModel& operator=(CostModel&&) noexcept;
+  ~CostModel();
 
   // Units with at least one usable measurement, `cpu` first, then by name.
   const std::vector<std::string>& Units() const { return units_; }
@@ -51,7 +79,9 @@ class CostModel {
   //    gives it (host time; widened when unstable);
   //  - nullopt when that key WAS measured there but is unusable (reference kernel, unsupported,
   //    failed, mistrusted): such a state must never be recommended;
-  //  - else interpolated from the nearest measured problems of the same op and alg (see Interpolate);
+  //  - else interpolated: by kNN (Interpolate) or the learned model (Learned), whichever
+  //    ChosenEstimator names for the unit and op; a learned estimate that reaches too far from its
+  //    training data, or whose ensemble disagrees too much, is refused and the answer is roofline;
   //  - else roofline (see Roofline); nullopt when the unit has nothing measured to base one on.
   // `roofline` false: stop after interpolation (nullopt when neither exact nor interpolated), so a
   // caller may try another layout name first. `*excluded` (when given) is set when the nullopt is
@@ -72,6 +102,25 @@ class CostModel {
   std::optional<Estimate> Interpolate(const Problem& p, const std::string& unit,
                                       const std::string& layout, const std::string& dtype,
                                       const std::string& exclude_key = "") const;
+  // The learned model's estimate (gradient-boosted trees on the problem's features, its op family's
+  // measurements on the unit; see cost.cpp). nullopt when there is no model for the family or it has
+  // never seen the layout, dtype or algorithm; also when the problem lies more than kMaxReach (log
+  // units) outside the training range of a feature, or the ensemble's log-spread exceeds kMaxLogSd:
+  // then *refused (when given) is set.
+  std::optional<Estimate> Learned(const Problem& p, const std::string& unit, const std::string& layout,
+                                  const std::string& dtype, bool* refused = nullptr) const;
+  // Which estimator interpolates the op family on the unit (kKnn when no learned model exists).
+  Estimator ChosenEstimator(const std::string& unit, const std::string& op) const;
+  // Every usable measurement predicted without itself, by both estimators: kNN leave-one-out
+  // (Interpolate with the key excluded) and the learned model's out-of-fold prediction (the member
+  // trained without the key's fold). The choice per (unit, op) is made on these at load time.
+  struct HeldOut {
+    std::string key, unit, layout, dtype, op;
+    double us = 0;
+    std::optional<double> knn, learned;
+  };
+  const std::vector<HeldOut>& HeldOutPredictions() const { return heldout_; }
+
   // max(flops / peak, bytes / bandwidth) + launch overhead, from the unit's own measurements.
   std::optional<Estimate> Roofline(double flops, double bytes, const std::string& unit) const;
 
@@ -97,13 +146,16 @@ class CostModel {
   };
   std::vector<Sample> Samples(const std::string& op = "") const;
 
+  // True when the key has any measurement (usable or not) on some unit of the planned target.
+  bool Measured(const std::string& key) const { return rows_.count(key) > 0; }
+
   // True for ops whose time follows the bytes they move rather than their FLOPs.
   static bool IsMemoryBound(const std::string& op);
 
  private:
   struct Row {
     int unit = 0;
-    std::string layout, dtype, chosen;
+    std::string layout, dtype, chosen, impl;
     double us = 0;
     bool usable = false;
     double spread_us = 0;  // half-width of the measurement's interval, in us
@@ -114,6 +166,7 @@ class CostModel {
     std::vector<double> features;
     double flops = 0, bytes = 0, us = 0;
     double rel_ci = 0;
+    std::string impl;  // the implementation oneDNN (or the OpenCL kernel) chose
   };
   struct Curve {  // (bytes, us) sorted by bytes
     std::vector<std::pair<double, double>> points;
@@ -130,6 +183,7 @@ class CostModel {
   std::vector<std::string> units_;                            // index -> name
   std::unordered_map<std::string, std::vector<Row>> rows_;    // problem key -> its measurements
   struct Family {
+    std::string unit, layout, dtype, op, alg;
     std::vector<Neighbour> members;
     bool memory_bound = false;
     double overhead_us = -1;  // fitted fixed part of a run; < 0 when too few members to fit
@@ -140,6 +194,21 @@ class CostModel {
   std::unordered_map<std::string, Curve> transfers_;          // device|method
   std::vector<UnitStats> stats_;
   std::vector<std::vector<std::string>> unit_layouts_;
+
+  // The learned models (cost.cpp, TrainLearned).
+  struct LearnedGroup;
+  void TrainLearned();
+  const Neighbour* Nearest(const std::string& family, const Problem& p, const std::string& exclude) const;
+  bool LearnedRow(const LearnedGroup& g, const Problem& p, const std::string& layout,
+                  const std::string& dtype, const Neighbour* near, double knn_us,
+                  std::vector<float>* row) const;
+  CostModelOptions options_;
+  std::map<std::string, std::unique_ptr<LearnedGroup>> learned_;  // unit|op (or a family key)
+  std::map<std::string, Estimator> chosen_;                       // unit|op -> estimator
+  std::vector<HeldOut> heldout_;
+  std::unique_ptr<std::mutex> mutex_;  // guards cache_ and the boosters' predictions
+  mutable std::unordered_map<std::string, std::optional<Estimate>> cache_;
+  mutable std::unordered_map<std::string, bool> cache_refused_;
 };
 
 // The time the selector compares units by, from a measurement's statistics: what an application sees,
@@ -149,6 +218,11 @@ class CostModel {
 // its stability target (rows before schema 4: when rel_ci > kWideRelCi). Sets *widened accordingly.
 constexpr double kWideRelCi = 0.02;
 double ComparableUs(const db::Stats& s, bool widen, bool* widened = nullptr);
+
+// Caps of the learned model (see CostModel::Learned): a factor 4 beyond the training range of a
+// feature, an ensemble standard deviation of a factor 2.
+constexpr double kMaxReach = 1.3862943611198906;   // log(4)
+constexpr double kMaxLogSd = 0.69314718055994531;  // log(2)
 
 // Log-feature vector of a problem used for nearest-neighbour search (see cost.cpp).
 std::vector<double> ProblemFeatures(const Problem& p);

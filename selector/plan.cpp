@@ -107,6 +107,7 @@ struct Builder {
     st->spread_us = 0;
     st->widened = 0;
     st->confidence = Confidence::kExact;
+    st->estimators = 0;
     bool before = anchor >= 0;
     for (int idx : sg.nodes) {
       const Node& n = g.nodes[idx];
@@ -120,6 +121,7 @@ struct Builder {
       st->spread_us += e->spread_us;
       st->widened += e->widened ? 1 : 0;
       st->confidence = std::min(st->confidence, e->confidence);
+      st->estimators |= 1 << static_cast<int>(e->estimator);
     }
     return true;
   }
@@ -379,6 +381,13 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
     if (st.confidence == Confidence::kRoofline)
       plan.notes.push_back(fmt::format("sub-graph {} ({}): roofline estimate, nothing close measured",
                                        s, Abbreviate(ps.ops, 40)));
+    if (st.confidence == Confidence::kInterpolated) {
+      std::string by;
+      for (Estimator e : {Estimator::kKnn, Estimator::kLearned})
+        if (st.estimators & (1 << static_cast<int>(e))) by += std::string(by.empty() ? "" : " and ") + EstimatorName(e);
+      plan.notes.push_back(fmt::format("sub-graph {} ({}): interpolated by {}", s, Abbreviate(ps.ops, 40),
+                                       by.empty() ? "knn" : by));
+    }
     for (const State& c : pp.states[s])
       ps.candidates.push_back({c.unit, c.label, c.us, ConfidenceName(c.confidence)});
     std::sort(ps.candidates.begin(), ps.candidates.end(),

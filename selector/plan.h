@@ -29,6 +29,7 @@ struct State {
   double spread_us = 0;  // sum of the node estimates' spreads (half-widths of their intervals)
   int widened = 0;       // nodes whose exact estimate was widened (an unstable measurement)
   bool from_any = false;  // the anchor's cost is oneDNN's `any` candidate (its chosen layout)
+  int estimators = 0;     // bit (1 << Estimator) for every estimator that costed one of its nodes
 };
 
 // Everything the solve sees; exposed for tests and the benchmark.

@@ -23,6 +23,10 @@ struct SweepOptions {
   bool quiet = false;
   bool add_target = false;          // allow a database that holds other machines' targets
   std::string cache = "hot";        // hot: repetitions back to back; cold: caches evicted before each
+  // Measure exactly these problem keys (canonical), with the spec's timing and dtypes, instead of the
+  // spec's problems, reorders and transfers (`sweep --refine`: the selector picks them). Stored like
+  // any sweep (spec name `<spec>+keys`); a key already measured is skipped, as on a resume.
+  std::vector<std::string> keys;
 };
 
 // Exit codes of RunSweep.
@@ -34,6 +38,10 @@ constexpr int kSweepInterrupted = 130; // SIGINT/SIGTERM: stopped after committi
 // input (unknown spec, unit, op, dtype, cache mode; a database of another target without add_target;
 // a file another sweep is writing: a sweep holds an advisory lock on its file for its whole life).
 int RunSweep(const SweepOptions& options);
+
+// The spec restricted to `keys` (see SweepOptions::keys): its problems replaced by the keys, no
+// reorder shapes or transfer sizes. Throws std::runtime_error naming a key that does not parse.
+SweepSpec SpecOfKeys(const SweepSpec& spec, const std::vector<std::string>& keys);
 
 // Parses "K/N" (K in 0..N-1). Throws std::invalid_argument.
 void ParseShard(const std::string& text, int* index, int* count);
