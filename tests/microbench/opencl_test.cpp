@@ -127,6 +127,17 @@ TEST_F(OpenClTest, CandidatesCoverLayoutsAndDtypes) {
   EXPECT_EQ(mm[0].Layout(), "plain");
 }
 
+// This unit's kernels have no fused epilogue: a fused problem is unsupported, with the reason, never
+// timed as its anchor.
+TEST_F(OpenClTest, FusedProblemsAreUnsupportedWithTheReason) {
+  for (const char* key : {"conv2d:mb1ic8ih8iw8oc8kh3kw3sh1sw1ph1pw1g1+relu", "matmul:mb1m4n4k4+sum+gelu"}) {
+    const Problem p = Problem::Parse(key);
+    const Prepared pr = U().Prepare(p, U().Candidates(p, {"f32"}).front());
+    EXPECT_EQ(pr.status, Prepared::Status::kUnsupported) << key;
+    EXPECT_NE(pr.reason.find("fused post-ops"), std::string::npos) << pr.reason;
+  }
+}
+
 TEST_F(OpenClTest, UnsupportedDtypesSayWhy) {
   const Problem p = Problem::Parse("eltwise:relu:mb1c4h2w2");
   const Prepared f16 = U().Prepare(p, {"nchw", "nchw", "f16"});
