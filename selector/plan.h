@@ -29,6 +29,8 @@ struct State {
   double spread_us = 0;  // sum of the node estimates' spreads (half-widths of their intervals)
   int widened = 0;       // nodes whose exact estimate was widened (an unstable measurement)
   bool from_any = false;  // the anchor's cost is oneDNN's `any` candidate (its chosen layout)
+  // How the anchor's fused kernel was costed: fused, anchor+marginal, separate; empty without one.
+  std::string fused_cost;
 };
 
 // Everything the solve sees; exposed for tests and the benchmark.
