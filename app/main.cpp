@@ -5,6 +5,9 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +16,7 @@
 #include "layoutdb/profiler/sweep.h"
 #include "layoutdb/reports/info.h"
 #include "layoutdb/reports/report.h"
+#include "layoutdb/selector.h"
 #include "runtime/commands.h"
 #include "selector/select_command.h"
 
@@ -20,6 +24,28 @@ namespace {
 
 // The exit code a subcommand's callback sets (CLI11 runs the callback while parsing).
 int g_exit = 0;
+
+// The sweep spec of `sweep --model`: the default spec's dtypes and measure settings, one problem group
+// of the model's own keys (from the selector), no transitions or transfers.
+std::string ModelSpec(const std::string& model, const std::vector<std::string>& input_texts,
+                      std::string* origin) {
+  std::map<std::string, std::vector<int64_t>> inputs;
+  for (const auto& t : input_texts) inputs.insert(layoutdb::ParseInputShape(t));
+  const std::vector<std::string> keys = layoutdb::ModelProblems(model, inputs);
+  if (keys.empty())
+    throw std::runtime_error(fmt::format("--model {}: no node of the model has a database problem", model));
+  const auto base = nlohmann::json::parse(layoutdb::profiler::LoadSpec("default").text);
+  const std::string stem = std::filesystem::path(model).stem().string();
+  nlohmann::json spec = {
+      {"name", "model-" + stem},
+      {"description", fmt::format("The problems of {} ({} keys), with the default spec's settings", model,
+                                  keys.size())},
+      {"dtypes", base.at("dtypes")},
+      {"measure", base.at("measure")},
+      {"problems", nlohmann::json::array({{{"name", "model"}, {"source", model}, {"keys", keys}}})}};
+  *origin = "--model " + model;
+  return spec.dump(1);
+}
 
 // profiler/: devices, sweep.
 void AddProfilerCommands(CLI::App& app) {
@@ -48,8 +74,23 @@ void AddProfilerCommands(CLI::App& app) {
                     "hot: repetitions back to back; cold: caches evicted before each (benchdnn's --cold-cache)")
       ->check(CLI::IsMember({"hot", "cold"}))
       ->capture_default_str();
-  sweep->callback([o, shard] {
+  // --model: the model's own problems (the selector lists them), measured with the default spec's
+  // settings; resumable like any sweep (done points are skipped by key).
+  struct ModelOptions {
+    std::string model;
+    std::vector<std::string> inputs;
+  };
+  auto m = std::make_shared<ModelOptions>();
+  auto* model_opt = sweep->add_option(
+      "--model", m->model,
+      "Measure exactly this ONNX model's problems (the fused key of every anchor sub-graph, every other "
+      "node's problem) with the default spec's settings, instead of a spec");
+  sweep->add_option("--input", m->inputs, "With --model: fix an input's shape, NAME:1,3,224,224 (repeatable)")
+      ->needs(model_opt);
+  model_opt->excludes(sweep->get_option("--spec"));
+  sweep->callback([o, shard, m] {
     layoutdb::profiler::ParseShard(*shard, &o->shard_index, &o->shard_count);
+    if (!m->model.empty()) o->spec_text = ModelSpec(m->model, m->inputs, &o->spec_origin);
     g_exit = layoutdb::profiler::RunSweep(*o);
   });
 }

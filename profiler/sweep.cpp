@@ -552,7 +552,7 @@ std::string CalibrationLine(db::Database& database, int64_t sweep_id) {
 int RunSweep(const SweepOptions& o) {
   if (o.cache != "hot" && o.cache != "cold")
     throw std::invalid_argument(fmt::format("bad --cache '{}': expected hot or cold", o.cache));
-  const SweepSpec spec = LoadSpec(o.spec);
+  const SweepSpec spec = o.spec_text.empty() ? LoadSpec(o.spec) : ParseSpec(o.spec_text, o.spec_origin);
   std::vector<std::string> warnings;
   auto units = microbench::DiscoverUnits(&warnings);
   for (const auto& w : warnings) fmt::print(stderr, "layoutdb: warning: {}\n", w);

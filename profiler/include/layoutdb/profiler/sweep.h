@@ -14,6 +14,9 @@ namespace layoutdb::profiler {
 struct SweepOptions {
   std::string db_path;
   std::string spec = "quick";
+  // A spec given as JSON text (e.g. `sweep --model`'s, built from a model's problems); when set it
+  // replaces `spec`, and `spec_origin` names it in messages.
+  std::string spec_text, spec_origin;
   std::vector<std::string> units;   // unit names, or "cpu" / "ocl" for a kind; empty: all
   std::vector<std::string> ops;     // op names (conv2d, matmul, ...); empty: all
   std::vector<std::string> dtypes;  // restricts the spec's dtypes; empty: the spec's
