@@ -102,9 +102,9 @@ struct Builder {
 
   // The cost of an anchor sub-graph's fused kernel (FuseSubgraph) on (unit, in > out): the fused key
   // exact, else interpolated among fused problems of the same chain, else the anchor's cost plus the
-  // measured marginal cost of each post-op. nullopt with *rule "separate" when a post-op has no
-  // measured marginal on the unit (the caller costs the nodes one by one); nullopt with *infeasible
-  // when the kernel was measured there and is unusable, or the anchor cannot run there.
+  // measured marginal cost of each post-op. nullopt with *rule "separate" when the fused key was
+  // measured there and is unusable, or a post-op has no measured marginal on the unit (the caller
+  // costs the nodes one by one); nullopt with *infeasible when the anchor cannot run there.
   std::optional<Estimate> FusedCost(const FusedProblem& fp, const std::string& unit, const std::string& in,
                                     const std::string& out, const std::string& measured_name,
                                     std::string* rule, bool* infeasible) const {
@@ -122,7 +122,10 @@ struct Builder {
       return e;
     }
     if (excluded) {
-      *infeasible = true;
+      // Measured there and unusable: the unit does not fuse this chain (OpenCL fuses one activation
+      // only) and runs the followers as their own kernels, or has only a reference kernel for it
+      // (then the anchor alone is excluded as well).
+      *rule = "separate";
       return std::nullopt;
     }
     auto a = ProblemCost(an, unit, in, measured_name);
@@ -178,7 +181,8 @@ struct Builder {
     };
     std::set<int> covered;
     if (const auto& fp = fused[si]) {
-      st->fused_cost = "separate";
+      // An anchor with no follower to fuse is its own kernel whatever the database holds.
+      st->fused_cost = fp->nodes.size() > 1 ? "separate" : "fused";
       if (cost.HasFused()) {
         bool infeasible = false;
         std::string rule;

@@ -253,6 +253,26 @@ TEST(FusedCost, NoFusedMeasurementAtAllCostsOperatorByOperatorAndSaysSo) {
   EXPECT_TRUE(HasNote(p, "no fused measurement")) << fmt::format("{}", fmt::join(p.notes, "\n"));
 }
 
+// A unit that does not fuse the chain (its fused row unsupported, as OpenCL's for a residual sum) runs
+// the followers as their own kernels: the sub-graph stays feasible there, costed pass by pass.
+TEST(FusedCost, AnUnsupportedFusedRowMeansSeparatePassesNotAnInfeasibleState) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("u.db"));
+    FillSeparate(db);
+    SyntheticDb::OpOptions unsupported;
+    unsupported.status = "unsupported";
+    db.Op(kFusedKey, "cpu", "nchw", 0, unsupported);
+    db.Op(std::string(kConv) + "+relu", "cpu", "nchw", 104);  // something fused is measured
+    db.Close();
+  }
+  const Plan p = SelectResidual(dir.File("u.db"));
+  ASSERT_EQ(p.subgraphs.size(), 1u);
+  EXPECT_EQ(p.subgraphs[0].fused_cost, "separate");
+  EXPECT_NEAR(p.subgraphs[0].predicted_us, 100 + 40 + 30 + 35 + 30, 1e-6);
+  EXPECT_FALSE(HasNote(p, "no fused measurement"));
+}
+
 // Interpolation among fused problems of the same chain, never from the plain anchor family.
 TEST(FusedCost, InterpolatesAmongFusedProblemsOfTheSameChain) {
   TempDir dir;
