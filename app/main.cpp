@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -16,6 +17,7 @@
 #include "layoutdb/profiler/sweep.h"
 #include "layoutdb/reports/info.h"
 #include "layoutdb/reports/report.h"
+#include "layoutdb/selector.h"
 #include "runtime/commands.h"
 #include "selector/cost.h"
 #include "selector/refine.h"
@@ -58,6 +60,17 @@ int RunRefine(layoutdb::profiler::SweepOptions o, layoutdb::selector::RefineOpti
   return rc;
 }
 
+// The problems of `sweep --model` (the selector lists them: the fused key of every anchor sub-graph,
+// every other node's problem).
+std::vector<std::string> ModelKeys(const std::string& model, const std::vector<std::string>& input_texts) {
+  std::map<std::string, std::vector<int64_t>> inputs;
+  for (const auto& t : input_texts) inputs.insert(layoutdb::ParseInputShape(t));
+  std::vector<std::string> keys = layoutdb::ModelProblems(model, inputs);
+  if (keys.empty())
+    throw std::runtime_error(fmt::format("--model {}: no node of the model has a database problem", model));
+  return keys;
+}
+
 // profiler/: devices, sweep.
 void AddProfilerCommands(CLI::App& app) {
   auto devices_opts = std::make_shared<layoutdb::profiler::DevicesOptions>();
@@ -85,22 +98,33 @@ void AddProfilerCommands(CLI::App& app) {
                     "hot: repetitions back to back; cold: caches evicted before each (benchdnn's --cold-cache)")
       ->check(CLI::IsMember({"hot", "cold"}))
       ->capture_default_str();
+  // --model: the model's own problems (the selector lists them), measured with the default spec's
+  // settings; resumable like any sweep (done points are skipped by key). With --refine N: the
+  // candidates of refinement come from this model's plan instead.
   auto refine = std::make_shared<layoutdb::selector::RefineOptions>();
   sweep->add_option("--refine", refine->count,
                     "Measure the N unmeasured problems where the cost model is least certain and the "
                     "unit/layout decision depends on it, then show how the estimates changed")
       ->check(CLI::PositiveNumber);
-  sweep->add_option("--model", refine->model, "With --refine: candidates from this ONNX model's plan");
-  sweep->add_option("--input", refine->inputs, "With --refine --model: NAME:D1,D2,... fixes a dynamic input");
+  auto* model_opt = sweep->add_option(
+      "--model", refine->model,
+      "Measure exactly this ONNX model's problems (the fused key of every anchor sub-graph, every other "
+      "node's problem) with the default spec's settings, instead of a spec; with --refine: take the "
+      "candidates from this model's plan");
+  sweep->add_option("--input", refine->inputs, "With --model: fix an input's shape, NAME:1,3,224,224 (repeatable)")
+      ->needs(model_opt);
+  model_opt->excludes(sweep->get_option("--spec"));
   sweep->callback([o, shard, refine] {
     layoutdb::profiler::ParseShard(*shard, &o->shard_index, &o->shard_count);
     if (refine->count > 0) {
       g_exit = RunRefine(*o, *refine);
-    } else if (!refine->model.empty() || !refine->inputs.empty()) {
-      throw std::runtime_error("sweep: --model and --input need --refine N");
-    } else {
-      g_exit = layoutdb::profiler::RunSweep(*o);
+      return;
     }
+    if (!refine->model.empty()) {  // the default spec's dtypes and settings, the model's keys
+      o->keys = ModelKeys(refine->model, refine->inputs);
+      o->spec = "default";
+    }
+    g_exit = layoutdb::profiler::RunSweep(*o);
   });
 }
 

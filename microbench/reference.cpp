@@ -117,7 +117,9 @@ void Pool(const Problem& p, RefTensors& t) {
         }
 }
 
-float Eltwise(const std::string& alg, float x) {
+}  // namespace
+
+float RefEltwise(const std::string& alg, float x) {
   if (alg == "relu") return std::max(x, 0.f);
   if (alg == "clip") return std::min(std::max(x, 0.f), 6.f);
   if (alg == "hardswish") return x * std::min(std::max(x + 3.f, 0.f), 6.f) / 6.f;
@@ -127,6 +129,47 @@ float Eltwise(const std::string& alg, float x) {
   if (alg == "tanh") return std::tanh(x);
   if (alg == "leakyrelu") return x > 0 ? x : kLeakyReluAlpha * x;
   throw std::invalid_argument(fmt::format("reference: unknown eltwise algorithm '{}'", alg));
+}
+
+namespace {
+float Eltwise(const std::string& alg, float x) { return RefEltwise(alg, x); }
+
+bool IsChannel(const std::string& po) { return po == "addc" || po == "subc" || po == "mulc" || po == "divc"; }
+bool IsBinary(const std::string& po) { return po == "add" || po == "sub" || po == "mul" || po == "div"; }
+
+float Apply(const std::string& base, float a, float b) {
+  if (base == "add") return a + b;
+  if (base == "sub") return a - b;
+  if (base == "mul") return a * b;
+  return a / b;
+}
+
+// Applies the post-op chain to t.dst.
+void PostOps(const Problem& p, RefTensors& t) {
+  const auto& chain = p.post_ops();
+  // Elements of dst per per-channel value, and how many channels repeat.
+  int64_t inner = 1, channels = 1;
+  if (p.op() == "conv2d") inner = p.Oh() * p.Ow(), channels = p.Get("oc");
+  if (p.op() == "matmul") channels = p.Get("n");
+  if (p.op() == "ip") channels = p.Get("oc");
+  const bool column = p.op() != "conv2d";  // matmul, ip: the channel is the last axis
+  for (size_t k = 0; k < chain.size(); ++k) {
+    const std::string& po = chain[k];
+    const std::vector<float>& x = t.post[k];
+    if (po == "sum") {
+      for (size_t i = 0; i < t.dst.size(); ++i) t.dst[i] += x[i];
+    } else if (IsBinary(po)) {
+      for (size_t i = 0; i < t.dst.size(); ++i) t.dst[i] = Apply(po, t.dst[i], x[i]);
+    } else if (IsChannel(po)) {
+      const std::string base = po.substr(0, 3);
+      for (size_t i = 0; i < t.dst.size(); ++i) {
+        const int64_t ch = column ? static_cast<int64_t>(i) % channels : static_cast<int64_t>(i) / inner % channels;
+        t.dst[i] = Apply(base, t.dst[i], x[ch]);
+      }
+    } else {
+      for (float& v : t.dst) v = Eltwise(po, v);
+    }
+  }
 }
 
 void Softmax(const Problem& p, RefTensors& t) {
@@ -367,6 +410,14 @@ RefTensors MakeInputs(const Problem& p, uint32_t seed) {
   Fill(t.src2, seed, 1);
   Fill(t.wei, seed, 2);
   Fill(t.bias, seed, 3);
+  t.post.resize(p.post_ops().size());
+  for (size_t k = 0; k < t.post.size(); ++k) {
+    int64_t n = 1;
+    for (int64_t d : PostOpDims(p, p.post_ops()[k])) n *= d;
+    t.post[k].resize(p.post_ops()[k] == "sum" || IsBinary(p.post_ops()[k]) || IsChannel(p.post_ops()[k]) ? n : 0);
+    const bool div = p.post_ops()[k] == "div" || p.post_ops()[k] == "divc";
+    Fill(t.post[k], seed, 10 + static_cast<uint32_t>(k), div ? 0.5f : -1.f, div ? 1.5f : 1.f);
+  }
   if (op == "bnorm") {
     // mean, variance, scale, shift: variances must be positive.
     const int64_t c = p.Get("c");
@@ -416,6 +467,19 @@ void ComputeReference(const Problem& p, RefTensors& t) {
   } else {
     throw std::invalid_argument(fmt::format("reference: no reference for op '{}' ({})", op, p.Key()));
   }
+  if (!p.post_ops().empty()) PostOps(p, t);
+}
+
+std::vector<int64_t> PostOpDims(const Problem& p, const std::string& name) {
+  if (IsChannel(name)) {
+    if (p.op() == "conv2d") return {1, p.Get("oc"), 1, 1};
+    if (p.op() == "matmul") return {1, 1, p.Get("n")};
+    return {1, p.Get("oc")};
+  }
+  if (name != "sum" && !IsBinary(name)) return {};
+  if (p.op() == "conv2d") return {p.Get("mb"), p.Get("oc"), p.Oh(), p.Ow()};
+  if (p.op() == "matmul") return {p.Get("mb"), p.Get("m"), p.Get("n")};
+  return {p.Get("mb"), p.Get("oc")};
 }
 
 std::string CompareOutputs(const float* got, const float* want, int64_t n, double rtol, double atol) {

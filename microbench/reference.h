@@ -24,6 +24,13 @@
 //   reduce  src [mb][c][h][w], dst [mb][oc][oh][ow] (reduced dims 1)
 //   deconv  src [mb][ic][ih][iw], wei [ic][oc/g][kh][kw] (ONNX ConvTranspose), bias [oc]
 //   prelu   src, dst [mb][c][h][w]; wei = slope[c]
+// Post-ops (conv2d, matmul, ip with a chain, Problem::post_ops()) apply to dst in chain order:
+//   eltwise alg  dst = alg(dst)
+//   sum          dst += post[k] (dst-sized: the residual the kernel's dst holds before it runs)
+//   add..div     dst = dst op post[k] (dst-sized)
+//   addc..divc   dst = dst op post[k][channel]: conv2d [oc] (a 1,C,1,1 tensor, as a model's constant
+//                per-channel operand is), matmul [n], ip [oc] (one value per output column)
+//   post[k] is empty for an eltwise post-op; div/divc operands lie in [0.5, 1.5].
 #pragma once
 
 #include <array>
@@ -43,7 +50,16 @@ std::array<int64_t, 4> SliceOffsets(const Problem& p);
 
 struct RefTensors {
   std::vector<float> src, src2, wei, bias, dst;
+  std::vector<std::vector<float>> post;  // one per post-op (see above)
 };
+
+// The eltwise function of an algorithm name (relu, clip, ...), as the reference computes it; throws
+// on an unknown name.
+float RefEltwise(const std::string& alg, float x);
+
+// Elements of the second tensor of post-op `name` of problem p (0 for an eltwise post-op), and its
+// dims: dst's for sum and add..div; conv2d {1, oc, 1, 1}, matmul {1, 1, n}, ip {1, oc} for addc..divc.
+std::vector<int64_t> PostOpDims(const Problem& p, const std::string& name);
 
 // Allocates every tensor the problem needs and fills the inputs with deterministic values in [-1, 1]
 // (variances in [0.5, 1.5]); dst is zeroed. Same seed, same values.

@@ -576,7 +576,7 @@ SweepSpec SpecOfKeys(const SweepSpec& spec, const std::vector<std::string>& keys
 int RunSweep(const SweepOptions& o) {
   if (o.cache != "hot" && o.cache != "cold")
     throw std::invalid_argument(fmt::format("bad --cache '{}': expected hot or cold", o.cache));
-  const SweepSpec spec = o.keys.empty() ? LoadSpec(o.spec) : SpecOfKeys(LoadSpec(o.spec), o.keys);
+const SweepSpec spec = o.keys.empty() ? LoadSpec(o.spec) : SpecOfKeys(LoadSpec(o.spec), o.keys);
   std::vector<std::string> warnings;
   auto units = microbench::DiscoverUnits(&warnings);
   for (const auto& w : warnings) fmt::print(stderr, "layoutdb: warning: {}\n", w);

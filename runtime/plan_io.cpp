@@ -59,6 +59,8 @@ Plan LoadPlan(const std::string& path) {
       ps.layout = s.at("layout").get<std::string>();
       ps.predicted_us = s.value("predicted_us", 0.0);
       ps.confidence = s.value("confidence", "");
+      ps.fused_key = s.value("fused_key", "");
+      ps.fused_cost = s.value("fused_cost", "");
       if (s.contains("complexity")) {
         const auto& c = s["complexity"];
         ps.flops = c.value("flops", 0.0);

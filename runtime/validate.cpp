@@ -68,6 +68,7 @@ Plan WithStates(const Plan& base, const selector::PlanProblem& pp, const std::ve
     p.subgraphs[s].unit = st.unit;
     p.subgraphs[s].layout = st.label;
     p.subgraphs[s].predicted_us = st.us;
+    if (!p.subgraphs[s].fused_key.empty()) p.subgraphs[s].fused_cost = st.fused_cost;
   }
   return p;
 }
@@ -387,12 +388,17 @@ int RunValidate(const ValidateCommandOptions& o) {
       within += std::fabs(err) <= 10.0;
     }
     const int os = oracle_solve.state[s];
-    j["subgraphs"].push_back(
-        {{"index", ps.index}, {"unit", ps.unit}, {"layout", ps.layout}, {"ops", ps.ops},
-         {"confidence", ps.confidence}, {"measured_us", m},
-         {"transition_measured_us", Median(plan_sg_trans[s])}, {"predicted_us", ps.predicted_us},
-         {"error_pct", err},
-         {"oracle", os >= 0 ? pp.states[s][os].unit + "/" + pp.states[s][os].label : ""}});
+    nlohmann::json sj = {{"index", ps.index}, {"unit", ps.unit}, {"layout", ps.layout}, {"ops", ps.ops},
+                         {"confidence", ps.confidence}, {"measured_us", m},
+                         {"transition_measured_us", Median(plan_sg_trans[s])}, {"predicted_us", ps.predicted_us},
+                         {"error_pct", err},
+                         {"oracle", os >= 0 ? pp.states[s][os].unit + "/" + pp.states[s][os].label : ""}};
+    // The kernel the prediction priced: a measured fused sub-graph is compared with its fused key.
+    if (!ps.fused_key.empty()) {
+      sj["fused_key"] = ps.fused_key;
+      sj["fused_cost"] = ps.fused_cost;
+    }
+    j["subgraphs"].push_back(std::move(sj));
   }
   j["subgraphs_within_10pct"] = compared ? static_cast<double>(within) / compared : 0.0;
   j["coverage_flops"] = coverage;

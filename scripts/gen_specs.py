@@ -116,6 +116,63 @@ def transformer_matmuls(seq, hidden, heads, ffn):
     ]
 
 
+def fused(key, *post_ops):
+    """An anchor key with a fused post-op chain, as the runtime runs it (conv2d:...+sum+relu)."""
+    return key + "".join("+" + p for p in post_ops)
+
+
+def fused_real():
+    """The chains real networks form, on a representative subset of their anchor shapes.
+
+    What the selector forms from a model (selector/fuse.cpp): BatchNormalization and a constant bias
+    fold into the anchor (no post-op); activations are eltwise post-ops; the residual Add is `sum`.
+    """
+    out = [fused(conv(3, 224, 64, 7, 2), "relu")]
+    # ResNet-50: the first block of each stage: 1x1 + relu, 3x3 + relu, 1x1 + residual sum + relu.
+    ic = 64
+    for mid, oc, hw, stride in [(64, 256, 56, 1), (128, 512, 56, 2), (256, 1024, 28, 2), (512, 2048, 14, 2)]:
+        out.append(fused(conv(ic, hw, mid, 1, 1), "relu"))
+        out.append(fused(conv(mid, hw, mid, 3, stride), "relu"))
+        out.append(fused(conv(mid, hw // stride, oc, 1, 1), "sum", "relu"))
+        ic = oc
+    # MobileNetV2: relu6 (clip) after the expansion and the depthwise conv; the projection of a
+    # stride-1 block adds the residual.
+    out.append(fused(conv(3, 224, 32, 3, 2), "clip"))
+    for c, h in [(24, 56), (32, 28), (96, 14)]:
+        mid = c * 6
+        out.append(fused(conv(c, h, mid, 1, 1), "clip"))
+        out.append(fused(conv(mid, h, mid, 3, 1, g=mid), "clip"))
+        out.append(fused(conv(mid, h, c, 1, 1), "sum"))
+    out.append(fused(conv(320, 7, 1280, 1, 1), "clip"))
+    # MobileNetV3-Large: hardswish after the expansion and the depthwise conv; the squeeze-excitation
+    # scale as a per-channel multiply; hardsigmoid on the SE's second 1x1.
+    for ic, e, c, h, k in [(40, 120, 40, 28, 5), (80, 240, 80, 28, 3), (112, 672, 112, 14, 3)]:
+        out.append(fused(conv(ic, h, e, 1, 1), "hardswish"))
+        out.append(fused(conv(e, h, e, k, 1, g=e), "hardswish"))
+        out.append(fused(conv(e, h, e, k, 1, g=e), "hardswish", "mulc"))
+        out.append(fused(conv(e // 4, 1, e, 1, 1), "hardsigmoid"))
+    # EfficientNet-B0: sigmoid-gated activations (swish = x * sigmoid(x) is not a chain; its sigmoid
+    # and the SE gate are) and a hardswish variant.
+    out.append(fused(conv(32, 112, 32, 3, 1, g=32), "sigmoid"))
+    out.append(fused(conv(144, 56, 144, 3, 1, g=144), "sigmoid", "mulc"))
+    out.append(fused(conv(24, 56, 144, 1, 1), "hardswish"))
+    return out
+
+
+def fused_transformer():
+    """BERT-base / ViT-B/16: the FFN's GELU (the bias folds; with it as a post-op too), the residual
+    sum after the output projections, and fully connected layers with ReLU (VGG-16's classifier)."""
+    return [
+        fused("matmul:mb1m128n3072k768", "gelu"),
+        fused("matmul:mb1m128n3072k768", "addc", "gelu"),
+        fused("matmul:mb1m197n3072k768", "gelu"),
+        fused("matmul:mb1m128n768k3072", "sum"),
+        fused("matmul:mb1m128n768k768", "addc", "sum"),
+        fused("ip:mb1ic4096oc4096", "relu"),
+        fused("ip:mb1ic25088oc4096", "relu"),
+    ]
+
+
 def uniq(xs):
     seen, out = set(), []
     for x in xs:
@@ -202,6 +259,12 @@ def main():
         {"name": "binary", "keys": ["binary:add:mb1c256h56w56", "binary:mul:mb1c96h56w56"]},
         {"name": "softmax-norm", "keys": ["softmax:mb1c12h128w128ax3", "softmax:mb1c1000h1w1",
                                           "bnorm:mb1c64h56w56", "lnorm:mb1t128c768"]},
+        {"name": "fused", "source": "ResNet-50 conv+relu, conv+sum+relu; MobileNetV2 conv+clip; "
+                                    "MobileNetV3 conv+hardswish; BERT matmul+gelu; VGG-16 ip+relu",
+         "keys": [fused(conv(64, 56, 64, 3, 1), "relu"), fused(conv(64, 56, 256, 1, 1), "sum", "relu"),
+                  fused(conv(3, 224, 32, 3, 2), "clip"), fused(conv(144, 56, 144, 3, 1, g=144), "clip"),
+                  fused(conv(96, 112, 96, 3, 2, g=96), "hardswish"), fused("matmul:mb1m128n768k768", "gelu"),
+                  fused("ip:mb1ic2048oc1000", "relu")]},
     ]
     quick = spec("quick", "One real-network shape per op family; f32 and bf16; a few minutes on 2 cores.",
                  quick_groups, ["f32", "bf16"],
@@ -254,6 +317,9 @@ def main():
          "keys": uniq(YOLO_GLUE + PADDLE_GLUE + BERT_GLUE)},
         {"name": "glue-grid", "source": "Concat, Resize, Transpose, PRelu, Pad, Slice, Reduce, ConvTranspose "
                                         "around the real shapes", "keys": glue_grid()},
+        {"name": "fused", "source": "post-op chains of ResNet-50, MobileNetV2/V3, EfficientNet-B0, BERT-base, "
+                                    "ViT-B/16, VGG-16 on a subset of their anchor shapes",
+         "keys": uniq(fused_real() + fused_transformer())},
     ]
     default = spec("default", "Every conv of ResNet-50, MobileNetV2/V3, EfficientNet-B0, VGG-16, the "
                    "BERT-base and ViT-B/16 matmuls, every op family, and a grid around them; f32, bf16, "

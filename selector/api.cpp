@@ -176,6 +176,12 @@ Plan Selector::Select(const std::string& model_path, const SelectOptions& option
   return plan;
 }
 
+std::vector<std::string> ModelProblems(const std::string& model_path,
+                                       const std::map<std::string, std::vector<int64_t>>& inputs) {
+  const selector::Graph g = selector::ImportOnnx(model_path, inputs);
+  return selector::ModelProblemKeys(g, selector::DefaultPartition(g));
+}
+
 std::string ModelHash(const std::string& model_path) {
   std::ifstream in(model_path, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("{}: cannot open", model_path));
@@ -224,19 +230,24 @@ std::string Plan::ToJson(int indent) const {
     for (const auto& k : s.candidates)
       c.push_back({{"unit", k.unit}, {"layout", k.layout}, {"predicted_us", k.predicted_us},
                    {"confidence", k.confidence}});
-    j["subgraphs"].push_back({{"index", s.index},
-                              {"nodes", s.nodes},
-                              {"ops", s.ops},
-                              {"unit", s.unit},
-                              {"layout", s.layout},
-                              {"predicted_us", s.predicted_us},
-                              {"confidence", s.confidence},
-                              {"complexity",
-                               {{"flops", s.flops},
-                                {"bytes", s.bytes},
-                                {"intensity", s.intensity},
-                                {"node_count", s.node_count},
-                                {"candidates", c}}}});
+    json sg = {{"index", s.index},
+               {"nodes", s.nodes},
+               {"ops", s.ops},
+               {"unit", s.unit},
+               {"layout", s.layout},
+               {"predicted_us", s.predicted_us},
+               {"confidence", s.confidence},
+               {"complexity",
+                {{"flops", s.flops},
+                 {"bytes", s.bytes},
+                 {"intensity", s.intensity},
+                 {"node_count", s.node_count},
+                 {"candidates", c}}}};
+    if (!s.fused_key.empty()) {
+      sg["fused_key"] = s.fused_key;
+      sg["fused_cost"] = s.fused_cost;
+    }
+    j["subgraphs"].push_back(std::move(sg));
   }
   j["transitions"] = json::array();
   for (const auto& t : transitions)

@@ -30,6 +30,19 @@ std::string Join(std::initializer_list<std::string_view> parts) {
 
 std::string Normal(const std::string& layout) { return layout == "plain" ? "nchw" : layout; }
 
+// A problem's post-op chain as text ("sum+relu"; empty for a plain problem): fused problems form
+// families of their own, one per chain, apart from their anchor's.
+std::string Chain(const Problem& p) {
+  std::string s;
+  for (const auto& po : p.post_ops()) s += (s.empty() ? "" : "+") + po;
+  return s;
+}
+
+std::string FamilyKey(const std::string& unit, const std::string& layout, const std::string& dtype,
+                      const Problem& p) {
+  return Join({unit, layout, dtype, p.op(), p.alg(), Chain(p)});
+}
+
 bool IsBlocked(const std::string& layout) {
   return layout == "nChw8c" || layout == "nChw16c" || layout == "nc4hw4";
 }
@@ -169,8 +182,9 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     // Neighbours, rates and overheads from the comparable time itself, not widened.
     const double us = ComparableUs(*m.stats, /*widen=*/false);
     const double bytes = p.Bytes(DtypeSize(m.dtype));
-    Family& fam = families_[Join({names[u], m.layout, m.dtype, p.op(), p.alg()})];
+    Family& fam = families_[FamilyKey(names[u], m.layout, m.dtype, p)];
     if (fam.members.empty()) fam.unit = names[u], fam.layout = m.layout, fam.dtype = m.dtype, fam.op = p.op(), fam.alg = p.alg();
+    if (!p.post_ops().empty()) has_fused_ = true, fam.fused = true;
     fam.memory_bound = IsMemoryBound(p.op());
     fam.members.push_back({pr.key, ProblemFeatures(p), p.Flops(), bytes, us, m.stats->rel_ci, m.impl});
     auto& ls = layouts_[Join({names[u], p.op(), m.dtype})];
@@ -179,7 +193,7 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
       layouts_of[u].insert(m.layout);
     min_us[u] = std::min(min_us[u], us);
     UnitStats& st = stats_[u];
-    if (p.op() == "conv2d" || p.op() == "matmul" || p.op() == "ip")
+    if ((p.op() == "conv2d" || p.op() == "matmul" || p.op() == "ip") && p.post_ops().empty())
       st.peak_flops_per_us = std::max(st.peak_flops_per_us, p.Flops() / us);
     if (p.op() == "eltwise" || p.op() == "binary")
       st.bytes_per_us = std::max(st.bytes_per_us, bytes / us);
@@ -262,6 +276,84 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     rows = std::move(kept);
   }
   TrainLearned();
+  FitMarginals();
+}
+
+// Marginal post-op costs. Every fused key measured beside its anchor (same unit, layout, dtype, both
+// usable) gives (fused - anchor) per byte of the anchor's output. A one-post-op chain is a sample of
+// that post-op directly; a longer chain is a sample of its one post-op without a one-op figure, the
+// others' (median) rates taken off. The rate of a post-op is the median of its samples, per (unit,
+// layout, dtype), and pooled over the unit's layouts for a layout that has none.
+void CostModel::FitMarginals() {
+  struct Pair {
+    std::vector<std::string> chain;
+    int unit;
+    std::string layout, dtype;
+    double diff_per_byte;
+  };
+  std::vector<Pair> pairs;
+  for (const auto& [key, rows] : rows_) {
+    if (key.find('+') == std::string::npos) continue;
+    Problem p;
+    try {
+      p = Problem::Parse(key);
+    } catch (const std::invalid_argument&) {
+      continue;
+    }
+    if (p.post_ops().empty()) continue;
+    auto anchor = rows_.find(p.WithPostOps({}).Key());
+    if (anchor == rows_.end()) continue;
+    for (const Row& r : rows) {
+      if (!r.usable) continue;
+      for (const Row& a : anchor->second) {
+        if (!a.usable || a.unit != r.unit || a.layout != r.layout || a.dtype != r.dtype) continue;
+        const double out_bytes = static_cast<double>(p.DstElems()) * DtypeSize(r.dtype);
+        pairs.push_back({p.post_ops(), r.unit, r.layout, r.dtype, (r.us - a.us) / out_bytes});
+      }
+    }
+  }
+  std::unordered_map<std::string, std::vector<double>> samples;
+  auto add = [&](const Pair& pr, const std::string& po, double rate) {
+    samples[Join({units_[pr.unit], pr.layout, pr.dtype, po})].push_back(rate);
+    samples[Join({units_[pr.unit], "*", pr.dtype, po})].push_back(rate);
+  };
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t m = v.size() / 2;
+    return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+  };
+  for (const Pair& pr : pairs)
+    if (pr.chain.size() == 1) add(pr, pr.chain[0], pr.diff_per_byte);
+  for (const auto& [k, v] : samples) marginals_[k] = median(v);
+  // Longer chains: one unknown post-op at a time, the others' rates known.
+  std::unordered_map<std::string, std::vector<double>> more;
+  for (const Pair& pr : pairs) {
+    if (pr.chain.size() < 2) continue;
+    double known = 0;
+    int unknown = -1, unknowns = 0;
+    for (size_t i = 0; i < pr.chain.size(); ++i) {
+      auto it = marginals_.find(Join({units_[pr.unit], pr.layout, pr.dtype, pr.chain[i]}));
+      if (it != marginals_.end()) known += it->second;
+      else unknown = static_cast<int>(i), ++unknowns;
+    }
+    if (unknowns != 1) continue;
+    const double rate = pr.diff_per_byte - known;
+    more[Join({units_[pr.unit], pr.layout, pr.dtype, pr.chain[unknown]})].push_back(rate);
+    more[Join({units_[pr.unit], "*", pr.dtype, pr.chain[unknown]})].push_back(rate);
+  }
+  for (const auto& [k, v] : more)
+    if (!marginals_.count(k)) marginals_[k] = median(v);
+}
+
+std::optional<double> CostModel::MarginalUs(const std::string& unit, const std::string& layout,
+                                            const std::string& dtype, const std::string& post_op,
+                                            double out_bytes) const {
+  auto it = marginals_.find(Join({unit, layout, dtype, post_op}));
+  if (it == marginals_.end()) it = marginals_.find(Join({unit, "*", dtype, post_op}));
+  if (it == marginals_.end()) return std::nullopt;
+  // A post-op costs something: a negative fitted rate (noise on a post-op cheaper than the spread of
+  // the anchor's time) counts as free.
+  return std::max(0.0, it->second) * out_bytes;
 }
 
 int CostModel::UnitIndex(const std::string& unit) const {
@@ -305,7 +397,7 @@ std::string CostModel::ChosenLayout(const std::string& key, const std::string& u
   // Not measured: what oneDNN chose for the nearest measured problem of the same op and algorithm
   // (its choice depends on the shape class — e.g. nchw for a 3-channel input — more than on sizes).
   const Problem p = Problem::Parse(key);
-  auto fam = families_.find(Join({unit, "any", dtype, p.op(), p.alg()}));
+  auto fam = families_.find(FamilyKey(unit, "any", dtype, p));
   if (fam == families_.end()) return {};
   const std::vector<double> f = ProblemFeatures(p);
   const Neighbour* best = nullptr;
@@ -340,7 +432,8 @@ std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
       return Estimate{r.us, Confidence::kExact, r.spread_us, r.widened};
     }
   }
-  if (ChosenEstimator(unit, p.op()) == Estimator::kLearned) {
+  // The learned models know plain problems only (a fused chain is not among their features).
+  if (p.post_ops().empty() && ChosenEstimator(unit, p.op()) == Estimator::kLearned) {
     bool refused = false;
     if (auto e = Learned(p, unit, layout, dtype, &refused)) return e;
     // Too far from what the model was trained on, or its members disagree: no interpolation.
@@ -366,7 +459,7 @@ std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
 std::optional<Estimate> CostModel::Interpolate(const Problem& p, const std::string& unit,
                                                const std::string& layout, const std::string& dtype,
                                                const std::string& exclude_key) const {
-  auto it = families_.find(Join({unit, layout, dtype, p.op(), p.alg()}));
+  auto it = families_.find(FamilyKey(unit, layout, dtype, p));
   if (it == families_.end()) return std::nullopt;
   const std::vector<double> f = ProblemFeatures(p);
   const bool memory = IsMemoryBound(p.op());
@@ -610,7 +703,7 @@ void CostModel::TrainLearned() {
       if (auto e = Interpolate(p, fam.unit, fam.layout, fam.dtype, n.key)) h.knn = e->us;
       heldout_.push_back(std::move(h));
       // Mixed (src>dst) candidates are only ever used exactly (plan.cpp): not learned.
-      if (!options_.learned || fam.layout.find('>') != std::string::npos) continue;
+      if (!options_.learned || fam.fused || fam.layout.find('>') != std::string::npos) continue;
       const std::string gkey = options_.learned_per_layout ? fkey : Join({fam.unit, fam.op});
       groups[gkey].push_back({&fam, &n, heldout_.size() - 1});
     }

@@ -133,6 +133,18 @@ class CostModel {
   // device, read from it, or read then write between two devices. Infinity when not measured.
   double Transfer(const std::string& src_unit, const std::string& dst_unit, int64_t bytes) const;
 
+  // True when the database holds at least one usable measurement of a fused problem (an anchor with a
+  // post-op chain): the selector then costs anchor sub-graphs as fused kernels, never as separate
+  // passes.
+  bool HasFused() const { return has_fused_; }
+  // The measured marginal cost of one post-op after an anchor whose output is `out_bytes`, on (unit,
+  // layout, dtype): the median over measured (fused - anchor) pairs of the time per output byte
+  // (see FitMarginals in cost.cpp), times out_bytes; the unit's rate over all its layouts when the
+  // layout has none; nullopt when the post-op was never measured fused on the unit in that dtype.
+  std::optional<double> MarginalUs(const std::string& unit, const std::string& layout,
+                                   const std::string& dtype, const std::string& post_op,
+                                   double out_bytes) const;
+
   // Roofline parameters, from the unit's measurements.
   double PeakFlopsPerUs(const std::string& unit) const;
   double BytesPerUs(const std::string& unit) const;
@@ -177,6 +189,7 @@ class CostModel {
   };
 
   int UnitIndex(const std::string& unit) const;
+  void FitMarginals();
   std::optional<double> ReorderMeasured(int unit, const std::string& src, const std::string& dst,
                                         const std::string& dtype, int64_t bytes) const;
 
@@ -184,11 +197,12 @@ class CostModel {
   std::unordered_map<std::string, std::vector<Row>> rows_;    // problem key -> its measurements
   struct Family {
     std::string unit, layout, dtype, op, alg;
+    bool fused = false;  // anchor + post-op chain: kNN only (the learned models see plain problems)
     std::vector<Neighbour> members;
     bool memory_bound = false;
     double overhead_us = -1;  // fitted fixed part of a run; < 0 when too few members to fit
   };
-  std::unordered_map<std::string, Family> families_;  // unit|layout|dtype|op|alg
+  std::unordered_map<std::string, Family> families_;  // unit|layout|dtype|op|alg|chain
   std::unordered_map<std::string, std::vector<std::string>> layouts_;  // unit|op|dtype -> names
   std::unordered_map<std::string, Curve> reorders_;           // unit|src|dst|dtype
   std::unordered_map<std::string, Curve> transfers_;          // device|method
@@ -209,6 +223,8 @@ class CostModel {
   std::unique_ptr<std::mutex> mutex_;  // guards cache_ and the boosters' predictions
   mutable std::unordered_map<std::string, std::optional<Estimate>> cache_;
   mutable std::unordered_map<std::string, bool> cache_refused_;
+  bool has_fused_ = false;
+  std::unordered_map<std::string, double> marginals_;  // unit|layout|dtype|post-op -> us per out byte
 };
 
 // The time the selector compares units by, from a measurement's statistics: what an application sees,

@@ -96,6 +96,22 @@ Partition DefaultPartition(const Graph& g);
 // non-constant node exactly once, indices in range), throws std::runtime_error naming the problem.
 Partition LoadPartition(const Graph& g, const std::string& json_path);
 
+// The fused problem of an anchor sub-graph as the runtime executes it (see fuse.cpp): the anchor's
+// problem with the post-op chain its followers form (`conv2d:...+sum+relu`), the nodes it covers (the
+// anchor, then the followers folded into weights and bias or fused as post-ops, in chain order) and,
+// of those, the folded ones. nullopt when the anchor takes no post-ops (pooling, softmax, ...) or has
+// no problem. Followers after the first one the chain cannot describe are not covered.
+struct FusedProblem {
+  Problem problem;
+  std::vector<int> nodes;
+  std::vector<int> folded;
+};
+std::optional<FusedProblem> FuseSubgraph(const Graph& g, const Subgraph& sg);
+
+// The database problems a partitioned model runs as: the fused key of every anchor sub-graph, and the
+// problem of every node no fused key covers; sorted, unique.
+std::vector<std::string> ModelProblemKeys(const Graph& g, const Partition& part);
+
 // Recomputes edges for the given sub-graphs (used by both partitioners).
 std::vector<Edge> ComputeEdges(const Graph& g, const std::vector<Subgraph>& subgraphs);
 

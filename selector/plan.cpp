@@ -46,6 +46,7 @@ struct Builder {
   std::vector<std::string> units;
   std::vector<std::string> keys;  // per node: canonical problem key
   std::vector<std::string> notes;
+  std::vector<std::optional<FusedProblem>> fused;  // per sub-graph
 
   double NodeBytes(const Node& n) const {
     if (n.problem) return n.problem->Bytes(dsize);
@@ -60,15 +61,18 @@ struct Builder {
   }
   double NodeFlops(const Node& n) const { return n.problem ? n.problem->Flops() : n.flops; }
 
-  // The cost of a problem node on (unit, layout), trying the names the same memory order has.
-  std::optional<Estimate> ProblemCost(const Node& n, const std::string& unit, const std::string& layout,
-                                      const std::string& measured_name) const {
-    const Problem& p = *n.problem;
+  // The cost of problem `p` (key `key`) on (unit, layout), trying the names the same memory order
+  // has; `roofline` false: nullopt when neither exact nor interpolated. *excluded: the key was
+  // measured there and is unusable (a reference kernel): never recommend.
+  std::optional<Estimate> Lookup(const Problem& p, const std::string& key, const std::string& unit,
+                                 const std::string& layout, const std::string& measured_name, bool roofline,
+                                 bool* excluded) const {
+    *excluded = false;
     if (measured_name.find('>') != std::string::npos) {
       // A mixed (src>dst) candidate is measured only where the unit offers it (oneDNN: the first,
       // few-channel convolution); its time says nothing about other shapes, so it is used exactly
       // or not at all.
-      auto e = cost.Op(p, keys[n.index], unit, measured_name, opt.dtype, false);
+      auto e = cost.Op(p, key, unit, measured_name, opt.dtype, false, excluded);
       if (e && e->confidence == Confidence::kExact) return e;
       return std::nullopt;
     }
@@ -77,12 +81,71 @@ struct Builder {
     if (layout == "plain") names.push_back("nchw");
     if (!p.IsSpatial() && layout != "plain") names.push_back("plain");
     for (size_t i = 0; i < names.size(); ++i) {
-      bool excluded = false;
-      auto e = cost.Op(p, keys[n.index], unit, names[i], opt.dtype, false, &excluded);
-      if (excluded && i == 0) return std::nullopt;  // a reference kernel here: never recommend
+      bool ex = false;
+      auto e = cost.Op(p, key, unit, names[i], opt.dtype, false, &ex);
+      if (ex && i == 0) {  // a reference kernel here: never recommend
+        *excluded = true;
+        return std::nullopt;
+      }
       if (e) return e;
     }
+    if (!roofline) return std::nullopt;
     return cost.Roofline(p.Flops(), p.Bytes(dsize), unit);
+  }
+
+  // The cost of a problem node on (unit, layout).
+  std::optional<Estimate> ProblemCost(const Node& n, const std::string& unit, const std::string& layout,
+                                      const std::string& measured_name) const {
+    bool excluded = false;
+    return Lookup(*n.problem, keys[n.index], unit, layout, measured_name, true, &excluded);
+  }
+
+  // The cost of an anchor sub-graph's fused kernel (FuseSubgraph) on (unit, in > out): the fused key
+  // exact, else interpolated among fused problems of the same chain, else the anchor's cost plus the
+  // measured marginal cost of each post-op. nullopt with *rule "separate" when the fused key was
+  // measured there and is unusable, or a post-op has no measured marginal on the unit (the caller
+  // costs the nodes one by one); nullopt with *infeasible when the anchor cannot run there.
+  std::optional<Estimate> FusedCost(const FusedProblem& fp, const std::string& unit, const std::string& in,
+                                    const std::string& out, const std::string& measured_name,
+                                    std::string* rule, bool* infeasible) const {
+    *infeasible = false;
+    const Node& an = g.nodes[fp.nodes.front()];
+    if (fp.problem.post_ops().empty()) {  // every follower folds: the anchor's kernel is all there is
+      auto e = ProblemCost(an, unit, in, measured_name);
+      *infeasible = !e;
+      *rule = "fused";
+      return e;
+    }
+    bool excluded = false;
+    if (auto e = Lookup(fp.problem, fp.problem.Key(), unit, in, measured_name, false, &excluded)) {
+      *rule = "fused";
+      return e;
+    }
+    if (excluded) {
+      // Measured there and unusable: the unit does not fuse this chain (OpenCL fuses one activation
+      // only) and runs the followers as their own kernels, or has only a reference kernel for it
+      // (then the anchor alone is excluded as well).
+      *rule = "separate";
+      return std::nullopt;
+    }
+    auto a = ProblemCost(an, unit, in, measured_name);
+    if (!a) {
+      *infeasible = true;
+      return std::nullopt;
+    }
+    const double out_bytes = static_cast<double>(fp.problem.DstElems()) * dsize;
+    for (const auto& po : fp.problem.post_ops()) {
+      auto m = cost.MarginalUs(unit, measured_name, opt.dtype, po, out_bytes);
+      if (!m && out != measured_name) m = cost.MarginalUs(unit, out, opt.dtype, po, out_bytes);
+      if (!m) {
+        *rule = "separate";
+        return std::nullopt;
+      }
+      a->us += *m;
+    }
+    a->confidence = std::min(a->confidence, Confidence::kInterpolated);
+    *rule = "anchor+marginal";
+    return a;
   }
 
   // The cost of a node without a problem on (unit, layout).
@@ -101,27 +164,51 @@ struct Builder {
     return e;
   }
 
-  // Fills the cost of a state; false when some node cannot run in it.
-  bool Cost(const Subgraph& sg, int anchor, const std::string& anchor_name, State* st) const {
+  // Fills the cost of a state; false when some node cannot run in it. An anchor sub-graph with a
+  // fused problem is costed as that one kernel (FusedCost) plus the nodes it does not cover, once the
+  // database holds any fused measurement; before that, operator by operator.
+  bool Cost(int si, const Subgraph& sg, int anchor, const std::string& anchor_name, State* st) const {
     st->us = 0;
     st->spread_us = 0;
     st->widened = 0;
     st->confidence = Confidence::kExact;
     st->estimators = 0;
+    st->fused_cost.clear();
+    auto add = [&](const Estimate& e) {
+      st->us += e.us;
+      st->spread_us += e.spread_us;
+      st->widened += e.widened ? 1 : 0;
+      st->confidence = std::min(st->confidence, e.confidence);
+      st->estimators |= 1 << static_cast<int>(e.estimator);
+    };
+    std::set<int> covered;
+    if (const auto& fp = fused[si]) {
+      // An anchor with no follower to fuse is its own kernel whatever the database holds.
+      st->fused_cost = fp->nodes.size() > 1 ? "separate" : "fused";
+      if (cost.HasFused()) {
+        bool infeasible = false;
+        std::string rule;
+        auto e = FusedCost(*fp, st->unit, st->in, st->out, anchor_name, &rule, &infeasible);
+        if (infeasible) return false;
+        st->fused_cost = rule;
+        if (e) {
+          add(*e);
+          covered.insert(fp->nodes.begin(), fp->nodes.end());
+        }
+      }
+    }
     bool before = anchor >= 0;
     for (int idx : sg.nodes) {
       const Node& n = g.nodes[idx];
       std::string layout = idx == anchor ? st->in : (before ? st->in : st->out);
+      const bool is_anchor = idx == anchor;
+      if (is_anchor) before = false;
+      if (covered.count(idx)) continue;
       std::optional<Estimate> e;
-      if (n.problem) e = ProblemCost(n, st->unit, layout, idx == anchor ? anchor_name : layout);
+      if (n.problem) e = ProblemCost(n, st->unit, layout, is_anchor ? anchor_name : layout);
       else e = OtherCost(n, st->unit, layout);
-      if (idx == anchor) before = false;
       if (!e) return false;
-      st->us += e->us;
-      st->spread_us += e->spread_us;
-      st->widened += e->widened ? 1 : 0;
-      st->confidence = std::min(st->confidence, e->confidence);
-      st->estimators |= 1 << static_cast<int>(e->estimator);
+      add(*e);
     }
     return true;
   }
@@ -137,7 +224,7 @@ struct Builder {
     }
     std::vector<State> out;
     auto add = [&](State st, const std::string& anchor_name) {
-      if (!Cost(sg, anchor, anchor_name, &st)) return;
+      if (!Cost(si, sg, anchor, anchor_name, &st)) return;
       for (State& o : out)
         if (o.unit == st.unit && o.in == st.in && o.out == st.out) {
           // One state per memory order: the cheaper way to run it (oneDNN's `any` choice and the
@@ -152,7 +239,7 @@ struct Builder {
     const bool have_cpu = std::find(units.begin(), units.end(), "cpu") != units.end();
     if (cpu_only) {
       State st{"cpu", "nchw", "nchw", "nchw"};
-      if (!Cost(sg, anchor, "nchw", &st)) {
+      if (!Cost(si, sg, anchor, "nchw", &st)) {
         st.us = 0;
         st.confidence = Confidence::kRoofline;
       }
@@ -260,7 +347,7 @@ PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostMo
                              const PlanOptions& options) {
   if (options.dtype != "f32" && options.dtype != "bf16" && options.dtype != "int8")
     throw std::runtime_error(fmt::format("unknown dtype '{}' (use f32, bf16 or int8)", options.dtype));
-  Builder b{g, part, cost, options, 4, {}, {}, {}};
+  Builder b{g, part, cost, options, 4, {}, {}, {}, {}};
   b.dsize = DtypeSize(options.dtype);
   if (cost.Units().empty())
     throw std::runtime_error(fmt::format("database {}: no usable measurement of any unit", options.db));
@@ -277,6 +364,18 @@ PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostMo
   b.keys.resize(g.nodes.size());
   for (const Node& n : g.nodes)
     if (n.problem) b.keys[n.index] = n.problem->Key();
+
+  for (const Subgraph& sg : part.subgraphs) b.fused.push_back(FuseSubgraph(g, sg));
+  {
+    int with_followers = 0;
+    for (const auto& fp : b.fused) with_followers += fp && fp->nodes.size() > 1 ? 1 : 0;
+    if (with_followers > 0 && !cost.HasFused())
+      b.notes.push_back(fmt::format(
+          "the database has no fused measurement (anchor + post-ops): the {} sub-graph{} whose followers "
+          "the runtime fuses into the anchor's kernel {} costed operator by operator, as separate "
+          "passes; `layoutdb sweep --model` measures the model's fused problems",
+          with_followers, with_followers == 1 ? "" : "s", with_followers == 1 ? "is" : "are"));
+  }
 
   PlanProblem pp;
   const size_t n = part.subgraphs.size();
@@ -378,6 +477,15 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
     ps.layout = st.label;
     ps.predicted_us = st.us;
     ps.confidence = ConfidenceName(st.confidence);
+    if (const auto fp = FuseSubgraph(g, sg)) {
+      ps.fused_key = fp->problem.Key();
+      ps.fused_cost = st.fused_cost;
+      if (st.fused_cost == "separate" && cost.HasFused())
+        plan.notes.push_back(fmt::format(
+            "sub-graph {} ({}): {} was not measured fused and a post-op of it has no measured marginal "
+            "cost on {}: costed operator by operator",
+            s, Abbreviate(ps.ops, 40), ps.fused_key, st.unit));
+    }
     if (st.confidence == Confidence::kRoofline)
       plan.notes.push_back(fmt::format("sub-graph {} ({}): roofline estimate, nothing close measured",
                                        s, Abbreviate(ps.ops, 40)));
@@ -395,7 +503,7 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
     plan.subgraphs.push_back(std::move(ps));
   }
   // Transitions of the chosen assignment, recomputed per edge for the listing.
-  Builder b{g, part, cost, options, 4, {}, {}, {}};
+  Builder b{g, part, cost, options, 4, {}, {}, {}, {}};
   b.dsize = dsize;
   for (const EdgeX& e : b.Edges()) {
     if (e.from < 0 && e.to < 0) continue;

@@ -30,6 +30,8 @@ struct State {
   int widened = 0;       // nodes whose exact estimate was widened (an unstable measurement)
   bool from_any = false;  // the anchor's cost is oneDNN's `any` candidate (its chosen layout)
   int estimators = 0;     // bit (1 << Estimator) for every estimator that costed one of its nodes
+  // How the anchor's fused kernel was costed: fused, anchor+marginal, separate; empty without one.
+  std::string fused_cost;
 };
 
 // Everything the solve sees; exposed for tests and the benchmark.

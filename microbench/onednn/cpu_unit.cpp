@@ -17,6 +17,19 @@
 //         int8 inputs are small integers (no input scales in 2.6 outside gemm-like ops), e.g. src
 //         0..16 and weights -8..8 for convolutions.
 //
+// Fused problems (conv2d, matmul, ip with a post-op chain, `conv2d:...+sum+relu`) run as one
+// primitive with oneDNN post-ops, built as runtime/cpu_backend.cpp builds them: an activation as an
+// eltwise post-op (clip as clip_v2 [0, 6], hardsigmoid as linear x/6 + 1/2 then clip_v2 [0, 1]);
+// `sum` as a sum post-op, dst holding the residual before each run (in dst's layout); add..div as a
+// binary post-op with a full-size plain f32 tensor; addc..divc with a plain f32 per-channel tensor
+// (1,C,1,1 for conv2d; one value per output column, broadcast over rows, for matmul and ip). f32 and
+// bf16 only: int8 with post-ops is stored as unsupported with the reason.
+// oneDNN 2.6's gemm convolution (x64:gemm:jit, chosen for small nhwc convolutions) writes wrong results
+// with a binary post-op whose operand is not in dst's layout (a full-size nchw operand beside an nhwc
+// dst; also an N,C,1,1 operand with N > 1): the check catches it and the point is stored as failed,
+// never used. The runtime builds the same primitive (runtime/cpu_backend.cpp binds binary operands
+// plain).
+//
 // Correctness check: every kernel's inputs are MakeInputs() (reference.h) rounded to what the kernel
 // reads (bf16, or integers for int8), so the reference runs on exactly the kernel's inputs; the
 // kernel's dst is reordered to plain f32 and compared with tolerances stated in MakePlan(). The
@@ -168,6 +181,9 @@ void QuantiseInputs(const Problem& p, const Plan& plan, RefTensors& t) {
   if (plan.bf16) {
     for (auto* v : {&t.src, &t.src2}) std::transform(v->begin(), v->end(), v->begin(), RoundToBf16);
     if (gemm_like || p.op() == "prelu") std::transform(t.wei.begin(), t.wei.end(), t.wei.begin(), RoundToBf16);
+    // A sum post-op reads the residual through dst, in dst's type; binary operands stay f32.
+    for (size_t k = 0; k < t.post.size(); ++k)
+      if (p.post_ops()[k] == "sum") std::transform(t.post[k].begin(), t.post[k].end(), t.post[k].begin(), RoundToBf16);
   }
   if (plan.int8) {
     auto q = [](float x, float scale, float shift) { return std::nearbyint(x * scale + shift); };
@@ -189,6 +205,51 @@ void QuantiseExpected(const Plan& plan, std::vector<float>& want) {
   for (float& x : want) x = std::min(hi, std::max(lo, std::nearbyint(x * plan.oscale)));
 }
 
+// The oneDNN post-ops of a problem's chain (see the header comment): `ops` for the attribute, the
+// binary operands to bind (post-op index in `ops`, chain index), and the chain index of `sum`.
+struct PostOpChain {
+  dnnl::post_ops ops;
+  std::vector<std::pair<int, size_t>> binaries;  // (oneDNN post-op index, chain index)
+  int sum = -1;
+};
+
+PostOpChain MakePostOpChain(const Problem& p) {
+  using A = dnnl::algorithm;
+  PostOpChain c;
+  const auto& chain = p.post_ops();
+  for (size_t k = 0; k < chain.size(); ++k) {
+    const std::string& po = chain[k];
+    if (po == "sum") {
+      c.sum = static_cast<int>(k);
+      c.ops.append_sum(1.0f);
+      continue;
+    }
+    const std::string base = po.size() == 4 && po.back() == 'c' ? po.substr(0, 3) : po;
+    if (base == "add" || base == "sub" || base == "mul" || base == "div") {
+      const A alg = base == "add" ? A::binary_add : base == "sub" ? A::binary_sub
+                    : base == "mul" ? A::binary_mul : A::binary_div;
+      const memory::dims dims = PostOpDims(p, po);
+      const Tag plain = dims.size() == 4 ? Tag::nchw : dims.size() == 3 ? Tag::abc : Tag::ab;
+      c.binaries.push_back({c.ops.len(), k});
+      c.ops.append_binary(alg, memory::desc(dims, Dt::f32, plain));
+      continue;
+    }
+    if (po == "relu") c.ops.append_eltwise(1.f, A::eltwise_relu, 0.f, 0.f);
+    else if (po == "clip") c.ops.append_eltwise(1.f, A::eltwise_clip_v2, 0.f, 6.f);
+    else if (po == "hardswish") c.ops.append_eltwise(1.f, A::eltwise_hardswish, 0.f, 0.f);
+    else if (po == "sigmoid") c.ops.append_eltwise(1.f, A::eltwise_logistic, 0.f, 0.f);
+    else if (po == "gelu") c.ops.append_eltwise(1.f, A::eltwise_gelu_erf, 0.f, 0.f);
+    else if (po == "tanh") c.ops.append_eltwise(1.f, A::eltwise_tanh, 0.f, 0.f);
+    else if (po == "hardsigmoid") {
+      c.ops.append_eltwise(1.f, A::eltwise_linear, 1.f / 6, 0.5f);
+      c.ops.append_eltwise(1.f, A::eltwise_clip_v2, 0.f, 1.f);
+    } else {
+      throw std::invalid_argument(fmt::format("post-op '{}' has no oneDNN post-op here", po));
+    }
+  }
+  return c;
+}
+
 // One prepared primitive with its memories. CpuUnit fills the fields in as it builds it.
 class OnednnKernel : public Kernel {
  public:
@@ -200,6 +261,10 @@ class OnednnKernel : public Kernel {
 
   std::string Check() override {
     if (pre_) pre_();
+    if (sum_init_) {  // a sum post-op accumulates into dst: start from the residual
+      dnnl::reorder(sum_init_, dst_).execute(strm_, sum_init_, dst_);
+      strm_.wait();
+    }
     prim_.execute(strm_, args_);
     strm_.wait();
     const std::vector<float>& want = *want_;
@@ -248,6 +313,7 @@ class OnednnKernel : public Kernel {
   std::vector<memory> keep_;    // memories that views in args_ point into
   std::function<void()> pre_;   // run before the primitive, inside the timed region (pad's border fill)
   memory dst_;
+  memory sum_init_;  // the residual a sum post-op adds to (plain f32), copied into dst_ before a check
   memory::desc dst_plain_;
   std::shared_ptr<const std::vector<float>> want_;  // shared by the candidates of one (problem, dtype)
   double rtol_ = 0, atol_ = 0;
@@ -310,6 +376,10 @@ class CpuUnit : public Unit {
       } else if (c.src_layout != "plain" || c.dst_layout != "plain") {
         return Prepared::Unsupported(fmt::format("{} has the single cpu layout 'plain', not '{}'", p.op(), c.Layout()));
       }
+      if (c.dtype == "int8" && !p.post_ops().empty())
+        return Prepared::Unsupported(
+            "int8 with fused post-ops is not measured (the runtime executes f32; output scales before "
+            "post-ops would need their own quantised reference)");
       if (c.dtype == "int8" && p.op() == "eltwise" && p.alg() != "relu" && p.alg() != "hardsigmoid")
         // oneDNN 2.6 refuses the descriptor (invalid_arguments): integer eltwise is relu / linear only.
         return Prepared::Unsupported(fmt::format(
@@ -403,6 +473,8 @@ class CpuUnit : public Unit {
     auto k = std::make_unique<OnednnKernel>(eng_, strm_);
     dnnl::primitive_attr attr;
     if (plan.out_scaled && op != "eltwise") attr.set_output_scales(0, {plan.oscale});  // eltwise: below
+    const PostOpChain chain = MakePostOpChain(p);
+    if (!p.post_ops().empty()) attr.set_post_ops(chain.ops);
     const auto fwd = dnnl::prop_kind::forward_inference;
     const Tag stag = p.IsSpatial() ? *TagOf(c.src_layout) : Tag::undef;
     const Tag dtag = p.IsSpatial() ? *TagOf(c.dst_layout) : Tag::undef;
@@ -563,6 +635,20 @@ class CpuUnit : public Unit {
       if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
     } else {
       return Prepared::Unsupported(fmt::format("op '{}' has no cpu kernel", op));
+    }
+    // Post-op operands: binary tensors (plain f32), and the residual a sum post-op adds to.
+    for (const auto& [index, ck] : chain.binaries) {
+      const memory::dims dims = PostOpDims(p, p.post_ops()[ck]);
+      const Tag plain = dims.size() == 4 ? Tag::nchw : dims.size() == 3 ? Tag::abc : Tag::ab;
+      const memory::desc md(dims, Dt::f32, plain);
+      k->args_[DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1] = k->Filled(md, t.post[ck], dims, plain);
+    }
+    if (chain.sum >= 0) {
+      const memory::dims dims = k->dst_plain_.dims();
+      const Tag plain = dims.size() == 4 ? Tag::nchw : dims.size() == 3 ? Tag::abc : Tag::ab;
+      k->sum_init_ = memory(k->dst_plain_, eng_);
+      std::memcpy(k->sum_init_.get_data_handle(), t.post[chain.sum].data(), t.post[chain.sum].size() * 4);
+      k->dst_ = k->Filled(k->dst_.get_desc(), t.post[chain.sum], dims, plain);
     }
     if (!k->args_.count(DNNL_ARG_DST)) k->args_[DNNL_ARG_DST] = k->dst_;  // reorders bind theirs (a view for pad)
     k->want_ = ref.want;

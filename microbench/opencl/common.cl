@@ -9,6 +9,33 @@
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
 
+// The fused activation of a conv / matmul epilogue (a fused problem's one eltwise post-op), applied by
+// ACT_F to a float or any floatn, as the runtime's kernels do (runtime/ocl/prelude.cl, same codes):
+// ACT 0 none, 1 relu, 2 clip(A0, A1), 4 sigmoid, 5 hardsigmoid(alpha A0, beta A1), 6 hardswish,
+// 7 tanh, 13 gelu (erf). A0 and A1 are defines here (the runtime passes them as arguments).
+#ifndef ACT
+#define ACT 0
+#endif
+#if ACT == 0
+#define ACT_F(x) (x)
+#elif ACT == 1
+#define ACT_F(x) fmax((x), 0.f)
+#elif ACT == 2
+#define ACT_F(x) fmin(fmax((x), A0), A1)
+#elif ACT == 4
+#define ACT_F(x) (1.f / (1.f + exp(-(x))))
+#elif ACT == 5
+#define ACT_F(x) clamp((x) * A0 + A1, 0.f, 1.f)
+#elif ACT == 6
+#define ACT_F(x) ((x) * clamp((x) * (1.f / 6.f) + 0.5f, 0.f, 1.f))
+#elif ACT == 7
+#define ACT_F(x) tanh(x)
+#elif ACT == 13
+#define ACT_F(x) (0.5f * (x) * (1.f + erf((x) * 0.70710678118654752f)))
+#else
+#error unknown ACT
+#endif
+
 #if defined(LAYOUT_NCHW)
 #define OFF(n, c, h, w, C, H, W) (((((size_t)(n)) * (C) + (c)) * (H) + (h)) * (W) + (w))
 #elif defined(LAYOUT_NHWC)

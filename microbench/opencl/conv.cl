@@ -115,7 +115,7 @@ __kernel void conv2d(__global const float* restrict src, __global const float* r
     if (ow >= OW) break;
 #if defined(LAYOUT_NHWC)
     if (nvalid == OCV) {
-      VSTORE(acc[p], 0, dst + OFF(n, oc0, oh, ow, OC, OH, OW));
+      VSTORE(ACT_F(acc[p]), 0, dst + OFF(n, oc0, oh, ow, OC, OH, OW));
       continue;
     }
 #elif defined(LAYOUT_NC4HW4)
@@ -123,13 +123,13 @@ __kernel void conv2d(__global const float* restrict src, __global const float* r
       __global float* d = dst + OFF(n, oc0, oh, ow, OC, OH, OW);
       const size_t bs = (size_t)OH * OW * 4;  // distance between channel blocks
       float t[OCV];
-      VSTORE(acc[p], 0, t);
+      VSTORE(ACT_F(acc[p]), 0, t);
       for (int j = 0; j < OCV / 4; ++j) vstore4(vload4(j, t), 0, d + j * bs);
       continue;
     }
 #endif
     float t[OCV];
-    VSTORE(acc[p], 0, t);
+    VSTORE(ACT_F(acc[p]), 0, t);
     for (int j = 0; j < nvalid; ++j) dst[OFF(n, oc0 + j, oh, ow, OC, OH, OW)] = t[j];
   }
 }
@@ -229,7 +229,7 @@ __kernel void dwconv2d(__global const float* restrict src, __global const float*
   }
   for (int p = 0; p < PX; ++p) {
     const int ow = ow0 + p;
-    if (ow < OW) dw_store(acc[p], dst, n, c, oh, ow, C, OH, OW);
+    if (ow < OW) dw_store(ACT_F(acc[p]), dst, n, c, oh, ow, C, OH, OW);
   }
 }
 
@@ -272,10 +272,10 @@ __kernel void dwconv2d_w(__global const float* restrict src, __global const floa
   }
   __global float* drow = dst + ((size_t)z * OH + oh) * OW;
   if (ow0 + PX <= OW) {
-    VSTOREPX(acc, 0, drow + ow0);
+    VSTOREPX(ACT_F(acc), 0, drow + ow0);
   } else {
     float t[PX];
-    VSTOREPX(acc, 0, t);
+    VSTOREPX(ACT_F(acc), 0, t);
     for (int p = 0; ow0 + p < OW; ++p) drow[ow0 + p] = t[p];
   }
 }

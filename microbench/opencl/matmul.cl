@@ -63,7 +63,7 @@ __kernel void matmul(__global const float* restrict A, __global const float* res
     for (int r = 0; r < MR; ++r) acc[r] = fma((float16)a[r][k], bk, acc[r]);
   }
   for (int r = 0; r < MR && m0 + r < M; ++r)
-    store_c_row(acc[r], C + ((size_t)bt * M + m0 + r) * N, n0, N);
+    store_c_row(ACT_F(acc[r]), C + ((size_t)bt * M + m0 + r) * N, n0, N);
 }
 #else
 __kernel void matmul(__global const float* restrict A, __global const float* restrict B,
@@ -112,6 +112,6 @@ __kernel void matmul(__global const float* restrict A, __global const float* res
   }
   if (!active) return;
   for (int r = 0; r < MR && m0 + r < M; ++r)
-    store_c_row(acc[r], C + ((size_t)bt * M + m0 + r) * N, n0, N);
+    store_c_row(ACT_F(acc[r]), C + ((size_t)bt * M + m0 + r) * N, n0, N);
 }
 #endif

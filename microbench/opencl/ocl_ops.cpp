@@ -82,6 +82,20 @@ class OpKernel : public OclKernel {
 // FMA chains; the check's tolerance (rtol 1e-4, atol 1e-5 + 1e-6 * reduction length) still holds.
 const char* kFastOpts = " -cl-fast-relaxed-math";
 
+// The -D options of a problem's fused activation (common.cl's ACT codes); empty without a post-op.
+std::string ActOptions(const Problem& p) {
+  if (p.post_ops().empty()) return {};
+  const std::string& a = p.post_ops().front();
+  if (a == "relu") return " -DACT=1";
+  if (a == "clip") return " -DACT=2 -DA0=0.f -DA1=6.f";
+  if (a == "sigmoid") return " -DACT=4";
+  if (a == "hardsigmoid") return " -DACT=5 -DA0=0.16666667f -DA1=0.5f";
+  if (a == "hardswish") return " -DACT=6";
+  if (a == "tanh") return " -DACT=7";
+  if (a == "gelu") return " -DACT=13";
+  throw std::invalid_argument(fmt::format("post-op '{}' has no OpenCL epilogue", a));
+}
+
 void PrepareConv(OpKernel& k, DeviceCtx& dev, std::vector<Variant>& vs) {
   const Problem& p = k.p_;
   const int64_t mb = p.Get("mb"), ic = p.Get("ic"), ih = p.Get("ih"), iw = p.Get("iw");
@@ -571,6 +585,9 @@ Prepared PrepareOp(const std::shared_ptr<DeviceCtx>& dev, const Problem& p, cons
   }
   if (vs.empty())
     return Prepared::Unsupported(fmt::format("{}: no OpenCL kernel for op '{}'", dev->unit_name, op));
+  // A fused activation (the one eltwise post-op OclUnit lets through) in every variant's epilogue.
+  const std::string act = ActOptions(p);
+  for (Variant& v : vs) v.options += act;
   k->Finish(Tune(*dev, p.Key() + "|" + layout + "|f32", vs));
   return Prepared::Ok(std::move(k));
 }

@@ -2,6 +2,7 @@
 #include "opencl/ocl_unit.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -55,6 +56,18 @@ class OclUnit : public Unit {
       return Prepared::Unsupported(
           fmt::format("{}: layout '{}' is not one of this unit's for {}", info_.name, c.src_layout, p.op()));
     if (std::string why = DtypeUnsupported(c.dtype); !why.empty()) return Prepared::Unsupported(why);
+    if (!p.post_ops().empty()) {
+      // The runtime's kernels (runtime/ocl) fuse the bias, a folded batch norm and one activation
+      // into a convolution or GEMM; these kernels do the same (common.cl's ACT). A residual sum, a
+      // binary operand or a second activation is fused by neither.
+      const auto& chain = p.post_ops();
+      const auto& acts = KnownAlgs("eltwise");
+      if (chain.size() != 1 || std::find(acts.begin(), acts.end(), chain.front()) == acts.end())
+        return Prepared::Unsupported(fmt::format(
+            "{}: fused post-ops +{}: the OpenCL kernels fuse one activation only (no sum or binary "
+            "operand), as the runtime's do",
+            info_.name, fmt::join(chain, "+")));
+    }
     return Guard([&] { return PrepareOp(dev_, p, c.src_layout); });
   }
 

@@ -127,6 +127,27 @@ TEST_F(OpenClTest, CandidatesCoverLayoutsAndDtypes) {
   EXPECT_EQ(mm[0].Layout(), "plain");
 }
 
+// One activation fused into a convolution's or GEMM's epilogue (what the runtime's kernels fuse) is
+// measured and checked against the reference, in every layout and every kernel family (dense,
+// depthwise in both its vector shapes, GEMM for matmul and ip); a sum, a binary operand or a second
+// activation is unsupported, with the reason.
+TEST_F(OpenClTest, FusedActivationsMatchTheReferenceAndOtherChainsAreUnsupported) {
+  for (const char* key : {"conv2d:mb1ic6ih9iw11oc20kh3kw3sh1sw1ph1pw1g1+relu",
+                          "conv2d:mb1ic6ih9iw11oc20kh3kw3sh1sw1ph1pw1g1+sigmoid",
+                          "conv2d:mb1ic10ih6iw21oc10kh3kw3sh1sw1ph1pw1g10+clip",
+                          "conv2d:mb1ic10ih9iw9oc10kh3kw3sh2sw2ph1pw1g10+hardswish"})
+    for (const auto& layout : kLayouts) PrepareChecked(key, layout);
+  for (const char* key : {"matmul:mb2m5n20k7+gelu", "ip:mb3ic10oc17+hardsigmoid", "ip:mb1ic9oc5+tanh"})
+    PrepareChecked(key, "plain");
+  for (const char* key : {"conv2d:mb1ic8ih8iw8oc8kh3kw3sh1sw1ph1pw1g1+sum+relu", "matmul:mb1m4n4k4+relu+tanh",
+                          "ip:mb1ic4oc4+mulc"}) {
+    const Problem p = Problem::Parse(key);
+    const Prepared pr = U().Prepare(p, U().Candidates(p, {"f32"}).front());
+    EXPECT_EQ(pr.status, Prepared::Status::kUnsupported) << key;
+    EXPECT_NE(pr.reason.find("one activation only"), std::string::npos) << pr.reason;
+  }
+}
+
 TEST_F(OpenClTest, UnsupportedDtypesSayWhy) {
   const Problem p = Problem::Parse("eltwise:relu:mb1c4h2w2");
   const Prepared f16 = U().Prepare(p, {"nchw", "nchw", "f16"});

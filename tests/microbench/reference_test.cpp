@@ -1,6 +1,7 @@
 // The reference kernels against results worked out by hand on tiny problems.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "microbench/reference.h"
@@ -162,6 +163,38 @@ TEST(Reference, InputsAreDeterministicAndInRange) {
   EXPECT_NE(a.src, c.src);
   for (float v : a.src) EXPECT_TRUE(v >= -1 && v <= 1) << v;
   for (int i = 8; i < 16; ++i) EXPECT_TRUE(a.wei[i] >= 0.5f && a.wei[i] <= 1.5f) << a.wei[i];
+}
+
+// A post-op chain applies to the anchor's result in order: per column for matmul, per channel (1,C,1,1)
+// for conv2d, the residual and full-size operands element by element.
+TEST(Reference, PostOpChainsApplyInOrder) {
+  {
+    const Problem p = Problem::Parse("matmul:mb1m2n3k4+addc+relu");
+    RefTensors t = MakeInputs(p), plain = t;
+    ComputeReference(p, t);
+    ComputeReference(p.WithPostOps({}), plain);
+    ASSERT_EQ(t.post.size(), 2u);
+    ASSERT_EQ(t.post[0].size(), 3u);
+    EXPECT_TRUE(t.post[1].empty());
+    for (size_t i = 0; i < t.dst.size(); ++i)
+      EXPECT_FLOAT_EQ(t.dst[i], std::max(plain.dst[i] + t.post[0][i % 3], 0.f)) << i;
+  }
+  {
+    const Problem p = Problem::Parse("conv2d:mb2ic3ih4iw4oc5kh1kw1sh1sw1ph0pw0g1+sum+divc+sub");
+    RefTensors t = MakeInputs(p), plain = t;
+    ComputeReference(p, t);
+    ComputeReference(p.WithPostOps({}), plain);
+    ASSERT_EQ(t.post[0].size(), plain.dst.size());
+    ASSERT_EQ(t.post[1].size(), 5u);
+    for (float v : t.post[1]) EXPECT_TRUE(v >= 0.5f && v <= 1.5f) << v;  // a divisor away from 0
+    for (size_t i = 0; i < t.dst.size(); ++i) {
+      const size_t c = i / 16 % 5;
+      EXPECT_FLOAT_EQ(t.dst[i], (plain.dst[i] + t.post[0][i]) / t.post[1][c] - t.post[2][i]) << i;
+    }
+  }
+  EXPECT_EQ(PostOpDims(Problem::Parse("ip:mb3ic4oc5+mulc"), "mulc"), (std::vector<int64_t>{1, 5}));
+  EXPECT_EQ(PostOpDims(Problem::Parse("ip:mb3ic4oc5+sum"), "sum"), (std::vector<int64_t>{3, 5}));
+  EXPECT_TRUE(PostOpDims(Problem::Parse("ip:mb3ic4oc5+gelu"), "gelu").empty());
 }
 
 TEST(Reference, CompareOutputsNamesTheFirstBadElement) {

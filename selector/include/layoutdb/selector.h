@@ -67,6 +67,15 @@ struct PlanSubgraph {
   std::string layout;              // nchw, nhwc, nChw16c, ..., or `src>dst` for a mixed anchor
   double predicted_us = 0;         // the sub-graph's operators in that state (no transitions)
   std::string confidence;          // the weakest of its nodes
+  // The problem the runtime executes as one fused kernel for the anchor and its followers
+  // (`conv2d:...+sum+relu`; the anchor's key when every follower folds into weights and bias); empty
+  // for a sub-graph without a post-op-taking anchor (conv2d, matmul, ip).
+  std::string fused_key;
+  // How the fused part was costed: `fused` (the fused key, exact or interpolated among fused problems
+  // of the same chain), `anchor+marginal` (the anchor plus measured marginal costs per post-op),
+  // `separate` (each operator by itself: the database has nothing fused to go on); empty when there
+  // is no fused key.
+  std::string fused_cost;
   // Complexity score.
   double flops = 0, bytes = 0, intensity = 0;
   int node_count = 0;
@@ -105,6 +114,12 @@ struct Plan {
   std::string ToJson(int indent = 2) const;  // validated by schema/plan.schema.json
   std::string ToTable() const;               // what `layoutdb select` prints
 };
+
+// The database problems a model runs as under the default partition (what `layoutdb sweep --model`
+// measures): the fused key of every anchor sub-graph and the problem of every other node that has
+// one; sorted, unique. Throws std::runtime_error naming the file, as Select does.
+std::vector<std::string> ModelProblems(const std::string& model_path,
+                                       const std::map<std::string, std::vector<int64_t>>& inputs);
 
 // A fingerprint of a model file's bytes (16 hex digits; a plan carries it so that a runtime can refuse a
 // plan made for another model). Throws naming the file when it cannot be read.

@@ -1,0 +1,347 @@
+// Fused problems: the key of each anchor sub-graph formed as the runtime fuses it (folds, post-ops,
+// where the chain stops), on small hand-built ONNX graphs; the plan costing a fused sub-graph by one
+// lookup (an exact fused row), from the anchor plus measured marginal post-op costs, and operator by
+// operator only when nothing fused is measured; `layoutdb sweep --model` then `select` round trip.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "layoutdb/json_schema.h"
+#include "layoutdb/selector.h"
+#include "onnx_test_util.h"
+#include "selector/graph.h"
+#include "synthetic_db.h"
+#include "tests/shell.h"
+
+namespace layoutdb::selector {
+namespace {
+
+using onnx_testing::Tiny;
+using testing::SyntheticDb;
+using testing::TempDir;
+
+const char* kConv = "conv2d:mb1ic8ih8iw8oc8kh3kw3sh1sw1ph1pw1g1";
+
+// x [1,8,8,8] -> Conv(W, B) -> `tail` nodes; returns the path.
+void ConvInto(Tiny& t, const std::string& out) {
+  t.Input("x", {"1", "8", "8", "8"});
+  t.Floats("W", {8, 8, 3, 3}, 0.1f);
+  t.Floats("B", {8}, 0.1f);
+  auto* c = t.Node("Conv", {"x", "W", "B"}, {out});
+  Tiny::IntsAttr(c, "kernel_shape", {3, 3});
+  Tiny::IntsAttr(c, "pads", {1, 1, 1, 1});
+}
+
+void Bn(Tiny& t, const std::string& in, const std::string& out) {
+  for (const char* s : {"bn_s", "bn_b", "bn_m"}) t.Floats(s, {8}, 0.5f);
+  t.Floats("bn_v", {8}, 1.0f);
+  t.Node("BatchNormalization", {in, "bn_s", "bn_b", "bn_m", "bn_v"}, {out});
+}
+
+struct Formed {
+  Graph g;
+  Partition p;
+  std::optional<FusedProblem> fp;
+};
+
+Formed Form(const Tiny& t, const std::string& name) {
+  TempDir dir;
+  Formed f;
+  f.g = ImportOnnx(t.Write(dir.File(name + ".onnx")), {});
+  f.p = DefaultPartition(f.g);
+  EXPECT_FALSE(f.p.subgraphs.empty());
+  f.fp = FuseSubgraph(f.g, f.p.subgraphs.front());
+  return f;
+}
+
+// ResNet's bottleneck end: Conv -> BN -> Relu -> Add(residual x) -> Relu.
+Tiny Residual() {
+  Tiny t(13);
+  ConvInto(t, "c");
+  Bn(t, "c", "bn");
+  t.Node("Relu", {"bn"}, {"r"});
+  t.Node("Add", {"r", "x"}, {"a"});
+  t.Node("Relu", {"a"}, {"y"});
+  t.Output("y", {"1", "8", "8", "8"});
+  return t;
+}
+
+TEST(FusedKey, BatchNormFoldsActivationsAndTheResidualSumArePostOps) {
+  const Formed f = Form(Residual(), "residual");
+  ASSERT_EQ(f.p.subgraphs.size(), 1u);
+  ASSERT_TRUE(f.fp);
+  EXPECT_EQ(f.fp->problem.Key(), std::string(kConv) + "+relu+sum+relu");
+  EXPECT_EQ(f.fp->nodes, (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(f.fp->folded, (std::vector<int>{1}));
+  EXPECT_EQ(ModelProblemKeys(f.g, f.p), (std::vector<std::string>{std::string(kConv) + "+relu+sum+relu"}));
+}
+
+// Constant per-channel Mul before any post-op folds; after one it is `mulc`; a constant full-size
+// operand is `sub`.
+TEST(FusedKey, ConstantOperandsFoldFirstThenBecomePerChannelOrFullSizePostOps) {
+  Tiny t(13);
+  ConvInto(t, "c");
+  t.Floats("s1", {1, 8, 1, 1}, 2.0f);
+  t.Floats("s2", {8, 1, 1}, 3.0f);
+  t.Floats("full", {1, 8, 8, 8}, 1.0f);
+  t.Node("Mul", {"c", "s1"}, {"m1"});
+  t.Node("Sigmoid", {"m1"}, {"sg"});
+  t.Node("Mul", {"s2", "sg"}, {"m2"});  // the chain's tensor second: Mul commutes
+  t.Node("Sub", {"m2", "full"}, {"y"});
+  t.Output("y", {"1", "8", "8", "8"});
+  const Formed f = Form(t, "consts");
+  ASSERT_TRUE(f.fp);
+  EXPECT_EQ(f.fp->problem.Key(), std::string(kConv) + "+sigmoid+mulc+sub");
+  EXPECT_EQ(f.fp->folded, (std::vector<int>{1}));
+  EXPECT_EQ(f.fp->nodes.size(), 5u);
+}
+
+// MatMul with constant weights: a constant per-column Add folds into the bias (no post-op), a later
+// per-column Mul is `mulc`.
+TEST(FusedKey, MatmulBiasFoldsAndPerColumnOperandsAreChannelPostOps) {
+  Tiny t(13);
+  t.Input("x", {"1", "16", "32"});
+  t.Floats("W", {32, 64}, 0.1f);
+  t.Floats("b", {64}, 0.1f);
+  t.Floats("g", {64}, 2.0f);
+  t.Node("MatMul", {"x", "W"}, {"mm"});
+  t.Node("Add", {"mm", "b"}, {"ab"});
+  t.Node("Tanh", {"ab"}, {"th"});
+  t.Node("Mul", {"th", "g"}, {"y"});
+  t.Output("y", {"1", "16", "64"});
+  const Formed f = Form(t, "matmul");
+  ASSERT_TRUE(f.fp);
+  EXPECT_EQ(f.fp->problem.Key(), "matmul:mb1m16n64k32+tanh+mulc");
+  EXPECT_EQ(f.fp->folded, (std::vector<int>{1}));
+}
+
+// A follower the key cannot name (LeakyRelu has no eltwise problem) ends the chain: it and what
+// follows are the sub-graph's separate passes, listed as their own problems.
+TEST(FusedKey, TheChainStopsAtAFollowerWithoutAPostOpName) {
+  Tiny t(13);
+  ConvInto(t, "c");
+  t.Node("LeakyRelu", {"c"}, {"l"});
+  t.Node("Relu", {"l"}, {"y"});
+  t.Output("y", {"1", "8", "8", "8"});
+  const Formed f = Form(t, "leaky");
+  ASSERT_EQ(f.p.subgraphs.size(), 1u);
+  ASSERT_EQ(f.p.subgraphs[0].nodes.size(), 3u);  // the partition fuses all three
+  ASSERT_TRUE(f.fp);
+  EXPECT_EQ(f.fp->problem.Key(), kConv);
+  EXPECT_EQ(f.fp->nodes, (std::vector<int>{0}));
+  EXPECT_EQ(ModelProblemKeys(f.g, f.p),
+            (std::vector<std::string>{kConv, "eltwise:relu:mb1c8h8w8"}));
+}
+
+// Pooling takes no post-ops: no fused problem; its followers keep their own problems.
+TEST(FusedKey, AnAnchorWithoutPostOpsHasNoFusedProblem) {
+  Tiny t(13);
+  t.Input("x", {"1", "8", "8", "8"});
+  auto* mp = t.Node("MaxPool", {"x"}, {"p"});
+  Tiny::IntsAttr(mp, "kernel_shape", {2, 2});
+  Tiny::IntsAttr(mp, "strides", {2, 2});
+  t.Node("Relu", {"p"}, {"y"});
+  t.Output("y", {"1", "8", "4", "4"});
+  const Formed f = Form(t, "pool");
+  EXPECT_FALSE(f.fp);
+  EXPECT_EQ(ModelProblemKeys(f.g, f.p).size(), 2u);
+}
+
+// ---- costing ----
+
+const std::string kFusedKey = std::string(kConv) + "+relu+sum+relu";
+
+Plan SelectResidual(const std::string& db_path) {
+  TempDir dir;
+  const std::string model = Residual().Write(dir.File("residual.onnx"));
+  return Selector::Open(db_path).Select(model, {});
+}
+
+// Every operator of the residual sub-graph measured alone, in nchw.
+void FillSeparate(SyntheticDb& db) {
+  db.Op(kConv, "cpu", "nchw", 100);
+  db.Op("bnorm:mb1c8h8w8", "cpu", "nchw", 40);
+  db.Op("eltwise:relu:mb1c8h8w8", "cpu", "nchw", 30);
+  db.Op("binary:add:mb1c8h8w8", "cpu", "nchw", 35);
+}
+
+bool HasNote(const Plan& p, const std::string& part) {
+  return std::any_of(p.notes.begin(), p.notes.end(), [&](const auto& n) { return n.find(part) != std::string::npos; });
+}
+
+TEST(FusedCost, AnExactFusedRowIsTheSubgraphsCostNotTheSumOfItsPasses) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("f.db"));
+    FillSeparate(db);
+    db.Op(kFusedKey, "cpu", "nchw", 115);
+    db.Close();
+  }
+  const Plan p = SelectResidual(dir.File("f.db"));
+  ASSERT_EQ(p.subgraphs.size(), 1u);
+  const PlanSubgraph& sg = p.subgraphs[0];
+  EXPECT_EQ(sg.fused_key, kFusedKey);
+  EXPECT_EQ(sg.fused_cost, "fused");
+  EXPECT_EQ(sg.confidence, "exact");
+  // The comparable time of an ok row is its median; 100+40+30+35+30 = 235 would be the old sum.
+  EXPECT_NEAR(sg.predicted_us, 115, 1e-6);
+  EXPECT_FALSE(HasNote(p, "no fused measurement"));
+  // The fused key is in the plan JSON, which validates against the schema.
+  const auto j = nlohmann::json::parse(p.ToJson());
+  EXPECT_EQ(j["subgraphs"][0]["fused_key"], kFusedKey);
+  EXPECT_EQ(j["subgraphs"][0]["fused_cost"], "fused");
+  const auto schema = nlohmann::json::parse(
+      std::ifstream(std::filesystem::path(testing::SourceDir()) / "schema" / "plan.schema.json"));
+  EXPECT_TRUE(ValidateJson(schema, j).empty());
+}
+
+// Not measured fused, and no fused problem of the same chain: the anchor's own time plus, per post-op,
+// the marginal cost fitted from another shape's (fused - anchor) pairs, scaled by output bytes.
+TEST(FusedCost, AnchorPlusMeasuredMarginalPostOpCosts) {
+  const std::string other = "conv2d:mb1ic8ih16iw16oc16kh3kw3sh1sw1ph1pw1g1";  // output 16x16x16: 16 KiB
+  const double other_bytes = 16.0 * 16 * 16 * 4, my_bytes = 8.0 * 8 * 8 * 4;
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("m.db"));
+    FillSeparate(db);
+    db.Op(other, "cpu", "nchw", 300);
+    db.Op(other + "+relu", "cpu", "nchw", 300 + 0.001 * other_bytes);  // relu: 1 ns per output byte
+    db.Op(other + "+sum", "cpu", "nchw", 300 + 0.004 * other_bytes);   // sum: 4 ns per output byte
+    db.Close();
+  }
+  const Plan p = SelectResidual(dir.File("m.db"));
+  const PlanSubgraph& sg = p.subgraphs[0];
+  EXPECT_EQ(sg.fused_key, kFusedKey);
+  EXPECT_EQ(sg.fused_cost, "anchor+marginal");
+  EXPECT_EQ(sg.confidence, "interpolated");
+  EXPECT_NEAR(sg.predicted_us, 100 + (0.001 + 0.004 + 0.001) * my_bytes, 1e-6);
+}
+
+// A post-op never measured fused anywhere: no rate to add, so the sub-graph is costed pass by pass,
+// and the plan says so for that sub-graph.
+TEST(FusedCost, APostOpWithoutAMarginalFallsBackToSeparatePassesWithANote) {
+  const std::string other = "conv2d:mb1ic8ih16iw16oc16kh3kw3sh1sw1ph1pw1g1";
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("s.db"));
+    FillSeparate(db);
+    db.Op(other, "cpu", "nchw", 300);
+    db.Op(other + "+relu", "cpu", "nchw", 310);  // relu known, sum not
+    db.Close();
+  }
+  const Plan p = SelectResidual(dir.File("s.db"));
+  EXPECT_EQ(p.subgraphs[0].fused_cost, "separate");
+  EXPECT_NEAR(p.subgraphs[0].predicted_us, 100 + 40 + 30 + 35 + 30, 1e-6);
+  EXPECT_TRUE(HasNote(p, "was not measured fused")) << fmt::format("{}", fmt::join(p.notes, "\n"));
+}
+
+// A database without any fused measurement: today's rule (every operator its own pass), said once.
+TEST(FusedCost, NoFusedMeasurementAtAllCostsOperatorByOperatorAndSaysSo) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("n.db"));
+    FillSeparate(db);
+    db.Close();
+  }
+  const Plan p = SelectResidual(dir.File("n.db"));
+  EXPECT_EQ(p.subgraphs[0].fused_key, kFusedKey);
+  EXPECT_EQ(p.subgraphs[0].fused_cost, "separate");
+  EXPECT_NEAR(p.subgraphs[0].predicted_us, 100 + 40 + 30 + 35 + 30, 1e-6);
+  EXPECT_TRUE(HasNote(p, "no fused measurement")) << fmt::format("{}", fmt::join(p.notes, "\n"));
+}
+
+// A unit that does not fuse the chain (its fused row unsupported, as OpenCL's for a residual sum) runs
+// the followers as their own kernels: the sub-graph stays feasible there, costed pass by pass.
+TEST(FusedCost, AnUnsupportedFusedRowMeansSeparatePassesNotAnInfeasibleState) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("u.db"));
+    FillSeparate(db);
+    SyntheticDb::OpOptions unsupported;
+    unsupported.status = "unsupported";
+    db.Op(kFusedKey, "cpu", "nchw", 0, unsupported);
+    db.Op(std::string(kConv) + "+relu", "cpu", "nchw", 104);  // something fused is measured
+    db.Close();
+  }
+  const Plan p = SelectResidual(dir.File("u.db"));
+  ASSERT_EQ(p.subgraphs.size(), 1u);
+  EXPECT_EQ(p.subgraphs[0].fused_cost, "separate");
+  EXPECT_NEAR(p.subgraphs[0].predicted_us, 100 + 40 + 30 + 35 + 30, 1e-6);
+  EXPECT_FALSE(HasNote(p, "no fused measurement"));
+}
+
+// Interpolation among fused problems of the same chain, never from the plain anchor family.
+TEST(FusedCost, InterpolatesAmongFusedProblemsOfTheSameChain) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("i.db"));
+    FillSeparate(db);
+    for (int oc : {4, 16, 32})
+      db.Op(fmt::format("conv2d:mb1ic8ih8iw8oc{}kh3kw3sh1sw1ph1pw1g1+relu+sum+relu", oc), "cpu", "nchw", 1000);
+    db.Close();
+  }
+  const Plan p = SelectResidual(dir.File("i.db"));
+  EXPECT_EQ(p.subgraphs[0].fused_cost, "fused");
+  EXPECT_EQ(p.subgraphs[0].confidence, "interpolated");
+  // Scaled from 1000 us neighbours (the anchor alone measures 100): far above the anchor's time.
+  EXPECT_GT(p.subgraphs[0].predicted_us, 200);
+}
+
+// ---- sweep --model ----
+
+TEST(SweepModel, MeasuresTheModelsOwnProblemsThenSelectFindsEveryComputeSubgraphExact) {
+  const std::string bin = testing::LayoutdbBin();
+  const auto model = onnx_testing::ModelsDir() / "paddle_cnn.onnx";
+  if (!std::filesystem::exists(bin)) GTEST_SKIP() << "no layoutdb program at " << bin;
+  if (!std::filesystem::exists(model)) GTEST_SKIP() << model << " missing (built by make_models)";
+  TempDir dir;
+  const std::string db = dir.File("model.db");
+  std::string out;
+  const std::string sweep = fmt::format("'{}' sweep --model '{}' --input image:1,3,64,64 --db '{}' --units cpu "
+                                        "--dtypes f32 --quiet",
+                                        bin, model.string(), db);
+  ASSERT_EQ(layoutdb::testing::Shell(sweep, &out), 0) << out;
+  // The keys it measured are the model's own.
+  const std::vector<std::string> keys = ModelProblems(model.string(), {{"image", {1, 3, 64, 64}}});
+  ASSERT_FALSE(keys.empty());
+  EXPECT_TRUE(std::any_of(keys.begin(), keys.end(), [](const auto& k) { return k.find("+") != std::string::npos; }));
+  // Resumable like any sweep: a second run measures nothing again.
+  ASSERT_EQ(layoutdb::testing::Shell(fmt::format("'{}' sweep --model '{}' --input image:1,3,64,64 --db '{}' "
+                                                 "--units cpu --dtypes f32",
+                                                 bin, model.string(), db),
+                                     &out),
+            0)
+      << out;
+  EXPECT_NE(out.find(fmt::format("{} resumed", keys.size())), std::string::npos) << out;
+
+  ASSERT_EQ(layoutdb::testing::Shell(fmt::format("'{}' select '{}' --input image:1,3,64,64 --db '{}' --units cpu "
+                                                 "--json",
+                                                 bin, model.string(), db),
+                                     &out),
+            0)
+      << out;
+  const auto j = nlohmann::json::parse(out);
+  int compute = 0;
+  for (const auto& sg : j["subgraphs"]) {
+    const auto ops = sg["ops"].get<std::vector<std::string>>();
+    if (ops == std::vector<std::string>{"Reshape"}) continue;  // no database problem: roofline by design
+    ++compute;
+    EXPECT_EQ(sg["confidence"], "exact") << sg.dump();
+    if (sg.contains("fused_key")) {
+      EXPECT_EQ(sg["fused_cost"], "fused") << sg.dump();
+      EXPECT_NE(std::find(keys.begin(), keys.end(), sg["fused_key"].get<std::string>()), keys.end());
+    }
+  }
+  EXPECT_GE(compute, 6);
+  // A bad model path: one line, non-zero exit.
+  EXPECT_NE(layoutdb::testing::Shell(fmt::format("'{}' sweep --model '{}' --db '{}'", bin, dir.File("none.onnx"), db),
+                                     &out),
+            0);
+  EXPECT_NE(out.find("none.onnx"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace layoutdb::selector
