@@ -176,9 +176,14 @@ struct Builder {
           State st;
           st.unit = u;
           if (name == "any") {
+            // What oneDNN chose, source included (`nchw>nChw16c` for a first convolution): edges
+            // into the sub-graph are charged the conversion into the source layout it reads.
             const std::string chosen = cost.ChosenLayout(keys[anchor], u, opt.dtype);
             if (chosen.empty()) continue;
-            st.in = st.out = st.label = chosen;
+            const auto arrow = chosen.find('>');
+            st.in = chosen.substr(0, arrow);
+            st.out = arrow == std::string::npos ? chosen : chosen.substr(arrow + 1);
+            st.label = chosen;
             st.from_any = true;
           } else if (auto gt = name.find('>'); gt != std::string::npos) {
             st.in = name.substr(0, gt);

@@ -267,6 +267,38 @@ TEST(Plan, ATensorReadByThreeSubgraphsInTwoLayoutsIsConvertedTwice) {
   EXPECT_DOUBLE_EQ(transitions_us, 2 + 3);
 }
 
+TEST(Plan, AnyChargesTheConversionIntoTheSourceLayoutItChose) {
+  // A first convolution under `any`: oneDNN reads the 3-channel input in nchw and writes nChw16c
+  // (recorded as nchw>nChw16c). The plan charges no reorder of the nchw input (it would cost 50) and
+  // the reorder of the output back to nchw (5).
+  TempDir dir;
+  const std::string conv = Conv(3, 16, 28);
+  {
+    SyntheticDb db(dir.File("a.db"));
+    db.Op(conv, "cpu", "any", 40, {"f32", false, "ok", "nchw>nChw16c"});
+    db.Op(conv, "cpu", "nchw", 100);
+    db.Reorder("cpu", "nchw", "nChw16c", 1, 3, 28, 28, 50);
+    db.Reorder("cpu", "nChw16c", "nchw", 1, 16, 28, 28, 5);
+    db.Close();
+  }
+  GraphDescription d;
+  d.name = "first-conv";
+  d.inputs = {{"x", {1, 3, 28, 28}}};
+  d.ops.push_back({"conv", conv, "", {"x"}, {"y"}, {}});
+  Plan plan = Selector::Open(dir.File("a.db")).Select(d, {});
+  ASSERT_EQ(plan.subgraphs.size(), 1u);
+  EXPECT_EQ(plan.subgraphs[0].layout, "nchw>nChw16c");
+  EXPECT_DOUBLE_EQ(plan.total_predicted_us, 40 + 5);
+  for (const auto& t : plan.transitions) EXPECT_NE(t.tensor, "x") << "the input is read as it is";
+  bool any_baseline = false;
+  for (const auto& b : plan.baselines)
+    if (b.name == "cpu:any") {
+      any_baseline = true;
+      EXPECT_DOUBLE_EQ(b.total_us, 40 + 5);
+    }
+  EXPECT_TRUE(any_baseline);
+}
+
 TEST(Plan, UnknownOperatorRunsOnCpuInPlainLayoutAndIsReported) {
   TempDir dir;
   {
