@@ -74,7 +74,8 @@ const std::vector<OpRow>& Rows() {
     Unary("Mish", "", "mish", "", K::kEltwise),
     // No oneDNN eltwise: the cpu runs them on the host; OpenCL has an Erf kernel.
     Unary("Erf", "", "erf", "", K::kEltwise),
-    Unary("Selu", "", "selu", "", K::kHost),
+    // Selu has no unit kernel: the host runs it in plain order, so a blocked input is reordered first.
+    OpRow{"Selu", "", "selu", F::kUnary, false, {}, false, O::kPlain, W::kElementwise, K::kHost, true},
     // PRelu's slope is a constant operand; the cpu runs it as a oneDNN prelu.
     Unary("PRelu", "", "prelu", "", K::kPrelu),
 
