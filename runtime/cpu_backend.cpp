@@ -22,6 +22,7 @@
 
 #include "backend.h"
 #include "selector/onnx_fold.h"
+#include "selector/op_table.h"
 
 namespace layoutdb::runtime {
 namespace {
@@ -162,34 +163,37 @@ struct EltwiseAlg {
 std::vector<EltwiseAlg> EltwiseOf(const NodeView& n) {
   const onnx::NodeProto& p = *n.proto;
   const std::string& op = p.op_type();
+  // Keyed by the op table's algorithm (an eltwise kernel row), not by ONNX names.
+  if (selector::KernelOf(op) != selector::Kernel::kEltwise) return {};
+  const std::string_view a = selector::AlgOf(op);
   auto const_scalar = [&](int k, float def) {
     if (k >= static_cast<int>(n.constants.size()) || n.inputs[k].dtype.empty()) return def;
     const Tensor* t = n.constants[k];
     if (!t || t->Elems() != 1) throw Refuse{fmt::format("{} with a non-constant bound", op)};
     return t->IsFloat() ? t->f32[0] : static_cast<float>(t->i64[0]);
   };
-  if (op == "Relu") return {{alg::eltwise_relu}};
-  if (op == "LeakyRelu") return {{alg::eltwise_relu, AttrFloat(p, "alpha", 0.01f)}};
-  if (op == "Sigmoid") return {{alg::eltwise_logistic}};
-  if (op == "Tanh") return {{alg::eltwise_tanh}};
-  if (op == "Elu") return {{alg::eltwise_elu, AttrFloat(p, "alpha", 1.0f)}};
-  if (op == "Exp") return {{alg::eltwise_exp}};
-  if (op == "Sqrt") return {{alg::eltwise_sqrt}};
-  if (op == "Abs") return {{alg::eltwise_abs}};
-  if (op == "Log") return {{alg::eltwise_log}};
-  if (op == "Neg") return {{alg::eltwise_linear, -1.0f, 0.0f}};
-  if (op == "Softplus") return {{alg::eltwise_soft_relu}};
-  if (op == "Mish") return {{alg::eltwise_mish}};
-  if (op == "HardSwish") return {{alg::eltwise_hardswish}};
-  if (op == "Reciprocal") return {{alg::eltwise_pow, 1.0f, -1.0f}};
-  if (op == "Gelu") {
+  if (a == "relu") return {{alg::eltwise_relu}};
+  if (a == "leakyrelu") return {{alg::eltwise_relu, AttrFloat(p, "alpha", 0.01f)}};
+  if (a == "sigmoid") return {{alg::eltwise_logistic}};
+  if (a == "tanh") return {{alg::eltwise_tanh}};
+  if (a == "elu") return {{alg::eltwise_elu, AttrFloat(p, "alpha", 1.0f)}};
+  if (a == "exp") return {{alg::eltwise_exp}};
+  if (a == "sqrt") return {{alg::eltwise_sqrt}};
+  if (a == "abs") return {{alg::eltwise_abs}};
+  if (a == "log") return {{alg::eltwise_log}};
+  if (a == "neg") return {{alg::eltwise_linear, -1.0f, 0.0f}};
+  if (a == "softplus") return {{alg::eltwise_soft_relu}};
+  if (a == "mish") return {{alg::eltwise_mish}};
+  if (a == "hardswish") return {{alg::eltwise_hardswish}};
+  if (a == "reciprocal") return {{alg::eltwise_pow, 1.0f, -1.0f}};
+  if (a == "gelu") {
     const std::string approx = AttrString(p, "approximate", "none");
     return {{approx == "tanh" ? alg::eltwise_gelu_tanh : alg::eltwise_gelu_erf}};
   }
-  if (op == "HardSigmoid")
+  if (a == "hardsigmoid")
     return {{alg::eltwise_linear, AttrFloat(p, "alpha", 0.2f), AttrFloat(p, "beta", 0.5f)},
             {alg::eltwise_clip_v2, 0.0f, 1.0f}};
-  if (op == "Clip") {
+  if (a == "clip") {
     float lo, hi;
     if (n.opset < 11) {
       lo = AttrFloat(p, "min", -3.402823e38f);
@@ -200,23 +204,29 @@ std::vector<EltwiseAlg> EltwiseOf(const NodeView& n) {
     }
     return {{alg::eltwise_clip_v2, lo, hi}};
   }
-  if (op == "Pow") {  // x ^ a constant scalar
+  if (a == "pow") {  // x ^ a constant scalar
     if (n.constants.size() < 2 || !n.constants[1] || n.constants[1]->Elems() != 1) return {};
     return {{alg::eltwise_pow, 1.0f, const_scalar(1, 1.0f)}};
   }
   return {};
 }
 
+// oneDNN's binary algorithm of an op table binary algorithm (add, sub, mul, div, max, min).
 alg BinaryAlgOf(const std::string& op) {
-  static const std::map<std::string, alg> kAlgs = {
-      {"Add", alg::binary_add}, {"Sub", alg::binary_sub}, {"Mul", alg::binary_mul},
-      {"Div", alg::binary_div}, {"Max", alg::binary_max}, {"Min", alg::binary_min}};
-  auto it = kAlgs.find(op);
+  static const std::map<std::string_view, alg> kAlgs = {
+      {"add", alg::binary_add}, {"sub", alg::binary_sub}, {"mul", alg::binary_mul},
+      {"div", alg::binary_div}, {"max", alg::binary_max}, {"min", alg::binary_min}};
+  auto it = selector::KernelOf(op) == selector::Kernel::kBinary ? kAlgs.find(selector::AlgOf(op))
+                                                                  : kAlgs.end();
   if (it == kAlgs.end()) throw Refuse{op + " has no binary algorithm"};
   return it->second;
 }
 
-bool Commutes(const std::string& op) { return op == "Add" || op == "Mul" || op == "Max" || op == "Min"; }
+bool Commutes(const std::string& op) {
+  const std::string_view a = selector::AlgOf(op);
+  return selector::KernelOf(op) == selector::Kernel::kBinary &&
+         (a == "add" || a == "mul" || a == "max" || a == "min");
+}
 
 // Spatial geometry of a Conv / ConvTranspose / pooling node, from its attributes and the static
 // input and output shapes.
@@ -296,23 +306,31 @@ class CpuBackend : public Backend {
                  const std::string& out_layout) override {
     try {
       const std::string& op = chain[0].proto->op_type();
-      if (op == "Conv" || op == "ConvTranspose") return CreateConv(chain, in_layout, out_layout);
-      if (op == "MatMul" || op == "Gemm") return CreateMatMul(chain);
-      if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool")
-        return CreatePool(chain[0], in_layout);
-      if (op == "BatchNormalization") return CreateBnorm(chain[0], in_layout);
-      if (op == "LayerNormalization") return CreateLnorm(chain[0]);
-      if (op == "Softmax" || op == "LogSoftmax") return CreateSoftmax(chain[0], in_layout);
-      if (op == "Concat") return CreateConcat(chain[0], in_layout);
-      if (op == "Resize" || op == "Upsample") return CreateResize(chain[0], in_layout);
-      if (op.rfind("Reduce", 0) == 0) return CreateReduce(chain[0]);
-      if (op == "Transpose") return CreateTranspose(chain[0]);
-      if (op == "Slice") return CreateSlice(chain[0]);
-      if (op == "Pad") return CreatePad(chain[0]);
-      if (op == "PRelu") return CreatePrelu(chain[0], in_layout);
-      if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Max" || op == "Min")
-        return CreateBinary(chain[0], in_layout);
-      if (!EltwiseOf(chain[0]).empty()) return CreateEltwise(chain[0], in_layout);
+      using K = selector::Kernel;
+      const selector::OpRow* row = selector::FindOp(op, chain[0].proto->domain());
+      switch (row ? row->kernel : K::kHost) {
+        case K::kConv:
+        case K::kConvTranspose: return CreateConv(chain, in_layout, out_layout);
+        case K::kMatMul:
+        case K::kGemm: return CreateMatMul(chain);
+        case K::kPool: return CreatePool(chain[0], in_layout);
+        case K::kBnorm: return CreateBnorm(chain[0], in_layout);
+        case K::kLnorm: return CreateLnorm(chain[0]);
+        case K::kSoftmax: return CreateSoftmax(chain[0], in_layout);
+        case K::kConcat: return CreateConcat(chain[0], in_layout);
+        case K::kResize: return CreateResize(chain[0], in_layout);
+        case K::kReduce: return CreateReduce(chain[0]);
+        case K::kTranspose: return CreateTranspose(chain[0]);
+        case K::kSlice: return CreateSlice(chain[0]);
+        case K::kPad: return CreatePad(chain[0]);
+        case K::kPrelu: return CreatePrelu(chain[0], in_layout);
+        case K::kBinary: return CreateBinary(chain[0], in_layout);
+        case K::kEltwise:
+          if (!EltwiseOf(chain[0]).empty()) return CreateEltwise(chain[0], in_layout);
+          break;
+        case K::kHost:
+        case K::kView: break;
+      }
       return Refused(op + " has no oneDNN primitive here");
     } catch (const Refuse& r) {
       return Refused(r.why);
@@ -371,6 +389,8 @@ class CpuBackend : public Backend {
     std::vector<std::pair<int, memory::desc>> bound;  // runtime binary operands: arg, md
     int sum_read = -1;                    // index into reads of the residual
   };
+  // Folds a per-channel constant into weights and bias; `op` is the op table binary alg (add, sub,
+  // mul, div). False when the anchor cannot fold it.
   using FoldFn = std::function<bool(const std::string& op, const std::vector<float>& per)>;
 
   PostOps MakePostOps(const std::vector<NodeView>& chain, const std::vector<int64_t>& out,
@@ -381,9 +401,10 @@ class CpuBackend : public Backend {
       const std::string& op = f.proto->op_type();
       if (f.outputs.size() != 1 || f.outputs[0].shape != out) break;
       const std::string& prev = chain[j - 1].proto->output(0);
-      if (op == "BatchNormalization" || ((op == "Add" || op == "Sub" || op == "Mul" || op == "Div") &&
-                                         f.proto->input_size() == 2)) {
-        if (op == "BatchNormalization") {
+      const selector::OpRow* row = selector::FindOp(op, f.proto->domain());
+      const bool folds = row && row->fusion == selector::Fusion::kFold;
+      if (folds || (row && row->fusion == selector::Fusion::kBinary && f.proto->input_size() == 2)) {
+        if (folds) {  // BatchNormalization
           if (po.count || !fold) break;
           std::vector<float> sc, b, m, v;
           const int64_t oc = out[channel_axis];
@@ -401,7 +422,7 @@ class CpuBackend : public Backend {
             scale[c] = sc[c] / std::sqrt(v[c] + eps);
             shift[c] = b[c] - m[c] * scale[c];
           }
-          if (!fold("Mul", scale) || !fold("Add", shift)) break;
+          if (!fold("mul", scale) || !fold("add", shift)) break;
           ++po.fused;
           continue;
         }
@@ -412,13 +433,13 @@ class CpuBackend : public Backend {
         const Tensor* c = f.constants[other];
         std::vector<float> per;
         if (c && po.count == 0 && fold && PerChannel(c, out, out[channel_axis], channel_axis, &per) &&
-            fold(op, per)) {
+            fold(std::string(row->alg), per)) {
           ++po.fused;
           continue;
         }
         const auto other_shape = PadTo(f.inputs[other].shape, out.size());
         if (other_shape.size() != out.size() || f.inputs[other].dtype != "f32") break;
-        if (!c && op == "Add" && other_shape == out && po.sum_read < 0) {
+        if (!c && row->post_op == "sum" && other_shape == out && po.sum_read < 0) {
           po.ops.append_sum(1.0f);
           po.sum_read = static_cast<int>(po.reads.size());
           po.reads.push_back({static_cast<int>(j), other, out_layout});
@@ -543,10 +564,10 @@ class CpuBackend : public Backend {
         if (bv.empty()) bv.assign(oc, 0.0f);
         bias_used = true;
         for (int64_t c = 0; c < oc; ++c) {
-          if (op == "Add") bv[c] += per[c];
-          else if (op == "Sub") bv[c] -= per[c];
-          else if (op == "Mul" || op == "Div") {
-            const float s = op == "Mul" ? per[c] : 1.0f / per[c];
+          if (op == "add") bv[c] += per[c];
+          else if (op == "sub") bv[c] -= per[c];
+          else if (op == "mul" || op == "div") {
+            const float s = op == "mul" ? per[c] : 1.0f / per[c];
             bv[c] *= s;
             scale_oc(c, s);
           }
@@ -645,9 +666,9 @@ class CpuBackend : public Backend {
       for (int64_t j = 0; j < nout; ++j) bias[j] = beta * cc->f32[cc->Elems() == 1 ? 0 : j];
     }
     FoldFn fold = [&](const std::string& op, const std::vector<float>& per) {
-      if (op != "Add" && op != "Sub") return false;
+      if (op != "add" && op != "sub") return false;
       if (bias.empty()) bias.assign(nout, 0.0f);
-      for (int64_t j = 0; j < nout; ++j) bias[j] += op == "Add" ? per[j] : -per[j];
+      for (int64_t j = 0; j < nout; ++j) bias[j] += op == "add" ? per[j] : -per[j];
       return true;
     };
     PostOps po = MakePostOps(chain, y, 1, "nchw", fold);
@@ -727,7 +748,7 @@ class CpuBackend : public Backend {
     }
     // A following constant Add over the last axis becomes the bias.
     FoldFn fold = [&](const std::string& op, const std::vector<float>& per) {
-      if (op != "Add" && op != "Sub") return false;
+      if (op != "add" && op != "sub") return false;
       if (bias.empty()) {
         bias.assign(nout, 0.0f);
         std::vector<int64_t> bd(r, 1);
@@ -736,7 +757,7 @@ class CpuBackend : public Backend {
       }
       const int64_t rows = static_cast<int64_t>(bias.size()) / nout;
       for (int64_t i = 0; i < rows; ++i)
-        for (int64_t j = 0; j < nout; ++j) bias[i * nout + j] += op == "Add" ? per[j] : -per[j];
+        for (int64_t j = 0; j < nout; ++j) bias[i * nout + j] += op == "add" ? per[j] : -per[j];
       return true;
     };
     PostOps po = MakePostOps(chain, y, static_cast<int>(r) - 1, "nchw", fold);
@@ -1019,12 +1040,13 @@ class CpuBackend : public Backend {
   }
 
   Created CreateReduce(const NodeView& n) {
-    static const std::map<std::string, alg> kAlgs = {{"ReduceMean", alg::reduction_mean},
-                                                     {"ReduceSum", alg::reduction_sum},
-                                                     {"ReduceMax", alg::reduction_max},
-                                                     {"ReduceMin", alg::reduction_min},
-                                                     {"ReduceProd", alg::reduction_mul}};
-    auto it = kAlgs.find(n.proto->op_type());
+    // Keyed by the op table's reduction (mean, sum, max, min, mul).
+    static const std::map<std::string_view, alg> kAlgs = {{"mean", alg::reduction_mean},
+                                                          {"sum", alg::reduction_sum},
+                                                          {"max", alg::reduction_max},
+                                                          {"min", alg::reduction_min},
+                                                          {"mul", alg::reduction_mul}};
+    auto it = kAlgs.find(selector::AlgOf(n.proto->op_type()));
     if (it == kAlgs.end()) throw Refuse{n.proto->op_type() + " has no oneDNN reduction"};
     const auto& x = n.inputs[0].shape;
     const int64_t rank = static_cast<int64_t>(x.size());

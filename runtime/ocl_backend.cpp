@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "backend.h"
+#include "selector/op_table.h"
 #include "microbench/opencl/ocl_runtime.h"
 
 // Generated from runtime/ocl/*.cl by cmake/Embed.cmake. Declared outside namespace
@@ -105,14 +106,29 @@ struct Act {
   std::string name;
 };
 
-// Unary ops with a kernel, as standalone eltwise ops and as fused followers; parameters are read by
-// ParseAct.
-const std::map<std::string, int>& ActCodes() {
-  static const std::map<std::string, int> kCodes = {
-      {"Relu", 1},      {"Clip", 2}, {"LeakyRelu", 3}, {"Sigmoid", 4}, {"HardSigmoid", 5},
-      {"HardSwish", 6}, {"Tanh", 7}, {"Exp", 8},       {"Sqrt", 9},    {"Abs", 10},
-      {"Neg", 11},      {"Erf", 12}, {"Gelu", 13}};
+// Unary ops with a kernel, as standalone eltwise ops and as fused followers, keyed by the op table's
+// eltwise algorithm; parameters are read by ParseAct.
+const std::map<std::string_view, int>& ActCodes() {
+  static const std::map<std::string_view, int> kCodes = {
+      {"relu", 1},      {"clip", 2}, {"leakyrelu", 3}, {"sigmoid", 4}, {"hardsigmoid", 5},
+      {"hardswish", 6}, {"tanh", 7}, {"exp", 8},       {"sqrt", 9},    {"abs", 10},
+      {"neg", 11},      {"erf", 12}, {"gelu", 13}};
   return kCodes;
+}
+
+// The op table's row of a node (nullptr: not in the table or another domain).
+const selector::OpRow* RowOf(const onnx::NodeProto& n) { return selector::FindOp(n.op_type(), n.domain()); }
+
+// The op table's eltwise algorithm of a node; empty when its row has no eltwise kernel.
+std::string_view EltwiseAlg(const onnx::NodeProto& n) {
+  const selector::OpRow* r = RowOf(n);
+  return r && r->kernel == selector::Kernel::kEltwise ? r->alg : std::string_view{};
+}
+
+// The op table's binary algorithm of a node (add, sub, ...); empty when its row has no binary kernel.
+std::string_view BinaryAlg(const onnx::NodeProto& n) {
+  const selector::OpRow* r = RowOf(n);
+  return r && r->kernel == selector::Kernel::kBinary ? r->alg : std::string_view{};
 }
 
 bool DefaultDomain(const onnx::NodeProto& n) {
@@ -132,12 +148,11 @@ float ScalarInput(const NodeView& v, size_t k, float def) {
 // The activation `v` computes; throws Refuse for one without a kernel.
 Act ParseAct(const NodeView& v) {
   const auto& n = *v.proto;
-  const auto it = ActCodes().find(n.op_type());
-  if (it == ActCodes().end() || !DefaultDomain(n)) throw Refuse("not an activation with a kernel");
+  const auto it = ActCodes().find(EltwiseAlg(n));
+  if (it == ActCodes().end()) throw Refuse("not an activation with a kernel");
   Act a;
   a.code = it->second;
-  a.name = n.op_type();
-  std::transform(a.name.begin(), a.name.end(), a.name.begin(), ::tolower);
+  a.name = std::string(it->first);
   if (a.name == "clip") {
     // FLT_MAX rather than infinity: the bounds stay finite numbers whatever the math flags.
     const float lo = -3.402823466e38f, hi = 3.402823466e38f;
@@ -223,7 +238,8 @@ struct Followers {
 Followers ScanFollowers(const Chain& chain, size_t first, bool allow_bn, int64_t channels) {
   Followers f;
   size_t k = first;
-  if (allow_bn && k < chain.size() && chain[k].proto->op_type() == "BatchNormalization" &&
+  if (allow_bn && k < chain.size() && RowOf(*chain[k].proto) &&
+      RowOf(*chain[k].proto)->fusion == selector::Fusion::kFold &&
       ReadsPrevious(chain, k)) {
     try {
       RequireF32(chain[k]);
@@ -485,25 +501,27 @@ class OclBackend final : public Backend {
     const NodeView& v = chain.at(0);
     const std::string& op = v.proto->op_type();
     using Handler = Created (OclBackend::*)(const Chain&, const std::string&, const std::string&);
-    static const std::map<std::string, Handler> kHandlers = {
-        {"Conv", &OclBackend::Conv},
-        {"MatMul", &OclBackend::MatMul},
-        {"Gemm", &OclBackend::Gemm},
-        {"MaxPool", &OclBackend::Pool},
-        {"AveragePool", &OclBackend::Pool},
-        {"GlobalMaxPool", &OclBackend::Pool},
-        {"GlobalAveragePool", &OclBackend::Pool},
-        {"Add", &OclBackend::Binary},
-        {"Sub", &OclBackend::Binary},
-        {"Mul", &OclBackend::Binary},
-        {"Div", &OclBackend::Binary},
-        {"BatchNormalization", &OclBackend::BatchNorm},
-        {"Softmax", &OclBackend::Softmax},
-    };
+    // By the op table's kernel kind (and algorithm where this unit has only some of them).
+    using K = selector::Kernel;
     Handler h = nullptr;
-    if (DefaultDomain(*v.proto)) {
-      if (auto it = kHandlers.find(op); it != kHandlers.end()) h = it->second;
-      if (ActCodes().count(op)) h = &OclBackend::Unary;
+    const selector::OpRow* row = RowOf(*v.proto);
+    switch (row ? row->kernel : K::kHost) {
+      case K::kConv: h = &OclBackend::Conv; break;
+      case K::kMatMul: h = &OclBackend::MatMul; break;
+      case K::kGemm: h = &OclBackend::Gemm; break;
+      case K::kPool: h = &OclBackend::Pool; break;
+      case K::kBnorm: h = &OclBackend::BatchNorm; break;
+      case K::kSoftmax:
+        if (row->alg.empty()) h = &OclBackend::Softmax;  // not LogSoftmax
+        break;
+      case K::kBinary:
+        if (row->alg == "add" || row->alg == "sub" || row->alg == "mul" || row->alg == "div")
+          h = &OclBackend::Binary;
+        break;
+      case K::kEltwise:
+        if (ActCodes().count(row->alg)) h = &OclBackend::Unary;
+        break;
+      default: break;
     }
     if (!h) return Refused(fmt::format("{} on ocl: no OpenCL kernel for this op", op));
     try {
@@ -727,8 +745,8 @@ Created OclBackend::MatMul(const Chain& chain, const std::string&, const std::st
   // Followers: Add of a constant row of N (or a scalar) as the bias, then an activation.
   std::vector<float> bias;
   size_t next = 1;
-  if (next < chain.size() && chain[next].proto->op_type() == "Add" &&
-      DefaultDomain(*chain[next].proto) && chain[next].outputs[0].shape == y) {
+  if (next < chain.size() && BinaryAlg(*chain[next].proto) == "add" &&
+      chain[next].outputs[0].shape == y) {
     const NodeView& add = chain[next];
     const std::string& prev = v.proto->output(0);
     const int other = add.proto->input(0) == prev ? 1 : add.proto->input(1) == prev ? 0 : -1;
@@ -823,7 +841,7 @@ Created OclBackend::Pool(const Chain& chain, const std::string& in_layout,
   if (n.output_size() > 1 && !n.output(1).empty()) throw Refuse("the Indices output is requested");
   const Dims x = As4(v.inputs[0].shape), y = As4(v.outputs[0].shape);
   const bool global = op.rfind("Global", 0) == 0;
-  const bool max = op == "MaxPool" || op == "GlobalMaxPool";
+  const bool max = selector::AlgOf(op) == "max";
   Window w;
   if (global) {
     w.kh = x[2], w.kw = x[3];
@@ -889,7 +907,8 @@ Created OclBackend::Elementwise(Builder& b, const Chain& chain, int op, const Di
 
 Created OclBackend::Binary(const Chain& chain, const std::string& in_layout,
                            const std::string& out_layout) {
-  static const std::map<std::string, int> kOps = {{"Add", 1}, {"Sub", 2}, {"Mul", 3}, {"Div", 4}};
+  // Keyed by the op table's binary algorithm.
+  static const std::map<std::string_view, int> kOps = {{"add", 1}, {"sub", 2}, {"mul", 3}, {"div", 4}};
   const NodeView& v = chain[0];
   const Dims& y = v.outputs[0].shape;
   const Dims &d0 = v.inputs[0].shape, &d1 = v.inputs[1].shape;
@@ -908,7 +927,7 @@ Created OclBackend::Binary(const Chain& chain, const std::string& in_layout,
   std::string name = v.proto->op_type();
   std::transform(name.begin(), name.end(), name.begin(), ::tolower);
   if (!full0 || !full1) name += "_bcast";
-  return Elementwise(b, chain, kOps.at(v.proto->op_type()), y4, a0, full0, s0, a1, full1, s1, l,
+  return Elementwise(b, chain, kOps.at(BinaryAlg(*v.proto)), y4, a0, full0, s0, a1, full1, s1, l,
                      f.act, name, f.fused);
 }
 

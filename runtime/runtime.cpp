@@ -30,6 +30,7 @@
 #include "layoutdb/runtime.h"
 #include "model_file.h"
 #include "selector/graph.h"
+#include "selector/op_table.h"
 #include "tensor_proto.h"
 
 namespace layoutdb {
@@ -45,15 +46,10 @@ namespace {
 
 std::string Canonical(const std::string& layout) { return layout == "plain" ? "nchw" : layout; }
 
-bool IsViewOp(const std::string& op) {
-  return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" ||
-         op == "Identity" || op == "Dropout";
-}
-
-// Anchors whose followers a kernel may fuse (oneDNN post-ops, OpenCL epilogues).
-bool TakesPostOps(const std::string& op) {
-  return op == "Conv" || op == "ConvTranspose" || op == "MatMul" || op == "Gemm";
-}
+// Views (Reshape, Flatten, ...) and the anchors whose followers a kernel may fuse (oneDNN post-ops,
+// OpenCL epilogues) come from the operator table.
+using selector::IsViewOp;
+using selector::TakesPostOps;
 
 using Clock = std::chrono::steady_clock;
 double Us(Clock::time_point a, Clock::time_point b) {
@@ -506,7 +502,9 @@ struct Runtime::Impl {
       std::string in_l = current;
       std::string out_l = is_anchor ? out_layout : current;
       const std::string& op = chain[0].proto->op_type();
-      if (in_layout == "any" && op != "Conv" && op != "ConvTranspose") {
+      const selector::Kernel kernel = selector::KernelOf(op);
+      if (in_layout == "any" && kernel != selector::Kernel::kConv &&
+          kernel != selector::Kernel::kConvTranspose) {
         // oneDNN's own choices: a convolution picks its layouts, every other op follows its input.
         in_l = out_l = "nchw";
         for (const auto& in : chain[0].proto->input()) {

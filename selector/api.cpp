@@ -12,6 +12,7 @@
 
 #include "cost.h"
 #include "graph.h"
+#include "op_table.h"
 #include "layoutdb/selector.h"
 #include "layoutdb/selector_c.h"
 #include "plan.h"
@@ -25,32 +26,10 @@ struct Selector::Impl {
 
 namespace {
 
+// The ONNX op type of a problem given without one (op_table: the first row of its family and alg).
 std::string OpTypeOf(const Problem& p) {
-  const std::string& op = p.op();
-  if (op == "conv2d") return "Conv";
-  if (op == "matmul") return "MatMul";
-  if (op == "ip") return "Gemm";
-  if (op == "pool") return p.alg() == "max" ? "MaxPool" : "AveragePool";
-  if (op == "softmax") return "Softmax";
-  if (op == "bnorm") return "BatchNormalization";
-  if (op == "lnorm") return "LayerNormalization";
-  if (op == "binary") return p.alg() == "add" ? "Add" : "Mul";
-  if (op == "deconv") return "ConvTranspose";
-  if (op == "concat") return "Concat";
-  if (op == "resample") return "Resize";
-  if (op == "transpose") return "Transpose";
-  if (op == "slice") return "Slice";
-  if (op == "pad") return "Pad";
-  if (op == "prelu") return "PRelu";
-  if (op == "reduce") return p.alg() == "mean" ? "ReduceMean" : p.alg() == "sum" ? "ReduceSum" : "ReduceMax";
-  if (op == "eltwise") {
-    static const std::map<std::string, std::string> kAlgs = {
-        {"relu", "Relu"}, {"clip", "Clip"}, {"hardswish", "HardSwish"}, {"hardsigmoid", "HardSigmoid"},
-        {"sigmoid", "Sigmoid"}, {"gelu", "Gelu"}, {"tanh", "Tanh"}, {"leakyrelu", "LeakyRelu"}};
-    auto it = kAlgs.find(p.alg());
-    return it == kAlgs.end() ? "Eltwise" : it->second;
-  }
-  return op;
+  const std::string_view op = selector::OnnxOpOf(p.op(), p.alg());
+  return op.empty() ? p.op() : std::string(op);
 }
 
 std::vector<int64_t> OutputShapeOf(const Problem& p) {
@@ -120,11 +99,11 @@ selector::Graph selector::GraphFromDescription(const GraphDescription& d) {
         fail(fmt::format("op {} '{}' writes tensor '{}', which already exists", i, n.name, n.outputs[k]));
       g.tensors[n.outputs[k]] = selector::TensorInfo{n.outputs[k], shape};
     }
-    if (!n.problem && n.bytes == 0) {
-      double elems = 0;
-      for (const auto* names : {&n.inputs, &n.outputs})
-        for (const auto& t : *names) elems += static_cast<double>(g.tensors[t].Elems());
-      n.bytes = elems * 4;
+    if (!n.problem && n.bytes == 0) {  // the op table's rule (a free view: nothing)
+      double in_elems = 0, out_elems = 0;
+      for (const auto& t : n.inputs) in_elems += static_cast<double>(g.tensors[t].Elems());
+      for (const auto& t : n.outputs) out_elems += static_cast<double>(g.tensors[t].Elems());
+      selector::WorkOf(selector::FindOp(n.op_type), in_elems, out_elems, &n.flops, &n.bytes);
     }
     g.nodes.push_back(std::move(n));
   }

@@ -1,4 +1,5 @@
 #include "cost.h"
+#include "op_table.h"
 
 #include "learned.h"
 
@@ -80,11 +81,7 @@ const char* ConfidenceName(Confidence c) {
   return "roofline";
 }
 
-bool CostModel::IsMemoryBound(const std::string& op) {
-  return op == "eltwise" || op == "binary" || op == "pool" || op == "softmax" || op == "bnorm" ||
-         op == "lnorm" || op == "concat" || op == "resample" || op == "transpose" || op == "slice" ||
-         op == "pad" || op == "reduce" || op == "prelu";
-}
+bool CostModel::IsMemoryBound(const std::string& op) { return IsMemoryBoundFamily(op); }
 
 // Features: log(1 + v) of every integer parameter of the key, so that distances compare ratios
 // (56 vs 28 is as far as 28 vs 14). Structural parameters (kernel, stride, dilation, groups, axis)

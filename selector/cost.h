@@ -93,8 +93,9 @@ class CostModel {
                              const std::string& dtype) const {
     return Op(p, p.Key(), unit, layout, dtype);
   }
-  // The layout oneDNN's `any` chose for this key, else for the nearest measured problem of its op
-  // (empty when `any` was never measured for the op).
+  // The layouts oneDNN's `any` chose for this key (`dst`, or `src>dst` when it reads another layout
+  // than it writes), else for the nearest measured problem of its op (empty when `any` was never
+  // measured for the op).
   std::string ChosenLayout(const std::string& key, const std::string& unit,
                            const std::string& dtype) const;
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "layoutdb/problem.h"
+#include "op_table.h"
 
 namespace layoutdb::selector {
 
@@ -83,9 +84,8 @@ using InputShapes = std::map<std::string, std::vector<int64_t>>;
 // inputs — all of them named —, an impossible shape).
 Graph ImportOnnx(const std::string& path, const InputShapes& inputs);
 
-// The operators that start a sub-graph (Conv, ConvTranspose, MatMul, Gemm, pooling, Softmax,
-// LayerNormalization, ...): the runtime executes a sub-graph as it was partitioned around them.
-bool IsAnchorOp(const std::string& op_type);
+// IsAnchorOp (op_table.h): the operators that start a sub-graph (Fusion::kAnchor rows); the runtime
+// executes a sub-graph as it was partitioned around them.
 
 // Anchor operators take their fusible followers; branches end a sub-graph. Every non-constant node ends
 // up in exactly one sub-graph.

@@ -1,6 +1,8 @@
-// Shape folding for the ONNX importer: values of small constant tensors, evaluation of the shape
-// sub-graphs exporters write (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, ...), and our own shape
-// rules for the ops ONNX 1.12's inference leaves unknown (opset 18 forms, Gelu, failed inference).
+// Shape folding for the ONNX importer, in two parts:
+//  - constant evaluation (onnx_fold_eval.cpp): values of small constant tensors and evaluation of the
+//    shape sub-graphs exporters write (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, ...);
+//  - shape rules (onnx_fold_shape.cpp): our own output shapes for the ops ONNX 1.12's inference
+//    leaves unknown (opset 18 forms, Gelu, failed inference).
 // Internal to selector/.
 #pragma once
 
@@ -52,6 +54,33 @@ bool HasAttr(const onnx::NodeProto& n, const std::string& name);
 
 // Numpy broadcasting of two shapes; throws std::runtime_error when they do not broadcast.
 std::vector<int64_t> Broadcast(const std::vector<int64_t>& a, const std::vector<int64_t>& b);
+
+// Helpers both parts use (onnx_fold_eval.cpp).
+// Input k of `n` in `vals` (nullptr when absent or not named); whether its shape / values are known.
+const Val* Get(const ValMap& vals, const onnx::NodeProto& n, int k);
+bool ShapeOf(const ValMap& vals, const onnx::NodeProto& n, int k);
+bool DataOf(const ValMap& vals, const onnx::NodeProto& n, int k);
+// The values of an integer (or float) tensor as int64.
+std::vector<int64_t> Ints(const Val& v);
+// An axis in [-rank, rank) made non-negative; throws std::runtime_error out of range.
+int64_t NormAxis(int64_t a, int64_t rank, const onnx::NodeProto& n);
+// A value with a known shape and element type, no data.
+Val ShapeVal(std::vector<int64_t> shape, int32_t elem_type);
+// Slice parameters from attributes (opset < 10) or inputs; false if not constant.
+bool SliceParams(const onnx::NodeProto& n, int64_t opset, const ValMap& vals,
+                 std::vector<int64_t>& starts, std::vector<int64_t>& ends, std::vector<int64_t>& axes,
+                 std::vector<int64_t>& steps);
+// Per-axis (start, step, count) of a slice on `shape`.
+struct AxisSlice {
+  int64_t start = 0, step = 1, count = 0;
+};
+std::vector<AxisSlice> ComputeSlice(const std::vector<int64_t>& shape, const std::vector<int64_t>& starts,
+                                    const std::vector<int64_t>& ends, const std::vector<int64_t>& axes,
+                                    const std::vector<int64_t>& steps, const onnx::NodeProto& n);
+// Elementwise binary ops with numpy broadcasting (Add, Equal, Where, ...).
+bool IsBroadcastBinary(const std::string& op);
+// Output element type of an op on inputs of type `t`.
+int32_t ResultType(const onnx::NodeProto& n, int32_t t);
 
 // Evaluates a node whose inputs are constant with known values (or, for Shape/Size, whose input
 // shape is known), writing its outputs' shapes and values into `vals`. Returns false when the op is

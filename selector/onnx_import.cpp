@@ -566,14 +566,25 @@ class Importer {
       node.note = std::move(glue->note);
       return;
     }
+    // The op table names the database family (and algorithm) of a node; the shape parameters of
+    // each family are derived here.
+    const OpRow* row = FindOp(op);
+    if (!row) return;
+    const std::string_view fam = row->family;
+    if (fam.empty()) {
+      if (row->fusion == Fusion::kAnchor) node.note = fmt::format("{}: no database problem (roofline)", op);
+      return;
+    }
+    // MaxPool and AveragePool require kernel_shape; the global poolings have none.
+    const bool global_pool = fam == "pool" && !fold::HasAttr(n, "kernel_shape");
 
-    if (op == "Conv" || op == "MaxPool" || op == "AveragePool") {
+    if (fam == "conv2d" || (fam == "pool" && !global_pool)) {
       const auto* x = in_shape(0);
       if (!x || x->size() < 3) return;
       const size_t r = x->size() - 2;
       std::vector<int64_t> spatial(x->begin() + 2, x->end());
       std::vector<int64_t> k = AttrInts(n, "kernel_shape");
-      const auto* w = op == "Conv" ? in_shape(1) : nullptr;
+      const auto* w = fam == "conv2d" ? in_shape(1) : nullptr;
       if (k.empty() && w && w->size() == r + 2) k.assign(w->begin() + 2, w->end());
       if (k.size() != r) return;
       std::vector<int64_t> st = AttrInts(n, "strides"), dl = AttrInts(n, "dilations");
@@ -609,7 +620,7 @@ class Importer {
       bool asym = false;
       for (const auto& pp : p) asym |= pp.first != pp.second;
       const int64_t ph = std::max(p[0].first, p[0].second), pw = std::max(p[1].first, p[1].second);
-      if (op == "Conv") {
+      if (fam == "conv2d") {
         if (!w || w->size() != 4) return;
         const int64_t g = AttrInt(n, "group", 1);
         if (g <= 0 || (*x)[1] != (*w)[1] * g)
@@ -623,7 +634,7 @@ class Importer {
           node.note = "dilated pooling: no database problem (roofline)";
           return;
         }
-        make("pool", op == "MaxPool" ? "max" : "avg",
+        make("pool", std::string(row->alg),
              {{"mb", (*x)[0]}, {"ic", (*x)[1]}, {"ih", spatial[0]}, {"iw", spatial[1]}, {"kh", k[0]},
               {"kw", k[1]}, {"sh", st[0]}, {"sw", st[1]}, {"ph", ph}, {"pw", pw}});
       }
@@ -639,19 +650,19 @@ class Importer {
       }
       return;
     }
-    if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
+    if (global_pool) {
       const auto* x = in_shape(0);
       if (!x) return;
       if (x->size() != 4) {
         node.note = fmt::format("{}D {}: no database problem (roofline)", x->size() - 2, op);
         return;
       }
-      make("pool", op == "GlobalMaxPool" ? "max" : "avg",
+      make("pool", std::string(row->alg),
            {{"mb", (*x)[0]}, {"ic", (*x)[1]}, {"ih", (*x)[2]}, {"iw", (*x)[3]}, {"kh", (*x)[2]},
             {"kw", (*x)[3]}, {"sh", 1}, {"sw", 1}, {"ph", 0}, {"pw", 0}});
       return;
     }
-    if (op == "MatMul") {
+    if (fam == "matmul") {
       const auto *a = in_shape(0), *b = in_shape(1);
       if (!a || !b || a->empty() || b->empty()) return;
       const int64_t k = a->back();
@@ -672,7 +683,7 @@ class Importer {
       }
       return;
     }
-    if (op == "Gemm") {
+    if (fam == "ip") {  // Gemm
       const auto *a = in_shape(0), *b = in_shape(1);
       if (!a || !b || a->size() != 2 || b->size() != 2) return;
       const bool ta = AttrInt(n, "transA", 0), tb = AttrInt(n, "transB", 0);
@@ -685,24 +696,20 @@ class Importer {
         make("matmul", "", {{"mb", 1}, {"m", m}, {"n", nn}, {"k", k}});
       return;
     }
-    static const std::map<std::string, std::string> kEltwise = {
-        {"Relu", "relu"},       {"Clip", "clip"},       {"HardSwish", "hardswish"},
-        {"HardSigmoid", "hardsigmoid"}, {"Sigmoid", "sigmoid"}, {"Gelu", "gelu"},
-        {"Tanh", "tanh"}};
-    if (auto it = kEltwise.find(op); it != kEltwise.end()) {
-      if (out) view4("eltwise", it->second, *out);
+    if (fam == "eltwise") {
+      if (out) view4("eltwise", std::string(row->alg), *out);
       return;
     }
-    if (op == "Add" || op == "Mul") {
+    if (fam == "binary") {
       if (!out) return;
-      view4("binary", op == "Add" ? "add" : "mul", *out);
+      view4("binary", std::string(row->alg), *out);
       const auto *a = in_shape(0), *b = in_shape(1);
       if (node.problem && a && b && *a != *b)
         node.note = fmt::format("broadcast [{}] and [{}]: costed as a binary op on the output shape",
                                 fmt::join(*a, ","), fmt::join(*b, ","));
       return;
     }
-    if (op == "Softmax") {
+    if (fam == "softmax") {
       const auto* x = in_shape(0);
       if (!x) return;
       const int64_t r = static_cast<int64_t>(x->size());
@@ -724,11 +731,11 @@ class Importer {
       make("softmax", "", {{"mb", v[0]}, {"c", v[1]}, {"h", v[2]}, {"w", v[3]}, {"ax", ax}});
       return;
     }
-    if (op == "BatchNormalization") {
+    if (fam == "bnorm") {
       if (const auto* x = in_shape(0)) view4("bnorm", "", *x);
       return;
     }
-    if (op == "LayerNormalization") {
+    if (fam == "lnorm") {
       const auto* x = in_shape(0);
       if (!x || x->empty()) return;
       const int64_t r = static_cast<int64_t>(x->size());
@@ -880,7 +887,7 @@ class Importer {
           out.notes.push_back(fmt::format("{}: {}", NodeLabel(i, n), node.note));
         }
       }
-      // Cost figures: from the problem when there is one, else a memory-bound estimate.
+      // Cost figures: from the problem when there is one, else the op table's rule.
       if (node.problem) {
         node.flops = node.problem->Flops();
         node.bytes = node.problem->Bytes(4);
@@ -896,8 +903,7 @@ class Importer {
           if (!o.empty() && it != out.tensors.end() && it->second.shape_known)
             out_elems += static_cast<double>(it->second.Elems());
         }
-        node.flops = out_elems;
-        node.bytes = 4.0 * (in_elems + out_elems);
+        WorkOf(FindOp(n.op_type(), n.domain()), in_elems, out_elems, &node.flops, &node.bytes);
       }
       out.nodes.push_back(std::move(node));
     }

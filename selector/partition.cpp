@@ -2,12 +2,13 @@
 // user's partition from JSON; both end in the same validation and edge computation.
 //
 // The default rule, in node order:
-//  1. An anchor (Conv, ConvTranspose, MatMul, Gemm, pooling, Softmax, LayerNormalization) starts a
-//     sub-graph and takes followers while the chain stays single-consumer: the tail's one read output
-//     must be read by exactly one node (not also a graph output) and that node must be fusible —
-//     BatchNormalization, an activation (Relu, Clip, Sigmoid, ...), or an Add/Sub/Mul/Div whose other
-//     operand is a constant (bias, scale) or, once per sub-graph, a non-constant tensor of the same
-//     shape (the residual Add, oneDNN's sum post-op).
+//  1. An anchor (op_table: Fusion::kAnchor — Conv, ConvTranspose, MatMul, Gemm, pooling, Softmax,
+//     LayerNormalization, ...) starts a sub-graph and takes followers while the chain stays
+//     single-consumer: the tail's one read output must be read by exactly one node (not also a graph
+//     output) and that node must be fusible — kFold (BatchNormalization), kUnary (an activation: Relu,
+//     Clip, Sigmoid, ...), or kBinary (Add/Sub/Mul/Div) whose other operand is a constant (bias, scale)
+//     or, once per sub-graph and where the row's tensor_operand allows it (Add, Mul), a non-constant
+//     tensor of the same shape (the residual Add, oneDNN's sum post-op).
 //  2. Any other node extends the run it directly follows when it is "layout-agnostic glue" of that
 //     run: its only non-constant input is the single-consumer output of the run's last node, which is
 //     itself not an anchor sub-graph (Reshape -> Transpose, Sub -> Pow, ...). Otherwise it starts its
@@ -35,19 +36,22 @@
 namespace layoutdb::selector {
 namespace {
 
+const OpRow* RowOf(const Node& n) { return FindOp(n.op_type, n.domain); }
+
 bool IsAnchor(const Node& n) {
-  return (n.domain.empty() || n.domain == "ai.onnx") && IsAnchorOp(n.op_type);
+  const OpRow* r = RowOf(n);
+  return r && r->fusion == Fusion::kAnchor;
 }
 
+// An activation (eltwise post-op) or BatchNormalization (folds into the weights).
 bool IsFusibleUnary(const Node& n) {
-  static const std::set<std::string> kOps = {
-      "BatchNormalization", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish",
-      "Tanh", "Gelu", "Elu", "Selu", "Softplus", "PRelu", "Mish", "Erf"};
-  return kOps.count(n.op_type) > 0;
+  const OpRow* r = RowOf(n);
+  return r && (r->fusion == Fusion::kUnary || r->fusion == Fusion::kFold);
 }
 
-bool IsFusibleBinary(const Node& n) {
-  return n.op_type == "Add" || n.op_type == "Sub" || n.op_type == "Mul" || n.op_type == "Div";
+const OpRow* FusibleBinary(const Node& n) {
+  const OpRow* r = RowOf(n);
+  return r && r->fusion == Fusion::kBinary ? r : nullptr;
 }
 
 bool Opaque(const Node& n) { return n.is_control_flow || !n.is_known; }
@@ -188,14 +192,6 @@ std::vector<Subgraph> OrderSubgraphs(const Graph& g, std::vector<Subgraph> sgs,
 
 }  // namespace
 
-bool IsAnchorOp(const std::string& op_type) {
-  static const std::set<std::string> kAnchors = {
-      "Conv", "ConvTranspose", "MatMul", "Gemm", "MaxPool", "AveragePool", "GlobalAveragePool",
-      "GlobalMaxPool", "LpPool", "Softmax", "LogSoftmax", "LayerNormalization", "ConvInteger",
-      "MatMulInteger", "QLinearConv", "QLinearMatMul"};
-  return kAnchors.count(op_type) > 0;
-}
-
 Partition DefaultPartition(const Graph& g) {
   const Uses u = ComputeUses(g);
   const int nn = static_cast<int>(g.nodes.size());
@@ -214,7 +210,8 @@ Partition DefaultPartition(const Graph& g) {
       return cn.inputs.empty() ? false : u.producer.count(cn.inputs[0]) &&
                                              u.producer.at(cn.inputs[0]) == tail;
     }
-    if (!IsFusibleBinary(cn) || cn.inputs.size() != 2) return false;
+    const OpRow* bin = FusibleBinary(cn);
+    if (!bin || cn.inputs.size() != 2) return false;
     int from_tail = -1;
     for (int k = 0; k < 2; ++k) {
       auto it = u.producer.find(cn.inputs[k]);
@@ -228,7 +225,7 @@ Partition DefaultPartition(const Graph& g) {
       const auto *a = ShapeOf(g, cn.inputs[from_tail]), *o = ShapeOf(g, cn.outputs[0]);
       return a && o && *a == *o;
     }
-    if (residual_taken || cn.op_type == "Div" || cn.op_type == "Sub") return false;
+    if (residual_taken || !bin->tensor_operand) return false;
     const auto *a = ShapeOf(g, cn.inputs[from_tail]), *b = ShapeOf(g, other);
     if (!a || !b || *a != *b) return false;
     is_residual = true;

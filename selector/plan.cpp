@@ -19,15 +19,19 @@ bool PlainLike(const std::string& l) { return l == "nchw" || l == "plain"; }
 // The same memory order (plain is nchw).
 bool Same(const std::string& a, const std::string& b) { return a == b || (PlainLike(a) && PlainLike(b)); }
 
-// Ops without a database problem that never look at the memory order of their input: they run in
-// whatever layout the sub-graph has. Every other problem-less op (Reshape, Flatten, Transpose,
-// Squeeze, Gather, Slice, ...) indexes elements in plain order, so in a non-plain layout it pays a
-// reorder of its input to nchw first (the reorder cost of the unit, from `transitions`).
-bool IsLayoutFree(const std::string& op_type) {
-  static const std::set<std::string> kFree = {"Identity", "Dropout", "Cast", "Concat", "Relu",
-                                              "Sigmoid", "Tanh", "Clip", "Add", "Mul", "Sub",
-                                              "Div", "Sqrt", "Pow", "Erf", "Neg", "Abs", "Exp"};
-  return kFree.count(op_type) > 0;
+// Whether a node without a database problem runs in whatever layout the sub-graph has (op_table:
+// Order::kAgnostic). Every other problem-less op (Reshape, Flatten, Transpose, Gather, Slice, unknown
+// ops, ...) indexes elements in plain order, so in a non-plain layout it pays a reorder of its input
+// to nchw first (the reorder cost of the unit, from `transitions`), as the runtime does.
+bool IsLayoutFree(const Node& n) {
+  const OpRow* r = FindOp(n.op_type, n.domain);
+  return r && r->order == Order::kAgnostic;
+}
+
+// A free view (op_table: Work::kFree): the runtime aliases its input; it costs only the reorder.
+bool IsFreeView(const Node& n) {
+  const OpRow* r = FindOp(n.op_type, n.domain);
+  return r && r->work == Work::kFree;
 }
 
 struct EdgeX {
@@ -50,6 +54,7 @@ struct Builder {
 
   double NodeBytes(const Node& n) const {
     if (n.problem) return n.problem->Bytes(dsize);
+    if (IsFreeView(n)) return 0;
     if (n.bytes > 0) return n.bytes * dsize / 4.0;
     double b = 0;
     for (const auto* names : {&n.inputs, &n.outputs})
@@ -150,9 +155,11 @@ struct Builder {
 
   // The cost of a node without a problem on (unit, layout).
   std::optional<Estimate> OtherCost(const Node& n, const std::string& unit, const std::string& layout) const {
-    auto e = cost.Roofline(NodeFlops(n), NodeBytes(n), unit);
+    // A free view runs nothing (the runtime aliases its input): exactly zero, plus its reorder.
+    auto e = IsFreeView(n) ? std::optional<Estimate>(Estimate{0, Confidence::kExact})
+                           : cost.Roofline(NodeFlops(n), NodeBytes(n), unit);
     if (!e) return e;
-    if (!PlainLike(layout) && !IsLayoutFree(n.op_type) && !n.inputs.empty()) {
+    if (!PlainLike(layout) && !IsLayoutFree(n) && !n.inputs.empty()) {
       auto it = g.tensors.find(n.inputs.front());
       if (it != g.tensors.end()) {
         const double r = cost.Reorder(unit, layout, "nchw", opt.dtype, it->second.Elems() * dsize,
@@ -258,9 +265,14 @@ struct Builder {
           State st;
           st.unit = u;
           if (name == "any") {
+            // What oneDNN chose, source included (`nchw>nChw16c` for a first convolution): edges
+            // into the sub-graph are charged the conversion into the source layout it reads.
             const std::string chosen = cost.ChosenLayout(keys[anchor], u, opt.dtype);
             if (chosen.empty()) continue;
-            st.in = st.out = st.label = chosen;
+            const auto arrow = chosen.find('>');
+            st.in = chosen.substr(0, arrow);
+            st.out = arrow == std::string::npos ? chosen : chosen.substr(arrow + 1);
+            st.label = chosen;
             st.from_any = true;
           } else if (auto gt = name.find('>'); gt != std::string::npos) {
             st.in = name.substr(0, gt);
@@ -293,11 +305,49 @@ struct Builder {
     return out;
   }
 
+  // The conversions one reader of a tensor needs, as the runtime performs them (runtime.cpp, Need):
+  // on the producer's unit a reorder to the reader's layout; on another unit a reorder to nchw where
+  // the tensor is, a transfer, and a reorder to the reader's layout there. Each step is keyed by what
+  // the runtime shares between readers (it keeps one copy per tensor, unit and layout): readers
+  // needing the same key pay it once.
+  using Step = std::pair<std::string, double>;
+  std::vector<Step> Steps(const std::string& u1, const std::string& l1_in, const std::string& u2,
+                          const std::string& l2_in, const EdgeX& e) const {
+    auto canon = [](const std::string& l) { return PlainLike(l) ? std::string("nchw") : l; };
+    const std::string l1 = canon(l1_in), l2 = canon(l2_in);
+    std::vector<Step> out;
+    auto reorder = [&](const std::string& u, const std::string& from, const std::string& to) {
+      out.push_back({fmt::format("reorder {} {}", u, to),
+                     cost.Reorder(u, from, to, opt.dtype, e.bytes, e.rank4)});
+    };
+    if (u1 == u2) {
+      if (l1 != l2) reorder(u1, l1, l2);
+      return out;
+    }
+    if (l1 != "nchw") reorder(u1, l1, "nchw");
+    out.push_back({fmt::format("transfer {}", u2), cost.Transfer(u1, u2, e.bytes)});
+    if (l2 != "nchw") reorder(u2, "nchw", l2);
+    return out;
+  }
+
   double Transition(const std::string& u1, const std::string& l1, const std::string& u2,
                     const std::string& l2, const EdgeX& e) const {
-    if (u1 == u2) return cost.Reorder(u1, l1, l2, opt.dtype, e.bytes, e.rank4);
-    return cost.Reorder(u1, l1, "nchw", opt.dtype, e.bytes, e.rank4) + cost.Transfer(u1, u2, e.bytes) +
-           cost.Reorder(u2, "nchw", l2, opt.dtype, e.bytes, e.rank4);
+    double t = 0;
+    for (const auto& [key, us] : Steps(u1, l1, u2, l2, e)) t += us;
+    return t;
+  }
+
+  // Edges grouped by tensor (producer and tensor), in order of first appearance: one group per
+  // tensor, its readers (sub-graphs, and the host for a graph output) in edge order.
+  static std::vector<std::vector<size_t>> ByTensor(const std::vector<EdgeX>& edges) {
+    std::map<std::pair<int, std::string>, size_t> index;
+    std::vector<std::vector<size_t>> groups;
+    for (size_t k = 0; k < edges.size(); ++k) {
+      auto [it, fresh] = index.emplace(std::make_pair(edges[k].from, edges[k].tensor), groups.size());
+      if (fresh) groups.emplace_back();
+      groups[it->second].push_back(k);
+    }
+    return groups;
   }
 
   std::vector<EdgeX> Edges() const {
@@ -385,7 +435,38 @@ PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostMo
   for (size_t s = 0; s < n; ++s)
     for (const State& st : pp.states[s]) pp.solve.unary[s].push_back(st.us);
   static const State kHost{"cpu", "nchw", "nchw", "nchw"};
-  for (const EdgeX& e : b.Edges()) {
+  const std::vector<State> host{kHost};
+  const std::vector<EdgeX> edges = b.Edges();
+  for (const auto& group : Builder::ByTensor(edges)) {
+    if (group.size() > 1) {
+      // A tensor read by several sub-graphs (or also a graph output): one shared term, each
+      // conversion once per distinct (unit, layout) its readers need, each transfer once per unit.
+      const EdgeX& first = edges[group.front()];
+      SolveProblem::Shared sh;
+      sh.from = first.from;
+      const auto& fs = first.from < 0 ? host : pp.states[first.from];
+      sh.step_cost.assign(fs.size(), {});
+      std::map<std::string, int> ids;
+      for (size_t k : group) {
+        const EdgeX& e = edges[k];
+        sh.readers.push_back(e.to);
+        const auto& cs = e.to < 0 ? host : pp.states[e.to];
+        std::vector<std::vector<int>> table(fs.size() * cs.size());
+        for (size_t a = 0; a < fs.size(); ++a)
+          for (size_t c = 0; c < cs.size(); ++c)
+            for (const auto& [key, us] : b.Steps(fs[a].unit, fs[a].out, cs[c].unit, cs[c].in, e)) {
+              const int id = ids.emplace(key, static_cast<int>(ids.size())).first->second;
+              if (sh.step_cost[a].size() <= static_cast<size_t>(id)) sh.step_cost[a].resize(id + 1, 0.0);
+              sh.step_cost[a][id] = us;
+              table[a * cs.size() + c].push_back(id);
+            }
+        sh.steps.push_back(std::move(table));
+      }
+      for (auto& v : sh.step_cost) v.resize(ids.size(), 0.0);
+      pp.solve.shared.push_back(std::move(sh));
+      continue;
+    }
+    const EdgeX& e = edges[group.front()];
     if (e.from < 0 && e.to < 0) continue;
     if (e.from < 0 || e.to < 0) {  // host side: a unary term
       const int s = e.from < 0 ? e.to : e.from;
@@ -502,18 +583,27 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
               [](const PlanCandidate& a, const PlanCandidate& b) { return a.predicted_us < b.predicted_us; });
     plan.subgraphs.push_back(std::move(ps));
   }
-  // Transitions of the chosen assignment, recomputed per edge for the listing.
+  // Transitions of the chosen assignment, recomputed per tensor for the listing: a reader lists what
+  // it adds (a conversion an earlier reader of the same tensor already paid for is not listed again),
+  // so the listing sums to what the solve charged.
   Builder b{g, part, cost, options, 4, {}, {}, {}, {}};
   b.dsize = dsize;
-  for (const EdgeX& e : b.Edges()) {
-    if (e.from < 0 && e.to < 0) continue;
-    static const State kHost{"cpu", "nchw", "nchw", "nchw"};
-    const State& a = e.from < 0 ? kHost : pp.states[e.from][r.state[e.from]];
-    const State& c = e.to < 0 ? kHost : pp.states[e.to][r.state[e.to]];
-    const double us = b.Transition(a.unit, a.out, c.unit, c.in, e);
-    if (us <= 0) continue;
-    plan.transitions.push_back({e.from, e.to, e.tensor, a.unit, a.out, c.unit, c.in,
-                                a.unit == c.unit ? "reorder" : "transfer", e.bytes, us});
+  const std::vector<EdgeX> edges = b.Edges();
+  static const State kHost{"cpu", "nchw", "nchw", "nchw"};
+  for (const auto& group : Builder::ByTensor(edges)) {
+    std::set<std::string> paid;
+    for (size_t k : group) {
+      const EdgeX& e = edges[k];
+      if (e.from < 0 && e.to < 0) continue;
+      const State& a = e.from < 0 ? kHost : pp.states[e.from][r.state[e.from]];
+      const State& c = e.to < 0 ? kHost : pp.states[e.to][r.state[e.to]];
+      double us = 0;
+      for (const auto& [key, step_us] : b.Steps(a.unit, a.out, c.unit, c.in, e))
+        if (paid.insert(key).second) us += step_us;
+      if (us <= 0) continue;
+      plan.transitions.push_back({e.from, e.to, e.tensor, a.unit, a.out, c.unit, c.in,
+                                  a.unit == c.unit ? "reorder" : "transfer", e.bytes, us});
+    }
   }
   for (const auto& note : pp.notes) plan.notes.push_back(note);
 

@@ -6,6 +6,14 @@
 // parent, the best cost of its whole subtree (its own cost + its children's messages + the transition
 // to the parent), and the root takes its best state; states are then read back top-down.
 //
+// Shared tensors. A tensor read by several sub-graphs is converted once per distinct (unit, layout) its
+// readers need and transferred once per unit (SolveProblem::Shared): a term over the producer and all
+// its readers, not a sum of pairs. Charging every reader its own conversion is an upper bound of it
+// (the "bound" problem: each reader's steps as a pairwise term); the bound guides the seeds below and
+// the exact term is what descent minimises and what the total reports. With shared tensors the solve
+// is the heuristic below (seeded also by tree DP on the bound when that is a forest), never claimed
+// exact.
+//
 // General DAGs (a tensor read by two sub-graphs that meet again: residual blocks, attention) have
 // cycles, where such DP is not exact. Heuristic, in three steps:
 //  1. Forward pass in topological order: acc[i][s] = unary[i][s] + sum over earlier neighbours j of
@@ -76,19 +84,101 @@ std::vector<Merged> MergePairs(const SolveProblem& p, std::vector<std::vector<do
   return out;
 }
 
+void CheckShared(const SolveProblem& p) {
+  const int n = static_cast<int>(p.unary.size());
+  auto states = [&](int i) { return i < 0 ? size_t{1} : p.unary[i].size(); };
+  for (const auto& sh : p.shared) {
+    if (sh.from < -1 || sh.from >= n) throw std::invalid_argument("solve: shared tensor producer out of range");
+    if (sh.steps.size() != sh.readers.size())
+      throw std::invalid_argument("solve: shared tensor needs one step table per reader");
+    const size_t na = states(sh.from);
+    if (sh.step_cost.size() != na)
+      throw std::invalid_argument("solve: shared tensor needs step costs per producer state");
+    for (size_t r = 0; r < sh.readers.size(); ++r) {
+      const int rd = sh.readers[r];
+      if (rd < -1 || rd >= n) throw std::invalid_argument("solve: shared tensor reader out of range");
+      if (sh.steps[r].size() != na * states(rd))
+        throw std::invalid_argument("solve: shared tensor step table has the wrong size");
+      for (size_t a = 0; a < na; ++a)
+        for (size_t c = 0; c < states(rd); ++c)
+          for (int id : sh.steps[r][a * states(rd) + c])
+            if (id < 0 || static_cast<size_t>(id) >= sh.step_cost[a].size())
+              throw std::invalid_argument("solve: shared tensor step id out of range");
+    }
+  }
+}
+
+// The cost of a shared tensor in an assignment: each distinct step once.
+double SharedCost(const SolveProblem::Shared& sh, const std::vector<int>& st,
+                  const std::vector<std::vector<double>>& unary) {
+  const int a = sh.from < 0 ? 0 : st[sh.from];
+  const auto& cost = sh.step_cost[a];
+  std::vector<char> paid(cost.size(), 0);
+  double t = 0;
+  for (size_t r = 0; r < sh.readers.size(); ++r) {
+    const int rd = sh.readers[r];
+    const size_t nc = rd < 0 ? 1 : unary[rd].size();
+    const size_t c = rd < 0 ? 0 : static_cast<size_t>(st[rd]);
+    for (int id : sh.steps[r][a * nc + c])
+      if (!paid[id]) paid[id] = 1, t += cost[id];
+  }
+  return t;
+}
+
+// The bound problem: every reader of a shared tensor charged its own steps, as pairwise and unary
+// terms (a constant where both sides are the host is left out: it moves no choice).
+SolveProblem Bound(const SolveProblem& p) {
+  SolveProblem b;
+  b.unary = p.unary;
+  b.pairs = p.pairs;
+  for (const auto& sh : p.shared) {
+    const size_t na = sh.from < 0 ? 1 : p.unary[sh.from].size();
+    for (size_t r = 0; r < sh.readers.size(); ++r) {
+      const int rd = sh.readers[r];
+      const size_t nc = rd < 0 ? 1 : p.unary[rd].size();
+      auto sum = [&](size_t a, size_t c) {
+        double t = 0;
+        for (int id : sh.steps[r][a * nc + c]) t += sh.step_cost[a][id];
+        return t;
+      };
+      if (sh.from < 0 && rd < 0) continue;
+      if (sh.from < 0) {
+        for (size_t c = 0; c < nc; ++c) b.unary[rd][c] += sum(0, c);
+      } else if (rd < 0) {
+        for (size_t a = 0; a < na; ++a) b.unary[sh.from][a] += sum(a, 0);
+      } else {
+        SolveProblem::Pair pr{sh.from, rd, {}};
+        for (size_t a = 0; a < na; ++a)
+          for (size_t c = 0; c < nc; ++c) pr.cost.push_back(sum(a, c));
+        b.pairs.push_back(std::move(pr));
+      }
+    }
+  }
+  return b;
+}
+
 struct Graph {
   std::vector<std::vector<double>> unary;
   std::vector<Merged> pairs;
   std::vector<std::vector<std::pair<int, int>>> adj;  // (neighbour, pair index)
+  std::vector<SolveProblem::Shared> shared;
+  std::vector<std::vector<int>> touch;  // per sub-graph: the shared tensors it produces or reads
 
   double T(int self, int s, int pair, int other_state) const {
     const Merged& m = pairs[pair];
     const size_t nhi = unary[m.hi].size();
     return self == m.lo ? m.cost[s * nhi + other_state] : m.cost[other_state * nhi + s];
   }
-  double Local(int i, int s, const std::vector<int>& st) const {
+  // The terms of sub-graph i in state s, the others as in `st` (restored on return).
+  double Local(int i, int s, std::vector<int>& st) const {
     double c = unary[i][s];
     for (auto [k, e] : adj[i]) c += T(i, s, e, st[k]);
+    if (!touch[i].empty()) {
+      const int keep = st[i];
+      st[i] = s;
+      for (int k : touch[i]) c += SharedCost(shared[k], st, unary);
+      st[i] = keep;
+    }
     return c;
   }
 };
@@ -98,11 +188,22 @@ Graph Build(const SolveProblem& p) {
   g.unary = p.unary;
   for (size_t i = 0; i < g.unary.size(); ++i)
     if (g.unary[i].empty()) throw std::invalid_argument("solve: a sub-graph has no state");
+  CheckShared(p);
   g.pairs = MergePairs(p, &g.unary);
   g.adj.resize(g.unary.size());
   for (size_t e = 0; e < g.pairs.size(); ++e) {
     g.adj[g.pairs[e].lo].emplace_back(g.pairs[e].hi, static_cast<int>(e));
     g.adj[g.pairs[e].hi].emplace_back(g.pairs[e].lo, static_cast<int>(e));
+  }
+  g.shared = p.shared;
+  g.touch.resize(g.unary.size());
+  for (size_t k = 0; k < g.shared.size(); ++k) {
+    std::vector<int> members = g.shared[k].readers;
+    members.push_back(g.shared[k].from);
+    std::sort(members.begin(), members.end());
+    members.erase(std::unique(members.begin(), members.end()), members.end());
+    for (int m : members)
+      if (m >= 0) g.touch[m].push_back(static_cast<int>(k));
   }
   return g;
 }
@@ -193,6 +294,7 @@ double Total(const Graph& g, const std::vector<int>& st) {
   double t = 0;
   for (size_t i = 0; i < st.size(); ++i) t += g.unary[i][st[i]];
   for (const Merged& m : g.pairs) t += m.cost[st[m.lo] * g.unary[m.hi].size() + st[m.hi]];
+  for (const auto& sh : g.shared) t += SharedCost(sh, st, g.unary);
   return t;
 }
 
@@ -202,6 +304,7 @@ double Evaluate(const SolveProblem& p, const std::vector<int>& state) {
   double t = 0;
   for (size_t i = 0; i < p.unary.size(); ++i) t += p.unary[i][state[i]];
   for (const auto& pr : p.pairs) t += pr.cost[state[pr.a] * p.unary[pr.b].size() + state[pr.b]];
+  for (const auto& sh : p.shared) t += SharedCost(sh, state, p.unary);
   return t;
 }
 
@@ -214,7 +317,7 @@ SolveResult Solve(const SolveProblem& p, const std::vector<std::vector<std::stri
     return r;
   }
   const Graph g = Build(p);
-  if (IsForest(g)) {
+  if (p.shared.empty() && IsForest(g)) {
     r.state = TreeDp(g);
     r.exact = true;
     r.method = "exact-tree-dp";
@@ -222,15 +325,18 @@ SolveResult Solve(const SolveProblem& p, const std::vector<std::vector<std::stri
     return r;
   }
   r.method = "dag-heuristic";
+  // Seeds come from the bound problem (shared tensors charged per reader); descent and the total use
+  // the exact terms.
+  const Graph gb = p.shared.empty() ? g : Build(Bound(p));
   // 1. Forward pass with predecessors at their argmin, backward read-back.
-  std::vector<std::vector<double>> acc = g.unary;
+  std::vector<std::vector<double>> acc = gb.unary;
   for (int i = 0; i < n; ++i)
-    for (auto [j, e] : g.adj[i]) {
+    for (auto [j, e] : gb.adj[i]) {
       if (j > i) continue;
       for (size_t s = 0; s < acc[i].size(); ++s) {
         double m = kInf;
         for (size_t t = 0; t < acc[j].size(); ++t)
-          m = std::min(m, acc[j][t] + g.T(j, static_cast<int>(t), e, static_cast<int>(s)));
+          m = std::min(m, acc[j][t] + gb.T(j, static_cast<int>(t), e, static_cast<int>(s)));
         acc[i][s] += m;
       }
     }
@@ -239,15 +345,15 @@ SolveResult Solve(const SolveProblem& p, const std::vector<std::vector<std::stri
     double m = kInf;
     for (size_t s = 0; s < acc[i].size(); ++s) {
       double c = acc[i][s];
-      for (auto [k, e] : g.adj[i])
-        if (k > i) c += g.T(i, static_cast<int>(s), e, dp[k]);
+      for (auto [k, e] : gb.adj[i])
+        if (k > i) c += gb.T(i, static_cast<int>(s), e, dp[k]);
       if (c < m) m = c, dp[i] = static_cast<int>(s);
     }
   }
   // 2. Seeds.
   std::vector<std::vector<int>> seeds{dp};
   std::vector<int> local(n);
-  for (int i = 0; i < n; ++i) local[i] = ArgMin(g.unary[i]);
+  for (int i = 0; i < n; ++i) local[i] = ArgMin(gb.unary[i]);
   seeds.push_back(local);
   if (labels.size() == static_cast<size_t>(n)) {
     std::map<std::string, int> seen;
@@ -261,6 +367,7 @@ SolveResult Solve(const SolveProblem& p, const std::vector<std::vector<std::stri
       seeds.push_back(std::move(s));
     }
   }
+  if (!p.shared.empty() && IsForest(gb)) seeds.push_back(TreeDp(gb));
   // 3. Coordinate descent from each seed.
   double best = kInf;
   for (auto& s : seeds) {

@@ -17,12 +17,27 @@ struct SolveProblem {
     std::vector<double> cost;
   };
   std::vector<Pair> pairs;
+  // A tensor read by several sub-graphs: it is converted once per distinct layout its readers need
+  // and transferred once per unit (as the runtime does), not once per reader. The producer `from`
+  // and every reader in `readers` are sub-graph indices, or -1 for the host (a graph input, a graph
+  // output: one fixed state, 0). For reader r, producer state a and reader state c, the conversion
+  // steps that reader needs are step ids `steps[r][a * n_c + c]` (n_c: states of the reader, 1 for the
+  // host); a step id's cost is `step_cost[a][id]`. The term costs the sum over the distinct step ids
+  // all readers need. Step ids name what the runtime shares: "reorder to L on unit U", "transfer to
+  // unit U".
+  struct Shared {
+    int from = -1;
+    std::vector<int> readers;
+    std::vector<std::vector<std::vector<int>>> steps;
+    std::vector<std::vector<double>> step_cost;
+  };
+  std::vector<Shared> shared;
 };
 
 struct SolveResult {
   std::vector<int> state;  // per sub-graph
   double total = 0;        // exactly Evaluate(problem, state)
-  bool exact = false;      // true when the graph is a forest and tree DP was used
+  bool exact = false;      // true when the graph is a forest without shared tensors and tree DP was used
   int rounds = 0;          // coordinate-descent rounds of the DAG heuristic
   std::string method;      // exact-tree-dp or dag-heuristic
 };
@@ -31,7 +46,8 @@ struct SolveResult {
 double Evaluate(const SolveProblem& p, const std::vector<int>& state);
 
 // Exact min-sum dynamic programming when the sub-graphs and their edges form a forest (chains, in-trees,
-// out-trees, any tree); the documented heuristic of solve.cpp otherwise.
+// out-trees, any tree) and no tensor is shared by several readers; the documented heuristic of
+// solve.cpp otherwise.
 // `labels[i][s]` optionally names state s of sub-graph i (e.g. "cpu/nhwc"): each label seeds one
 // run of the DAG heuristic.
 SolveResult Solve(const SolveProblem& p, const std::vector<std::vector<std::string>>& labels = {});

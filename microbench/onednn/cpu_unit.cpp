@@ -478,7 +478,7 @@ class CpuUnit : public Unit {
     const auto fwd = dnnl::prop_kind::forward_inference;
     const Tag stag = p.IsSpatial() ? *TagOf(c.src_layout) : Tag::undef;
     const Tag dtag = p.IsSpatial() ? *TagOf(c.dst_layout) : Tag::undef;
-    memory::desc dst_md_chosen;
+    memory::desc src_md_chosen, dst_md_chosen;
     std::string impl;
 
     if (op == "conv2d") {
@@ -503,6 +503,7 @@ class CpuUnit : public Unit {
       k->args_[DNNL_ARG_BIAS] = k->Filled(pd.bias_desc(), t.bias, {oc}, Tag::a);
       k->dst_ = memory(pd.dst_desc(), eng_);
       k->dst_plain_ = memory::desc(dst_dims, Dt::f32, Tag::nchw);
+      src_md_chosen = pd.src_desc();
       dst_md_chosen = pd.dst_desc();
     } else if (op == "matmul") {
       const int64_t mb = p.Get("mb"), m = p.Get("m"), n = p.Get("n"), kk = p.Get("k");
@@ -656,7 +657,14 @@ class CpuUnit : public Unit {
     k->atol_ = plan.atol;
     k->int8_ = plan.int8;
     k->impl_ = impl;
-    if (c.dst_layout == "any") k->chosen_ = LayoutName(dst_md_chosen);
+    if (c.dst_layout == "any") {
+      // What `any` chose, as a candidate is named: `dst`, or `src>dst` when the source differs (a
+      // first convolution reads nchw and writes a blocked layout). The selector charges the
+      // conversion into the source layout from it.
+      const std::string dst = LayoutName(dst_md_chosen);
+      const std::string src = c.src_layout == "any" ? LayoutName(src_md_chosen) : dst;
+      k->chosen_ = src == dst ? dst : src + ">" + dst;
+    }
     return Prepared::Ok(std::move(k));
   }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -78,8 +79,9 @@ void RunOne(const fs::path& dir, const std::string& unit, const std::string& lay
   const std::string label = fmt::format("{} [{}/{}]", dir.filename().string(), unit, layout);
   std::unique_ptr<Runtime> rt;
   std::vector<Tensor> inputs;
+  selector::Graph g;
   try {
-    const selector::Graph g = selector::ImportOnnx(model, {});
+    g = selector::ImportOnnx(model, {});
     rt = std::make_unique<Runtime>(Runtime::Load(model, UniformPlan(g, unit, layout), {}));
   } catch (const std::exception& e) {
     ++c.unsupported;
@@ -87,6 +89,16 @@ void RunOne(const fs::path& dir, const std::string& unit, const std::string& lay
     c.example[ReasonKey(e.what())] = dir.filename().string();
     return;
   }
+  // Every operator the runtime executes on the unit (not on the host) has a row in the operator
+  // table, which the backends dispatch on.
+  const std::set<int> host(rt->HostNodes().begin(), rt->HostNodes().end());
+  for (const auto& n : g.nodes)
+    if (!n.is_constant && !host.count(n.index) && !selector::FindOp(n.op_type, n.domain)) {
+      ++c.failed;
+      c.failures.push_back(fmt::format("{}: node {} ({}) runs on {} but has no operator table row", label,
+                                       n.index, n.op_type, unit));
+      return;
+    }
   for (const auto& set : fs::directory_iterator(dir)) {
     if (!set.is_directory() || set.path().filename().string().rfind("test_data_set_", 0) != 0) continue;
     std::vector<Tensor> ins, want;

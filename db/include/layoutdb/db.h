@@ -88,6 +88,8 @@ struct MeasurementRow {
   std::string status;  // ok, unsupported, failed, mistrusted
   std::string reason, impl;
   bool is_reference = false;
+  // For `any`: what the library chose, named as a candidate is (`nChw16c`, or `nchw>nChw16c` when it
+  // reads another layout than it writes). config: JSON of a tuned OpenCL configuration.
   std::string chosen_layout, config;
   std::optional<Stats> stats;  // present iff measured
   std::string measured_at;     // filled in by Insert* when empty

@@ -51,7 +51,8 @@ class Kernel {
   virtual std::string Impl() const = 0;
   // True when the library fell back to a reference (slow, never to be recommended) implementation.
   virtual bool IsReference() const { return false; }
-  // For the `any` candidate: the layout the library chose for dst (else empty).
+  // For the `any` candidate: the layouts the library chose, named as a candidate is: `dst` when it
+  // reads and writes the same layout, else `src>dst` (else empty).
   virtual std::string ChosenLayout() const { return {}; }
   // JSON text of a tuned configuration (OpenCL work-group size, tile variant), else empty.
   virtual std::string Config() const { return {}; }
