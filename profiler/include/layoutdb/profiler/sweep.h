@@ -23,6 +23,7 @@ struct SweepOptions {
   bool quiet = false;
   bool add_target = false;          // allow a database that holds other machines' targets
   std::string cache = "hot";        // hot: repetitions back to back; cold: caches evicted before each
+  int visits = 0;                   // visits per point (--visits); 0: the spec's (SweepSpec::visits)
 };
 
 // Exit codes of RunSweep.
