@@ -248,6 +248,14 @@ void ParseShard(const std::string& text, int* index, int* count) {
   }
 }
 
+VisitNext NextVisit(const VisitPolicy& p, int done, bool timed, double level_spread, int64_t revisits_reserved) {
+  if (!timed && done >= 1) return VisitNext::kSettle;
+  if (done < p.visits) return VisitNext::kVisit;
+  if (done - p.visits < p.max_revisits && revisits_reserved < p.revisit_cap && level_spread > p.tolerance)
+    return VisitNext::kRevisit;
+  return VisitNext::kSettle;
+}
+
 std::string WorkItem::Label(const std::vector<std::unique_ptr<Unit>>& units) const {
   const std::string& u = units[unit]->Name();
   switch (kind) {
@@ -642,6 +650,7 @@ int RunSweep(const SweepOptions& o) {
   const microbench::MeasureConfig visit_measure = microbench::VisitConfig(measure, visits);
   // Re-visits of points whose visits disagree as a whole, at most this many in this run.
   const int64_t revisit_cap = static_cast<int64_t>(std::ceil(spec.revisit_share * static_cast<double>(work.size())));
+  const VisitPolicy policy{visits, spec.max_revisits, spec.revisit_tolerance, revisit_cap};
   const auto started = std::chrono::steady_clock::now();
   int64_t points_done = 0, resumed = 0, revisits = 0, revisits_reserved = 0, revisited_points = 0,
           still_disagreeing = 0;
@@ -750,16 +759,18 @@ int RunSweep(const SweepOptions& o) {
   std::vector<size_t> revisit_queue;
   auto decide = [&](State& st, size_t index, const std::string& label) {
     if (st.settled) return;
-    const bool nothing_to_time = to_time(st).empty();
-    if (!nothing_to_time && st.done < visits) return;
-    if (!nothing_to_time && st.done - visits < spec.max_revisits && revisits_reserved < revisit_cap &&
-        level_spread(st) > spec.revisit_tolerance) {
-      ++revisits_reserved;
-      revisit_queue.push_back(index);
-      return;
+    const bool timed = !to_time(st).empty();
+    const double spread = timed ? level_spread(st) : 0;
+    switch (NextVisit(policy, st.done, timed, spread, revisits_reserved)) {
+      case VisitNext::kVisit: return;
+      case VisitNext::kRevisit:
+        ++revisits_reserved;
+        revisit_queue.push_back(index);
+        return;
+      case VisitNext::kSettle:
+        if (spread > spec.revisit_tolerance) ++still_disagreeing;
+        settle(st, label);
     }
-    if (!nothing_to_time && st.done >= visits && level_spread(st) > spec.revisit_tolerance) ++still_disagreeing;
-    settle(st, label);
   };
   auto maybe_calibrate = [&] {
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_calibration).count() >
