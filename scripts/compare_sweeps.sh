@@ -125,11 +125,10 @@ CREATE TEMP TABLE pv AS
     AND v.key = m.problem_id || '|' || m.unit_id || '|' || m.layout || '|' || m.dtype
   WHERE m.status = 'ok' AND m.is_reference = 0 AND m.layout <> 'any' GROUP BY m.id;
 SELECT CASE WHEN count(*) = 0 THEN 'visits $f: none stored' ELSE
-  printf('visits $f: %d a point (most), %d points; their visits agree within 5%% for %d (%.1f%%), median spread %.2f%%; %d re-visited',
-    (SELECT n FROM pv GROUP BY n ORDER BY count(*) DESC, n LIMIT 1), count(*), sum(spread <= 0.05),
-    100.0 * sum(spread <= 0.05) / count(*),
+  printf('visits $f: %d a point, %d points; their visits agree within 5%% for %d (%.1f%%), median spread %.2f%%; %d re-visited',
+    min(n), count(*), sum(spread <= 0.05), 100.0 * sum(spread <= 0.05) / count(*),
     100.0 * (SELECT spread FROM pv ORDER BY spread LIMIT 1 OFFSET (SELECT (count(*) - 1) / 2 FROM pv)),
-    (SELECT count(*) FROM pv WHERE n > (SELECT n FROM pv GROUP BY n ORDER BY count(*) DESC, n LIMIT 1))) END
+    sum(n > (SELECT min(n) FROM pv))) END
   FROM pv;
 SQL
 done

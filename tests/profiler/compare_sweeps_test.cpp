@@ -114,7 +114,7 @@ TEST(CompareSweeps, ReportsReproducibilityOverallPerUnitAndPerOpFamily) {
       "calibration (the machine through each sweep):\n"
       "  compute  A     402.0 us (range  1.0%, 2 checks)   B     410.0 us (range  0.0%, 1 checks)   B/A 1.020\n"
       "visits A: none stored\n"
-      "visits B: 3 a point (most), 8 points; their visits agree within 5% for 7 (87.5%), median spread 1.50%; "
+      "visits B: 3 a point, 8 points; their visits agree within 5% for 7 (87.5%), median spread 1.50%; "
       "1 re-visited\n";
   EXPECT_EQ(out.substr(0, want.size()), want) << out;
   // Anything after that is the note on this machine's load, when it is high.
