@@ -232,7 +232,17 @@ TEST_F(Kills, SweepKilledAtEveryStepOfCommitsAndCheckpointResumes) {
   for (long at : Spread(calls, 4, 6, 6)) {
     const std::string db = dir_.File(fmt::format("k{}.db", at));
     std::string log;
-    const Result r = WithShim(SweepArgs(db), fs::path(db).filename().string(), at, &log);
+    Result r = WithShim(SweepArgs(db), fs::path(db).filename().string(), at, &log);
+    // A run may make a few file calls fewer than the reference: its rows differ a little in size
+    // (SQLite stores a whole REAL as an integer), and so do its page splits and WAL frames; with three
+    // visits a point there are enough rows for that to happen near the end. Such a run finishes; kill
+    // a fresh one at the same distance from its own end instead.
+    for (int retry = 0; retry < 3 && r.code == 0 && log.rfind("count ", 0) == 0; ++retry) {
+      const long own = std::stol(log.substr(6));
+      ASSERT_LT(own, at) << log;
+      for (const char* ext : {"", "-wal", "-shm"}) fs::remove(db + ext);
+      r = WithShim(SweepArgs(db), fs::path(db).filename().string(), std::max(1L, own - (calls - at)), &log);
+    }
     ASSERT_EQ(r.code, 128 + SIGKILL) << "call " << at << " of " << calls << ": " << r.err;
     ++moments_[Moment(log, at > calls / 2)];
     const Points before = fs::exists(db) ? ReadPoints(db) : Points{};
