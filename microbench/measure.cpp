@@ -170,7 +170,9 @@ MeasureConfig VisitConfig(const MeasureConfig& cfg, int visits) {
   MeasureConfig v = cfg;
   v.budget_s = cfg.budget_s / visits;
   v.candidate_budget_s = cfg.candidate_budget_s / visits;
-  v.min_reps = std::max(1, (cfg.min_reps + visits - 1) / visits);
+  // At least 6 runs a visit where the budget allows: the fewest with a 95% interval of the median, so
+  // that a visit of a quick, steady kernel can stop there instead of running out its budget.
+  v.min_reps = std::max(std::min(cfg.min_reps, 6), (cfg.min_reps + visits - 1) / visits);
   v.max_reps = std::max(v.min_reps, (cfg.max_reps + visits - 1) / visits);
   return v;
 }

@@ -200,8 +200,13 @@ TEST(Visits, EachVisitGetsItsShareOfTheBudgetAndAllTogetherSpendWhatOneDid) {
   const MeasureConfig v = VisitConfig(cfg, 3);
   EXPECT_DOUBLE_EQ(v.budget_s, 0.1);
   EXPECT_DOUBLE_EQ(v.candidate_budget_s, 0.025);
-  EXPECT_EQ(v.min_reps, 3);   // ceil(7 / 3)
+  EXPECT_EQ(v.min_reps, 6);   // not ceil(7 / 3): 6 runs are the fewest with an interval
   EXPECT_EQ(v.max_reps, 67);  // ceil(200 / 3)
+  cfg.min_reps = 30;
+  EXPECT_EQ(VisitConfig(cfg, 3).min_reps, 10);
+  cfg.min_reps = 4;
+  EXPECT_EQ(VisitConfig(cfg, 3).min_reps, 4);  // never more than the spec asked for
+  cfg.min_reps = 7;
   EXPECT_EQ(v.warmup, cfg.warmup);
   EXPECT_EQ(v.target_rel_ci, cfg.target_rel_ci);
   const MeasureConfig one = VisitConfig(cfg, 1);
@@ -225,6 +230,26 @@ TEST(Visits, EachVisitGetsItsShareOfTheBudgetAndAllTogetherSpendWhatOneDid) {
   const double single = spent(cfg, 1), three = spent(cfg, 3);
   EXPECT_GT(three, 0.8 * single);
   EXPECT_LT(three, 1.2 * single);
+}
+
+TEST(Visits, AQuickSteadyKernelStillStopsEarlyInEveryVisit) {
+  FakeClock clock;
+  MeasureConfig cfg;
+  cfg.min_reps = 7;
+  cfg.max_reps = 300;
+  cfg.budget_s = 0.5;
+  MeasureConfig m = VisitConfig(cfg, 3);
+  m.clock_s = clock.Fn();
+  auto steady = [&] {
+    clock.now += 1e-4;
+    return 50.0;
+  };
+  for (int k = 0; k < 3; ++k) {
+    const auto r = MeasureInterleaved({steady}, m);
+    EXPECT_EQ(r[0].repetitions, 6);
+    EXPECT_TRUE(r[0].stable);
+  }
+  EXPECT_LT(clock.now, 0.01);  // 3 x (3 warm-up + 6 runs) of 0.1 ms, not 3 x 0.5 / 3 s
 }
 
 Summary Visit(double median, double rel_ci = 0.01, int reps = 20) {
