@@ -9,6 +9,7 @@ namespace layoutdb::microbench {
 
 namespace {
 constexpr int kFloorReps = 3;
+constexpr int kFirstIntervalReps = 6;  // the fewest runs with a 95% interval of the median
 
 double Quantile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
@@ -118,7 +119,7 @@ std::vector<Summary> MeasureInterleavedTimed(const std::vector<std::function<Sam
     }
     if (round + 1 >= cfg.min_reps) {
       // Re-check stability every few rounds (sorting is cheap next to a kernel, but not free).
-      if ((round + 1) % 5 == 0 || round + 1 == cfg.min_reps) {
+      if ((round + 1) % 5 == 0 || round + 1 == cfg.min_reps || round + 1 == kFirstIntervalReps) {
         bool all = true;
         for (size_t i = 0; i < k; ++i) {
           stable[i] = Summarize(samples[i], cfg.target_rel_ci).stable;
@@ -170,9 +171,9 @@ MeasureConfig VisitConfig(const MeasureConfig& cfg, int visits) {
   MeasureConfig v = cfg;
   v.budget_s = cfg.budget_s / visits;
   v.candidate_budget_s = cfg.candidate_budget_s / visits;
-  // At least 6 runs a visit where the budget allows: the fewest with a 95% interval of the median, so
-  // that a visit of a quick, steady kernel can stop there instead of running out its budget.
-  v.min_reps = std::max(std::min(cfg.min_reps, 6), (cfg.min_reps + visits - 1) / visits);
+  // Split too (slow kernels keep to 4x the visit's budget only above it); a quick, steady kernel still
+  // stops early: stability is also checked at 6 runs, the fewest with an interval (MeasureInterleaved).
+  v.min_reps = std::max(1, (cfg.min_reps + visits - 1) / visits);
   v.max_reps = std::max(v.min_reps, (cfg.max_reps + visits - 1) / visits);
   return v;
 }

@@ -200,13 +200,8 @@ TEST(Visits, EachVisitGetsItsShareOfTheBudgetAndAllTogetherSpendWhatOneDid) {
   const MeasureConfig v = VisitConfig(cfg, 3);
   EXPECT_DOUBLE_EQ(v.budget_s, 0.1);
   EXPECT_DOUBLE_EQ(v.candidate_budget_s, 0.025);
-  EXPECT_EQ(v.min_reps, 6);   // not ceil(7 / 3): 6 runs are the fewest with an interval
+  EXPECT_EQ(v.min_reps, 3);   // ceil(7 / 3)
   EXPECT_EQ(v.max_reps, 67);  // ceil(200 / 3)
-  cfg.min_reps = 30;
-  EXPECT_EQ(VisitConfig(cfg, 3).min_reps, 10);
-  cfg.min_reps = 4;
-  EXPECT_EQ(VisitConfig(cfg, 3).min_reps, 4);  // never more than the spec asked for
-  cfg.min_reps = 7;
   EXPECT_EQ(v.warmup, cfg.warmup);
   EXPECT_EQ(v.target_rel_ci, cfg.target_rel_ci);
   const MeasureConfig one = VisitConfig(cfg, 1);

@@ -88,11 +88,10 @@ std::vector<Summary> MeasureInterleavedTimed(const std::vector<std::function<Sam
 // the point's budget (VisitConfig), and stores their combination (CombineVisits).
 
 // The timing configuration of one of `visits` visits of a point: the budgets (budget_s,
-// candidate_budget_s) and max_reps split between the visits, so that all visits together spend what
-// one visit spent before; min_reps split too, but not below 6 (or the spec's own, if fewer): the fewest
-// runs with a 95% interval of the median, so that a quick, steady kernel still stops early in each
-// visit instead of running out its budget; warm-up and the stability target stay (each visit prepares
-// its kernels afresh). visits <= 1: `cfg` unchanged.
+// candidate_budget_s), min_reps and max_reps split between the visits, so that all visits together
+// spend what one visit spent before (a quick, steady kernel still stops early in each visit: stability
+// is checked at 6 runs, the fewest with an interval); warm-up and the stability target stay (each
+// visit prepares its kernels afresh). visits <= 1: `cfg` unchanged.
 MeasureConfig VisitConfig(const MeasureConfig& cfg, int visits);
 
 // The combination of one candidate's visits (each the Summary of one visit; empty ones, repetitions
