@@ -94,6 +94,10 @@ void AddProfilerCommands(CLI::App& app) {
   sweep->add_flag("--quiet", o->quiet, "Print nothing but errors");
   sweep->add_flag("--add-target", o->add_target,
                   "Allow a database that already holds other machines' measurements (kept apart)");
+  sweep->add_option("--visits", o->visits,
+                    "Visits per point at separate moments, each with its share of the budget (default: the "
+                    "spec's, 3); 1: one visit, as before")
+      ->check(CLI::Range(1, 100));
   sweep->add_option("--cache", o->cache,
                     "hot: repetitions back to back; cold: caches evicted before each (benchdnn's --cold-cache)")
       ->check(CLI::IsMember({"hot", "cold"}))

@@ -733,6 +733,66 @@ std::vector<std::string> Database::DoneKeys(int64_t target_id) {
   return out;
 }
 
+void Database::PutVisit(const VisitRow& v) {
+  static const std::string sql = fmt::format(
+      "INSERT INTO visits(sweep_id, kind, key, visit, settled, status, reason, impl, is_reference, "
+      "chosen_layout, config, median_us, p10_us, p90_us, mean_us, stddev_us, min_us, repetitions, "
+      "rel_ci, measured_at, {0}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+      "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26) "
+      "ON CONFLICT(kind, key, visit) DO UPDATE SET {1}, sweep_id = excluded.sweep_id, "
+      "settled = excluded.settled, status = excluded.status, reason = excluded.reason, "
+      "impl = excluded.impl, is_reference = excluded.is_reference, "
+      "chosen_layout = excluded.chosen_layout, config = excluded.config, "
+      "median_us = excluded.median_us, p10_us = excluded.p10_us, p90_us = excluded.p90_us, "
+      "mean_us = excluded.mean_us, stddev_us = excluded.stddev_us, min_us = excluded.min_us, "
+      "repetitions = excluded.repetitions, rel_ci = excluded.rel_ci, measured_at = excluded.measured_at",
+      kTruthColumns, kTruthUpdate);
+  auto q = impl_->Q(sql.c_str());
+  q->Bind(1, v.sweep_id).Bind(2, v.kind).Bind(3, v.key).Bind(4, v.visit);
+  q->Bind(5, int64_t{v.settled ? 1 : 0}).Bind(6, v.status).BindText(7, v.reason).BindText(8, v.impl);
+  q->Bind(9, int64_t{v.is_reference ? 1 : 0}).BindText(10, v.chosen_layout).BindText(11, v.config);
+  BindStats(*q, 12, v.stats);
+  q->Bind(20, v.measured_at.empty() ? NowUtc() : v.measured_at);
+  BindTruth(*q, 21, v.stats);
+  q->Run(fmt::format("storing visit {} of {} {} ({})", v.visit, v.kind, v.key, v.status));
+}
+
+std::vector<VisitRow> Database::OpenVisits(int64_t target_id) {
+  Stmt q(impl_->db, impl_->path,
+         fmt::format("SELECT id, sweep_id, kind, key, visit, settled, status, reason, impl, "
+                     "is_reference, chosen_layout, config, measured_at, {} FROM visits "
+                     "WHERE settled = 0 AND sweep_id IN (SELECT id FROM sweeps WHERE target_id = ?1) "
+                     "ORDER BY kind, key, visit",
+                     kStatsColumns));
+  q.Bind(1, target_id);
+  std::vector<VisitRow> out;
+  while (q.Step()) {
+    VisitRow v;
+    v.id = q.Int(0);
+    v.sweep_id = q.Int(1);
+    v.kind = q.Text(2);
+    v.key = q.Text(3);
+    v.visit = q.Int(4);
+    v.settled = q.Int(5) != 0;
+    v.status = q.Text(6);
+    v.reason = q.Text(7);
+    v.impl = q.Text(8);
+    v.is_reference = q.Int(9) != 0;
+    v.chosen_layout = q.Text(10);
+    v.config = q.Text(11);
+    v.measured_at = q.Text(12);
+    v.stats = ReadStats(q, 13);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+void Database::SettleVisits(const std::string& kind, const std::string& key) {
+  auto q = impl_->Q("UPDATE visits SET settled = 1 WHERE kind = ?1 AND key = ?2 AND settled = 0");
+  q->Bind(1, kind).Bind(2, key);
+  q->Run(fmt::format("settling the visits of {} {}", kind, key));
+}
+
 std::vector<MeasurementRow> Database::Measurements(std::optional<int64_t> unit_id,
                                                    const std::string& op) {
   Stmt q(impl_->db, impl_->path,

@@ -9,6 +9,7 @@ namespace layoutdb::microbench {
 
 namespace {
 constexpr int kFloorReps = 3;
+constexpr int kFirstIntervalReps = 6;  // the fewest runs with a 95% interval of the median
 
 double Quantile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
@@ -123,7 +124,7 @@ std::vector<Summary> MeasureInterleavedTimed(const std::vector<std::function<Sam
     }
     if (round + 1 >= cfg.min_reps) {
       // Re-check stability every few rounds (sorting is cheap next to a kernel, but not free).
-      if ((round + 1) % 5 == 0 || round + 1 == cfg.min_reps) {
+      if ((round + 1) % 5 == 0 || round + 1 == cfg.min_reps || round + 1 == kFirstIntervalReps) {
         bool all = true;
         for (size_t i = 0; i < k; ++i) {
           stable[i] = Summarize(samples[i], cfg.target_rel_ci).stable;
@@ -160,6 +161,116 @@ std::vector<Summary> MeasureInterleaved(const std::vector<std::function<double()
   timed.reserve(runners.size());
   for (const auto& r : runners) timed.push_back([&r] { return Sample{r(), -1}; });
   return MeasureInterleavedTimed(timed, cfg);
+}
+
+namespace {
+double MedianOf(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return Quantile(v, 0.5);
+}
+}  // namespace
+
+MeasureConfig VisitConfig(const MeasureConfig& cfg, int visits) {
+  if (visits <= 1) return cfg;
+  MeasureConfig v = cfg;
+  v.budget_s = cfg.budget_s / visits;
+  v.candidate_budget_s = cfg.candidate_budget_s / visits;
+  // Split too (slow kernels keep to 4x the visit's budget only above it); a quick, steady kernel still
+  // stops early: stability is also checked at 6 runs, the fewest with an interval (MeasureInterleaved).
+  v.min_reps = std::max(1, (cfg.min_reps + visits - 1) / visits);
+  v.max_reps = std::max(v.min_reps, (cfg.max_reps + visits - 1) / visits);
+  return v;
+}
+
+double VisitSpread(const std::vector<double>& visit_medians) {
+  std::vector<double> m;
+  for (double x : visit_medians)
+    if (x > 0) m.push_back(x);
+  if (m.size() < 2) return 0;
+  std::sort(m.begin(), m.end());
+  return (m.back() - m.front()) / Quantile(m, 0.5);
+}
+
+double VisitIntervalFactor(size_t visits) {
+  // The 95% quantile of |median of n - another median of n| / range of the first n, for n normal
+  // moments (Monte Carlo, 80000 pairs each; the ratio does not depend on the moments' spread).
+  static constexpr double kFactor[] = {0, 0, 8.9, 2.03, 1.07, 0.83, 0.63, 0.56, 0.46};
+  if (visits < 2) return 0;
+  return kFactor[std::min<size_t>(visits, 8)];  // beyond 8 the factor of 8: wider than needed
+}
+
+double VisitLevelSpread(const std::vector<std::vector<double>>& medians) {
+  size_t visits = 0;
+  for (const auto& c : medians) visits = std::max(visits, c.size());
+  if (visits < 2) return 0;
+  std::vector<std::vector<double>> ratios(visits);  // per visit, every candidate's median / its own level
+  for (const auto& c : medians) {
+    std::vector<double> ok;
+    for (double x : c)
+      if (x > 0) ok.push_back(x);
+    if (ok.size() < 2) continue;
+    const double own = MedianOf(ok);
+    for (size_t v = 0; v < c.size(); ++v)
+      if (c[v] > 0) ratios[v].push_back(c[v] / own);
+  }
+  double lo = 0, hi = 0;
+  bool any = false;
+  for (const auto& r : ratios) {
+    if (r.empty()) continue;
+    const double level = MedianOf(r);
+    lo = any ? std::min(lo, level) : level;
+    hi = any ? std::max(hi, level) : level;
+    any = true;
+  }
+  return any && lo > 0 ? hi / lo - 1 : 0;
+}
+
+Summary CombineVisits(const std::vector<Summary>& visits, double target_rel_ci) {
+  std::vector<const Summary*> v;
+  for (const auto& s : visits)
+    if (s.repetitions > 0) v.push_back(&s);
+  if (v.empty()) return {};
+  if (v.size() == 1) return *v.front();
+  auto median_of = [&](double Summary::*field) {
+    std::vector<double> x;
+    for (const Summary* s : v) x.push_back(s->*field);
+    return MedianOf(x);
+  };
+  Summary r;
+  r.median_us = median_of(&Summary::median_us);
+  r.p10_us = median_of(&Summary::p10_us);
+  r.p90_us = median_of(&Summary::p90_us);
+  r.min_us = v.front()->min_us;
+  double n = 0, sum = 0, within_rel_ci = 0;
+  std::vector<double> medians, cis;
+  for (const Summary* s : v) {
+    r.min_us = std::min(r.min_us, s->min_us);
+    n += s->repetitions;
+    sum += s->mean_us * s->repetitions;
+    r.budget_s += s->budget_s;
+    medians.push_back(s->median_us);
+    cis.push_back(s->rel_ci);
+  }
+  r.repetitions = static_cast<int>(n);
+  r.mean_us = sum / n;
+  // Pooled variance: the visits' own sums of squares plus their means' distances to the pooled mean.
+  double ss = 0;
+  for (const Summary* s : v) {
+    ss += (s->repetitions - 1) * s->stddev_us * s->stddev_us;
+    ss += s->repetitions * (s->mean_us - r.mean_us) * (s->mean_us - r.mean_us);
+  }
+  r.stddev_us = n > 1 ? std::sqrt(ss / (n - 1)) : 0;
+  within_rel_ci = MedianOf(cis);
+  r.rel_ci = std::max(within_rel_ci, VisitIntervalFactor(medians.size()) * VisitSpread(medians));
+  r.stable = r.rel_ci <= target_rel_ci;
+  r.has_host = std::all_of(v.begin(), v.end(), [](const Summary* s) { return s->has_host; });
+  if (r.has_host) {
+    r.host_median_us = median_of(&Summary::host_median_us);
+    r.host_p10_us = median_of(&Summary::host_p10_us);
+    r.host_p90_us = median_of(&Summary::host_p90_us);
+  }
+  return r;
 }
 
 }  // namespace layoutdb::microbench

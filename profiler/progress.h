@@ -18,6 +18,7 @@ class Progress {
   void Start(const std::string& label);             // a point begins
   void Finish(const std::string& result_line);      // it was committed
   void Skip();                                      // already in the database (resume)
+  void AddTotal(size_t more) { total_ += more; }    // work found on the way (re-measurements)
   void Done();                                      // ends the bar's line
 
  private:

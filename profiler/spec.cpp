@@ -162,6 +162,10 @@ SweepSpec ParseSpec(const std::string& text, const std::string& origin) {
   s.measure.candidate_budget_s = m.value("candidate_budget_s", s.measure.budget_s / 4);
   if (s.measure.max_reps < s.measure.min_reps)
     Fail(origin, "/measure: max_reps must be at least min_reps");
+  s.visits = count("visits", s.visits);
+  s.max_revisits = count("max_revisits", s.max_revisits);
+  s.revisit_tolerance = m.value("revisit_tolerance", s.revisit_tolerance);
+  s.revisit_share = m.value("revisit_share", s.revisit_share);
 
   std::set<std::string> seen;
   for (size_t gi = 0; gi < j["problems"].size(); ++gi) {

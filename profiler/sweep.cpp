@@ -93,6 +93,25 @@ db::Stats ToStats(const microbench::Summary& s, const std::string& timer, const 
   return d;
 }
 
+// The statistics of a stored visit, back as the harness's summary (to combine visits).
+microbench::Summary FromStats(const db::Stats& d) {
+  microbench::Summary s;
+  s.median_us = d.median_us;
+  s.p10_us = d.p10_us;
+  s.p90_us = d.p90_us;
+  s.mean_us = d.mean_us;
+  s.stddev_us = d.stddev_us;
+  s.min_us = d.min_us;
+  s.repetitions = static_cast<int>(d.repetitions);
+  s.rel_ci = d.rel_ci;
+  s.stable = d.stable.value_or(false);
+  s.has_host = d.host_median_us.has_value();
+  s.host_median_us = d.host_median_us.value_or(0);
+  s.host_p10_us = d.host_p10_us.value_or(0);
+  s.host_p90_us = d.host_p90_us.value_or(0);
+  return s;
+}
+
 // One timed run of a kernel: its own figure and, beside it, the host's (OpenCL).
 microbench::Sample Run(Kernel* k) {
   const double us = k->RunUs();
@@ -109,11 +128,14 @@ struct Outcome {
 
 // Prepares and checks every candidate, then times the healthy ones interleaved. Exceptions from a unit
 // (a device that dies mid-sweep) end that candidate as `failed` with the message; the sweep goes on.
+// `which`: the candidates this visit prepares (the others stay untouched); `check`: compare each
+// result with the reference (the first visit; later visits time kernels that passed it).
 void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::function<Prepared()>>& prepare,
-                         const microbench::MeasureConfig& cfg, const std::string& cache_mode) {
+                         const std::vector<size_t>& which, bool check, const microbench::MeasureConfig& cfg,
+                         const std::string& cache_mode) {
   std::vector<std::function<microbench::Sample()>> runners;
   std::vector<size_t> timed;
-  for (size_t i = 0; i < prepare.size(); ++i) {
+  for (size_t i : which) {
     Outcome& o = outs[i];
     try {
       Prepared p = prepare[i]();
@@ -126,7 +148,7 @@ void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::func
       o.chosen_layout = o.kernel->ChosenLayout();
       o.config = o.kernel->Config();
       o.timer = o.kernel->Timer();
-      const std::string wrong = o.kernel->Check();
+      const std::string wrong = check ? o.kernel->Check() : std::string();
       if (!wrong.empty()) {
         o.status = "failed";
         o.reason = "wrong result: " + wrong;
@@ -224,6 +246,14 @@ void ParseShard(const std::string& text, int* index, int* count) {
     throw std::invalid_argument(
         fmt::format("bad --shard '{}': expected K/N with 0 <= K < N, e.g. 0/4", text));
   }
+}
+
+VisitNext NextVisit(const VisitPolicy& p, int done, bool timed, double level_spread, int64_t revisits_reserved) {
+  if (!timed && done >= 1) return VisitNext::kSettle;
+  if (done < p.visits) return VisitNext::kVisit;
+  if (done - p.visits < p.max_revisits && revisits_reserved < p.revisit_cap && level_spread > p.tolerance)
+    return VisitNext::kRevisit;
+  return VisitNext::kSettle;
 }
 
 std::string WorkItem::Label(const std::vector<std::unique_ptr<Unit>>& units) const {
@@ -361,20 +391,29 @@ void SetOutcome(Row& row, const Outcome& r, int64_t sweep_id) {
 // What one point runs and stores: per candidate, its name (for progress lines), how to prepare its
 // kernel, how to write its row, and the row's done-key (empty when not yet computable).
 struct Point {
+  std::string kind;  // the visits' kind: measurement, transition, transfer
   std::vector<std::string> names;
   std::vector<std::function<Prepared()>> prepare;
   std::vector<std::function<void(const Outcome&, db::Database&, int64_t problem_id)>> store;
   std::vector<std::string> keys;
+  std::vector<std::string> key_tails;  // measurements: the key after the problem id
+  // The done-key (and visits' key) of candidate i, once the problem's row id is known.
+  std::string Key(size_t i, int64_t problem_id) const {
+    return kind == "measurement" ? std::to_string(problem_id) + key_tails[i] : keys[i];
+  }
 };
 
 Point MakePoint(const WorkItem& w, Unit& unit, int64_t unit_id, int64_t cpu_unit_id, int64_t sweep_id,
                 std::optional<int64_t> problem_id) {
   Point pt;
+  pt.kind = w.kind == WorkItem::Kind::kProblem ? "measurement"
+            : w.kind == WorkItem::Kind::kTransition ? "transition" : "transfer";
   if (w.kind == WorkItem::Kind::kProblem) {
     const Problem& p = w.problem.problem;
     for (const Candidate& c : unit.Candidates(p, w.problem.dtypes)) {
       pt.names.push_back(c.Layout() + "/" + c.dtype);
-      pt.keys.push_back(problem_id ? fmt::format("{}|{}|{}|{}", *problem_id, unit_id, c.Layout(), c.dtype) : "");
+      pt.key_tails.push_back(fmt::format("|{}|{}|{}", unit_id, c.Layout(), c.dtype));
+      pt.keys.push_back(problem_id ? std::to_string(*problem_id) + pt.key_tails.back() : "");
       pt.prepare.push_back([&unit, p, c] { return unit.Prepare(p, c); });
       pt.store.push_back([c, unit_id, sweep_id](const Outcome& r, db::Database& d, int64_t pid) {
         db::MeasurementRow m;
@@ -448,8 +487,9 @@ int DryRun(const SweepSpec& spec, const std::vector<std::unique_ptr<Unit>>& unit
     if (!o.quiet)
       fmt::print("{}  [{} candidates: {}]\n", w.Label(units), pt.names.size(), fmt::join(pt.names, " "));
   }
-  fmt::print("dry run: spec {} ({}), shard {}/{}: {} points, {} candidates, all valid\n", spec.name,
-             spec.origin, o.shard_index, o.shard_count, work.size(), candidates);
+  fmt::print("dry run: spec {} ({}), shard {}/{}: {} points, {} candidates, {} visits a point, all valid\n",
+             spec.name, spec.origin, o.shard_index, o.shard_count, work.size(), candidates,
+             std::max(1, o.visits > 0 ? o.visits : spec.visits));
   return kSweepOk;
 }
 
@@ -630,58 +670,229 @@ const SweepSpec spec = o.keys.empty() ? LoadSpec(o.spec) : SpecOfKeys(LoadSpec(o
   auto last_calibration = std::chrono::steady_clock::now();
 
   StopOnSignal stop_guard;
-  Progress progress(Progress::ModeFor(o.quiet), work.size());
+  const int visits = std::max(1, o.visits > 0 ? o.visits : spec.visits);
+  const microbench::MeasureConfig visit_measure = microbench::VisitConfig(measure, visits);
+  // Re-visits of points whose visits disagree as a whole, at most this many in this run.
+  const int64_t revisit_cap = static_cast<int64_t>(std::ceil(spec.revisit_share * static_cast<double>(work.size())));
+  const VisitPolicy policy{visits, spec.max_revisits, spec.revisit_tolerance, revisit_cap};
   const auto started = std::chrono::steady_clock::now();
-  int64_t points_done = 0, resumed = 0;
+  int64_t points_done = 0, resumed = 0, revisits = 0, revisits_reserved = 0, revisited_points = 0,
+          still_disagreeing = 0;
   std::map<std::string, int64_t> by_status;
   int64_t flagged_reference = 0, stable = 0;
   std::vector<std::string> failures;
 
+  // Every point's state: its candidates, its problem's row id once known, its open visits (from
+  // this run, or stored by a killed one), and whether its rows are written (settled).
+  std::map<std::string, std::vector<db::VisitRow>> open_by_key;
+  for (auto& v : database.OpenVisits(target_id)) open_by_key[v.kind + " " + v.key].push_back(std::move(v));
+  struct State {
+    Point pt;
+    std::optional<int64_t> pid;
+    std::vector<std::vector<db::VisitRow>> visits;  // per candidate, in visit order
+    int done = 0;                                    // visits done
+    bool settled = false, revisited = false;
+  };
+  std::vector<State> states;
+  states.reserve(work.size());
   for (const auto& w : work) {
-    if (g_stop) break;
-    std::optional<int64_t> problem_id;
+    State st;
     if (w.kind == WorkItem::Kind::kProblem)
-      if (auto row = database.ProblemByKey(w.problem.problem.Key())) problem_id = row->id;
-    const Point pt = MakePoint(w, *units[w.unit], unit_ids[w.unit], cpu_unit_id, sweep_id, problem_id);
-
-    const bool all_done = !pt.keys.empty() && std::all_of(pt.keys.begin(), pt.keys.end(), [&](const auto& k) {
-      return !k.empty() && done.count(k);
+      if (auto row = database.ProblemByKey(w.problem.problem.Key())) st.pid = row->id;
+    st.pt = MakePoint(w, *units[w.unit], unit_ids[w.unit], cpu_unit_id, sweep_id, st.pid);
+    st.visits.resize(st.pt.names.size());
+    const bool keyed = st.pid.has_value() || st.pt.kind != "measurement";
+    st.settled = keyed && !st.pt.keys.empty() && std::all_of(st.pt.keys.begin(), st.pt.keys.end(), [&](const auto& k) {
+      return done.count(k) > 0;
     });
-    if (all_done) {
-      ++resumed;
-      ++points_done;
-      progress.Skip();
-      continue;
+    if (keyed && !st.settled) {
+      for (size_t c = 0; c < st.pt.names.size(); ++c) {
+        auto it = open_by_key.find(st.pt.kind + " " + st.pt.Key(c, st.pid.value_or(0)));
+        if (it == open_by_key.end()) continue;
+        st.visits[c] = it->second;
+        for (const auto& v : it->second) st.done = std::max<int>(st.done, static_cast<int>(v.visit));
+      }
     }
+    states.push_back(std::move(st));
+  }
+  Progress progress(Progress::ModeFor(o.quiet), work.size() * static_cast<size_t>(visits));
 
-    const std::string label = w.Label(units);
-    progress.Start(label);
-    const auto point_start = std::chrono::steady_clock::now();
-    std::vector<Outcome> outs(pt.prepare.size());
-    PrepareCheckAndTime(outs, pt.prepare, measure, o.cache);
-
-    // Commit the whole point at once: a kill loses at most this point.
-    {
-      db::Database::Transaction tx(database);
-      int64_t pid = 0;
-      if (w.kind == WorkItem::Kind::kProblem) pid = database.UpsertProblem(w.problem.problem);
-      for (size_t i = 0; i < outs.size(); ++i) pt.store[i](outs[i], database, pid);
-      database.SetSweepProgress(sweep_id, ++points_done);
-      tx.Commit();
+  // The candidates a later visit times: those whose every visit so far was ok, reference kernels
+  // aside (three runs of their first visit say how slow they are).
+  auto to_time = [](const State& st) {
+    std::vector<size_t> which;
+    for (size_t c = 0; c < st.visits.size(); ++c) {
+      const auto& v = st.visits[c];
+      if (v.empty()) continue;
+      if (v.front().is_reference) continue;
+      if (std::all_of(v.begin(), v.end(), [](const db::VisitRow& r) { return r.status == "ok"; })) which.push_back(c);
     }
-    for (size_t i = 0; i < outs.size(); ++i) {
-      ++by_status[outs[i].status];
-      if (outs[i].status == "ok" && outs[i].stats && outs[i].stats->stable.value_or(false)) ++stable;
-      if (outs[i].is_reference) ++flagged_reference;
-      if (outs[i].status == "failed") failures.push_back(fmt::format("{} {}: {}", label, pt.names[i], outs[i].reason));
+    return which;
+  };
+  auto level_spread = [&](const State& st) {
+    std::vector<std::vector<double>> medians;
+    for (size_t c : to_time(st)) {
+      std::vector<double> m(static_cast<size_t>(st.done), 0.0);
+      for (const auto& v : st.visits[c])
+        if (v.stats && v.visit >= 1 && v.visit <= st.done) m[static_cast<size_t>(v.visit - 1)] = v.stats->median_us;
+      medians.push_back(std::move(m));
     }
-    const double point_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - point_start).count();
-    progress.Finish(ResultLine(label, pt.names, outs) + fmt::format(" ({:.1f}s)", point_s));
+    return microbench::VisitLevelSpread(medians);
+  };
+  // Writes the rows of a point from its visits (inside the caller's transaction) and counts them.
+  auto settle = [&](State& st, const std::string& label) {
+    for (size_t c = 0; c < st.visits.size(); ++c) {
+      const auto& v = st.visits[c];
+      if (v.empty()) continue;
+      Outcome r;
+      const db::VisitRow& first = v.front();
+      r.status = first.status;
+      r.reason = first.reason;
+      for (const auto& x : v)
+        if (x.status == "failed") {  // a kernel that failed in any visit is not trusted
+          r.status = "failed";
+          r.reason = x.visit > 1 ? fmt::format("visit {}: {}", x.visit, x.reason) : x.reason;
+        }
+      r.impl = v.back().impl.empty() ? first.impl : v.back().impl;
+      r.is_reference = first.is_reference;
+      r.chosen_layout = first.chosen_layout;
+      r.config = first.config;
+      if (r.status == "ok") {
+        std::vector<microbench::Summary> ok;
+        for (const auto& x : v)
+          if (x.stats) ok.push_back(FromStats(*x.stats));
+        if (ok.size() == 1) {
+          r.stats = first.stats;
+        } else if (!ok.empty()) {
+          const db::Stats& any = *first.stats;
+          r.stats = ToStats(microbench::CombineVisits(ok, spec.measure.target_rel_ci), any.timer, any.cache_mode);
+        }
+        r.timer = r.stats ? r.stats->timer : "host";
+      }
+      st.pt.store[c](r, database, st.pid.value_or(0));
+      database.SettleVisits(st.pt.kind, st.pt.Key(c, st.pid.value_or(0)));
+      ++by_status[r.status];
+      if (r.status == "ok" && r.stats && r.stats->stable.value_or(false)) ++stable;
+      if (r.is_reference) ++flagged_reference;
+      if (r.status == "failed") failures.push_back(fmt::format("{} {}: {}", label, st.pt.names[c], r.reason));
+    }
+    st.settled = true;
+    database.SetSweepProgress(sweep_id, ++points_done);
+  };
+  // After a visit (or on resume), whether the point is complete: settle it, or queue a re-visit.
+  std::vector<size_t> revisit_queue;
+  auto decide = [&](State& st, size_t index, const std::string& label) {
+    if (st.settled) return;
+    const bool timed = !to_time(st).empty();
+    const double spread = timed ? level_spread(st) : 0;
+    switch (NextVisit(policy, st.done, timed, spread, revisits_reserved)) {
+      case VisitNext::kVisit: return;
+      case VisitNext::kRevisit:
+        ++revisits_reserved;
+        revisit_queue.push_back(index);
+        return;
+      case VisitNext::kSettle:
+        if (spread > spec.revisit_tolerance) ++still_disagreeing;
+        settle(st, label);
+    }
+  };
+  auto maybe_calibrate = [&] {
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_calibration).count() >
         kCalibrationEveryS) {
       Calibrate(calibrator, database, sweep_id, points_done);
       last_calibration = std::chrono::steady_clock::now();
+    }
+  };
+  // One visit of a point: prepare, check (first visit), time, and commit the visit with, when it
+  // completes the point, the point's rows. A kill loses at most this visit.
+  auto visit = [&](State& st, size_t index, const WorkItem& w) {
+    const int number = st.done + 1;
+    const std::string label = w.Label(units);
+    progress.Start(fmt::format("{} (visit {}/{})", label, number, visits));
+    const auto point_start = std::chrono::steady_clock::now();
+    std::vector<size_t> which;
+    if (number == 1) {
+      for (size_t c = 0; c < st.pt.names.size(); ++c) which.push_back(c);
+    } else {
+      which = to_time(st);
+    }
+    std::vector<Outcome> outs(st.pt.prepare.size());
+    PrepareCheckAndTime(outs, st.pt.prepare, which, number == 1, visits > 1 ? visit_measure : measure, o.cache);
+    {
+      db::Database::Transaction tx(database);
+      if (w.kind == WorkItem::Kind::kProblem) st.pid = database.UpsertProblem(w.problem.problem);
+      for (size_t c : which) {
+        const Outcome& r = outs[c];
+        db::VisitRow v;
+        v.sweep_id = sweep_id;
+        v.kind = st.pt.kind;
+        v.key = st.pt.Key(c, st.pid.value_or(0));
+        v.visit = number;
+        v.status = r.status;
+        v.reason = r.reason;
+        v.impl = r.impl;
+        v.is_reference = r.is_reference;
+        v.chosen_layout = r.chosen_layout;
+        v.config = r.config;
+        if (r.status == "ok") v.stats = r.stats;
+        if (number == 1) st.visits[c].clear();  // a failed point measured afresh
+        database.PutVisit(v);
+        st.visits[c].push_back(std::move(v));
+      }
+      st.done = number;
+      decide(st, index, label);
+      tx.Commit();
+    }
+    const double point_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - point_start).count();
+    std::vector<Outcome> shown;
+    std::vector<std::string> names;
+    for (size_t c : which) {
+      names.push_back(st.pt.names[c]);
+      shown.push_back(std::move(outs[c]));
+    }
+    progress.Finish(ResultLine(fmt::format("{} visit {}", label, number), names, shown) +
+                    fmt::format(" ({:.1f}s)", point_s));
+    maybe_calibrate();
+  };
+
+  // The visits: pass after pass over the whole list, so that the visits of one point are a pass
+  // apart (seconds to minutes) and meet the machine in different moments.
+  for (int pass = 1; pass <= visits && !g_stop; ++pass) {
+    for (size_t i = 0; i < work.size() && !g_stop; ++i) {
+      State& st = states[i];
+      if (st.settled || st.done >= pass) {
+        if (st.settled && pass == 1) ++resumed, ++points_done;
+        progress.Skip();
+        continue;
+      }
+      if (st.done > 0 && to_time(st).empty()) {  // nothing left to time (resumed): settle now
+        progress.Skip();
+        continue;
+      }
+      visit(st, i, work[i]);
+    }
+  }
+  // Points resumed with all their visits but not settled (a run killed after their last visit).
+  for (size_t i = 0; i < work.size() && !g_stop; ++i) {
+    State& st = states[i];
+    if (st.settled || std::find(revisit_queue.begin(), revisit_queue.end(), i) != revisit_queue.end()) continue;
+    db::Database::Transaction tx(database);
+    decide(st, i, work[i].Label(units));
+    tx.Commit();
+  }
+  // Re-visits: points whose candidates all moved together between visits (the machine was elsewhere
+  // for one of them), measured again after the passes, within the sweep's re-visit budget.
+  while (!revisit_queue.empty() && !g_stop) {
+    std::vector<size_t> queue;
+    queue.swap(revisit_queue);
+    std::sort(queue.begin(), queue.end());
+    progress.AddTotal(queue.size());
+    for (size_t i : queue) {
+      if (g_stop) break;
+      ++revisits;
+      if (!states[i].revisited) ++revisited_points;
+      states[i].revisited = true;
+      visit(states[i], i, work[i]);
     }
   }
   progress.Done();
@@ -699,11 +910,13 @@ const SweepSpec spec = o.keys.empty() ? LoadSpec(o.spec) : SpecOfKeys(LoadSpec(o
     fmt::print(stderr,
                "sweep {} shard {}/{} {} after {:.0f}s: {}/{} points ({} resumed); candidates: {} ok ({} "
                "stable, {} not within their budget: CI above {:.3g}%), {} unsupported, {} failed, {} "
-               "reference-kernel flagged; {} cache -> {}\n",
+               "reference-kernel flagged; {} visits a point, {} re-visits of {} points whose candidates "
+               "moved together by more than {:.3g}% ({} still so); {} cache -> {}\n",
                spec.name, o.shard_index, o.shard_count, interrupted ? "interrupted" : "completed", secs,
                points_done, work.size(), resumed, by_status["ok"], stable, by_status["ok"] - stable,
                100 * spec.measure.target_rel_ci, by_status["unsupported"], by_status["failed"],
-               flagged_reference, o.cache, o.db_path);
+               flagged_reference, visits, revisits, revisited_points, 100 * spec.revisit_tolerance,
+               still_disagreeing, o.cache, o.db_path);
     if (!o.quiet && !calibration.empty()) fmt::print(stderr, "{}\n", calibration);
   }
   if (!wal.empty()) fmt::print(stderr, "layoutdb: note: {}\n", wal);

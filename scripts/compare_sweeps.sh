@@ -6,7 +6,9 @@
 #  - both again per unit and per op family, and for the points both sweeps call stable (schema 4);
 #  - honesty: how often B's median falls inside A's stored 95% interval (a stored interval that covers
 #    the other run's median far less than 95% of the time understates the spread between runs);
-#  - the machine: the calibration kernels of both files (schema 4), and this machine's load now.
+#  - the machine: the calibration kernels of both files (schema 4), and this machine's load now;
+#  - visits (files with a `visits` table): per file, how often a point's visits within the sweep agree
+#    within 5%, their median spread, and how many points were re-visited because they moved.
 # usage: scripts/compare_sweeps.sh A.db B.db      (needs the sqlite3 command-line tool)
 set -euo pipefail
 if [ $# -ne 2 ]; then
@@ -104,6 +106,32 @@ SELECT printf('  %-8s A %9.1f us (range %4.1f%%, %d checks)   B %9.1f us (range 
   WHERE ma > 0 AND mb > 0 ORDER BY k.kernel;
 SQL
 fi
+
+# The visits of each file (schema with a `visits` table: every point measured at several moments):
+# how often one point's visits, a pass apart within one sweep, already agree within 5% — the spread
+# between moments that two sweeps see too — and how many points were re-visited.
+has_visits() { sqlite3 "file:$1?mode=ro" "SELECT count(*) FROM sqlite_schema WHERE name = 'visits'"; }
+for f in A B; do
+  path=$a
+  [ "$f" = B ] && path=$b
+  if [ "$(has_visits "$path")" = 0 ]; then
+    echo "visits $f: not recorded (one visit a point)"
+    continue
+  fi
+  sqlite3 -bail "file:$path?mode=ro" <<SQL
+CREATE TEMP TABLE pv AS
+  SELECT m.id, count(*) AS n, (max(v.median_us) - min(v.median_us)) / m.median_us AS spread
+  FROM measurements m JOIN visits v ON v.kind = 'measurement' AND v.settled = 1 AND v.status = 'ok'
+    AND v.key = m.problem_id || '|' || m.unit_id || '|' || m.layout || '|' || m.dtype
+  WHERE m.status = 'ok' AND m.is_reference = 0 AND m.layout <> 'any' GROUP BY m.id;
+SELECT CASE WHEN count(*) = 0 THEN 'visits $f: none stored' ELSE
+  printf('visits $f: %d a point, %d points; their visits agree within 5%% for %d (%.1f%%), median spread %.2f%%; %d re-visited',
+    min(n), count(*), sum(spread <= 0.05), 100.0 * sum(spread <= 0.05) / count(*),
+    100.0 * (SELECT spread FROM pv ORDER BY spread LIMIT 1 OFFSET (SELECT (count(*) - 1) / 2 FROM pv)),
+    sum(n > (SELECT min(n) FROM pv))) END
+  FROM pv;
+SQL
+done
 
 # Reproducibility figures need a quiet machine: say so when this one is not.
 cpus=$(nproc 2>/dev/null || echo 1)

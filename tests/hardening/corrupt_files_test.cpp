@@ -281,10 +281,13 @@ TEST_F(FullDisk, FillingUpMidSweepKeepsEveryCommittedPointAndResumes) {
   EXPECT_EQ(IntegrityCheck(f), "ok");
   const auto after = Query(f, points + " WHERE sweep_id = 1 ORDER BY 1, 2, 3, 4");
   EXPECT_EQ(after, before) << "points stored before the disk filled up changed";
-  const int stored = std::stoi(Scalar(f, "SELECT count(*) FROM measurements WHERE sweep_id > 1"));
-  EXPECT_GT(stored, 0) << "the disk filled up before the first point: make the free space larger";
+  // A sweep commits visit by visit (each point's row once, from its visits, in the last pass).
+  const std::string visits = "SELECT kind, key, visit, median_us FROM visits";
+  const int stored = std::stoi(Scalar(f, "SELECT count(*) FROM visits WHERE sweep_id > 1"));
+  EXPECT_GT(stored, 0) << "the disk filled up before the first visit: make the free space larger";
   // Space again: the same command resumes and completes, keeping what was committed.
   const auto committed = Query(f, points + " WHERE sweep_id > 1 ORDER BY 1, 2, 3, 4");
+  const auto committed_visits = Query(f, visits + " WHERE sweep_id > 1 ORDER BY 1, 2, 3");
   fs::remove(mnt_ + "/filler");
   const Result again = Layoutdb(more);
   EXPECT_EQ(again.code, 0) << again.err;
@@ -292,7 +295,9 @@ TEST_F(FullDisk, FillingUpMidSweepKeepsEveryCommittedPointAndResumes) {
   EXPECT_EQ(Scalar(f, "SELECT count(*) FROM measurements WHERE sweep_id > 1"), "125");
   const auto kept = Query(f, points + " WHERE sweep_id = 2 ORDER BY 1, 2, 3, 4");
   EXPECT_EQ(kept, committed);
-  std::printf("[ full disk ] %d measurements were committed before the disk filled up; %s\n", stored, e.c_str());
+  EXPECT_EQ(Query(f, visits + " WHERE sweep_id = 2 ORDER BY 1, 2, 3"), committed_visits);
+  EXPECT_EQ(Scalar(f, "SELECT count(*) FROM visits WHERE settled = 0"), "0");
+  std::printf("[ full disk ] %d visits were committed before the disk filled up; %s\n", stored, e.c_str());
 }
 
 }  // namespace

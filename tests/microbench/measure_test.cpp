@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <random>
 #include <vector>
 
 #include "layoutdb/microbench/measure.h"
@@ -186,6 +187,173 @@ TEST(MeasureInterleaved, HostTimesAreSummarisedBesideTheRunnersOwnAndEvictionIsO
   // Runners without a host time report none.
   const auto plain = MeasureInterleaved({[&] { clock.now += 1e-6; return 5.0; }}, cfg);
   EXPECT_FALSE(plain[0].has_host);
+}
+
+// ---- visits: one point measured at several moments ----
+
+TEST(Visits, EachVisitGetsItsShareOfTheBudgetAndAllTogetherSpendWhatOneDid) {
+  MeasureConfig cfg;
+  cfg.min_reps = 7;
+  cfg.max_reps = 200;
+  cfg.budget_s = 0.3;
+  cfg.candidate_budget_s = 0.075;
+  const MeasureConfig v = VisitConfig(cfg, 3);
+  EXPECT_DOUBLE_EQ(v.budget_s, 0.1);
+  EXPECT_DOUBLE_EQ(v.candidate_budget_s, 0.025);
+  EXPECT_EQ(v.min_reps, 3);   // ceil(7 / 3)
+  EXPECT_EQ(v.max_reps, 67);  // ceil(200 / 3)
+  EXPECT_EQ(v.warmup, cfg.warmup);
+  EXPECT_EQ(v.target_rel_ci, cfg.target_rel_ci);
+  const MeasureConfig one = VisitConfig(cfg, 1);
+  EXPECT_EQ(one.budget_s, cfg.budget_s);
+  EXPECT_EQ(one.max_reps, cfg.max_reps);
+
+  // A noisy kernel that never gets stable spends its budget: three visits together take about the
+  // time one visit of the whole budget took, not three times it.
+  auto spent = [](const MeasureConfig& c, int visits) {
+    FakeClock clock;
+    MeasureConfig m = VisitConfig(c, visits);
+    m.clock_s = clock.Fn();
+    int i = 0;
+    auto noisy = [&] {
+      clock.now += 1e-3;
+      return 100.0 + 50 * std::fmod(0.618034 * i++, 1.0);  // never stable at 2%
+    };
+    for (int k = 0; k < visits; ++k) MeasureInterleaved({noisy, noisy}, m);
+    return clock.now;
+  };
+  const double single = spent(cfg, 1), three = spent(cfg, 3);
+  EXPECT_GT(three, 0.8 * single);
+  EXPECT_LT(three, 1.2 * single);
+}
+
+TEST(Visits, AQuickSteadyKernelStillStopsEarlyInEveryVisit) {
+  FakeClock clock;
+  MeasureConfig cfg;
+  cfg.min_reps = 7;
+  cfg.max_reps = 300;
+  cfg.budget_s = 0.5;
+  MeasureConfig m = VisitConfig(cfg, 3);
+  m.clock_s = clock.Fn();
+  auto steady = [&] {
+    clock.now += 1e-4;
+    return 50.0;
+  };
+  for (int k = 0; k < 3; ++k) {
+    const auto r = MeasureInterleaved({steady}, m);
+    EXPECT_EQ(r[0].repetitions, 6);
+    EXPECT_TRUE(r[0].stable);
+  }
+  EXPECT_LT(clock.now, 0.01);  // 3 x (3 warm-up + 6 runs) of 0.1 ms, not 3 x 0.5 / 3 s
+}
+
+Summary Visit(double median, double rel_ci = 0.01, int reps = 20) {
+  Summary s;
+  s.median_us = median;
+  s.p10_us = 0.95 * median;
+  s.p90_us = 1.1 * median;
+  s.min_us = 0.9 * median;
+  s.mean_us = median;
+  s.stddev_us = 0.05 * median;
+  s.repetitions = reps;
+  s.rel_ci = rel_ci;
+  s.stable = rel_ci <= 0.02;
+  return s;
+}
+
+TEST(Visits, TheMedianOfVisitsOutvotesAMomentInAnotherStateAndTheIntervalSaysSo) {
+  // The measured case: a pool that took 37 us in two moments and 84 us in one.
+  const Summary r = CombineVisits({Visit(37), Visit(84), Visit(37.5)}, 0.02);
+  EXPECT_DOUBLE_EQ(r.median_us, 37.5);
+  EXPECT_EQ(r.repetitions, 60);
+  EXPECT_DOUBLE_EQ(r.min_us, 0.9 * 37);
+  // Each visit's own interval was 1%; the stored one covers the spread between the moments.
+  EXPECT_NEAR(r.rel_ci, 2.03 * (84 - 37) / 37.5, 1e-12);
+  EXPECT_FALSE(r.stable);
+  // Visits that agree closely keep their own interval (1%), and stay stable.
+  const Summary calm = CombineVisits({Visit(100), Visit(100.3), Visit(99.9)}, 0.02);
+  EXPECT_DOUBLE_EQ(calm.median_us, 100);
+  EXPECT_DOUBLE_EQ(calm.rel_ci, 0.01);
+  EXPECT_TRUE(calm.stable);
+  // Visits 1% apart: no longer 2% sure of where another sweep lands.
+  const Summary apart = CombineVisits({Visit(100), Visit(101), Visit(100.2)}, 0.02);
+  EXPECT_NEAR(apart.rel_ci, 2.03 * 1 / 100.2, 1e-12);
+  EXPECT_FALSE(apart.stable);
+  // A single visit is itself; an empty visit (nothing timed) is left out.
+  const Summary one = CombineVisits({Visit(50, 0.03)}, 0.02);
+  EXPECT_DOUBLE_EQ(one.rel_ci, 0.03);
+  EXPECT_EQ(CombineVisits({Summary{}, Visit(50)}, 0.02).median_us, 50);
+  EXPECT_EQ(CombineVisits({}, 0.02).repetitions, 0);
+}
+
+TEST(Visits, PooledMeanAndDeviationAreThoseOfAllRuns) {
+  const std::vector<double> a = {10, 11, 12, 13, 14, 15}, b = {20, 21, 22, 23}, c = {11, 12, 13, 14, 15, 16, 17};
+  std::vector<double> all = a;
+  all.insert(all.end(), b.begin(), b.end());
+  all.insert(all.end(), c.begin(), c.end());
+  const Summary r = CombineVisits({Summarize(a), Summarize(b), Summarize(c)}, 0.02);
+  const Summary pooled = Summarize(all);
+  EXPECT_EQ(r.repetitions, 17);
+  EXPECT_NEAR(r.mean_us, pooled.mean_us, 1e-9);
+  EXPECT_NEAR(r.stddev_us, pooled.stddev_us, 1e-9);
+  EXPECT_DOUBLE_EQ(r.min_us, 10);
+  EXPECT_DOUBLE_EQ(r.median_us, Summarize(c).median_us);  // medians 12.5, 21.5, 14: the middle one
+}
+
+TEST(Visits, SpreadIsTheRangeOfTheVisitsMediansAndItsFactorFallsWithMoreVisits) {
+  EXPECT_EQ(VisitSpread({}), 0);
+  EXPECT_EQ(VisitSpread({10}), 0);
+  EXPECT_NEAR(VisitSpread({10, 11}), 1 / 10.5, 1e-12);
+  EXPECT_NEAR(VisitSpread({10, 20, 11}), 10 / 11.0, 1e-12);
+  EXPECT_NEAR(VisitSpread({10, 20, 11, 10.5, 0}), 10 / 10.75, 1e-12);  // no figure (0) left out
+  for (size_t n = 3; n < 12; ++n) EXPECT_LE(VisitIntervalFactor(n), VisitIntervalFactor(n - 1)) << n;
+  EXPECT_EQ(VisitIntervalFactor(1), 0);
+}
+
+TEST(Visits, TheLevelMovesWhenAllLayoutsOfAProblemMoveTogetherNotWhenOneIsNoisy) {
+  // Visit 2 found the machine elsewhere: every layout 2.2x (binary add 109 -> 205 us in every layout).
+  const std::vector<std::vector<double>> together = {{109, 205, 110}, {150, 280, 149}, {95, 180, 96}};
+  EXPECT_GT(VisitLevelSpread(together), 0.8);
+  // One layout's own noise (30% in one visit) while the others hold: the level barely moves.
+  const std::vector<std::vector<double>> one_noisy = {{109, 142, 110}, {150, 151, 149}, {95, 95.5, 96}};
+  EXPECT_LT(VisitLevelSpread(one_noisy), 0.02);
+  // A candidate without a figure in a visit (<= 0) is left out of that visit's level.
+  const std::vector<std::vector<double>> gap = {{100, 0, 101}, {200, 201, 199}};
+  EXPECT_LT(VisitLevelSpread(gap), 0.02);
+  EXPECT_EQ(VisitLevelSpread({{100}, {200}}), 0);  // one visit: nothing to compare
+}
+
+// A synthetic machine whose level moves between moments (lognormal, sigma 6%) and whose runs are noisy
+// within a moment (3%): the interval of one visit covers another sweep's median far less than 95% of
+// the time; the combined interval of 3 visits covers it about as often as it claims.
+TEST(Visits, TheCombinedIntervalIsHonestAboutMomentsWhereOneVisitsIsNot) {
+  std::mt19937_64 rng(12345);
+  auto uniform = [&] { return (static_cast<double>(rng() >> 11) + 0.5) / 9007199254740992.0; };
+  auto normal = [&] { return std::sqrt(-2 * std::log(uniform())) * std::cos(2 * M_PI * uniform()); };
+  auto visit = [&] {
+    const double level = 100 * std::exp(0.06 * normal());
+    std::vector<double> runs;
+    for (int i = 0; i < 30; ++i) runs.push_back(level * (1 + 0.03 * std::fabs(normal())));
+    return Summarize(runs, 0.02);
+  };
+  auto sweep = [&](int visits) {
+    std::vector<Summary> v;
+    for (int i = 0; i < visits; ++i) v.push_back(visit());
+    return CombineVisits(v, 0.02);
+  };
+  auto coverage = [&](int visits) {
+    int covered = 0;
+    const int n = 2000;
+    for (int i = 0; i < n; ++i) {
+      const Summary a = sweep(visits), b = sweep(visits);
+      covered += std::fabs(b.median_us / a.median_us - 1) <= a.rel_ci;
+    }
+    return static_cast<double>(covered) / n;
+  };
+  EXPECT_LT(coverage(1), 0.5);
+  const double three = coverage(3);
+  EXPECT_GT(three, 0.9);
+  EXPECT_LT(three, 0.995);  // honest, not vacuous
 }
 
 }  // namespace

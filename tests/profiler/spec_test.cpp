@@ -98,6 +98,24 @@ TEST(Spec, RefusesBadSpecsNamingWhere) {
   }
 }
 
+TEST(Spec, VisitsAndReVisitsComeFromMeasureWithDefaults) {
+  const SweepSpec d = ParseSpec(R"({"name":"v","dtypes":["f32"],"measure":{},"problems":[]})", "t.json");
+  EXPECT_EQ(d.visits, 3);
+  EXPECT_EQ(d.max_revisits, 2);
+  EXPECT_DOUBLE_EQ(d.revisit_tolerance, 0.05);
+  EXPECT_DOUBLE_EQ(d.revisit_share, 0.3);
+  const SweepSpec s = ParseSpec(R"({"name":"v","dtypes":["f32"],"measure":{"visits":5,"max_revisits":0,
+      "revisit_tolerance":0.1,"revisit_share":0.5},"problems":[]})", "t.json");
+  EXPECT_EQ(s.visits, 5);
+  EXPECT_EQ(s.max_revisits, 0);
+  EXPECT_DOUBLE_EQ(s.revisit_tolerance, 0.1);
+  EXPECT_DOUBLE_EQ(s.revisit_share, 0.5);
+  EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{"visits":0},"problems":[]})"),
+            "sweep spec t.json: /measure/visits: 0 is below the minimum 1 (sweep.schema.json)");
+  EXPECT_EQ(ErrorOf(R"({"name":"x","dtypes":["f32"],"measure":{"visits":1e12},"problems":[]})"),
+            "sweep spec t.json: /measure/visits: 1000000000000.0 is too large (at most 2147483647)");
+}
+
 TEST(Shard, ParsesAndRefuses) {
   int k = -1, n = -1;
   ParseShard("2/5", &k, &n);

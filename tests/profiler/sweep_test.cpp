@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "layoutdb/profiler/sweep.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -135,6 +137,22 @@ class SweepTest : public ::testing::Test {
     return s;
   }
 
+  // The visits of a finished sweep: none open, each candidate's numbered 1..n (none lost, none
+  // doubled), every timed candidate (ok, not a reference kernel) visited at least 3 times, and its row
+  // made from exactly them.
+  static void ExpectVisitsWhole(const std::string& db) {
+    EXPECT_EQ(Query(db, "SELECT count(*) FROM visits WHERE settled = 0")[0], "0");
+    EXPECT_EQ(Query(db, "SELECT count(*) FROM (SELECT count(*) AS n, max(visit) AS top FROM visits GROUP BY "
+                        "kind, key) WHERE n <> top")[0], "0");
+    EXPECT_EQ(Query(db, "SELECT min(n) FROM (SELECT count(*) AS n " + kTimedVisits + ")")[0], "3");
+    EXPECT_EQ(Query(db, "SELECT count(*) FROM (SELECT m.repetitions AS r, sum(v.repetitions) AS s " +
+                            kTimedVisits + ") WHERE r <> s")[0], "0");
+  }
+  static inline const std::string kTimedVisits =
+      "FROM measurements m JOIN visits v ON v.kind = 'measurement' AND "
+      "v.key = m.problem_id || '|' || m.unit_id || '|' || m.layout || '|' || m.dtype "
+      "WHERE m.status = 'ok' AND m.is_reference = 0 GROUP BY m.id";
+
   std::string bin_, spec_, slow_spec_;
   fs::path dir_;
   int runs_ = 0;
@@ -191,19 +209,19 @@ TEST_F(SweepTest, KilledWithSigkillResumesWithoutLosingOrDoublingPoints) {
 
   const std::string log = (dir_ / "killed.log").string();
   const pid_t pid = Start(SweepArgs(db, {}, /*slow=*/true), log);
-  // Kill once a few points are committed.
-  for (int i = 0; i < 400; ++i) {
+  // Kill in the second pass, once a few points have their second visit committed.
+  for (int i = 0; i < 800; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    if (fs::exists(db) && Query(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'sweeps'")[0] == "1" &&
-        std::stoi(Query(db, "SELECT coalesce(max(points_done), 0) FROM sweeps")[0]) >= 3)
+    if (fs::exists(db) && Query(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'visits'")[0] == "1" &&
+        std::stoi(Query(db, "SELECT count(DISTINCT key) FROM visits WHERE visit = 2")[0]) >= 3)
       break;
   }
   kill(pid, SIGKILL);
   const ProcessResult killed = Wait(pid, log);
   EXPECT_EQ(killed.code, 128 + SIGKILL) << killed.out;
-  const size_t partial = Points(db).size();
-  EXPECT_GT(partial, 0u);
-  EXPECT_LT(partial, expected.size()) << "killed too late to test resuming";
+  const auto visits_before = Query(db, "SELECT kind, key, visit, median_us FROM visits ORDER BY kind, key, visit");
+  EXPECT_NE(visits_before[0], "(no rows)");
+  EXPECT_LT(Points(db).size(), expected.size()) << "killed too late to test resuming";
 
   const ProcessResult resumed = Exec(SweepArgs(db));
   ASSERT_EQ(resumed.code, 0) << resumed.out;
@@ -216,6 +234,11 @@ TEST_F(SweepTest, KilledWithSigkillResumesWithoutLosingOrDoublingPoints) {
   EXPECT_EQ(Query(db, "PRAGMA integrity_check")[0], "ok");
   EXPECT_EQ(Query(db, "SELECT group_concat(status) FROM (SELECT status FROM sweeps ORDER BY id)")[0],
             "interrupted,completed");
+  ExpectVisitsWhole(db);
+  // Every visit committed before the kill is still there, unchanged, and counted once.
+  const auto visits_after = Query(db, "SELECT kind, key, visit, median_us FROM visits ORDER BY kind, key, visit");
+  const std::set<std::string> after(visits_after.begin(), visits_after.end());
+  for (const auto& v : visits_before) EXPECT_EQ(after.count(v), 1u) << "lost or changed: " << v;
 }
 
 TEST_F(SweepTest, SigintStopsCleanlyAfterCommitting) {
@@ -434,3 +457,69 @@ TEST_F(SweepTest, ColdCacheSweepIsAnotherTargetAndSaysSo) {
 }
 
 }  // namespace
+
+namespace layoutdb::profiler {
+namespace {
+
+TEST_F(SweepTest, EveryPointIsVisitedInPassesAndItsRowIsMadeFromItsVisits) {
+  const std::string db = (dir_ / "v.db").string();
+  const ProcessResult r = Exec(SweepArgs(db));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("3 visits a point"), std::string::npos) << r.out;
+  ExpectVisitsWhole(db);
+  // Passes: every point's first visit before any second one, every second before any third, so that
+  // the visits of one point are a pass apart.
+  EXPECT_EQ(Query(db, "SELECT (SELECT max(id) FROM visits WHERE visit = 1) < (SELECT min(id) FROM visits WHERE "
+                      "visit = 2) AND (SELECT max(id) FROM visits WHERE visit = 2) < (SELECT min(id) FROM visits "
+                      "WHERE visit = 3)")[0], "1");
+  // The stored median is the median of the visits' medians (the middle one of 3), the interval at
+  // least 2.03x their range (another sweep's median of 3 falls there 95% of the time), and stable
+  // means within the spec's 2%.
+  const std::string three =
+      "SELECT m.median_us AS med, m.rel_ci AS ci, m.stable AS st, (SELECT v.median_us FROM visits v WHERE "
+      "v.kind = 'measurement' AND v.key = m.problem_id || '|' || m.unit_id || '|' || m.layout || '|' || m.dtype "
+      "ORDER BY v.median_us LIMIT 1 OFFSET 1) AS mid, (SELECT (max(v.median_us) - min(v.median_us)) FROM visits v "
+      "WHERE v.kind = 'measurement' AND v.key = m.problem_id || '|' || m.unit_id || '|' || m.layout || '|' || "
+      "m.dtype) AS range, (SELECT count(*) FROM visits v WHERE v.kind = 'measurement' AND v.key = m.problem_id "
+      "|| '|' || m.unit_id || '|' || m.layout || '|' || m.dtype) AS n FROM measurements m WHERE m.status = 'ok' "
+      "AND m.is_reference = 0";
+  EXPECT_NE(Query(db, "SELECT count(*) FROM (" + three + ") WHERE n = 3")[0], "0");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM (" + three + ") WHERE n = 3 AND med <> mid")[0], "0");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM (" + three + ") WHERE n = 3 AND ci < 2.03 * range / med - 1e-9")[0],
+            "0");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM (" + three + ") WHERE st <> (ci <= 0.02)")[0], "0");
+  // Reference kernels and unsupported candidates are visited once.
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM visits WHERE (is_reference = 1 OR status <> 'ok') AND visit > 1")[0],
+            "0");
+}
+
+TEST_F(SweepTest, OneVisitStoresThatVisitAsItIs) {
+  const std::string db = (dir_ / "one.db").string();
+  const ProcessResult r = Exec(SweepArgs(db, {"--visits", "1"}));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("1 visits a point, 0 re-visits"), std::string::npos) << r.out;
+  EXPECT_EQ(Query(db, "SELECT max(visit) FROM visits")[0], "1");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements m JOIN visits v ON v.kind = 'measurement' AND v.key = "
+                      "m.problem_id || '|' || m.unit_id || '|' || m.layout || '|' || m.dtype WHERE m.status = 'ok' "
+                      "AND (m.median_us <> v.median_us OR m.repetitions <> v.repetitions OR m.rel_ci <> v.rel_ci)")[0],
+            "0");
+  const ProcessResult bad = Exec(SweepArgs((dir_ / "bad.db").string(), {"--visits", "0"}));
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.out.find("--visits"), std::string::npos) << bad.out;
+}
+
+TEST(NextVisit, VisitsThenRevisitsOnlyWhenTheWholePointMovedAndWithinBothBudgets) {
+  const VisitPolicy p{3, 2, 0.05, 10};
+  EXPECT_EQ(NextVisit(p, 0, true, 0, 0), VisitNext::kVisit);
+  EXPECT_EQ(NextVisit(p, 2, true, 0.5, 0), VisitNext::kVisit);
+  EXPECT_EQ(NextVisit(p, 3, true, 0.01, 0), VisitNext::kSettle);   // the visits agree
+  EXPECT_EQ(NextVisit(p, 3, true, 0.2, 0), VisitNext::kRevisit);   // the machine moved
+  EXPECT_EQ(NextVisit(p, 4, true, 0.2, 1), VisitNext::kRevisit);
+  EXPECT_EQ(NextVisit(p, 5, true, 0.2, 2), VisitNext::kSettle);    // the point's 2 re-visits spent
+  EXPECT_EQ(NextVisit(p, 3, true, 0.2, 10), VisitNext::kSettle);   // the sweep's re-visits spent
+  EXPECT_EQ(NextVisit(p, 1, false, 0, 0), VisitNext::kSettle);     // nothing timed: one visit
+  EXPECT_EQ(NextVisit(VisitPolicy{1, 2, 0.05, 10}, 1, true, 0, 0), VisitNext::kSettle);
+}
+
+}  // namespace
+}  // namespace layoutdb::profiler

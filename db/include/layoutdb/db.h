@@ -115,6 +115,21 @@ struct TransferRow {
   std::string measured_at;
 };
 
+// Schema 5: one visit of one candidate of a point (see schema/005_visits.sql). The sweep writes the
+// candidate's row (measurement, transition, transfer) once, from all its visits.
+struct VisitRow {
+  int64_t id = 0, sweep_id = 0;
+  std::string kind;  // measurement, transition, transfer
+  std::string key;   // the candidate's resume key (DoneKeys' format for its kind)
+  int64_t visit = 0; // 1, 2, ...
+  bool settled = false;  // the candidate's row has been written from its visits
+  std::string status, reason, impl;  // status: ok, unsupported, failed
+  bool is_reference = false;
+  std::string chosen_layout, config;
+  std::optional<Stats> stats;  // present iff status is ok
+  std::string measured_at;     // filled in by PutVisit when empty
+};
+
 struct ValidationRow {
   int64_t id = 0, target_id = 0;
   std::string model, model_hash, plan, strategy;
@@ -186,6 +201,15 @@ class Database {
   // Keys already stored, for resuming: "problem_id|unit_id|layout|dtype" for measurements,
   // "unit_id|src|dst|dtype|shape" for transitions, "src_unit|dst_unit|method|bytes" for transfers.
   std::vector<std::string> DoneKeys(int64_t target_id);
+
+  // Schema 5. Stores one visit (replacing a visit of the same kind, key and number: a failed point
+  // that a resumed sweep measures again starts its visits afresh).
+  void PutVisit(const VisitRow& v);
+  // The visits not yet settled of the sweeps of this target, by kind, key and visit: what a resumed
+  // sweep continues from.
+  std::vector<VisitRow> OpenVisits(int64_t target_id);
+  // Marks the visits of one candidate settled (its row is written from them).
+  void SettleVisits(const std::string& kind, const std::string& key);
 
   std::vector<MeasurementRow> Measurements(std::optional<int64_t> unit_id = std::nullopt,
                                            const std::string& op = "");

@@ -83,4 +83,53 @@ std::vector<Summary> MeasureInterleaved(const std::vector<std::function<double()
 std::vector<Summary> MeasureInterleavedTimed(const std::vector<std::function<Sample()>>& runners,
                                              const MeasureConfig& cfg);
 
+// ---- Visits: one point measured at several moments ----
+//
+// One visit (a few hundred milliseconds) cannot tell the truth from a moment when the machine was in
+// another state (another tenant, the frequency, the OS): two sweeps of the same spec saw whole
+// problems, every layout together, move by 7-100% while each visit's own interval said +-2%. The
+// sweep therefore measures every point in `visits` visits spread over the sweep, each with 1/visits of
+// the point's budget (VisitConfig), and stores their combination (CombineVisits).
+
+// The timing configuration of one of `visits` visits of a point: the budgets (budget_s,
+// candidate_budget_s), min_reps and max_reps split between the visits, so that all visits together
+// spend what one visit spent before (a quick, steady kernel still stops early in each visit: stability
+// is checked at 6 runs, the fewest with an interval); warm-up and the stability target stay (each
+// visit prepares its kernels afresh). visits <= 1: `cfg` unchanged.
+MeasureConfig VisitConfig(const MeasureConfig& cfg, int visits);
+
+// The combination of one candidate's visits (each the Summary of one visit; empty ones, repetitions
+// == 0, are left out):
+//  - median_us: the median of the visits' medians. Each moment counts once however many runs fitted
+//    in it, and with 3 visits one visit taken in another machine state is outvoted instead of pulling
+//    the figure (a median of the pooled runs would move by that visit's share of the runs);
+//  - p10/p90 (and the host's): the medians of the visits' figures, likewise; min_us: the least;
+//    mean_us, stddev_us: of all runs pooled (exact from the visits' means, deviations and counts);
+//    repetitions: all runs of all visits;
+//  - rel_ci: the larger of the visits' own median interval (their median) and the spread between the
+//    visits, VisitIntervalFactor(n) * VisitSpread: an interval that says how far another sweep's
+//    median of n visits may fall (95% when the moments' levels are normal), not only how well one
+//    moment was sampled. Honest intervals from few moments are wide: with 3 visits 2.03x their range;
+//  - stable: rel_ci <= target_rel_ci (so a point whose moments disagree is not stable).
+// One visit: that visit unchanged. No visit with runs: an empty Summary.
+Summary CombineVisits(const std::vector<Summary>& visits, double target_rel_ci);
+
+// The spread between visits of one candidate: the range of the visits' medians over the median of
+// them (figures <= 0 left out). 0 with fewer than 2 visits.
+double VisitSpread(const std::vector<double>& visit_medians);
+
+// The factor k(n) that makes k(n) * range of n visit medians a 95% prediction half-width for another
+// median of n visits, when the moments' levels are normal: 8.9 (2 visits), 2.03 (3), 1.07 (4),
+// 0.83 (5), 0.63 (6), 0.56 (7), 0.46 (8 and more); 0 for fewer than 2.
+double VisitIntervalFactor(size_t visits);
+
+// How far the machine moved between the visits of one point, judged by all its candidates together:
+// for every visit, the median over candidates of (candidate's median in that visit / the median of
+// its visits' medians); returns the range of these levels over the visits (max / min - 1). The
+// candidates of one problem are timed interleaved within a visit, so a moment when the machine was
+// elsewhere moves them all together; one candidate's own noise moves only that candidate and barely
+// moves the level. `medians[c][v]`: candidate c's median in visit v (<= 0: no figure, left out).
+// 0 with fewer than 2 visits.
+double VisitLevelSpread(const std::vector<std::vector<double>>& medians);
+
 }  // namespace layoutdb::microbench

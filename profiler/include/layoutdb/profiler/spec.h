@@ -25,6 +25,16 @@ struct SweepSpec {
   std::string hash;    // HashHex(text)
   std::vector<std::string> dtypes;
   microbench::MeasureConfig measure;
+  // Visits (see microbench::VisitConfig, CombineVisits): every point is measured in `visits` visits
+  // at separate moments, each with 1/visits of its budget. After its last visit, a point whose visits
+  // disagree as a whole (microbench::VisitLevelSpread above revisit_tolerance: the machine moved for
+  // all its candidates together) is visited again later in the sweep, at most max_revisits times,
+  // while the sweep's re-visits stay within revisit_share of its points (each re-visit costs
+  // 1/visits of a point's budget: 0.3 is at most 10% more measuring time with 3 visits).
+  int visits = 3;
+  double revisit_tolerance = 0.05;
+  double revisit_share = 0.3;
+  int max_revisits = 2;
   std::vector<SpecProblem> problems;  // deduplicated by key, in spec order
   std::vector<microbench::Shape4> transition_shapes;
   std::vector<std::string> transition_dtypes;

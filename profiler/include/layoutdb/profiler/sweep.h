@@ -27,6 +27,7 @@ struct SweepOptions {
   // spec's problems, reorders and transfers (`sweep --refine`: the selector picks them). Stored like
   // any sweep (spec name `<spec>+keys`); a key already measured is skipped, as on a resume.
   std::vector<std::string> keys;
+  int visits = 0;                   // visits per point (--visits); 0: the spec's (SweepSpec::visits)
 };
 
 // Exit codes of RunSweep.
@@ -71,6 +72,24 @@ std::vector<WorkItem> PlanWork(const SweepSpec& spec,
 // run on, when fewer than the machine's; the cache mode, when cold).
 db::TargetRow MakeTarget(const std::vector<std::unique_ptr<microbench::Unit>>& units,
                          const std::string& cache_mode = "hot");
+
+// What a point needs after a visit (or when a resumed sweep finds it with its visits open).
+enum class VisitNext {
+  kVisit,    // fewer than `visits` visits: the next pass visits it again
+  kRevisit,  // all its visits, but its candidates moved together by more than the tolerance: one more
+             // visit after the passes (a re-visit), within the point's and the sweep's re-visit budget
+  kSettle,   // complete: write its rows from its visits
+};
+struct VisitPolicy {
+  int visits = 3;               // visits a point (SweepSpec::visits or --visits)
+  int max_revisits = 2;         // re-visits of one point at most
+  double tolerance = 0.05;      // the level spread (microbench::VisitLevelSpread) that asks for one
+  int64_t revisit_cap = 0;      // re-visits of the whole sweep at most
+};
+// `done`: the point's visits so far; `timed`: whether any candidate is still timed in later visits (no:
+// all unsupported, failed or reference kernels, settled after the first visit); `level_spread`: over
+// its visits; `revisits_reserved`: re-visits this sweep already granted.
+VisitNext NextVisit(const VisitPolicy& policy, int done, bool timed, double level_spread, int64_t revisits_reserved);
 
 struct DevicesOptions {
   bool json = false;
