@@ -735,7 +735,7 @@ void CostModel::TrainLearned() {
       if (knn <= 0) continue;  // no kNN estimate to correct
       // The nearest other problem, as for a problem never measured: its implementation stands for
       // the point's own when held out (trained with the point's own).
-      const Neighbour* near = Nearest(Join({pt.fam->unit, pt.fam->layout, pt.fam->dtype, pt.fam->op, pt.fam->alg}), p, pt.n->key);
+      const Neighbour* near = Nearest(FamilyKey(pt.fam->unit, pt.fam->layout, pt.fam->dtype, p), p, pt.n->key);
       if (!LearnedRow(*g, p, pt.fam->layout, pt.fam->dtype, near, knn, &row)) continue;
       hx.insert(hx.end(), row.begin(), row.end());
       row[g->params.size() + kDerived + kCategories - 1] = static_cast<float>(Find(g->impls, pt.n->impl));
@@ -798,7 +798,7 @@ std::optional<Estimate> CostModel::Learned(const Problem& p, const std::string& 
                                            const std::string& layout, const std::string& dtype,
                                            bool* refused) const {
   if (refused) *refused = false;
-  const std::string family = Join({unit, layout, dtype, p.op(), p.alg()});
+  const std::string family = FamilyKey(unit, layout, dtype, p);
   auto git = learned_.find(options_.learned_per_layout ? family : Join({unit, p.op()}));
   if (git == learned_.end() || !git->second->model) return std::nullopt;
   const LearnedGroup& g = *git->second;

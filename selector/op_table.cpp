@@ -33,9 +33,9 @@ OpRow Other(std::string_view onnx, std::string_view alg, O order, W work, K kern
   return OpRow{onnx, {}, alg, F::kNone, false, {}, false, order, work, kernel, true};
 }
 // Glue with a database family (glue_problems.cpp derives its key from the node's shapes; a node whose
-// shapes fit no key is costed by the elementwise rule).
+// shapes fit no key is costed by the elementwise rule, as WorkOf does for every row).
 OpRow Glue(std::string_view onnx, std::string_view family, std::string_view alg, O order, K kernel) {
-  return OpRow{onnx, family, alg, F::kNone, false, {}, false, order, W::kElementwise, kernel, true};
+  return OpRow{onnx, family, alg, F::kNone, false, {}, false, order, W::kProblem, kernel, true};
 }
 
 const std::vector<OpRow>& Rows() {
@@ -82,7 +82,7 @@ const std::vector<OpRow>& Rows() {
     // Selu has no unit kernel: the host runs it in plain order, so a blocked input is reordered first.
     OpRow{"Selu", "", "selu", F::kUnary, false, {}, false, O::kPlain, W::kElementwise, K::kHost, true},
     // PRelu's slope is a constant operand; the cpu runs it as a oneDNN prelu.
-    OpRow{"PRelu", "prelu", "", F::kUnary, false, {}, false, O::kAgnostic, W::kElementwise, K::kPrelu, true},
+    OpRow{"PRelu", "prelu", "", F::kUnary, false, {}, false, O::kAgnostic, W::kProblem, K::kPrelu, true},
 
     // Binary ops: a constant operand folds into a convolution (or is a per-channel post-op); a
     // full-size tensor operand fuses as `sum` (Add) or a binary post-op (Mul) once per sub-graph.
@@ -149,6 +149,9 @@ const OpRow* FindOp(std::string_view onnx_op, std::string_view domain) {
 std::string_view OnnxOpOf(std::string_view family, std::string_view alg) {
   for (const OpRow& r : Rows())
     if (r.family == family && r.alg == alg) return r.onnx;
+  // A row whose node attributes choose the algorithm (Resize's mode, Transpose's perm) has none.
+  for (const OpRow& r : Rows())
+    if (r.family == family && r.alg.empty()) return r.onnx;
   return {};
 }
 

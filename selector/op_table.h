@@ -73,7 +73,9 @@ struct OpRow {
   std::string_view family;  // database problem op (conv2d, eltwise, ...); empty: none (roofline)
   std::string_view alg;     // algorithm: the problem's alg when `family` has algs; for eltwise and
                             // binary kernels the algorithm the runtime keys its own mapping by
-                            // (relu, exp, neg, add, max, ...); for reductions the reduction
+                            // (relu, exp, neg, add, max, ...); for reductions the reduction;
+                            // empty for a family with algorithms when the node's attributes choose
+                            // it (Resize's mode -> resample:nearest|linear, Transpose's perm)
   Fusion fusion = Fusion::kNone;
   // kAnchor: whether fused followers run inside its kernel (oneDNN post-ops / OpenCL epilogues);
   // must agree with db's FusesPostOps(family) where the row has a family.

@@ -118,12 +118,12 @@ TEST(FusedKey, MatmulBiasFoldsAndPerColumnOperandsAreChannelPostOps) {
   EXPECT_EQ(f.fp->folded, (std::vector<int>{1}));
 }
 
-// A follower the key cannot name (LeakyRelu has no eltwise problem) ends the chain: it and what
+// A follower the key cannot name (Softplus has no eltwise problem) ends the chain: it and what
 // follows are the sub-graph's separate passes, listed as their own problems.
 TEST(FusedKey, TheChainStopsAtAFollowerWithoutAPostOpName) {
   Tiny t(13);
   ConvInto(t, "c");
-  t.Node("LeakyRelu", {"c"}, {"l"});
+  t.Node("Softplus", {"c"}, {"l"});
   t.Node("Relu", {"l"}, {"y"});
   t.Output("y", {"1", "8", "8", "8"});
   const Formed f = Form(t, "leaky");

@@ -41,7 +41,7 @@ TEST(OpTable, EveryFamilyIsAKnownProblemOpWithAKnownAlgorithm) {
     if (algs.empty()) {
       // A family without algorithms takes none.
       EXPECT_TRUE(r.alg.empty()) << r.onnx << ": " << r.family << " has no algorithms";
-    } else {
+    } else if (!r.alg.empty()) {  // empty: the node's attributes choose (Resize's mode, Transpose's perm)
       EXPECT_TRUE(Contains(algs, r.alg)) << r.onnx << ": " << r.family << ":" << r.alg;
     }
     EXPECT_EQ(r.work, Work::kProblem) << r.onnx;
@@ -59,7 +59,7 @@ TEST(OpTable, EveryMeasuredFamilyAndAlgorithmHasARow) {
       const std::string_view onnx = OnnxOpOf(op, a);
       ASSERT_FALSE(onnx.empty()) << "no ONNX op maps to " << op << ":" << a;
       EXPECT_EQ(FindOp(onnx)->family, op);
-      EXPECT_EQ(FindOp(onnx)->alg, a);
+      EXPECT_TRUE(FindOp(onnx)->alg == a || FindOp(onnx)->alg.empty()) << onnx;
     }
   }
   // The first row names a shared family and alg: MatMul (not a batched Gemm), MaxPool.
