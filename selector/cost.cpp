@@ -171,7 +171,16 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
       row.spread_us = m.stats->rel_ci * ComparableUs(*m.stats, /*widen=*/false);
     }
     rows_[pr.key].push_back(row);
-    if (!usable) continue;
+    if (!usable) {
+      // Remembered for NearestIsUnusable: a problem measured with no usable kernel in a layout (only
+      // oneDNN's reference loop, unsupported, failed) says its neighbours may have none either.
+      try {
+        const Problem p = Problem::Parse(pr.key);
+        unusable_[FamilyKey(names[u], m.layout, m.dtype, p)].push_back(ProblemFeatures(p));
+      } catch (const std::invalid_argument&) {
+      }
+      continue;
+    }
     has_data[u] = true;
     auto it = parsed.find(pr.id);
     if (it == parsed.end()) it = parsed.emplace(pr.id, Problem::Parse(pr.key)).first;
@@ -429,6 +438,13 @@ std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
       return Estimate{r.us, Confidence::kExact, r.spread_us, r.widened};
     }
   }
+  // The nearest measured problem of its family has no usable kernel in this layout (a 3-channel
+  // convolution has only oneDNN's reference loop in nChw8c, 1000x slower): neither interpolation
+  // nor a roofline may recommend this layout for it.
+  if (NearestIsUnusable(p, unit, layout, dtype)) {
+    if (excluded) *excluded = true;
+    return std::nullopt;
+  }
   // The learned models know plain problems only (a fused chain is not among their features).
   if (p.post_ops().empty() && ChosenEstimator(unit, p.op()) == Estimator::kLearned) {
     bool refused = false;
@@ -439,6 +455,26 @@ std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
   if (auto e = Interpolate(p, unit, layout, dtype)) return e;
   if (!roofline) return std::nullopt;
   return Roofline(p.Flops(), p.Bytes(DtypeSize(dtype)), unit);
+}
+
+bool CostModel::NearestIsUnusable(const Problem& p, const std::string& unit, const std::string& layout,
+                                  const std::string& dtype) const {
+  const std::string fk = FamilyKey(unit, layout, dtype, p);
+  auto bad = unusable_.find(fk);
+  if (bad == unusable_.end()) return false;
+  const std::vector<double> f = ProblemFeatures(p);
+  auto nearest = [&](const std::vector<std::vector<double>>& all) {
+    double best = kInf;
+    for (const auto& g : all)
+      if (g.size() == f.size()) best = std::min(best, SquaredDistance(f, g));
+    return best;
+  };
+  double good = kInf;
+  if (auto fam = families_.find(fk); fam != families_.end())
+    for (const Neighbour& n : fam->second.members)
+      if (n.features.size() == f.size()) good = std::min(good, SquaredDistance(f, n.features));
+  const double worst = nearest(bad->second);
+  return worst < kInf && worst < good;
 }
 
 // Interpolation rule. Among the measured problems of the same op and algorithm on the same unit,

@@ -204,6 +204,10 @@ class CostModel {
     double overhead_us = -1;  // fitted fixed part of a run; < 0 when too few members to fit
   };
   std::unordered_map<std::string, Family> families_;  // unit|layout|dtype|op|alg|chain
+  // Features of the problems measured without a usable kernel, per family key as families_.
+  std::unordered_map<std::string, std::vector<std::vector<double>>> unusable_;
+  bool NearestIsUnusable(const Problem& p, const std::string& unit, const std::string& layout,
+                         const std::string& dtype) const;
   std::unordered_map<std::string, std::vector<std::string>> layouts_;  // unit|op|dtype -> names
   std::unordered_map<std::string, Curve> reorders_;           // unit|src|dst|dtype
   std::unordered_map<std::string, Curve> transfers_;          // device|method

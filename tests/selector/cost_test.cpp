@@ -72,6 +72,26 @@ TEST_F(CostTest, ExactMeasurement) {
   EXPECT_EQ(cost_->ChosenLayout(Conv(3, 56), "cpu", "f32"), "nChw16c");
 }
 
+// An unmeasured problem whose nearest measured sibling in a layout has no usable kernel there (a
+// 3-channel conv: unsupported in nhwc here) is not interpolated from the usable convs of other
+// channel counts: paddle_det's 640x640 stem conv was costed 0.4 ms in nChw8c from them and ran
+// 1.1 s on oneDNN's reference loop.
+TEST_F(CostTest, NoEstimateWhereTheNearestMeasuredSiblingHasNoUsableKernel) {
+  bool excluded = false;
+  const Problem stem = Problem::Parse(Conv(3, 28));
+  EXPECT_FALSE(cost_->Op(stem, stem.Key(), "cpu", "nhwc", "f32", true, &excluded));
+  EXPECT_TRUE(excluded);
+  // In nchw no 3-channel conv was measured at all (no unusable sibling): interpolated as before.
+  EXPECT_TRUE(cost_->Op(stem, stem.Key(), "cpu", "nchw", "f32", true, &excluded));
+  EXPECT_FALSE(excluded);
+  // A wide conv's nearest nhwc sibling is usable: interpolated as before.
+  const Problem wide = Problem::Parse(Conv(128, 14));
+  auto e = cost_->Op(wide, wide.Key(), "cpu", "nhwc", "f32", true, &excluded);
+  ASSERT_TRUE(e);
+  EXPECT_FALSE(excluded);
+  EXPECT_EQ(e->confidence, Confidence::kInterpolated);
+}
+
 TEST_F(CostTest, ReferenceKernelsAndUnsupportedAreNeverCosted) {
   const Problem p = Problem::Parse(Conv(3, 56));
   bool excluded = false;
