@@ -235,6 +235,7 @@ PostOpChain MakePostOpChain(const Problem& p) {
       continue;
     }
     if (po == "relu") c.ops.append_eltwise(1.f, A::eltwise_relu, 0.f, 0.f);
+    else if (po == "leakyrelu") c.ops.append_eltwise(1.f, A::eltwise_relu, kLeakyReluAlpha, 0.f);
     else if (po == "clip") c.ops.append_eltwise(1.f, A::eltwise_clip_v2, 0.f, 6.f);
     else if (po == "hardswish") c.ops.append_eltwise(1.f, A::eltwise_hardswish, 0.f, 0.f);
     else if (po == "sigmoid") c.ops.append_eltwise(1.f, A::eltwise_logistic, 0.f, 0.f);
@@ -693,6 +694,8 @@ class CpuUnit : public Unit {
       const Tag wei_plain = g > 1 ? Tag::giohw : Tag::iohw;  // ONNX's [ic][oc/g][kh][kw]
       dnnl::primitive_attr attr;
       if (plan.out_scaled) attr.set_output_scales(0, {plan.oscale});
+      // Its fused chain, as for conv2d (operands are bound by Build, after this).
+      if (!p.post_ops().empty()) attr.set_post_ops(MakePostOpChain(p).ops);
       const dnnl::deconvolution_forward::desc d(
           fwd, dnnl::algorithm::deconvolution_direct, {src_dims, plan.src, stag}, {wei_dims, plan.wei, Tag::any},
           {{oc}, Dt::f32, Tag::a}, {dst_dims, plan.dst, dtag}, {p.Get("sh"), p.Get("sw")},

@@ -11,7 +11,7 @@
 
 // The fused activation of a conv / matmul epilogue (a fused problem's one eltwise post-op), applied by
 // ACT_F to a float or any floatn, as the runtime's kernels do (runtime/ocl/prelude.cl, same codes):
-// ACT 0 none, 1 relu, 2 clip(A0, A1), 4 sigmoid, 5 hardsigmoid(alpha A0, beta A1), 6 hardswish,
+// ACT 0 none, 1 relu, 2 clip(A0, A1), 3 leakyrelu(alpha A0), 4 sigmoid, 5 hardsigmoid(alpha A0, beta A1), 6 hardswish,
 // 7 tanh, 13 gelu (erf). A0 and A1 are defines here (the runtime passes them as arguments).
 #ifndef ACT
 #define ACT 0
@@ -22,6 +22,8 @@
 #define ACT_F(x) fmax((x), 0.f)
 #elif ACT == 2
 #define ACT_F(x) fmin(fmax((x), A0), A1)
+#elif ACT == 3
+#define ACT_F(x) (fmax((x), 0.f) + A0 * fmin((x), 0.f))
 #elif ACT == 4
 #define ACT_F(x) (1.f / (1.f + exp(-(x))))
 #elif ACT == 5

@@ -88,6 +88,7 @@ std::string ActOptions(const Problem& p) {
   const std::string& a = p.post_ops().front();
   if (a == "relu") return " -DACT=1";
   if (a == "clip") return " -DACT=2 -DA0=0.f -DA1=6.f";
+  if (a == "leakyrelu") return fmt::format(" -DACT=3 -DA0={:.9g}f", kLeakyReluAlpha);
   if (a == "sigmoid") return " -DACT=4";
   if (a == "hardsigmoid") return " -DACT=5 -DA0=0.16666667f -DA1=0.5f";
   if (a == "hardswish") return " -DACT=6";

@@ -125,6 +125,9 @@ const std::vector<std::string>& FusedProblems() {
       "matmul:mb1m6n10k8+sum+mul+div",
       "ip:mb3ic20oc10+relu",
       "ip:mb3ic20oc10+mulc+sum+hardswish",
+      // YOLO's LeakyRelu after a conv and a ConvTranspose (the deconv once ran without its chain).
+      "conv2d:mb1ic8ih6iw6oc8kh3kw3sh1sw1ph1pw1g1+leakyrelu+sum",
+      "deconv:mb1ic8ih5iw5oc8kh2kw2sh2sw2ph0pw0g1+leakyrelu",
   };
   return kKeys;
 }
@@ -164,8 +167,9 @@ int CheckFused(const std::string& dtype) {
 
 TEST(OnednnCpu, FusedPostOpChainsMatchTheReferenceInEveryLayout) {
   wrong_gemm_ = 0;
-  // 7 convolutions x 5 candidates (4 layouts, any) + 3 mixed pairs of the 3-channel one, 4 matmul / ip.
-  EXPECT_EQ(CheckFused("f32") + wrong_gemm_, 42);
+  // 8 convolutions and 1 deconvolution x 5 candidates (4 layouts, any) + 3 mixed pairs of the
+  // 3-channel one, 4 matmul / ip.
+  EXPECT_EQ(CheckFused("f32") + wrong_gemm_, 52);
   EXPECT_LE(wrong_gemm_, 2);  // only the two small nhwc convolutions with a full-size operand
 }
 
