@@ -339,6 +339,21 @@ class CpuBackend : public Backend {
     }
   }
 
+  // A node run as one reorder from `src` (a strided or sub-memory view of its plain input) into a plain
+  // `dst`: Transpose and Slice.
+  Created PlainReorder(const memory::desc& src, const memory::desc& dst) {
+    dnnl::reorder::primitive_desc pd(eng_, src, eng_, dst);
+    Created c;
+    c.impl = pd.impl_info_str();
+    auto e = std::make_unique<PrimExec>(dnnl::reorder(pd), &strm_);
+    e->BindInput(DNNL_ARG_FROM, 0, src, eng_);
+    e->BindOutput(DNNL_ARG_TO, 0, dst, eng_);
+    c.reads.push_back({0, 0, "nchw"});
+    c.out_layouts = {"nchw"};
+    c.exec = std::move(e);
+    return c;
+  }
+
   std::unique_ptr<Execution> CreateReorder(const Value& from, const std::string& to) override {
     const memory::dims d = Dims(from.shape);
     const memory::desc src(d, kF32, TagOf(from.layout, d.size()));
@@ -1087,16 +1102,7 @@ class CpuBackend : public Backend {
     }
     const memory::desc src(dims, kF32, strides);
     const memory::desc dst(dims, kF32, PlainTag(r));
-    dnnl::reorder::primitive_desc pd(eng_, src, eng_, dst);
-    Created c;
-    c.impl = pd.impl_info_str();
-    auto e = std::make_unique<PrimExec>(dnnl::reorder(pd), &strm_);
-    e->BindInput(DNNL_ARG_FROM, 0, src, eng_);
-    e->BindOutput(DNNL_ARG_TO, 0, dst, eng_);
-    c.reads.push_back({0, 0, "nchw"});
-    c.out_layouts = {"nchw"};
-    c.exec = std::move(e);
-    return c;
+    return PlainReorder(src, dst);
   }
 
   // A constant integer input's values, or null when the input is omitted.
@@ -1136,16 +1142,7 @@ class CpuBackend : public Backend {
     const memory::desc whole(Dims(x), kF32, PlainTag(r));
     const memory::desc src = whole.submemory_desc(Dims(y), offsets);
     const memory::desc dst(Dims(y), kF32, PlainTag(r));
-    dnnl::reorder::primitive_desc pd(eng_, src, eng_, dst);
-    Created c;
-    c.impl = pd.impl_info_str();
-    auto e = std::make_unique<PrimExec>(dnnl::reorder(pd), &strm_);
-    e->BindInput(DNNL_ARG_FROM, 0, src, eng_);
-    e->BindOutput(DNNL_ARG_TO, 0, dst, eng_);
-    c.reads.push_back({0, 0, "nchw"});
-    c.out_layouts = {"nchw"};
-    c.exec = std::move(e);
-    return c;
+    return PlainReorder(src, dst);
   }
 
   // Constant Pad with non-negative pads: the destination filled, the source reordered into a sub-memory
