@@ -403,16 +403,7 @@ std::string CostModel::ChosenLayout(const std::string& key, const std::string& u
   // Not measured: what oneDNN chose for the nearest measured problem of the same op and algorithm
   // (its choice depends on the shape class — e.g. nchw for a 3-channel input — more than on sizes).
   const Problem p = Problem::Parse(key);
-  auto fam = families_.find(FamilyKey(unit, "any", dtype, p));
-  if (fam == families_.end()) return {};
-  const std::vector<double> f = ProblemFeatures(p);
-  const Neighbour* best = nullptr;
-  double best_d2 = 0;
-  for (const Neighbour& n : fam->second.members) {
-    if (n.features.size() != f.size()) continue;
-    const double d2 = SquaredDistance(f, n.features);
-    if (!best || d2 < best_d2) best = &n, best_d2 = d2;
-  }
+  const Neighbour* best = Nearest(FamilyKey(unit, "any", dtype, p), p, "");
   if (!best) return {};
   if (auto nb = rows_.find(best->key); nb != rows_.end())
     for (const Row& r : nb->second)
