@@ -460,10 +460,8 @@ bool CostModel::NearestIsUnusable(const Problem& p, const std::string& unit, con
       if (g.size() == f.size()) best = std::min(best, SquaredDistance(f, g));
     return best;
   };
-  double good = kInf;
-  if (auto fam = families_.find(fk); fam != families_.end())
-    for (const Neighbour& n : fam->second.members)
-      if (n.features.size() == f.size()) good = std::min(good, SquaredDistance(f, n.features));
+  const Neighbour* usable = Nearest(fk, p, "");
+  const double good = usable ? SquaredDistance(f, usable->features) : kInf;
   const double worst = nearest(bad->second);
   return worst < kInf && worst < good;
 }
