@@ -55,12 +55,11 @@ bool IsStructural(const std::string& name) {
 
 }  // namespace
 
-double ComparableUs(const db::Stats& s, bool widen, bool* widened) {
-  const double base = s.host_median_us && *s.host_median_us > 0 ? *s.host_median_us : s.median_us;
-  const bool wide = s.stable ? !*s.stable : s.rel_ci > kWideRelCi;
-  if (widened) *widened = widen && wide;
-  return widen && wide ? base * (1 + s.rel_ci) : base;
+double ComparableUs(const db::Stats& s) {
+  return s.host_median_us && *s.host_median_us > 0 ? *s.host_median_us : s.median_us;
 }
+
+bool IsUnstable(const db::Stats& s) { return s.stable ? !*s.stable : s.rel_ci > kWideRelCi; }
 
 const char* EstimatorName(Estimator e) {
   switch (e) {
@@ -167,8 +166,9 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     const bool usable = m.status == "ok" && !m.is_reference && m.stats && m.stats->median_us > 0;
     Row row{u, m.layout, m.dtype, m.chosen_layout, m.impl, 0, usable};
     if (usable) {
-      row.us = ComparableUs(*m.stats, /*widen=*/true, &row.widened);
-      row.spread_us = m.stats->rel_ci * ComparableUs(*m.stats, /*widen=*/false);
+      row.us = ComparableUs(*m.stats);
+      row.unstable = IsUnstable(*m.stats);
+      row.spread_us = m.stats->rel_ci * row.us;
     }
     rows_[pr.key].push_back(row);
     if (!usable) {
@@ -185,8 +185,7 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     auto it = parsed.find(pr.id);
     if (it == parsed.end()) it = parsed.emplace(pr.id, Problem::Parse(pr.key)).first;
     const Problem& p = it->second;
-    // Neighbours, rates and overheads from the comparable time itself, not widened.
-    const double us = ComparableUs(*m.stats, /*widen=*/false);
+    const double us = ComparableUs(*m.stats);
     const double bytes = p.Bytes(DtypeSize(m.dtype));
     Family& fam = families_[FamilyKey(names[u], m.layout, m.dtype, p)];
     if (fam.members.empty()) fam.unit = names[u], fam.layout = m.layout, fam.dtype = m.dtype, fam.op = p.op(), fam.alg = p.alg();
@@ -227,7 +226,7 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     auto ui = unit_index.find(t.unit_id);
     if (ui == unit_index.end() || t.status != "ok" || !t.stats || t.stats->median_us <= 0) continue;
     const int u = ui->second;
-    const double us = ComparableUs(*t.stats, /*widen=*/false);
+    const double us = ComparableUs(*t.stats);
     reorders_[Join({names[u], Normal(t.src_layout), Normal(t.dst_layout), t.dtype})].points.emplace_back(
         static_cast<double>(t.bytes), us);
     layouts_of[u].insert(Normal(t.src_layout));
@@ -242,7 +241,7 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
       continue;
     const std::string& device = names[si->second] == "cpu" ? names[di->second] : names[si->second];
     transfers_[Join({device, t.method})].points.emplace_back(static_cast<double>(t.bytes),
-                                                              ComparableUs(*t.stats, /*widen=*/false));
+                                                              ComparableUs(*t.stats));
   }
   // Several shapes of one byte size: keep their mean, so the curve is a function of bytes.
   auto finish = [](Curve& c) {
@@ -426,7 +425,7 @@ std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
         if (excluded) *excluded = true;
         return std::nullopt;
       }
-      return Estimate{r.us, Confidence::kExact, r.spread_us, r.widened};
+      return Estimate{r.us, Confidence::kExact, r.spread_us, r.unstable};
     }
   }
   // The nearest measured problem of its family has no usable kernel in this layout (a 3-channel

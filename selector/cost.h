@@ -44,9 +44,9 @@ struct Estimate {
   // (exact), the widest of the neighbours' scaled to the estimate (interpolated); 0 for a roofline.
   double spread_us = 0;
   // The measurement did not reach its stability target (or, measured before schema 4, its CI is wider
-  // than 2%): `us` is the upper end of its interval rather than its median, so that a state whose time
-  // is uncertain must win by more than its uncertainty.
-  bool widened = false;
+  // than 2%). `us` is still its median: the plan says how many of its estimates are unstable, and a
+  // decision between states closer than their spreads is reported as a toss-up (see Plan::notes).
+  bool unstable = false;
   Estimator estimator = Estimator::kMeasured;
   // The estimator's own uncertainty, as a standard deviation of log time: the learned ensemble's
   // members' spread; kNN: half the log ratio of its neighbours' largest to smallest prediction, at
@@ -76,7 +76,7 @@ class CostModel {
 
   // The cost of problem `p` (canonical key `key`) as candidate `layout` on the unit:
   //  - exact: the measurement of that key, when it is ok and not a reference kernel, as ComparableUs
-  //    gives it (host time; widened when unstable);
+  //    gives it (host time; its median, flagged when unstable);
   //  - nullopt when that key WAS measured there but is unusable (reference kernel, unsupported,
   //    failed, mistrusted): such a state must never be recommended;
   //  - else interpolated: by kNN (Interpolate) or the learned model (Learned), whichever
@@ -172,7 +172,7 @@ class CostModel {
     double us = 0;
     bool usable = false;
     double spread_us = 0;  // half-width of the measurement's interval, in us
-    bool widened = false;  // us is the upper end of the interval
+    bool unstable = false;  // did not reach its stability target
   };
   struct Neighbour {
     std::string key;
@@ -235,10 +235,15 @@ class CostModel {
 // The time the selector compares units by, from a measurement's statistics: what an application sees,
 // i.e. the host's steady clock from enqueue to finish (host_median_us; equal to the median on the cpu
 // unit, larger than an OpenCL device's event time by its enqueue, submission and wake-up), else — rows
-// measured before schema 4 — the median. Widened to median * (1 + rel_ci) when the point did not reach
-// its stability target (rows before schema 4: when rel_ci > kWideRelCi). Sets *widened accordingly.
+// measured before schema 4 — the median. Never the upper end of the interval: with several visits a
+// point's interval spans the whole machine's drift (often +-10-20%), and pricing unstable points at
+// their upper end biased whole plans towards the layouts that happened to measure stably (quick sweep,
+// 3 visits: the predicted total rose 51% and the plan lost to nChw16c by 16%).
+double ComparableUs(const db::Stats& s);
+// Whether the point did not reach its stability target (rows before schema 4, which have no flag: its
+// 95% interval is wider than kWideRelCi of the median).
 constexpr double kWideRelCi = 0.02;
-double ComparableUs(const db::Stats& s, bool widen, bool* widened = nullptr);
+bool IsUnstable(const db::Stats& s);
 
 // Caps of the learned model (see CostModel::Learned): a factor 4 beyond the training range of a
 // feature, an ensemble standard deviation of a factor 2.

@@ -177,14 +177,14 @@ struct Builder {
   bool Cost(int si, const Subgraph& sg, int anchor, const std::string& anchor_name, State* st) const {
     st->us = 0;
     st->spread_us = 0;
-    st->widened = 0;
+    st->unstable = 0;
     st->confidence = Confidence::kExact;
     st->estimators = 0;
     st->fused_cost.clear();
     auto add = [&](const Estimate& e) {
       st->us += e.us;
       st->spread_us += e.spread_us;
-      st->widened += e.widened ? 1 : 0;
+      st->unstable += e.unstable ? 1 : 0;
       st->confidence = std::min(st->confidence, e.confidence);
       st->estimators |= 1 << static_cast<int>(e.estimator);
     };
@@ -611,12 +611,12 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
   // other state changes the plan's total (transitions included) by less than the two states' spreads
   // together. The choice is then a toss-up on this machine, not a measured difference: say so.
   {
-    int ties = 0, widened = 0;
+    int ties = 0, unstable = 0;
     constexpr int kMaxListed = 10;
     std::vector<int> st = r.state;
     for (size_t s = 0; s < pp.states.size(); ++s) {
       const State& chosen = pp.states[s][r.state[s]];
-      widened += chosen.widened;
+      unstable += chosen.unstable;
       double best_delta = kInf;
       int best_k = -1;
       for (size_t k = 0; k < pp.states[s].size(); ++k) {
@@ -641,11 +641,11 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
       plan.notes.push_back(fmt::format(
           "{} of {} sub-graph decisions rest on a difference smaller than the measurements' spread{}",
           ties, pp.states.size(), ties > kMaxListed ? fmt::format(" (the first {} listed)", kMaxListed) : ""));
-    if (widened > 0)
+    if (unstable > 0)
       plan.notes.push_back(fmt::format(
-          "{} operator estimates of the plan are the upper end of their interval, not the median: their "
-          "measurements did not reach the stability target",
-          widened));
+          "{} operator estimates of the plan come from measurements that did not reach their stability "
+          "target: their medians are used, their intervals decide the toss-ups above",
+          unstable));
   }
 
   // Baselines: every sub-graph on the cpu in one layout, where it can run in it; otherwise (a matmul
