@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "backend.h"
+#include "layoutdb/microbench/placement.h"
 #include "selector/onnx_fold.h"
 #include "selector/op_table.h"
 
@@ -365,13 +366,16 @@ class CpuBackend : public Backend {
     return e;
   }
 
+  // Placed as the microbench places a kernel's tensors (BufferPlacement), so that what runs meets the
+  // memory system as what was measured did; zeroed: blocked layouts' channel padding must read as zeros.
   void* Alloc(size_t bytes) override {
-    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!p) throw std::runtime_error(fmt::format("cpu: cannot allocate {} bytes", bytes));
-    std::memset(p, 0, bytes);  // blocked layouts' channel padding must read as zeros
-    return p;
+    try {
+      return placement_.Alloc(bytes);
+    } catch (const std::bad_alloc&) {
+      throw std::runtime_error(fmt::format("cpu: cannot allocate {} bytes", bytes));
+    }
   }
-  void Free(void* p) override { std::free(p); }
+  void Free(void* p) override { placement_.Free(p); }
   void Upload(const void* host, void* buf, size_t bytes) override { std::memcpy(buf, host, bytes); }
   void Download(const void* buf, void* host, size_t bytes) override { std::memcpy(host, buf, bytes); }
   void Finish() override { strm_.wait(); }
@@ -1211,6 +1215,7 @@ class CpuBackend : public Backend {
   std::string name_ = "cpu";
   dnnl::engine eng_;
   dnnl::stream strm_;
+  microbench::BufferPlacement placement_;
   std::unique_ptr<onnx::NodeProto> one_d_proto_;
 };
 

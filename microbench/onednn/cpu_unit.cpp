@@ -53,6 +53,7 @@
 
 #include "onednn/cpu_info.h"
 #include "reference.h"
+#include "layoutdb/microbench/placement.h"
 
 namespace layoutdb::microbench::onednn {
 namespace {
@@ -297,10 +298,14 @@ class OnednnKernel : public Kernel {
     return std::chrono::duration<double, std::micro>(t1 - t0).count();
   }
 
+  // Memory for `md`, owned by this kernel and placed the same way at every preparation
+  // (BufferPlacement: no 4K aliasing between its tensors, whatever malloc would have done).
+  memory New(const memory::desc& md) { return memory(md, eng_, placement_.Alloc(md.get_size())); }
+
   // A memory of `md` holding `values` (plain f32, laid out as `plain`), converted by a reorder.
   memory Filled(const memory::desc& md, const std::vector<float>& values, const memory::dims& dims,
                 Tag plain) {
-    memory target(md, eng_);
+    memory target = New(md);
     memory user({dims, Dt::f32, plain}, eng_, const_cast<float*>(values.data()));
     dnnl::reorder(user, target).execute(strm_, user, target);
     strm_.wait();
@@ -309,6 +314,8 @@ class OnednnKernel : public Kernel {
 
   dnnl::engine eng_;
   dnnl::stream strm_;
+  // What New() allocated; declared before every memory that points into it, so freed after them.
+  BufferPlacement placement_;
   dnnl::primitive prim_;
   std::unordered_map<int, memory> args_;
   std::vector<memory> keep_;    // memories that views in args_ point into
@@ -414,7 +421,7 @@ class CpuUnit : public Unit {
       const memory::dims dims = {s.mb, s.c, s.h, s.w};
       auto k = std::make_unique<OnednnKernel>(eng_, strm_);
       const memory src = k->Filled({dims, plan.src, *TagOf(src_layout)}, t.src, dims, Tag::nchw);
-      k->dst_ = memory({dims, plan.src, *TagOf(dst_layout)}, eng_);
+      k->dst_ = k->New({dims, plan.src, *TagOf(dst_layout)});
       const dnnl::reorder::primitive_desc pd(src, k->dst_);
       k->prim_ = dnnl::reorder(pd);
       k->args_ = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, k->dst_}};
@@ -502,7 +509,7 @@ class CpuUnit : public Unit {
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, src_dims, Tag::nchw);
       k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, wei_dims, wei_plain);
       k->args_[DNNL_ARG_BIAS] = k->Filled(pd.bias_desc(), t.bias, {oc}, Tag::a);
-      k->dst_ = memory(pd.dst_desc(), eng_);
+      k->dst_ = k->New(pd.dst_desc());
       k->dst_plain_ = memory::desc(dst_dims, Dt::f32, Tag::nchw);
       src_md_chosen = pd.src_desc();
       dst_md_chosen = pd.dst_desc();
@@ -516,7 +523,7 @@ class CpuUnit : public Unit {
       k->prim_ = dnnl::matmul(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, sd, Tag::abc);
       k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, wd, Tag::abc);
-      k->dst_ = memory(pd.dst_desc(), eng_);
+      k->dst_ = k->New(pd.dst_desc());
       k->dst_plain_ = memory::desc(dd, Dt::f32, Tag::abc);
     } else if (op == "ip") {
       const int64_t mb = p.Get("mb"), ic = p.Get("ic"), oc = p.Get("oc");
@@ -529,7 +536,7 @@ class CpuUnit : public Unit {
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, {mb, ic}, Tag::nc);
       k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, {oc, ic}, Tag::oi);
       k->args_[DNNL_ARG_BIAS] = k->Filled(pd.bias_desc(), t.bias, {oc}, Tag::a);
-      k->dst_ = memory(pd.dst_desc(), eng_);
+      k->dst_ = k->New(pd.dst_desc());
       k->dst_plain_ = memory::desc({mb, oc}, Dt::f32, Tag::nc);
     } else if (op == "pool") {
       const memory::dims sd = {p.Get("mb"), p.Get("ic"), p.Get("ih"), p.Get("iw")};
@@ -543,11 +550,11 @@ class CpuUnit : public Unit {
       if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
       k->prim_ = dnnl::pooling_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, sd, Tag::nchw);
-      k->dst_ = memory(pd.dst_desc(), eng_);
+      k->dst_ = k->New(pd.dst_desc());
       k->dst_plain_ = memory::desc(dd, Dt::f32, Tag::nchw);
       // Max pooling for inference needs no workspace; ask anyway so a future kernel cannot crash.
       if (pd.workspace_desc().get_size() > 0)
-        k->args_[DNNL_ARG_WORKSPACE] = memory(pd.workspace_desc(), eng_);
+        k->args_[DNNL_ARG_WORKSPACE] = k->New(pd.workspace_desc());
     } else if (op == "eltwise" || op == "binary" || op == "softmax" || op == "bnorm") {
       const memory::dims dims = {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
       const memory::desc src_md(dims, plan.src, stag), dst_md(dims, plan.dst, dtag);
@@ -582,7 +589,7 @@ class CpuUnit : public Unit {
         if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
         k->prim_ = dnnl::eltwise_forward(pd);
         k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
-        k->dst_ = memory(pd.dst_desc(), eng_);
+        k->dst_ = k->New(pd.dst_desc());
       } else if (op == "binary") {
         const auto alg = p.alg() == "add" ? dnnl::algorithm::binary_add : dnnl::algorithm::binary_mul;
         const dnnl::binary::desc d(alg, src_md, src_md, dst_md);
@@ -592,7 +599,7 @@ class CpuUnit : public Unit {
         k->prim_ = dnnl::binary(pd);
         k->args_[DNNL_ARG_SRC_0] = k->Filled(pd.src_desc(0), t.src, dims, Tag::nchw);
         k->args_[DNNL_ARG_SRC_1] = k->Filled(pd.src_desc(1), t.src2, dims, Tag::nchw);
-        k->dst_ = memory(pd.dst_desc(), eng_);
+        k->dst_ = k->New(pd.dst_desc());
       } else if (op == "softmax") {
         const dnnl::softmax_v2_forward::desc d(fwd, dnnl::algorithm::softmax_accurate, src_md, dst_md,
                                                static_cast<int>(p.Get("ax")));
@@ -601,7 +608,7 @@ class CpuUnit : public Unit {
         if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
         k->prim_ = dnnl::softmax_v2_forward(pd);
         k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
-        k->dst_ = memory(pd.dst_desc(), eng_);
+        k->dst_ = k->New(pd.dst_desc());
       } else {  // bnorm
         const int64_t ch = p.Get("c");
         const auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
@@ -615,7 +622,7 @@ class CpuUnit : public Unit {
         const memory::desc vec({ch}, Dt::f32, Tag::a);
         const int arg[4] = {DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE, DNNL_ARG_SHIFT};
         for (int i = 0; i < 4; ++i) k->args_[arg[i]] = k->Filled(vec, Slice(t.wei, i * ch, ch), {ch}, Tag::a);
-        k->dst_ = memory(pd.dst_desc(), eng_);
+        k->dst_ = k->New(pd.dst_desc());
       }
     } else if (op == "lnorm") {
       const int64_t ch = p.Get("c");
@@ -630,7 +637,7 @@ class CpuUnit : public Unit {
       const memory::desc vec({ch}, Dt::f32, Tag::a);
       k->args_[DNNL_ARG_SCALE] = k->Filled(vec, Slice(t.wei, 0, ch), {ch}, Tag::a);
       k->args_[DNNL_ARG_SHIFT] = k->Filled(vec, Slice(t.wei, ch, ch), {ch}, Tag::a);
-      k->dst_ = memory(pd.dst_desc(), eng_);
+      k->dst_ = k->New(pd.dst_desc());
       k->dst_plain_ = memory::desc(dims, Dt::f32, Tag::abc);
     } else if (IsGlue(op)) {
       if (auto why = BuildGlue(p, c, plan, t, *k, impl, dst_md_chosen)) return Prepared::Unsupported(*why);
@@ -648,7 +655,7 @@ class CpuUnit : public Unit {
     if (chain.sum >= 0) {
       const memory::dims dims = k->dst_plain_.dims();
       const Tag plain = dims.size() == 4 ? Tag::nchw : dims.size() == 3 ? Tag::abc : Tag::ab;
-      k->sum_init_ = memory(k->dst_plain_, eng_);
+      k->sum_init_ = k->New(k->dst_plain_);
       std::memcpy(k->sum_init_.get_data_handle(), t.post[chain.sum].data(), t.post[chain.sum].size() * 4);
       k->dst_ = k->Filled(k->dst_.get_desc(), t.post[chain.sum], dims, plain);
     }
@@ -706,7 +713,7 @@ class CpuUnit : public Unit {
       k.args_[DNNL_ARG_SRC] = k.Filled(pd.src_desc(), t.src, src_dims, Tag::nchw);
       k.args_[DNNL_ARG_WEIGHTS] = k.Filled(pd.weights_desc(), t.wei, wei_dims, wei_plain);
       k.args_[DNNL_ARG_BIAS] = k.Filled(pd.bias_desc(), t.bias, {oc}, Tag::a);
-      k.dst_ = memory(pd.dst_desc(), eng_);
+      k.dst_ = k.New(pd.dst_desc());
       k.dst_plain_ = memory::desc(dst_dims, Dt::f32, Tag::nchw);
       dst_md_chosen = pd.dst_desc();
       return std::nullopt;
@@ -724,7 +731,7 @@ class CpuUnit : public Unit {
       k.prim_ = dnnl::concat(pd);
       for (int64_t i = 0; i < n; ++i)
         k.args_[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = k.Filled(srcs[i], Slice(t.src, i * piece, piece), in, Tag::nchw);
-      k.dst_ = memory(pd.dst_desc(), eng_);
+      k.dst_ = k.New(pd.dst_desc());
       k.dst_plain_ = memory::desc(out, Dt::f32, Tag::nchw);
       return std::nullopt;
     }
@@ -739,7 +746,7 @@ class CpuUnit : public Unit {
         impl = pd.impl_info_str();
         k.prim_ = dnnl::resampling_forward(pd);
         k.args_[DNNL_ARG_SRC] = k.Filled(pd.src_desc(), t.src, in, Tag::nchw);
-        k.dst_ = memory(pd.dst_desc(), eng_);
+        k.dst_ = k.New(pd.dst_desc());
       } else {
         const memory::dims wd = {1, p.Get("c"), 1, 1};
         const dnnl::prelu_forward::desc d(fwd, {in, plan.src, stag}, {wd, plan.src, Tag::any});
@@ -748,7 +755,7 @@ class CpuUnit : public Unit {
         k.prim_ = dnnl::prelu_forward(pd);
         k.args_[DNNL_ARG_SRC] = k.Filled(pd.src_desc(), t.src, in, Tag::nchw);
         k.args_[DNNL_ARG_WEIGHTS] = k.Filled(pd.weights_desc(), t.wei, wd, Tag::nchw);
-        k.dst_ = memory(pd.dst_desc(), eng_);
+        k.dst_ = k.New(pd.dst_desc());
       }
       k.dst_plain_ = memory::desc(out, Dt::f32, Tag::nchw);
       return std::nullopt;
@@ -766,7 +773,7 @@ class CpuUnit : public Unit {
       impl = pd.impl_info_str();
       k.prim_ = dnnl::reduction(pd);
       k.args_[DNNL_ARG_SRC] = src_plain;
-      k.dst_ = memory(pd.dst_desc(), eng_);
+      k.dst_ = k.New(pd.dst_desc());
       k.dst_plain_ = memory::desc(out, Dt::f32, Tag::nchw);
       return std::nullopt;
     }
@@ -785,7 +792,7 @@ class CpuUnit : public Unit {
       to = memory::desc(out, plan.dst, Tag::nchw);
       from_mem = memory(from, eng_, src_plain.get_data_handle());
       k.keep_.push_back(src_plain);
-      k.dst_ = memory(to, eng_);
+      k.dst_ = k.New(to);
       to_mem = k.dst_;
       k.dst_plain_ = memory::desc(out, Dt::f32, Tag::nchw);
     } else if (op == "slice") {
@@ -795,13 +802,13 @@ class CpuUnit : public Unit {
       from_mem = memory(from, eng_, src_plain.get_data_handle());
       k.keep_.push_back(src_plain);
       to = memory::desc(out, plan.dst, Tag::nchw);
-      k.dst_ = memory(to, eng_);
+      k.dst_ = k.New(to);
       to_mem = k.dst_;
       k.dst_plain_ = memory::desc(out, Dt::f32, Tag::nchw);
     } else if (op == "pad") {
       const memory::dims out = {mb, p.Get("c"), p.Oh(), p.Ow()};
       const memory::desc full(out, plan.dst, Tag::nchw);
-      k.dst_ = memory(full, eng_);
+      k.dst_ = k.New(full);
       to = full.submemory_desc(in, {0, 0, p.Get("pt"), p.Get("pl")});
       to_mem = memory(to, eng_, k.dst_.get_data_handle());
       k.keep_.push_back(k.dst_);
