@@ -1,7 +1,7 @@
 // Where does a point's spread between visits come from: the moment (the machine) or the preparation
 // (where the kernel's buffers and JIT code landed in memory)?
 //
-// For each problem and cpu layout: K kernels of the same candidate are prepared side by side (each
+// For each problem and layout of a unit (the cpu by default): K kernels of the same candidate are prepared side by side (each
 // with its own buffers, as every visit of the sweep prepares afresh), then timed round-robin in B
 // blocks of R runs each, so that every moment hits all K alike. Printed per candidate:
 //   prep spread  (max - min) / median of the K kernels' medians over all blocks: what preparing again
@@ -10,7 +10,7 @@
 //                the moment changes, with the preparation fixed.
 // A prep spread well above the time spread says that visits disagree because each prepares anew.
 //
-//   bench_prepare_spread [--kernels K] [--blocks B] [--reps R] [key ...]
+//   bench_prepare_spread [--unit cpu|ocl:P:D] [--kernels K] [--blocks B] [--reps R] [key ...]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -43,12 +43,14 @@ double RelRange(const std::vector<double>& v) {
 
 int main(int argc, char** argv) {
   int kernels = 6, blocks = 8, reps = 15;
+  std::string unit_name = "cpu";
   std::vector<std::string> keys;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--kernels" && i + 1 < argc) kernels = std::atoi(argv[++i]);
     else if (a == "--blocks" && i + 1 < argc) blocks = std::atoi(argv[++i]);
     else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else if (a == "--unit" && i + 1 < argc) unit_name = argv[++i];
     else keys.push_back(a);
   }
   if (keys.empty())
@@ -58,7 +60,14 @@ int main(int argc, char** argv) {
             "binary:add:mb1c64h56w56", "binary:mul:mb1c96h56w56"};
   std::vector<std::string> warnings;
   auto units = DiscoverUnits(&warnings);
-  Unit& cpu = *units.at(0);
+  Unit* unit = nullptr;
+  for (auto& u : units)
+    if (u->Name() == unit_name) unit = u.get();
+  if (!unit) {
+    fmt::print(stderr, "bench_prepare_spread: no unit '{}' on this machine\n", unit_name);
+    return 1;
+  }
+  Unit& cpu = *unit;
   fmt::print("{} kernels a candidate, {} blocks of {} runs each, round-robin\n", kernels, blocks, reps);
   fmt::print("{:<58} {:<8} {:>10} {:>11} {:>11}\n", "problem", "layout", "median us", "prep spread",
              "time spread");
