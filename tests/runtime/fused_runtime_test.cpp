@@ -1,0 +1,115 @@
+// Fused anchors as the runtime executes them: a binary post-op whose operand is a full-size tensor
+// gives the same values in every layout (oneDNN 2.6's gemm convolution, chosen for small nhwc
+// convolutions, computes wrong values when that operand is plain and dst is not), and a residual sum
+// accumulates into its addend's buffer when the addend dies there, as an application does, instead
+// of copying the addend into dst on every run.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "layoutdb/runtime.h"
+#include "selector/graph.h"
+#include "tests/runtime/plans.h"
+#include "tests/selector/onnx_test_util.h"
+
+namespace layoutdb {
+namespace {
+
+namespace fs = std::filesystem;
+using selector::onnx_testing::MakeTempDir;
+using selector::onnx_testing::Tiny;
+
+std::vector<Tensor> RandomInputs(const Runtime& rt) {
+  std::vector<Tensor> ins = rt.InputSpecs();
+  uint32_t s = 777;
+  for (auto& t : ins) {
+    t.Allocate();
+    for (auto& v : t.f32) {
+      s = s * 1664525u + 1013904223u;
+      v = static_cast<float>(s >> 8) / static_cast<float>(1 << 24) * 2.0f - 1.0f;
+    }
+  }
+  return ins;
+}
+
+double MaxDiff(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+  double d = 0;
+  for (size_t o = 0; o < a.size(); ++o)
+    for (size_t i = 0; i < a[o].f32.size(); ++i)
+      d = std::max(d, std::fabs(static_cast<double>(a[o].f32[i]) - b[o].f32[i]));
+  return d;
+}
+
+bool NoteHas(const Runtime& rt, const std::string& what) {
+  for (const auto& n : rt.Notes())
+    if (n.find(what) != std::string::npos) return true;
+  return false;
+}
+
+// Conv (small: oneDNN picks its gemm convolution in nhwc) followed by `ops`, each with a full-size
+// operand: a graph input (a post-op operand bound at run time) or, with `constant`, an initializer
+// whose values vary over every dimension (a post-op operand owned by the kernel).
+std::string ConvThen(const fs::path& dir, const std::vector<std::string>& ops, int64_t c, int64_t hw,
+                     bool constant) {
+  Tiny t(13);
+  const std::string C = std::to_string(c), H = std::to_string(hw);
+  t.Input("x", {"1", C, H, H});
+  t.Floats("w", {c, c, 3, 3}, 0.05f);
+  // Weights that vary per output and input channel, so a channel mix-up changes the values.
+  auto* w = t.g->mutable_initializer(0);
+  for (int k = 0; k < w->float_data_size(); ++k)
+    w->set_float_data(k, 0.01f * static_cast<float>((k * 37) % 23 - 11));
+  auto* n = t.Node("Conv", {"x", "w"}, {"c0"});
+  Tiny::IntsAttr(n, "kernel_shape", {3, 3});
+  Tiny::IntsAttr(n, "pads", {1, 1, 1, 1});
+  std::string name;
+  for (size_t k = 0; k < ops.size(); ++k) {
+    const std::string y = "y" + std::to_string(k), in = "c" + std::to_string(k), out = "c" + std::to_string(k + 1);
+    if (constant) {
+      t.Floats(y, {1, c, hw, hw});
+      auto* v = t.g->mutable_initializer(t.g->initializer_size() - 1);
+      for (int i = 0; i < v->float_data_size(); ++i)
+        v->set_float_data(i, 0.05f * static_cast<float>((i * 13) % 29 - 14));
+    } else {
+      t.Input(y, {"1", C, H, H});
+    }
+    t.Node(ops[k], {in, y}, {out});
+    name += ops[k];
+  }
+  if (constant) name += "_const";
+  t.Output("c" + std::to_string(ops.size()), {});
+  return t.Write(dir / (name + ".onnx"));
+}
+
+TEST(FusedRuntime, FullSizeBinaryPostOpGivesTheSameValuesInEveryLayout) {
+  const fs::path dir = MakeTempDir("fused_rt");
+  for (const bool constant : {false, true})
+    for (const auto& [c, hw] : std::vector<std::pair<int64_t, int64_t>>{{3, 7}, {8, 6}, {16, 5}, {24, 9}}) {
+      const std::vector<std::string> ops = {"Mul"};
+      const std::string path = ConvThen(dir, ops, c, hw, constant);
+      const std::string op = fmt::format("{}{}", fmt::join(ops, "+"), constant ? " (constant operand)" : "");
+      const std::string fuses = fmt::format("fuses {} follower", ops.size());
+      const selector::Graph g = selector::ImportOnnx(path, {});
+      Runtime ref = Runtime::Load(path, testing::UniformPlan(g, "cpu", "nchw"), {});
+      auto ins = RandomInputs(ref);
+      ref.Run(ins);
+      const std::vector<Tensor> want = ref.Outputs();
+      for (const char* l : {"nhwc", "nChw8c", "nChw16c", "any", "nchw>nhwc"}) {
+        Runtime rt = Runtime::Load(path, testing::UniformPlan(g, "cpu", l), {});
+        // The follower is a post-op of the convolution, not a separate binary kernel.
+        EXPECT_TRUE(NoteHas(rt, fuses)) << "Conv+" << op << " under cpu/" << l << ": " << fmt::format("{}", fmt::join(rt.Notes(), "; "));
+        rt.Run(ins);
+        EXPECT_LE(MaxDiff(rt.Outputs(), want), 1e-4)
+            << "Conv+" << op << " c=" << c << " hw=" << hw << " under cpu/" << l << " differs from nchw";
+      }
+    }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace layoutdb
