@@ -107,6 +107,7 @@ class PrimExec : public Execution {
     sum_input_ = index;
     sum_bytes_ = bytes;
   }
+  int AccumulatesInput() const override { return sum_input_; }
   void Run(const std::vector<void*>& in, const std::vector<void*>& out) override {
     if (sum_input_ >= 0 && in[sum_input_] != out[0]) std::memcpy(out[0], in[sum_input_], sum_bytes_);
     for (const auto& [arg, k] : inputs_) args_[arg].set_data_handle(in[k]);

@@ -111,5 +111,54 @@ TEST(FusedRuntime, FullSizeBinaryPostOpGivesTheSameValuesInEveryLayout) {
   fs::remove_all(dir);
 }
 
+// a = Relu(x); b = Conv1x1(a) (every weight 0.5); z = Conv1x1(a) (every weight 0.25) + b: the residual b
+// is read last by the sum, so the second convolution accumulates into b's buffer. With `self`, the
+// residual is a itself, which the convolution also reads: no longer in place. Either way z equals
+// what ONNX defines, run after run.
+std::string Residual(const fs::path& dir, bool self) {
+  Tiny t(13);
+  t.Input("x", {"1", "8", "5", "5"});
+  t.Floats("w1", {8, 8, 1, 1}, 0.5f);
+  t.Floats("w2", {8, 8, 1, 1}, 0.25f);
+  t.Node("Relu", {"x"}, {"a"});
+  t.Node("Conv", {"a", "w1"}, {"b"});
+  t.Node("Conv", {"a", "w2"}, {"c"});
+  t.Node("Add", {"c", self ? "a" : "b"}, {"z"});
+  t.Output("z", {});
+  if (self) t.Output("b", {});
+  return t.Write(dir / (self ? "residual_self.onnx" : "residual.onnx"));
+}
+
+TEST(FusedRuntime, ResidualSumAccumulatesInPlaceWhereTheAddendDies) {
+  const fs::path dir = MakeTempDir("fused_rt_sum");
+  for (const bool self : {false, true})
+    for (const char* l : {"nchw", "nhwc", "nChw8c", "nChw16c", "any"}) {
+      SCOPED_TRACE(std::string(self ? "residual read by the conv too, " : "") + "cpu/" + l);
+      const std::string path = Residual(dir, self);
+      const selector::Graph g = selector::ImportOnnx(path, {});
+      Runtime rt = Runtime::Load(path, testing::UniformPlan(g, "cpu", l), {});
+      EXPECT_TRUE(NoteHas(rt, "fuses 1 follower")) << fmt::format("{}", fmt::join(rt.Notes(), "; "));
+      EXPECT_EQ(NoteHas(rt, "1 residual sum accumulates into the addend's buffer in place"), !self)
+          << fmt::format("{}", fmt::join(rt.Notes(), "; "));
+      const auto ins = RandomInputs(rt);
+      for (int run = 0; run < 3; ++run) {  // a sum in place must not accumulate across runs
+        rt.Run(ins);
+        const Tensor* z = nullptr;
+        for (const auto& t : rt.Outputs())
+          if (t.name == "z") z = &t;
+        ASSERT_NE(z, nullptr);
+        for (int64_t h = 0; h < 25; ++h) {
+          double sum = 0;  // over channels of relu(x)
+          for (int64_t c = 0; c < 8; ++c) sum += std::max(0.0f, ins[0].f32[c * 25 + h]);
+          for (int64_t c = 0; c < 8; ++c) {
+            const double want = self ? 0.25 * sum + std::max(0.0f, ins[0].f32[c * 25 + h]) : 0.75 * sum;
+            ASSERT_NEAR(z->f32[c * 25 + h], want, 1e-4) << "run " << run << " c " << c << " pixel " << h;
+          }
+        }
+      }
+    }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace layoutdb
