@@ -1,5 +1,6 @@
 // The cpu unit: oneDNN primitives on real tensors, in the layout the plan chose. An anchor (Conv,
-// ConvTranspose, MatMul, Gemm) becomes one primitive with its followers as post-ops: BatchNormalization
+// ConvTranspose, MatMul, Gemm) becomes one primitive with its followers as post-ops (a ConvTranspose only
+// folds them: oneDNN 2.6 runs a deconvolution with post-ops 10-15x slower): BatchNormalization
 // and constant per-channel Add/Sub/Mul/Div folded into the weights and bias, activations as eltwise
 // post-ops (Clip with its real bounds, HardSigmoid as linear + clip with its alpha and beta), a
 // residual Add as a sum post-op, and a broadcast Add/Sub/Mul/Div (a squeeze-excitation scale) or a
@@ -410,8 +411,12 @@ class CpuBackend : public Backend {
   // mul, div). False when the anchor cannot fold it.
   using FoldFn = std::function<bool(const std::string& op, const std::vector<float>& per)>;
 
+  // `folds_only`: the chain ends at the first follower that would be a post-op (a deconvolution:
+  // oneDNN 2.6 runs one with an eltwise post-op 10-15x slower than without, so its activation runs
+  // as its own primitive; selector/fuse.cpp keys it so).
   PostOps MakePostOps(const std::vector<NodeView>& chain, const std::vector<int64_t>& out,
-                      int channel_axis, const std::string& out_layout, const FoldFn& fold) {
+                      int channel_axis, const std::string& out_layout, const FoldFn& fold,
+                      bool folds_only = false) {
     PostOps po;
     for (size_t j = 1; j < chain.size(); ++j) {
       const NodeView& f = chain[j];
@@ -454,6 +459,7 @@ class CpuBackend : public Backend {
           ++po.fused;
           continue;
         }
+        if (folds_only) break;
         const auto other_shape = PadTo(f.inputs[other].shape, out.size());
         if (other_shape.size() != out.size() || f.inputs[other].dtype != "f32") break;
         if (!c && row->post_op == "sum" && other_shape == out && po.sum_read < 0) {
@@ -477,6 +483,7 @@ class CpuBackend : public Backend {
         ++po.fused;
         continue;
       }
+      if (folds_only) break;
       std::vector<EltwiseAlg> e;
       try {
         e = EltwiseOf(f);
@@ -653,7 +660,7 @@ class CpuBackend : public Backend {
         }
         return true;
       };
-    PostOps po = MakePostOps(chain, n.outputs[0].shape, 1, dst_l, fold);
+    PostOps po = MakePostOps(chain, n.outputs[0].shape, 1, dst_l, fold, /*folds_only=*/transposed);
     if (one_d && po.sum_read >= 0) throw Refuse{"a residual sum on a 1-D convolution"};
 
     memory::dims wd;
