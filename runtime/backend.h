@@ -49,6 +49,9 @@ class Execution {
  public:
   virtual ~Execution() = default;
   virtual void Run(const std::vector<void*>& inputs, const std::vector<void*>& outputs) = 0;
+  // An input this kernel accumulates into output 0 (a residual sum post-op), or -1. Given the same
+  // buffer as output 0, the kernel reads it in place; otherwise it copies the input there first.
+  virtual int AccumulatesInput() const { return -1; }
 };
 
 // Which input of which node of a chain an Execution reads, and in which layout it needs it.

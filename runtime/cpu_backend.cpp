@@ -1,5 +1,6 @@
 // The cpu unit: oneDNN primitives on real tensors, in the layout the plan chose. An anchor (Conv,
-// ConvTranspose, MatMul, Gemm) becomes one primitive with its followers as post-ops: BatchNormalization
+// ConvTranspose, MatMul, Gemm) becomes one primitive with its followers as post-ops (a ConvTranspose only
+// folds them: oneDNN 2.6 runs a deconvolution with post-ops 10-15x slower): BatchNormalization
 // and constant per-channel Add/Sub/Mul/Div folded into the weights and bias, activations as eltwise
 // post-ops (Clip with its real bounds, HardSigmoid as linear + clip with its alpha and beta), a
 // residual Add as a sum post-op, and a broadcast Add/Sub/Mul/Div (a squeeze-excitation scale) or a
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <map>
 #include <numeric>
+#include <tuple>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 
@@ -107,6 +109,7 @@ class PrimExec : public Execution {
     sum_input_ = index;
     sum_bytes_ = bytes;
   }
+  int AccumulatesInput() const override { return sum_input_; }
   void Run(const std::vector<void*>& in, const std::vector<void*>& out) override {
     if (sum_input_ >= 0 && in[sum_input_] != out[0]) std::memcpy(out[0], in[sum_input_], sum_bytes_);
     for (const auto& [arg, k] : inputs_) args_[arg].set_data_handle(in[k]);
@@ -412,8 +415,12 @@ class CpuBackend : public Backend {
   // mul, div). False when the anchor cannot fold it.
   using FoldFn = std::function<bool(const std::string& op, const std::vector<float>& per)>;
 
+  // `folds_only`: the chain ends at the first follower that would be a post-op (a deconvolution:
+  // oneDNN 2.6 runs one with an eltwise post-op 10-15x slower than without, so its activation runs
+  // as its own primitive; selector/fuse.cpp keys it so).
   PostOps MakePostOps(const std::vector<NodeView>& chain, const std::vector<int64_t>& out,
-                      int channel_axis, const std::string& out_layout, const FoldFn& fold) {
+                      int channel_axis, const std::string& out_layout, const FoldFn& fold,
+                      bool folds_only = false) {
     PostOps po;
     for (size_t j = 1; j < chain.size(); ++j) {
       const NodeView& f = chain[j];
@@ -456,6 +463,7 @@ class CpuBackend : public Backend {
           ++po.fused;
           continue;
         }
+        if (folds_only) break;
         const auto other_shape = PadTo(f.inputs[other].shape, out.size());
         if (other_shape.size() != out.size() || f.inputs[other].dtype != "f32") break;
         if (!c && row->post_op == "sum" && other_shape == out && po.sum_read < 0) {
@@ -479,6 +487,7 @@ class CpuBackend : public Backend {
         ++po.fused;
         continue;
       }
+      if (folds_only) break;
       std::vector<EltwiseAlg> e;
       try {
         e = EltwiseOf(f);
@@ -493,6 +502,68 @@ class CpuBackend : public Backend {
       ++po.fused;
     }
     return po;
+  }
+
+  // Moves the full-size (dst-shaped, 4D) binary operands of `po` into `layout`: their post-op
+  // descriptors, the layout their runtime reads ask for, and constant operands reordered. False when
+  // there is none to move.
+  bool OperandsIn(PostOps& po, const memory::dims& out, const std::string& layout) {
+    if (out.size() != 4) return false;
+    const memory::desc plain(out, kF32, tag::abcd), moved(out, kF32, TagOf(layout, 4));
+    dnnl::post_ops ops;
+    bool any = false;
+    int binary_count = 0;
+    for (int i = 0; i < po.ops.len(); ++i) {
+      switch (po.ops.kind(i)) {
+        case dnnl::primitive::kind::sum: {
+          float scale = 1;
+          po.ops.get_params_sum(i, scale);
+          ops.append_sum(scale);
+          break;
+        }
+        case dnnl::primitive::kind::eltwise: {
+          float scale = 1, alpha = 0, beta = 0;
+          alg a;
+          po.ops.get_params_eltwise(i, scale, a, alpha, beta);
+          ops.append_eltwise(scale, a, alpha, beta);
+          break;
+        }
+        case dnnl::primitive::kind::binary: {
+          alg a;
+          memory::desc md;
+          po.ops.get_params_binary(i, a, md);
+          ++binary_count;
+          if (md != plain) {
+            ops.append_binary(a, md);
+            break;
+          }
+          any = true;
+          ops.append_binary(a, moved);
+          const int arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1;
+          for (auto& [k, m] : po.owned)
+            if (k == arg) {
+              memory to(moved, eng_);
+              dnnl::reorder(m, to).execute(strm_, m, to);
+              strm_.wait();
+              m = to;
+            }
+          int bound = 0;
+          for (size_t r = 0; r < po.reads.size(); ++r) {
+            if (static_cast<int>(r) == po.sum_read) continue;
+            if (po.bound[bound].first == arg) {
+              po.bound[bound].second = moved;
+              po.reads[r].layout = layout;
+            }
+            ++bound;
+          }
+          break;
+        }
+        default:
+          return false;  // a post-op kind this backend does not build
+      }
+    }
+    if (any) po.ops = ops;
+    return any;
   }
 
   void Finish(PrimExec& e, PostOps& po, size_t first_read, size_t dst_bytes) {
@@ -593,7 +664,7 @@ class CpuBackend : public Backend {
         }
         return true;
       };
-    PostOps po = MakePostOps(chain, n.outputs[0].shape, 1, dst_l, fold);
+    PostOps po = MakePostOps(chain, n.outputs[0].shape, 1, dst_l, fold, /*folds_only=*/transposed);
     if (one_d && po.sum_read >= 0) throw Refuse{"a residual sum on a 1-D convolution"};
 
     memory::dims wd;
@@ -610,31 +681,52 @@ class CpuBackend : public Backend {
     const memory::desc wei_user(wd, kF32, wtag);
     const memory::desc wei_md = wc ? memory::desc(wd, kF32, tag::any) : wei_user;
     const memory::desc bias_md = bias_used ? memory::desc({oc}, kF32, tag::a) : memory::desc();
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(po.ops);
     dnnl::primitive prim;
     memory::desc src_q, wei_q, dst_q;
     std::string impl;
-    if (!transposed) {
-      dnnl::convolution_forward::desc d(kInfer, alg::convolution_direct, src_md, wei_md, bias_md,
-                                        dst_md, g.strides, g.dilation, g.pad_l, g.pad_r);
-      dnnl::convolution_forward::primitive_desc pd(d, attr, eng_);
-      prim = dnnl::convolution_forward(pd);
-      src_q = pd.src_desc(), wei_q = pd.weights_desc(), dst_q = pd.dst_desc();
-      impl = pd.impl_info_str();
-    } else {
-      dnnl::deconvolution_forward::desc d(kInfer, alg::deconvolution_direct, src_md, wei_md, bias_md,
+    auto make = [&](const dnnl::post_ops& ops) {
+      dnnl::primitive_attr attr;
+      attr.set_post_ops(ops);
+      if (!transposed) {
+        dnnl::convolution_forward::desc d(kInfer, alg::convolution_direct, src_md, wei_md, bias_md,
                                           dst_md, g.strides, g.dilation, g.pad_l, g.pad_r);
-      dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng_);
-      prim = dnnl::deconvolution_forward(pd);
-      src_q = pd.src_desc(), wei_q = pd.weights_desc(), dst_q = pd.dst_desc();
-      impl = pd.impl_info_str();
+        dnnl::convolution_forward::primitive_desc pd(d, attr, eng_);
+        prim = dnnl::convolution_forward(pd);
+        src_q = pd.src_desc(), wei_q = pd.weights_desc(), dst_q = pd.dst_desc();
+        impl = pd.impl_info_str();
+      } else {
+        dnnl::deconvolution_forward::desc d(kInfer, alg::deconvolution_direct, src_md, wei_md, bias_md,
+                                            dst_md, g.strides, g.dilation, g.pad_l, g.pad_r);
+        dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng_);
+        prim = dnnl::deconvolution_forward(pd);
+        src_q = pd.src_desc(), wei_q = pd.weights_desc(), dst_q = pd.dst_desc();
+        impl = pd.impl_info_str();
+      }
+    };
+    make(po.ops);
+    std::string dst_name = one_d ? "nchw" : LayoutOf(dst_q);
+    // A full-size binary operand is read in dst's layout, as an application holds it: oneDNN 2.6's
+    // gemm convolution (chosen for small nhwc convolutions) computes wrong values when that operand is
+    // plain beside an nhwc dst, and the jit kernels read it fastest in dst's own layout. `any`: the
+    // layout the first primitive chose (kept only when oneDNN keeps it with the operand there).
+    if (!one_d && !dst_name.empty() && dst_name != "nchw") {
+      PostOps moved = po;
+      if (OperandsIn(moved, Dims(y), dst_name)) {
+        const auto keep = std::make_tuple(prim, src_q, wei_q, dst_q, impl);
+        bool kept = false;
+        try {
+          make(moved.ops);
+          kept = LayoutOf(dst_q) == dst_name;
+        } catch (const dnnl::error&) {
+        }
+        if (kept) po = std::move(moved);
+        else std::tie(prim, src_q, wei_q, dst_q, impl) = keep;
+      }
     }
     Created c;
     c.impl = impl;
     c.fused = po.fused;
     const std::string src_name = one_d ? "nchw" : LayoutOf(src_q);
-    const std::string dst_name = one_d ? "nchw" : LayoutOf(dst_q);
     if (src_name.empty() || dst_name.empty()) throw Refuse{"oneDNN chose a layout outside ours"};
     auto e = std::make_unique<PrimExec>(prim, &strm_);
     e->BindInput(DNNL_ARG_SRC, 0, src_q, eng_);

@@ -476,6 +476,27 @@ void Variadic(const Ctx& c, bool mean, F f) {
   if (!o.IsFloat()) Narrow(o);
 }
 
+// erf without a libm call: x P(x^2) / Q(x^2) on [-4, 4] (+-1 beyond, in f32), the rational
+// approximation Eigen and XLA use, evaluated in double: within 1e-7 of erf (a float evaluation loses
+// up to 4e-7 in the tails). About 3x faster than std::erf, a call per element (BERT's GELU,
+// Div+Erf+Add on 393k values, spent milliseconds in it).
+inline float FastErf(float v) {
+  const double x = std::min(4.0, std::max(-4.0, static_cast<double>(v))), x2 = x * x;
+  double p = -2.72614225801306e-10;
+  p = p * x2 + 2.77068142495902e-08;
+  p = p * x2 - 2.10102402082508e-06;
+  p = p * x2 - 5.69250639462346e-05;
+  p = p * x2 - 7.34990630326855e-04;
+  p = p * x2 - 2.95459980854025e-03;
+  p = p * x2 - 1.60960333262415e-02;
+  double q = -1.45660718464996e-05;
+  q = q * x2 - 2.13374055278905e-04;
+  q = q * x2 - 1.68282697438203e-03;
+  q = q * x2 - 7.37332916720468e-03;
+  q = q * x2 - 1.42647390514189e-02;
+  return static_cast<float>(x * p / q);
+}
+
 template <typename F>
 void UnaryFloat(const Ctx& c, F f) {
   const Tensor& x = c.InFloat(0);
@@ -663,7 +684,7 @@ void PRelu(const Ctx& c) {
 void Gelu(const Ctx& c) {
   const std::string approx = c.Str("approximate", "none");
   if (approx == "none") {
-    UnaryFloat(c, [](float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); });
+    UnaryFloat(c, [](float x) { return 0.5f * x * (1.0f + FastErf(x * 0.70710678118654752f)); });
   } else if (approx == "tanh") {
     const float k = 0.79788456080286536f;  // sqrt(2 / pi)
     UnaryFloat(
@@ -2250,7 +2271,7 @@ const std::unordered_map<std::string, OpFn>& Table() {
       {"Reciprocal", [](const Ctx& c) { UnaryFloat(c, [](float x) { return 1.0f / x; }); }},
       {"Exp", [](const Ctx& c) { UnaryFloat(c, [](float x) { return std::exp(x); }); }},
       {"Log", [](const Ctx& c) { UnaryFloat(c, [](float x) { return std::log(x); }); }},
-      {"Erf", [](const Ctx& c) { UnaryFloat(c, [](float x) { return std::erf(x); }); }},
+      {"Erf", [](const Ctx& c) { UnaryFloat(c, [](float x) { return FastErf(x); }); }},
       {"Floor", [](const Ctx& c) { UnaryFloat(c, [](float x) { return std::floor(x); }); }},
       {"Ceil", [](const Ctx& c) { UnaryFloat(c, [](float x) { return std::ceil(x); }); }},
       // nearbyint under the default rounding mode rounds half to even, as Round specifies.

@@ -148,6 +148,7 @@ struct Runtime::Impl {
   };
   std::vector<Slot> slots;
   int64_t lower_bound_bytes = 0;
+  int in_place_sums = 0;  // residual sums that accumulate into their addend's buffer
 
   std::vector<std::pair<std::string, int>> inputs;  // graph input -> its value
   std::vector<Tensor> input_specs;
@@ -593,12 +594,41 @@ struct Runtime::Impl {
       starting[p.first].push_back(static_cast<int>(v));
       ending[p.last].push_back(static_cast<int>(v));
     }
+    // A kernel that accumulates an input into its output (a residual sum) writes into that input's
+    // buffer when the input is read last there, as an application runs it: no copy per run.
+    std::vector<int> in_place(values.size(), -1);  // output value -> the input value whose slot it takes
+    std::vector<bool> handed_over(values.size(), false);
+    for (int i = 0; i < n; ++i) {
+      const Step& s = steps[i];
+      const int k = s.exec ? s.exec->AccumulatesInput() : -1;
+      if (k < 0 || k >= static_cast<int>(s.ins.size()) || s.outs.empty() || s.ins[k] < 0 || s.outs[0] < 0)
+        continue;
+      const int r = Root(s.ins[k]), o = s.outs[0];
+      const PValue& in = values[r];
+      if (in.host_int || in.last != i || in.unit != values[o].unit || values[o].alias_of >= 0 ||
+          values[o].first != i || runtime::PhysicalBytes(in.v) != runtime::PhysicalBytes(values[o].v))
+        continue;
+      bool graph_input = false, read_twice = false;
+      for (const auto& [name, v] : inputs) graph_input = graph_input || Root(v) == r;
+      if (graph_input) continue;  // written by every Run before the steps: keep it whole
+      for (size_t j = 0; j < s.ins.size(); ++j)
+        read_twice = read_twice || (static_cast<int>(j) != k && s.ins[j] >= 0 && Root(s.ins[j]) == r);
+      if (read_twice) continue;  // also the kernel's source: it must not be overwritten while read
+      in_place[o] = r;
+      ++in_place_sums;
+    }
     std::vector<int> free_slots;
     int64_t live = 0;
     for (int i = 0; i <= n; ++i) {
       for (int v : starting[i]) {
         PValue& p = values[v];
         const size_t bytes = runtime::PhysicalBytes(p.v);
+        if (in_place[v] >= 0) {
+          p.slot = values[in_place[v]].slot;
+          handed_over[in_place[v]] = true;
+          live += static_cast<int64_t>(bytes);
+          continue;
+        }
         int best = -1;
         for (size_t f = 0; f < free_slots.size(); ++f) {
           const Slot& s = slots[free_slots[f]];
@@ -616,7 +646,7 @@ struct Runtime::Impl {
       }
       lower_bound_bytes = std::max(lower_bound_bytes, live);
       for (int v : ending[i]) {
-        free_slots.push_back(values[v].slot);
+        if (!handed_over[v]) free_slots.push_back(values[v].slot);
         live -= static_cast<int64_t>(runtime::PhysicalBytes(values[v].v));
       }
     }
@@ -774,6 +804,10 @@ Runtime Runtime::Load(const std::string& model_path, const Plan& plan, const Run
     m.outputs.push_back(std::move(t));
   }
   m.Allocate();
+  if (m.in_place_sums > 0)
+    m.notes.push_back(fmt::format("{} residual sum{} accumulate{} into the addend's buffer in place",
+                                  m.in_place_sums, m.in_place_sums == 1 ? "" : "s",
+                                  m.in_place_sums == 1 ? "s" : ""));
   for (const auto& ps : plan.subgraphs) {
     SubgraphTiming t;
     t.index = ps.index;

@@ -4,6 +4,7 @@
 #include "learned.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -222,6 +223,29 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     fam.overhead_us = std::clamp(intercept, 0.0, tmin);
   }
 
+  // The host's streaming read rate beyond the last-level cache: the median of the target's sweeps'
+  // memory calibrations (one thread summing a buffer twice the LLC). It bounds the units that read
+  // host memory: the cpu, and OpenCL devices of type cpu (PoCL).
+  {
+    std::set<int64_t> sweeps;
+    for (const auto& sw : db.Sweeps())
+      if (sw.target_id == target) sweeps.insert(sw.id);
+    std::vector<double> rates;
+    for (const auto& c : db.Calibrations())
+      if (c.kernel == "memory" && c.median_us > 0 && c.work > 0 && sweeps.count(c.sweep_id))
+        rates.push_back(c.work / c.median_us);
+    if (!rates.empty()) {
+      std::nth_element(rates.begin(), rates.begin() + rates.size() / 2, rates.end());
+      for (size_t u = 0; u < mine.size(); ++u) {
+        bool host_memory = mine[u].kind == "cpu";
+        try {
+          host_memory = host_memory || nlohmann::json::parse(mine[u].properties).value("device_type", "") == "cpu";
+        } catch (const nlohmann::json::exception&) {
+        }
+        if (host_memory) stats_[u].stream_bytes_per_us = rates[rates.size() / 2];
+      }
+    }
+  }
   for (const auto& t : db.Transitions()) {
     auto ui = unit_index.find(t.unit_id);
     if (ui == unit_index.end() || t.status != "ok" || !t.stats || t.stats->median_us <= 0) continue;
@@ -386,6 +410,11 @@ double CostModel::BytesPerUs(const std::string& unit) const {
   const int u = UnitIndex(unit);
   return u < 0 ? 0 : stats_[u].bytes_per_us;
 }
+double CostModel::StreamBytesPerUs(const std::string& unit) const {
+  const int u = UnitIndex(unit);
+  return u < 0 ? 0 : stats_[u].stream_bytes_per_us;
+}
+
 double CostModel::LaunchUs(const std::string& unit) const {
   const int u = UnitIndex(unit);
   return u < 0 ? 0 : stats_[u].launch_us;

@@ -150,6 +150,11 @@ class CostModel {
   double PeakFlopsPerUs(const std::string& unit) const;
   double BytesPerUs(const std::string& unit) const;
   double LaunchUs(const std::string& unit) const;
+  // Bytes per us one thread streams from memory beyond the last-level cache (the sweeps' memory
+  // calibration), on units that read host memory (the cpu, OpenCL devices of type cpu): what constant
+  // weights cost to read in a network, where they are not in cache as in a hot-cache measurement.
+  // 0 for other units and when the database holds no calibration.
+  double StreamBytesPerUs(const std::string& unit) const;
 
   // Every usable exact measurement of an op family (for leave-one-out accuracy): (key, unit, layout,
   // dtype, median_us).
@@ -186,7 +191,7 @@ class CostModel {
     double At(double bytes) const;
   };
   struct UnitStats {
-    double peak_flops_per_us = 0, bytes_per_us = 0, launch_us = 0;
+    double peak_flops_per_us = 0, bytes_per_us = 0, launch_us = 0, stream_bytes_per_us = 0;
   };
 
   int UnitIndex(const std::string& unit) const;

@@ -21,14 +21,15 @@
 // primitive with oneDNN post-ops, built as runtime/cpu_backend.cpp builds them: an activation as an
 // eltwise post-op (clip as clip_v2 [0, 6], hardsigmoid as linear x/6 + 1/2 then clip_v2 [0, 1]);
 // `sum` as a sum post-op, dst holding the residual before each run (in dst's layout); add..div as a
-// binary post-op with a full-size plain f32 tensor; addc..divc with a plain f32 per-channel tensor
+// binary post-op with a full-size f32 tensor in dst's layout (plain under `any`, and for matmul and
+// ip); addc..divc with a plain f32 per-channel tensor
 // (1,C,1,1 for conv2d; one value per output column, broadcast over rows, for matmul and ip). f32 and
 // bf16 only: int8 with post-ops is stored as unsupported with the reason.
 // oneDNN 2.6's gemm convolution (x64:gemm:jit, chosen for small nhwc convolutions) writes wrong results
 // with a binary post-op whose operand is not in dst's layout (a full-size nchw operand beside an nhwc
-// dst; also an N,C,1,1 operand with N > 1): the check catches it and the point is stored as failed,
-// never used. The runtime builds the same primitive (runtime/cpu_backend.cpp binds binary operands
-// plain).
+// dst; also an N,C,1,1 operand with N > 1): full-size operands are therefore bound in dst's layout,
+// here and in the runtime (runtime/cpu_backend.cpp), and where the check still catches a wrong result
+// the point is stored as failed, never used.
 //
 // Correctness check: every kernel's inputs are MakeInputs() (reference.h) rounded to what the kernel
 // reads (bf16, or integers for int8), so the reference runs on exactly the kernel's inputs; the
@@ -211,10 +212,13 @@ void QuantiseExpected(const Plan& plan, std::vector<float>& want) {
 struct PostOpChain {
   dnnl::post_ops ops;
   std::vector<std::pair<int, size_t>> binaries;  // (oneDNN post-op index, chain index)
+  std::vector<Tag> tags;                         // per binary: the layout its operand is bound in
   int sum = -1;
 };
 
-PostOpChain MakePostOpChain(const Problem& p) {
+// `dst`: dst's layout when the candidate fixes one; a full-size 4D operand is bound in it, as the
+// runtime binds it (Tag::undef or Tag::any: plain).
+PostOpChain MakePostOpChain(const Problem& p, Tag dst = Tag::undef) {
   using A = dnnl::algorithm;
   PostOpChain c;
   const auto& chain = p.post_ops();
@@ -231,8 +235,10 @@ PostOpChain MakePostOpChain(const Problem& p) {
                     : base == "mul" ? A::binary_mul : A::binary_div;
       const memory::dims dims = PostOpDims(p, po);
       const Tag plain = dims.size() == 4 ? Tag::nchw : dims.size() == 3 ? Tag::abc : Tag::ab;
+      const bool full = base == po && dims.size() == 4 && dst != Tag::undef && dst != Tag::any;
       c.binaries.push_back({c.ops.len(), k});
-      c.ops.append_binary(alg, memory::desc(dims, Dt::f32, plain));
+      c.tags.push_back(full ? dst : plain);
+      c.ops.append_binary(alg, memory::desc(dims, Dt::f32, c.tags.back()));
       continue;
     }
     if (po == "relu") c.ops.append_eltwise(1.f, A::eltwise_relu, 0.f, 0.f);
@@ -481,11 +487,11 @@ class CpuUnit : public Unit {
     auto k = std::make_unique<OnednnKernel>(eng_, strm_);
     dnnl::primitive_attr attr;
     if (plan.out_scaled && op != "eltwise") attr.set_output_scales(0, {plan.oscale});  // eltwise: below
-    const PostOpChain chain = MakePostOpChain(p);
-    if (!p.post_ops().empty()) attr.set_post_ops(chain.ops);
     const auto fwd = dnnl::prop_kind::forward_inference;
     const Tag stag = p.IsSpatial() ? *TagOf(c.src_layout) : Tag::undef;
     const Tag dtag = p.IsSpatial() ? *TagOf(c.dst_layout) : Tag::undef;
+    const PostOpChain chain = MakePostOpChain(p, dtag);
+    if (!p.post_ops().empty()) attr.set_post_ops(chain.ops);
     memory::desc src_md_chosen, dst_md_chosen;
     std::string impl;
 
@@ -646,10 +652,11 @@ class CpuUnit : public Unit {
       return Prepared::Unsupported(fmt::format("op '{}' has no cpu kernel", op));
     }
     // Post-op operands: binary tensors (plain f32), and the residual a sum post-op adds to.
-    for (const auto& [index, ck] : chain.binaries) {
+    for (size_t b = 0; b < chain.binaries.size(); ++b) {
+      const auto& [index, ck] = chain.binaries[b];
       const memory::dims dims = PostOpDims(p, p.post_ops()[ck]);
       const Tag plain = dims.size() == 4 ? Tag::nchw : dims.size() == 3 ? Tag::abc : Tag::ab;
-      const memory::desc md(dims, Dt::f32, plain);
+      const memory::desc md(dims, Dt::f32, chain.tags[b]);
       k->args_[DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1] = k->Filled(md, t.post[ck], dims, plain);
     }
     if (chain.sum >= 0) {
@@ -702,7 +709,7 @@ class CpuUnit : public Unit {
       dnnl::primitive_attr attr;
       if (plan.out_scaled) attr.set_output_scales(0, {plan.oscale});
       // Its fused chain, as for conv2d (operands are bound by Build, after this).
-      if (!p.post_ops().empty()) attr.set_post_ops(MakePostOpChain(p).ops);
+      if (!p.post_ops().empty()) attr.set_post_ops(MakePostOpChain(p, dtag).ops);
       const dnnl::deconvolution_forward::desc d(
           fwd, dnnl::algorithm::deconvolution_direct, {src_dims, plan.src, stag}, {wei_dims, plan.wei, Tag::any},
           {{oc}, Dt::f32, Tag::a}, {dst_dims, plan.dst, dtag}, {p.Get("sh"), p.Get("sw")},

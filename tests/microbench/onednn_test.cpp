@@ -132,8 +132,6 @@ const std::vector<std::string>& FusedProblems() {
   return kKeys;
 }
 
-int wrong_gemm_ = 0;
-
 int CheckFused(const std::string& dtype) {
   int ran = 0;
   for (const auto& key : FusedProblems()) {
@@ -144,16 +142,8 @@ int CheckFused(const std::string& dtype) {
       EXPECT_EQ(pr.status, Prepared::Status::kOk) << pr.reason;
       if (pr.status != Prepared::Status::kOk) continue;
       Kernel& k = *pr.kernel;
-      // oneDNN 2.6's gemm convolution in nhwc applies a full-size binary post-op whose operand is
-      // plain (nchw, as the runtime binds it) in the wrong order: the check must catch it (such a
-      // point is stored as failed and never used). Should oneDNN fix it, this expectation fails.
-      bool full_binary = false;
-      for (const auto& po : p.post_ops()) full_binary |= po == "add" || po == "sub" || po == "mul" || po == "div";
-      if (p.op() == "conv2d" && c.dst_layout == "nhwc" && full_binary && Starts(k.Impl(), "x64:gemm")) {
-        EXPECT_NE(k.Check(), "") << k.Impl();
-        ++wrong_gemm_;
-        continue;
-      }
+      // A full-size binary operand is bound in dst's layout, as the runtime binds it (oneDNN 2.6's
+      // gemm convolution in nhwc applied a plain one in the wrong order): every candidate must match.
       EXPECT_EQ(k.Check(), "") << k.Impl();
       EXPECT_GT(k.RunUs(), 0.0);
       // A sum post-op accumulates into dst on every run: a check after timing still starts from the
@@ -166,11 +156,9 @@ int CheckFused(const std::string& dtype) {
 }
 
 TEST(OnednnCpu, FusedPostOpChainsMatchTheReferenceInEveryLayout) {
-  wrong_gemm_ = 0;
   // 8 convolutions and 1 deconvolution x 5 candidates (4 layouts, any) + 3 mixed pairs of the
   // 3-channel one, 4 matmul / ip.
-  EXPECT_EQ(CheckFused("f32") + wrong_gemm_, 52);
-  EXPECT_LE(wrong_gemm_, 2);  // only the two small nhwc convolutions with a full-size operand
+  EXPECT_EQ(CheckFused("f32"), 52);
 }
 
 TEST(OnednnCpu, FusedPostOpChainsBf16MatchTheReference) {

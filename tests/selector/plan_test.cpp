@@ -17,6 +17,7 @@
 #include "layoutdb/json_schema.h"
 #include "selector/plan.h"
 #include "synthetic_db.h"
+#include "tests/selector/onnx_test_util.h"
 #include "tests/shell.h"
 
 namespace layoutdb::selector {
@@ -113,6 +114,83 @@ TEST(Plan, FastestLayoutWinsAndTenTimesFasterNhwcTakesOver) {
   for (const auto& t : b.transitions) sum += t.us;
   EXPECT_NEAR(b.total_predicted_us, sum, 1e-9);
   for (const auto& s : b.subgraphs) EXPECT_EQ(s.confidence, "exact");
+}
+
+// In a network an anchor's constant weights come from memory, not from the cache a hot measurement
+// leaves them in: its cost is at least their bytes at the sweeps' calibrated streaming rate, on the
+// units that read host memory (the cpu; PoCL, an OpenCL device of type cpu), never less than measured.
+TEST(Plan, ConstantWeightsCostAtLeastStreamingThemFromMemory) {
+  TempDir dir;
+  onnx_testing::Tiny t(13);
+  t.Input("x", {"1", "512"});
+  t.Floats("w", {256, 512}, 0.01f);  // 512 KiB of f32 weights
+  auto* n = t.Node("Gemm", {"x", "w"}, {"y"});
+  onnx_testing::Tiny::IntAttr(n, "transB", 1);
+  t.Output("y", {"1", "256"});
+  const std::string model = t.Write(dir.File("gemm.onnx"));
+  const double bytes = 256.0 * 512 * 4;
+  auto plan_with = [&](const std::string& name, double hot_us, double rate, const std::string& device_type) {
+    {
+      SyntheticDb db(dir.File(name), {"cpu", "ocl:0:0"});
+      db.Op("ip:mb1ic512oc256", "cpu", "plain", hot_us);
+      db.Op("ip:mb1ic512oc256", "ocl:0:0", "plain", hot_us / 2);
+      for (const char* method : {"write", "read"})
+        for (int64_t b : {int64_t{1} << 10, int64_t{1} << 20}) db.Transfer("ocl:0:0", method, b, 1);
+      if (!device_type.empty()) {
+        auto units = db.db().Units();
+        for (auto u : units)
+          if (u.name == "ocl:0:0") {
+            u.properties = R"({"device_type":")" + device_type + R"("})";
+            db.db().UpsertUnit(u);
+          }
+      }
+      if (rate > 0) {
+        db::SweepRow sw;
+        sw.target_id = db.db().Units().front().target_id;
+        sw.spec_name = "synthetic";
+        sw.spec = "{}";
+        sw.spec_hash = "0";
+        sw.tool_version = "test";
+        sw.started_at = "2026-01-01T00:00:00Z";
+        sw.status = "completed";
+        const int64_t sweep = db.db().InsertSweep(sw);
+        for (double k : {0.9, 1.0, 1.1}) {  // the median rate counts
+          db::CalibrationRow c;
+          c.sweep_id = sweep;
+          c.kernel = "memory";
+          c.work = 64.0 * (1 << 20);
+          c.median_us = c.work / (rate * k);
+          c.repetitions = 7;
+          c.measured_at = "2026-01-01T00:00:00Z";
+          db.db().PutCalibration(c);
+        }
+      }
+      db.Close();
+    }
+    SelectOptions o;
+    o.units = {"cpu"};
+    Plan cpu = Selector::Open(dir.File(name)).Select(model, o);
+    o.units = {"ocl:0:0"};
+    Plan ocl = Selector::Open(dir.File(name)).Select(model, o);
+    EXPECT_EQ(cpu.subgraphs.size(), 1u);
+    EXPECT_EQ(ocl.subgraphs.size(), 1u);
+    return std::make_pair(cpu.subgraphs.at(0).predicted_us, ocl.subgraphs.at(0).predicted_us);
+  };
+  // No calibration: the measurements as they are.
+  auto [cpu0, ocl0] = plan_with("none.db", 10, 0, "cpu");
+  EXPECT_DOUBLE_EQ(cpu0, 10);
+  EXPECT_DOUBLE_EQ(ocl0, 5);
+  // 20000 B/us: 524288 B take 26.2 us, more than either hot measurement; a GPU keeps its own.
+  auto [cpu1, ocl1] = plan_with("slow.db", 10, 20000, "cpu");
+  EXPECT_NEAR(cpu1, bytes / 20000, 1e-6);
+  EXPECT_NEAR(ocl1, bytes / 20000, 1e-6);
+  auto [cpu2, ocl2] = plan_with("gpu.db", 10, 20000, "gpu");
+  EXPECT_NEAR(cpu2, bytes / 20000, 1e-6);
+  EXPECT_DOUBLE_EQ(ocl2, 5);
+  // A measurement slower than streaming stays as measured.
+  auto [cpu3, ocl3] = plan_with("compute.db", 100, 20000, "cpu");
+  EXPECT_DOUBLE_EQ(cpu3, 100);
+  EXPECT_DOUBLE_EQ(ocl3, 50);
 }
 
 TEST(Plan, ExpensiveReordersKeepOneLayoutCheapOnesLetEachSubgraphChoose) {
