@@ -5,9 +5,8 @@
 # 20 s (scripts/fuzz.sh: 6 targets, 2 at a time, 2 min of fuzzing in all). CI runs this (.ci/run).
 # LAYOUTDB_HARDENING=0 skips the sanitizer and fuzz stages (a quick local run).
 # Times on 2 cores (README, "Hardening"): a clean CI machine took 575 s for setup, build and tests and
-# 364 s for the sanitizer build; the sanitized tests took 490 s and fuzzing 66 s on a shared machine at
-# load 4.3 (about 300 s and 70 s expected on a machine of its own): about 22 minutes in all. Each stage's
-# wall time is printed at the end.
+# 364 s for the sanitizer build; the sanitized tests took 197 s and fuzzing 66 s here (load 2.4 to 3.3):
+# about 21 minutes in all. Each stage's wall time is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=()
