@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/quick_db.h"
 #include "tests/temp_dir.h"
 
 namespace layoutdb::hardening {
@@ -172,32 +173,12 @@ inline std::string IntegrityCheck(const std::string& db) {
   return out;
 }
 
-// A quick cpu f32 sweep of this machine (the README's `--spec quick --units cpu --dtypes f32`), made
-// once per build of the program and shared by every test (a lock keeps parallel tests from making it
-// twice); each test copies it.
+// The quick cpu f32 sweep every test of the build shares (tests/quick_db.h); each test copies it.
 inline std::string QuickDb() {
-  const fs::path dir = BinaryDir() / "hardening";
-  fs::create_directories(dir);
-  struct stat st {};
-  stat(Bin().c_str(), &st);
-  const fs::path db = dir / ("quick-cpu-f32-" + std::to_string(st.st_mtime) + "-" +
-                             std::to_string(st.st_size) + ".db");
-  const int lock = open((dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  flock(lock, LOCK_EX);
-  if (!fs::exists(db)) {
-    const std::string tmp = db.string() + ".tmp";
-    for (const char* s : {"", "-wal", "-shm"}) fs::remove(tmp + s);
-    RunOptions slow;
-    slow.timeout_s = 600;
-    const Result r = Layoutdb({"sweep", "--db", tmp, "--spec", "quick", "--units", "cpu", "--dtypes", "f32",
-                          "--quiet"},
-                              slow);
-    EXPECT_EQ(r.code, 0) << r.out << r.err;
-    if (r.code == 0) fs::rename(tmp, db);
-  }
-  flock(lock, LOCK_UN);
-  close(lock);
-  return db.string();
+  std::string error;
+  const std::string db = layoutdb::testing::SharedQuickDb(&error);
+  EXPECT_FALSE(db.empty()) << error;
+  return db;
 }
 
 // The one line a refusal prints: "layoutdb: error: WHAT\n", nothing else on either stream.

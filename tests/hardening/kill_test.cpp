@@ -3,7 +3,7 @@
 // write-ahead log and its index, through a preloaded shim: kill_shim.c) and during the final checkpoint,
 // then run again. Points committed before a kill keep their first sweep_id and values, no point is lost
 // or doubled, the file passes `PRAGMA integrity_check`, and a killed merge or export never leaves an
-// output that looks complete.
+// output that looks complete. Under the sanitizers, a sample of the moments (printed).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +12,7 @@
 #include <set>
 
 #include "hardening_util.h"
+#include "tests/sample.h"
 
 namespace layoutdb::hardening {
 namespace {
@@ -228,8 +229,9 @@ TEST_F(Kills, SweepKilledAtEveryStepOfCommitsAndCheckpointResumes) {
   ASSERT_GT(want.size(), 8u);
   ASSERT_GT(calls, 20);
 
-  // A fresh sweep killed at one step, then resumed.
-  for (long at : Spread(calls, 4, 6, 6)) {
+  // A fresh sweep killed at one step, then resumed. Under the sanitizers every 4th of these moments
+  // (tests/sample.h): each is two sweeps there, of seconds each.
+  for (long at : layoutdb::testing::Sample("kill moments of a fresh sweep", 4).Of(Spread(calls, 4, 6, 6))) {
     const std::string db = dir_.File(fmt::format("k{}.db", at));
     std::string log;
     Result r = WithShim(SweepArgs(db), fs::path(db).filename().string(), at, &log);
@@ -251,13 +253,15 @@ TEST_F(Kills, SweepKilledAtEveryStepOfCommitsAndCheckpointResumes) {
   }
 
   // One file, killed again and again, each resumed run a few steps later than the one before (its
-  // bookkeeping first, then inside its points), until a run completes.
+  // bookkeeping first, then inside its points), until a run completes. Under the sanitizers twice as
+  // many steps later: about half as many runs.
+  const long step = 9 * static_cast<long>(layoutdb::testing::Sample("", 2).every());
   const std::string chain = dir_.File("chain.db");
   Points before;
   int runs = 0;
   for (; runs < 40; ++runs) {
     std::string log;
-    const Result r = WithShim(SweepArgs(chain), "chain.db", 5 + 9 * runs, &log);
+    const Result r = WithShim(SweepArgs(chain), "chain.db", 5 + step * runs, &log);
     if (r.code == 0) break;
     ASSERT_EQ(r.code, 128 + SIGKILL) << r.err;
     ++moments_["resumed run: " + Moment(log, true)];
@@ -265,6 +269,7 @@ TEST_F(Kills, SweepKilledAtEveryStepOfCommitsAndCheckpointResumes) {
     before = ReadPoints(chain);
   }
   EXPECT_GT(runs, 3) << "the chain should take several killed runs";
+  std::printf("[ kills ] chain: %d killed runs, each %ld steps later than the one before\n", runs, step);
   ResumeAndCompare(chain, before, want, "chain");
 }
 
@@ -275,7 +280,9 @@ TEST_F(Kills, SweepKilledAtTimesDuringDiscoveryAndMidPointResumes) {
   const std::set<std::string> want = Keys(ReadPoints(ref));
   problems_ = Scalar(ref, "SELECT count(*) FROM problems");
   const double run_s = r.seconds;
-  for (double at : {0.01, 0.05, 0.15, 0.3 * run_s, 0.45 * run_s, 0.6 * run_s, 0.75 * run_s, 0.9 * run_s}) {
+  const std::vector<double> times = {0.01, 0.05, 0.15, 0.3 * run_s, 0.45 * run_s, 0.6 * run_s, 0.75 * run_s,
+                                     0.9 * run_s};
+  for (double at : layoutdb::testing::Sample("kill times", 2).Of(times)) {
     const std::string db = dir_.File(fmt::format("t{}.db", static_cast<int>(at * 1000)));
     const std::string out = dir_.File("out.log"), err = dir_.File("err.log");
     const int out_fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -12,6 +12,7 @@
 #include "layoutdb/db.h"
 #include "layoutdb/json_schema.h"
 #include "layoutdb/runtime.h"
+#include "tests/quick_db.h"
 #include "tests/shell.h"
 #include "tests/temp_dir.h"
 
@@ -43,18 +44,17 @@ fs::path Source() {
   return fs::path(s ? s : ".");
 }
 
-// One quick cpu sweep for the whole suite (a few seconds).
+// The quick cpu sweep the build's tests share (tests/quick_db.h: made once, not once per test process),
+// copied for this suite (validate stores its rows in it).
 class Commands : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
     db_ = (dir_->path() / "q.db").string();
-    std::string out;
-    ASSERT_EQ(Shell(fmt::format("{} sweep --db {} --spec quick --units cpu --dtypes f32 --quiet", Bin(),
-                                db_),
-                    &out),
-              0)
-        << out;
+    std::string error;
+    const std::string shared = testing::SharedQuickDb(&error);
+    ASSERT_FALSE(shared.empty()) << error;
+    fs::copy_file(shared, db_);
   }
   static void TearDownTestSuite() { delete dir_; }
   static testing::TempDir* dir_;

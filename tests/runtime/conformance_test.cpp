@@ -17,6 +17,7 @@
 #include "runtime/backend.h"
 #include "selector/graph.h"
 #include "tests/runtime/plans.h"
+#include "tests/sample.h"
 
 namespace fs = std::filesystem;
 
@@ -163,6 +164,8 @@ void RunSuite(const std::string& suite, const std::vector<std::pair<std::string,
   for (const auto& e : fs::directory_iterator(root))
     if (fs::exists(e.path() / "model.onnx")) dirs.push_back(e.path());
   std::sort(dirs.begin(), dirs.end());
+  // Under the sanitizers every 3rd model (tests/sample.h).
+  dirs = testing::Sample(suite + " models", 3).Of(dirs);
   std::map<std::string, Counts> per_unit;
   Counts all;
   for (const auto& [unit, layout] : units) {

@@ -13,6 +13,7 @@
 #include "runtime/backend.h"
 #include "selector/graph.h"
 #include "tests/runtime/plans.h"
+#include "tests/sample.h"
 
 namespace layoutdb {
 namespace {
@@ -92,7 +93,12 @@ void ExpectSameAsNchw(const Case& c) {
     plans.push_back(CyclePlan(g, {{"cpu", "nChw16c"}, {"ocl:0:0", "nc4hw4"}, {"cpu", "nhwc"}}));
     names.push_back("cpu/nChw16c, ocl:0:0/nc4hw4, cpu/nhwc in turn");
   }
+  // Under the sanitizers every 3rd plan (tests/sample.h): each runs the whole model, seconds there.
+  const testing::Sample sample(c.model + " plans compared with all-nchw", 3);
+  size_t taken = 0;
   for (size_t k = 0; k < plans.size(); ++k) {
+    if (!sample.Take(k)) continue;
+    ++taken;
     Runtime rt = Runtime::Load(path, plans[k], ro);
     rt.Run(ins);
     const auto& got = rt.Outputs();
@@ -106,6 +112,7 @@ void ExpectSameAsNchw(const Case& c) {
           << c.model << " under " << names[k] << ": output " << want[o].name << " differs from nchw";
     }
   }
+  sample.Report(taken, plans.size());
 }
 
 TEST(WholeModel, MobileNetV2UnderEveryLayoutEqualsNchw) {
