@@ -24,18 +24,7 @@ namespace fs = std::filesystem;
 using selector::onnx_testing::MakeTempDir;
 using selector::onnx_testing::Tiny;
 
-std::vector<Tensor> RandomInputs(const Runtime& rt) {
-  std::vector<Tensor> ins = rt.InputSpecs();
-  uint32_t s = 777;
-  for (auto& t : ins) {
-    t.Allocate();
-    for (auto& v : t.f32) {
-      s = s * 1664525u + 1013904223u;
-      v = static_cast<float>(s >> 8) / static_cast<float>(1 << 24) * 2.0f - 1.0f;
-    }
-  }
-  return ins;
-}
+std::vector<Tensor> RandomInputs(const Runtime& rt) { return testing::RandomInputs(rt, 777); }
 
 double MaxDiff(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
   double d = 0;

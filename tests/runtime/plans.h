@@ -1,15 +1,31 @@
 // Plans built in a test without a database: every sub-graph of the default partition on one unit in
-// one layout, or alternating between two (unit, layout) states.
+// one layout, or alternating between two (unit, layout) states; and inputs to run them with.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "layoutdb/runtime.h"
 #include "layoutdb/selector.h"
 #include "selector/graph.h"
 
 namespace layoutdb::testing {
+
+// The runtime's inputs filled with values in [-1, 1) from a linear congruential sequence: the same for
+// the same seed, so that two runtimes given them compute the same outputs.
+inline std::vector<Tensor> RandomInputs(const Runtime& rt, uint32_t seed) {
+  std::vector<Tensor> ins = rt.InputSpecs();
+  for (auto& t : ins) {
+    t.Allocate();
+    for (auto& v : t.f32) {
+      seed = seed * 1664525u + 1013904223u;
+      v = static_cast<float>(seed >> 8) / static_cast<float>(1 << 24) * 2.0f - 1.0f;
+    }
+  }
+  return ins;
+}
 
 using State = std::pair<std::string, std::string>;  // unit, layout
 

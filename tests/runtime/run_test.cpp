@@ -42,18 +42,7 @@ bool HaveOpencl() {
   }
 }
 
-std::vector<Tensor> Inputs(const Runtime& rt) {
-  std::vector<Tensor> ins = rt.InputSpecs();
-  uint32_t s = 12345;
-  for (auto& t : ins) {
-    t.Allocate();
-    for (auto& v : t.f32) {
-      s = s * 1664525u + 1013904223u;
-      v = static_cast<float>(s >> 8) / static_cast<float>(1 << 24) * 2.0f - 1.0f;
-    }
-  }
-  return ins;
-}
+std::vector<Tensor> Inputs(const Runtime& rt) { return testing::RandomInputs(rt, 12345); }
 
 struct Case {
   std::string model;
