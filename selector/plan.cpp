@@ -289,6 +289,14 @@ struct Builder {
             const auto arrow = chosen.find('>');
             st.in = chosen.substr(0, arrow);
             st.out = arrow == std::string::npos ? chosen : chosen.substr(arrow + 1);
+            // A layout of oneDNN's that is none of the unit's (aBcd4b for a 32-channel depthwise
+            // conv): no reorder into it was measured and the runtime cannot hold a tensor in it (it
+            // fell back to a 1.2 ms loop where `any` measured 98 us). Not a state.
+            const std::vector<std::string> own = cost.UnitLayouts(u);
+            auto is_own = [&](const std::string& l) {
+              return l == "plain" || std::find(own.begin(), own.end(), l) != own.end();
+            };
+            if (!is_own(st.in) || !is_own(st.out)) continue;
             st.label = chosen;
             st.from_any = true;
           } else if (auto gt = name.find('>'); gt != std::string::npos) {

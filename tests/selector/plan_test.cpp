@@ -377,6 +377,32 @@ TEST(Plan, AnyChargesTheConversionIntoTheSourceLayoutItChose) {
   EXPECT_TRUE(any_baseline);
 }
 
+TEST(Plan, AnyIsNoStateWhenOneDnnChoseALayoutTheUnitDoesNotHold) {
+  // oneDNN's `any` chose aBcd4b (4-channel blocks) for a depthwise conv, and measured fastest. The
+  // runtime holds tensors only in the unit's own layouts, and no reorder into aBcd4b was measured:
+  // the plan must not pick it, and picks the best of the unit's layouts instead.
+  TempDir dir;
+  const std::string conv = "conv2d:mb1ic32ih56iw56oc32kh3kw3sh1sw1ph1pw1g32";
+  {
+    SyntheticDb db(dir.File("b.db"));
+    db.Op(conv, "cpu", "any", 20, {"f32", false, "ok", "aBcd4b"});
+    db.Op(conv, "cpu", "nchw", 300);
+    db.Op(conv, "cpu", "nChw16c", 30);
+    db.Reorder("cpu", "nchw", "nChw16c", 1, 32, 56, 56, 5);
+    db.Reorder("cpu", "nChw16c", "nchw", 1, 32, 56, 56, 5);
+    db.Close();
+  }
+  GraphDescription d;
+  d.name = "dw";
+  d.inputs = {{"x", {1, 32, 56, 56}}};
+  d.ops.push_back({"conv", conv, "", {"x"}, {"y"}, {}});
+  const Plan plan = Selector::Open(dir.File("b.db")).Select(d, {});
+  ASSERT_EQ(plan.subgraphs.size(), 1u);
+  EXPECT_EQ(plan.subgraphs[0].layout, "nChw16c");
+  EXPECT_DOUBLE_EQ(plan.total_predicted_us, 30 + 5 + 5);
+  for (const auto& c : plan.subgraphs[0].candidates) EXPECT_NE(c.layout, "aBcd4b");
+}
+
 TEST(Plan, UnknownOperatorRunsOnCpuInPlainLayoutAndIsReported) {
   TempDir dir;
   {
