@@ -205,6 +205,9 @@ struct Builder {
     };
     std::set<int> covered;
     if (const auto& fp = fused[si]) {
+      // Nodes folded into the anchor's weights and bias (a BatchNormalization after a conv) are no
+      // pass of their own in the runtime, however the rest is costed.
+      covered.insert(fp->folded.begin(), fp->folded.end());
       // An anchor with no follower to fuse is its own kernel whatever the database holds.
       st->fused_cost = fp->nodes.size() > 1 ? "separate" : "fused";
       if (cost.HasFused()) {
