@@ -242,8 +242,7 @@ class CostModel {
 // unit, larger than an OpenCL device's event time by its enqueue, submission and wake-up), else — rows
 // measured before schema 4 — the median. Never the upper end of the interval: with several visits a
 // point's interval spans the whole machine's drift (often +-10-20%), and pricing unstable points at
-// their upper end biased whole plans towards the layouts that happened to measure stably (quick sweep,
-// 3 visits: the predicted total rose 51% and the plan lost to nChw16c by 16%).
+// their upper end made them look worse than their neighbours for no measured reason.
 double ComparableUs(const db::Stats& s);
 // Whether the point did not reach its stability target (rows before schema 4, which have no flag: its
 // 95% interval is wider than kWideRelCi of the median).
