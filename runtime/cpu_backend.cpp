@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <tuple>
@@ -418,9 +419,11 @@ class CpuBackend : public Backend {
   // `folds_only`: the chain ends at the first follower that would be a post-op (a deconvolution:
   // oneDNN 2.6 runs one with an eltwise post-op 10-15x slower than without, so its activation runs
   // as its own primitive; selector/fuse.cpp keys it so).
+  // `max_post_ops`: at most that many oneDNN post-ops (folds do not count); the followers after them
+  // run as their own primitives.
   PostOps MakePostOps(const std::vector<NodeView>& chain, const std::vector<int64_t>& out,
                       int channel_axis, const std::string& out_layout, const FoldFn& fold,
-                      bool folds_only = false) {
+                      bool folds_only = false, int max_post_ops = std::numeric_limits<int>::max()) {
     PostOps po;
     for (size_t j = 1; j < chain.size(); ++j) {
       const NodeView& f = chain[j];
@@ -463,7 +466,7 @@ class CpuBackend : public Backend {
           ++po.fused;
           continue;
         }
-        if (folds_only) break;
+        if (folds_only || po.count >= max_post_ops) break;
         const auto other_shape = PadTo(f.inputs[other].shape, out.size());
         if (other_shape.size() != out.size() || f.inputs[other].dtype != "f32") break;
         if (!c && row->post_op == "sum" && other_shape == out && po.sum_read < 0) {
@@ -495,6 +498,7 @@ class CpuBackend : public Backend {
         break;
       }
       if (e.empty() || f.proto->input(0) != prev) break;
+      if (po.count + static_cast<int>(e.size()) > max_post_ops) break;
       for (const auto& a : e) {
         po.ops.append_eltwise(1.0f, a.a, a.alpha, a.beta);
         ++po.count;
@@ -664,6 +668,7 @@ class CpuBackend : public Backend {
         }
         return true;
       };
+    const std::vector<float> wv_unfolded = wv, bv_unfolded = bv;
     PostOps po = MakePostOps(chain, n.outputs[0].shape, 1, dst_l, fold, /*folds_only=*/transposed);
     if (one_d && po.sum_read >= 0) throw Refuse{"a residual sum on a 1-D convolution"};
 
@@ -704,6 +709,18 @@ class CpuBackend : public Backend {
       }
     };
     make(po.ops);
+    // Some chains oneDNN 2.6 has no optimised kernel for, e.g. a sum after an eltwise post-op in a
+    // blocked layout: it falls back to `ref:any`, which ran yolo_det's Conv+BN+LeakyRelu+Add 1400x
+    // slower (2.8 s). Fewer post-ops then, the rest as their own primitives, as the database measured
+    // that chain (its fused row is a reference kernel, so the selector costs it pass by pass). The
+    // folds come before any post-op, so they are the same at every length: weights and bias are
+    // restored and folded again.
+    for (int keep = po.count - 1; keep >= 0 && impl.rfind("ref", 0) == 0; --keep) {
+      wv = wv_unfolded;
+      bv = bv_unfolded;
+      po = MakePostOps(chain, n.outputs[0].shape, 1, dst_l, fold, transposed, keep);
+      make(po.ops);
+    }
     std::string dst_name = one_d ? "nchw" : LayoutOf(dst_q);
     // A full-size binary operand is read in dst's layout, as an application holds it: oneDNN 2.6's
     // gemm convolution (chosen for small nhwc convolutions) computes wrong values when that operand is
