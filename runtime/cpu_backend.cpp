@@ -708,36 +708,51 @@ class CpuBackend : public Backend {
         impl = pd.impl_info_str();
       }
     };
-    make(po.ops);
+    std::string dst_name;
+    // Builds the primitive of `p`. A full-size binary operand is read in dst's layout, as an
+    // application holds it: oneDNN 2.6's gemm convolution (chosen for small nhwc convolutions)
+    // computes wrong values when that operand is plain beside an nhwc dst, and the jit kernels read it
+    // fastest in dst's own layout. `any`: the layout the first primitive chose (kept only when oneDNN
+    // keeps it with the operand there).
+    auto build = [&](PostOps& p) {
+      make(p.ops);
+      dst_name = one_d ? "nchw" : LayoutOf(dst_q);
+      if (one_d || dst_name.empty() || dst_name == "nchw") return;
+      PostOps moved = p;
+      if (!OperandsIn(moved, Dims(y), dst_name)) return;
+      const auto keep = std::make_tuple(prim, src_q, wei_q, dst_q, impl);
+      bool kept = false;
+      try {
+        make(moved.ops);
+        kept = LayoutOf(dst_q) == dst_name;
+      } catch (const dnnl::error&) {
+      }
+      if (kept) p = std::move(moved);
+      else std::tie(prim, src_q, wei_q, dst_q, impl) = keep;
+    };
+    build(po);
     // Some chains oneDNN 2.6 has no optimised kernel for, e.g. a sum after an eltwise post-op in a
     // blocked layout: it falls back to `ref:any`, which ran yolo_det's Conv+BN+LeakyRelu+Add 1400x
     // slower (2.8 s). Fewer post-ops then, the rest as their own primitives, as the database measured
     // that chain (its fused row is a reference kernel, so the selector costs it pass by pass). The
     // folds come before any post-op, so they are the same at every length: weights and bias are
-    // restored and folded again.
-    for (int keep = po.count - 1; keep >= 0 && impl.rfind("ref", 0) == 0; --keep) {
-      wv = wv_unfolded;
-      bv = bv_unfolded;
-      po = MakePostOps(chain, n.outputs[0].shape, 1, dst_l, fold, transposed, keep);
-      make(po.ops);
-    }
-    std::string dst_name = one_d ? "nchw" : LayoutOf(dst_q);
-    // A full-size binary operand is read in dst's layout, as an application holds it: oneDNN 2.6's
-    // gemm convolution (chosen for small nhwc convolutions) computes wrong values when that operand is
-    // plain beside an nhwc dst, and the jit kernels read it fastest in dst's own layout. `any`: the
-    // layout the first primitive chose (kept only when oneDNN keeps it with the operand there).
-    if (!one_d && !dst_name.empty() && dst_name != "nchw") {
-      PostOps moved = po;
-      if (OperandsIn(moved, Dims(y), dst_name)) {
-        const auto keep = std::make_tuple(prim, src_q, wei_q, dst_q, impl);
-        bool kept = false;
-        try {
-          make(moved.ops);
-          kept = LayoutOf(dst_q) == dst_name;
-        } catch (const dnnl::error&) {
-        }
-        if (kept) po = std::move(moved);
-        else std::tie(prim, src_q, wei_q, dst_q, impl) = keep;
+    // restored and folded again. Where no length avoids it (a 3-channel conv in a blocked layout has
+    // only the reference kernel), the whole chain stays fused.
+    if (impl.rfind("ref", 0) == 0 && po.count > 0) {
+      const int full = po.count;
+      int keep = full - 1;
+      for (; keep >= 0; --keep) {
+        wv = wv_unfolded;
+        bv = bv_unfolded;
+        po = MakePostOps(chain, n.outputs[0].shape, 1, dst_l, fold, transposed, keep);
+        build(po);
+        if (impl.rfind("ref", 0) != 0) break;
+      }
+      if (keep < 0) {
+        wv = wv_unfolded;
+        bv = bv_unfolded;
+        po = MakePostOps(chain, n.outputs[0].shape, 1, dst_l, fold, transposed, full);
+        build(po);
       }
     }
     Created c;
@@ -1000,6 +1015,25 @@ class CpuBackend : public Backend {
     const std::string l = Layout4(n.outputs[0], in_l);
     const std::string l1 = b == y ? l : "nchw";
     const memory::desc md0(Dims(y), kF32, TagOf(l, y.size()));
+    // A constant scalar operand (hardswish's x + 3 and / 6): one linear eltwise. oneDNN 2.6's binary
+    // reads a plain 1x1x1x1 operand beside a blocked src in its reference loop (paddle_det's
+    // Add+Clip ran 46 ms in nChw16c, predicted 0.7).
+    if (const Tensor* k = n.constants[s1]; k && k->IsFloat() && k->Elems() == 1 && !n.constants[s0]) {
+      const float v = k->f32[0];
+      float alpha = 1, beta = 0;
+      if (op == "Add") beta = v;
+      else if (op == "Sub") beta = -v;
+      else if (op == "Mul") alpha = v;
+      else if (op == "Div" && v != 0) alpha = 1.0f / v;
+      else alpha = 0;  // none of them: the binary below
+      if (alpha != 0 || op == "Mul") {
+        dnnl::eltwise_forward::desc d(kInfer, alg::eltwise_linear, md0, alpha, beta);
+        dnnl::eltwise_forward::primitive_desc pd(d, eng_);
+        Created c = Single(dnnl::eltwise_forward(pd), pd.impl_info_str(), md0, md0, l);
+        c.reads[0].input = s0;
+        return c;
+      }
+    }
     const memory::desc md1(Dims(b), kF32, TagOf(l1, b.size()));
     dnnl::binary::desc d(BinaryAlgOf(op), md0, md1, md0);
     dnnl::binary::primitive_desc pd(d, eng_);

@@ -538,6 +538,8 @@ struct Runtime::Impl {
       if (c.fused > 0)
         notes.push_back(fmt::format("sub-graph {}: {} fuses {} follower{} ({})", sg, chain[0].Label(),
                                     c.fused, c.fused == 1 ? "" : "s", c.impl));
+      else if (c.impl.rfind("ref", 0) == 0)  // oneDNN's reference loop: often 100x slower, said
+        notes.push_back(fmt::format("sub-graph {}: {} runs oneDNN's reference kernel ({})", sg, chain[0].Label(), c.impl));
       Step s;
       s.subgraph = sg;
       s.unit = unit;

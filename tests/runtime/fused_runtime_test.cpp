@@ -137,6 +137,39 @@ TEST(FusedRuntime, AChainOneDnnRunsOnlyInItsReferenceKernelIsFusedShorter) {
   fs::remove_all(dir);
 }
 
+// Hardswish written out, as paddle2onnx writes it: x * Clip(x + 3, 0, 6) / 6, the Add and Div with a
+// constant scalar. In the blocked layouts oneDNN 2.6's binary reads a plain scalar operand in its
+// reference loop (paddle_det: 46 ms for one Add+Clip): the runtime runs them as a linear eltwise, no
+// reference kernel under any layout, with ONNX's values.
+TEST(FusedRuntime, AScalarConstantOperandRunsWithoutAReferenceKernel) {
+  const fs::path dir = MakeTempDir("fused_rt_scalar");
+  Tiny t(13);
+  t.Input("x", {"1", "16", "10", "10"});
+  t.Floats("three", {}, 3.0f);
+  t.Floats("six", {}, 6.0f);
+  t.Floats("lo", {}, 0.0f);
+  t.Node("Add", {"x", "three"}, {"a"});
+  t.Node("Clip", {"a", "lo", "six"}, {"c"});
+  t.Node("Mul", {"x", "c"}, {"m"});
+  t.Node("Div", {"m", "six"}, {"y"});
+  t.Output("y", {});
+  const std::string path = t.Write(dir / "hardswish.onnx");
+  const selector::Graph g = selector::ImportOnnx(path, {});
+  Runtime ref = Runtime::Load(path, testing::UniformPlan(g, "cpu", "nchw"), {});
+  const auto ins = RandomInputs(ref);
+  ref.Run(ins);
+  const std::vector<Tensor> want = ref.Outputs();
+  for (const char* l : {"nchw", "nhwc", "nChw8c", "nChw16c"}) {
+    SCOPED_TRACE(std::string("cpu/") + l);
+    Runtime rt = Runtime::Load(path, testing::UniformPlan(g, "cpu", l), {});
+    const std::string notes = fmt::format("{}", fmt::join(rt.Notes(), "; "));
+    EXPECT_EQ(notes.find("reference kernel"), std::string::npos) << notes;
+    rt.Run(ins);
+    EXPECT_LE(MaxDiff(rt.Outputs(), want), 1e-5);
+  }
+  fs::remove_all(dir);
+}
+
 // a = Relu(x); b = Conv1x1(a) (every weight 0.5); z = Conv1x1(a) (every weight 0.25) + b: the residual b
 // is read last by the sum, so the second convolution accumulates into b's buffer. With `self`, the
 // residual is a itself, which the convolution also reads: no longer in place. Either way z equals
