@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,24 @@ TEST(FusedRuntime, FullSizeBinaryPostOpGivesTheSameValuesInEveryLayout) {
   fs::remove_all(dir);
 }
 
+// Runs the model at `path` with every sub-graph on the cpu in each of its layouts: `check(layout,
+// notes)` on the runtime's notes, then its outputs within `tol` of all-nchw's on the same inputs.
+void EveryCpuLayoutAgainstNchw(const std::string& path, double tol,
+                               const std::function<void(const std::string&, const std::string&)>& check) {
+  const selector::Graph g = selector::ImportOnnx(path, {});
+  Runtime ref = Runtime::Load(path, testing::UniformPlan(g, "cpu", "nchw"), {});
+  const auto ins = RandomInputs(ref);
+  ref.Run(ins);
+  const std::vector<Tensor> want = ref.Outputs();
+  for (const std::string l : {"nchw", "nhwc", "nChw8c", "nChw16c"}) {
+    SCOPED_TRACE("cpu/" + l);
+    Runtime rt = Runtime::Load(path, testing::UniformPlan(g, "cpu", l), {});
+    check(l, fmt::format("{}", fmt::join(rt.Notes(), "; ")));
+    rt.Run(ins);
+    EXPECT_LE(MaxDiff(rt.Outputs(), want), tol);
+  }
+}
+
 // Conv 3x3 (32 channels, constant weights) + LeakyRelu + Add of a graph input: oneDNN 2.6 has no
 // optimised kernel for a sum after an eltwise post-op in the blocked layouts and falls back to
 // `ref:any` (yolo_det's 208x208 one ran 2.8 s). The runtime then fuses fewer post-ops: no reference
@@ -120,20 +139,10 @@ TEST(FusedRuntime, AChainOneDnnRunsOnlyInItsReferenceKernelIsFusedShorter) {
   alpha->set_f(0.1f);
   t.Node("Add", {"l", "r"}, {"y"});
   t.Output("y", {});
-  const std::string path = t.Write(dir / "conv_leaky_add.onnx");
-  const selector::Graph g = selector::ImportOnnx(path, {});
-  Runtime ref = Runtime::Load(path, testing::UniformPlan(g, "cpu", "nchw"), {});
-  const auto ins = RandomInputs(ref);
-  ref.Run(ins);
-  const std::vector<Tensor> want = ref.Outputs();
-  for (const char* l : {"nchw", "nhwc", "nChw8c", "nChw16c"}) {
-    SCOPED_TRACE(std::string("cpu/") + l);
-    Runtime rt = Runtime::Load(path, testing::UniformPlan(g, "cpu", l), {});
-    const std::string notes = fmt::format("{}", fmt::join(rt.Notes(), "; "));
-    EXPECT_EQ(notes.find("ref:"), std::string::npos) << notes;
-    rt.Run(ins);
-    EXPECT_LE(MaxDiff(rt.Outputs(), want), 1e-4);
-  }
+  EveryCpuLayoutAgainstNchw(t.Write(dir / "conv_leaky_add.onnx"), 1e-4,
+                            [](const std::string&, const std::string& notes) {
+                              EXPECT_EQ(notes.find("ref:"), std::string::npos) << notes;
+                            });
   fs::remove_all(dir);
 }
 
@@ -160,23 +169,13 @@ TEST(FusedRuntime, ScalarAndPerChannelOperandsRunWithoutAReferenceKernel) {
   t.Node("Sigmoid", {"p"}, {"s"});
   t.Node("Mul", {"h", "s"}, {"y"});
   t.Output("y", {});
-  const std::string path = t.Write(dir / "hardswish_se.onnx");
-  const selector::Graph g = selector::ImportOnnx(path, {});
-  Runtime ref = Runtime::Load(path, testing::UniformPlan(g, "cpu", "nchw"), {});
-  const auto ins = RandomInputs(ref);
-  ref.Run(ins);
-  const std::vector<Tensor> want = ref.Outputs();
-  for (const char* l : {"nchw", "nhwc", "nChw8c", "nChw16c"}) {
-    SCOPED_TRACE(std::string("cpu/") + l);
-    Runtime rt = Runtime::Load(path, testing::UniformPlan(g, "cpu", l), {});
-    const std::string notes = fmt::format("{}", fmt::join(rt.Notes(), "; "));
-    if (std::string(l) == "nChw8c")
-      EXPECT_EQ(notes, "sub-graph 3: node 6 (Mul 'y') runs oneDNN's reference kernel (ref:any)");
-    else
-      EXPECT_EQ(notes.find("reference kernel"), std::string::npos) << notes;
-    rt.Run(ins);
-    EXPECT_LE(MaxDiff(rt.Outputs(), want), 1e-5);
-  }
+  EveryCpuLayoutAgainstNchw(t.Write(dir / "hardswish_se.onnx"), 1e-5,
+                            [](const std::string& l, const std::string& notes) {
+                              if (l == "nChw8c")
+                                EXPECT_EQ(notes, "sub-graph 3: node 6 (Mul 'y') runs oneDNN's reference kernel (ref:any)");
+                              else
+                                EXPECT_EQ(notes.find("reference kernel"), std::string::npos) << notes;
+                            });
   fs::remove_all(dir);
 }
 
