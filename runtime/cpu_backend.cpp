@@ -19,6 +19,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <tuple>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
@@ -689,6 +690,12 @@ class CpuBackend : public Backend {
     dnnl::primitive prim;
     memory::desc src_q, wei_q, dst_q;
     std::string impl;
+    // The primitive and what oneDNN chose for it (a convolution's or a deconvolution's descriptor).
+    auto take = [&](dnnl::primitive p, const auto& pd) {
+      prim = std::move(p);
+      src_q = pd.src_desc(), wei_q = pd.weights_desc(), dst_q = pd.dst_desc();
+      impl = pd.impl_info_str();
+    };
     auto make = [&](const dnnl::post_ops& ops) {
       dnnl::primitive_attr attr;
       attr.set_post_ops(ops);
@@ -696,16 +703,12 @@ class CpuBackend : public Backend {
         dnnl::convolution_forward::desc d(kInfer, alg::convolution_direct, src_md, wei_md, bias_md,
                                           dst_md, g.strides, g.dilation, g.pad_l, g.pad_r);
         dnnl::convolution_forward::primitive_desc pd(d, attr, eng_);
-        prim = dnnl::convolution_forward(pd);
-        src_q = pd.src_desc(), wei_q = pd.weights_desc(), dst_q = pd.dst_desc();
-        impl = pd.impl_info_str();
+        take(dnnl::convolution_forward(pd), pd);
       } else {
         dnnl::deconvolution_forward::desc d(kInfer, alg::deconvolution_direct, src_md, wei_md, bias_md,
                                             dst_md, g.strides, g.dilation, g.pad_l, g.pad_r);
         dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng_);
-        prim = dnnl::deconvolution_forward(pd);
-        src_q = pd.src_desc(), wei_q = pd.weights_desc(), dst_q = pd.dst_desc();
-        impl = pd.impl_info_str();
+        take(dnnl::deconvolution_forward(pd), pd);
       }
     };
     std::string dst_name;
@@ -1025,14 +1028,14 @@ class CpuBackend : public Backend {
     // Add+Clip ran 46 ms in nChw16c, predicted 0.7).
     if (const Tensor* k = n.constants[s1]; k && k->IsFloat() && k->Elems() == 1 && !n.constants[s0]) {
       const float v = k->f32[0];
-      float alpha = 1, beta = 0;
-      if (op == "Add") beta = v;
-      else if (op == "Sub") beta = -v;
-      else if (op == "Mul") alpha = v;
-      else if (op == "Div" && v != 0) alpha = 1.0f / v;
-      else alpha = 0;  // none of them: the binary below
-      if (alpha != 0 || op == "Mul") {
-        dnnl::eltwise_forward::desc d(kInfer, alg::eltwise_linear, md0, alpha, beta);
+      // y = alpha * x + beta; other ops (and a division by zero) take the binary below.
+      std::optional<std::pair<float, float>> linear;
+      if (op == "Add") linear = {1.0f, v};
+      else if (op == "Sub") linear = {1.0f, -v};
+      else if (op == "Mul") linear = {v, 0.0f};
+      else if (op == "Div" && v != 0) linear = {1.0f / v, 0.0f};
+      if (linear) {
+        dnnl::eltwise_forward::desc d(kInfer, alg::eltwise_linear, md0, linear->first, linear->second);
         dnnl::eltwise_forward::primitive_desc pd(d, eng_);
         Created c = Single(dnnl::eltwise_forward(pd), pd.impl_info_str(), md0, md0, l);
         c.reads[0].input = s0;
