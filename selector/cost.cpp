@@ -186,7 +186,7 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     auto it = parsed.find(pr.id);
     if (it == parsed.end()) it = parsed.emplace(pr.id, Problem::Parse(pr.key)).first;
     const Problem& p = it->second;
-    const double us = ComparableUs(*m.stats);
+    const double us = row.us;
     const double bytes = p.Bytes(DtypeSize(m.dtype));
     Family& fam = families_[FamilyKey(names[u], m.layout, m.dtype, p)];
     if (fam.members.empty()) fam.unit = names[u], fam.layout = m.layout, fam.dtype = m.dtype, fam.op = p.op(), fam.alg = p.alg();
