@@ -261,29 +261,58 @@ Summary Visit(double median, double rel_ci = 0.01, int reps = 20) {
   return s;
 }
 
-TEST(Visits, TheMedianOfVisitsOutvotesAMomentInAnotherStateAndTheIntervalSaysSo) {
-  // The measured case: a pool that took 37 us in two moments and 84 us in one.
-  const Summary r = CombineVisits({Visit(37), Visit(84), Visit(37.5)}, 0.02);
-  EXPECT_DOUBLE_EQ(r.median_us, 37.5);
+TEST(Visits, TheQuietestVisitIsStoredAndTheIntervalSaysHowFarTheMomentsWere) {
+  // The measured case: a pool that took 37 us in two moments and 84 us in one (another tenant).
+  const Summary r = CombineVisits({Visit(37.5), Visit(84), Visit(37)}, 0.02);
+  EXPECT_DOUBLE_EQ(r.median_us, 37);
+  EXPECT_DOUBLE_EQ(r.p10_us, 0.95 * 37);  // the quietest visit's own figures, not a mix of visits
+  EXPECT_DOUBLE_EQ(r.p90_us, 1.1 * 37);
   EXPECT_EQ(r.repetitions, 60);
   EXPECT_DOUBLE_EQ(r.min_us, 0.9 * 37);
   // Each visit's own interval was 1%; the stored one covers the spread between the moments.
-  EXPECT_NEAR(r.rel_ci, 2.03 * (84 - 37) / 37.5, 1e-12);
+  EXPECT_NEAR(r.rel_ci, 2.42 * (84 - 37) / 37, 1e-12);
   EXPECT_FALSE(r.stable);
   // Visits that agree closely keep their own interval (1%), and stay stable.
   const Summary calm = CombineVisits({Visit(100), Visit(100.3), Visit(99.9)}, 0.02);
-  EXPECT_DOUBLE_EQ(calm.median_us, 100);
+  EXPECT_DOUBLE_EQ(calm.median_us, 99.9);
   EXPECT_DOUBLE_EQ(calm.rel_ci, 0.01);
   EXPECT_TRUE(calm.stable);
   // Visits 1% apart: no longer 2% sure of where another sweep lands.
   const Summary apart = CombineVisits({Visit(100), Visit(101), Visit(100.2)}, 0.02);
-  EXPECT_NEAR(apart.rel_ci, 2.03 * 1 / 100.2, 1e-12);
+  EXPECT_NEAR(apart.rel_ci, 2.42 * 1 / 100, 1e-12);
   EXPECT_FALSE(apart.stable);
   // A single visit is itself; an empty visit (nothing timed) is left out.
   const Summary one = CombineVisits({Visit(50, 0.03)}, 0.02);
   EXPECT_DOUBLE_EQ(one.rel_ci, 0.03);
   EXPECT_EQ(CombineVisits({Summary{}, Visit(50)}, 0.02).median_us, 50);
   EXPECT_EQ(CombineVisits({}, 0.02).repetitions, 0);
+}
+
+// Interference on a shared host only slows a kernel down. A machine whose moments are mostly quiet
+// and sometimes slowed (by 0-60%, one moment in three): two sweeps' quietest visits agree far more
+// often than their medians of visits do.
+TEST(Visits, UnderOneSidedInterferenceTheQuietestVisitRepeatsBetterThanTheMedian) {
+  std::mt19937_64 rng(7);
+  auto uniform = [&] { return (static_cast<double>(rng() >> 11) + 0.5) / 9007199254740992.0; };
+  auto visit = [&] {
+    const double level = 100 * (1 + 0.01 * uniform()) * (uniform() < 1.0 / 3 ? 1 + 0.6 * uniform() : 1.0);
+    return Visit(level);
+  };
+  int quiet_within = 0, median_within = 0;
+  const int n = 2000;
+  for (int i = 0; i < n; ++i) {
+    std::vector<Summary> a, b;
+    for (int k = 0; k < 3; ++k) a.push_back(visit()), b.push_back(visit());
+    quiet_within += std::fabs(CombineVisits(b, 0.02).median_us / CombineVisits(a, 0.02).median_us - 1) <= 0.05;
+    auto mid = [](std::vector<Summary> v) {
+      std::sort(v.begin(), v.end(), [](const Summary& x, const Summary& y) { return x.median_us < y.median_us; });
+      return v[1].median_us;
+    };
+    median_within += std::fabs(mid(b) / mid(a) - 1) <= 0.05;
+  }
+  // All three visits of a sweep slowed: 1 in 27; two of three (the median slowed): 7 in 27.
+  EXPECT_GT(quiet_within, 0.9 * n) << median_within;
+  EXPECT_LT(median_within, 0.75 * n) << quiet_within;
 }
 
 TEST(Visits, PooledMeanAndDeviationAreThoseOfAllRuns) {
@@ -297,7 +326,7 @@ TEST(Visits, PooledMeanAndDeviationAreThoseOfAllRuns) {
   EXPECT_NEAR(r.mean_us, pooled.mean_us, 1e-9);
   EXPECT_NEAR(r.stddev_us, pooled.stddev_us, 1e-9);
   EXPECT_DOUBLE_EQ(r.min_us, 10);
-  EXPECT_DOUBLE_EQ(r.median_us, Summarize(c).median_us);  // medians 12.5, 21.5, 14: the middle one
+  EXPECT_DOUBLE_EQ(r.median_us, Summarize(a).median_us);  // medians 12.5, 21.5, 14: the lowest
 }
 
 TEST(Visits, SpreadIsTheRangeOfTheVisitsMediansAndItsFactorFallsWithMoreVisits) {

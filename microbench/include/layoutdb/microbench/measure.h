@@ -100,16 +100,21 @@ MeasureConfig VisitConfig(const MeasureConfig& cfg, int visits);
 
 // The combination of one candidate's visits (each the Summary of one visit; empty ones, repetitions
 // == 0, are left out):
-//  - median_us: the median of the visits' medians. Each moment counts once however many runs fitted
-//    in it, and with 3 visits one visit taken in another machine state is outvoted instead of pulling
-//    the figure (a median of the pooled runs would move by that visit's share of the runs);
-//  - p10/p90 (and the host's): the medians of the visits' figures, likewise; min_us: the least;
-//    mean_us, stddev_us: of all runs pooled (exact from the visits' means, deviations and counts);
-//    repetitions: all runs of all visits;
+//  - median_us, p10/p90 (and the host clock's): those of the quietest visit, the one with the lowest
+//    median. Another tenant, the OS or a busy memory bus only ever slow a kernel down, so the
+//    quietest moment is the one a sweep finds again (the minimum is the robust estimator of a time
+//    under such noise: Chen & Revels, "Robust benchmarking in noisy environments", 2016, the rule of
+//    Julia's BenchmarkTools). Measured on three pairs of quick sweeps (3 visits, 2 vCPUs): points of
+//    two sweeps within 5% of each other 33-48% with the median of the visits, 60-62% with the
+//    quietest; median difference 5.2-9.5% against 2.5-3.0%. Each moment counts once however many
+//    runs fitted in it;
+//  - min_us: the least run; mean_us, stddev_us: of all runs pooled (exact from the visits' means,
+//    deviations and counts), so they keep the slow moments; repetitions: all runs of all visits;
 //  - rel_ci: the larger of the visits' own median interval (their median) and the spread between the
-//    visits, VisitIntervalFactor(n) * VisitSpread: an interval that says how far another sweep's
-//    median of n visits may fall (95% when the moments' levels are normal), not only how well one
-//    moment was sampled. Honest intervals from few moments are wide: with 3 visits 2.03x their range;
+//    visits, VisitIntervalFactor(n) * the range of their medians / median_us: an interval that says
+//    how far another sweep's quietest of n visits may fall (95% when the moments' levels are normal;
+//    wider than needed when they are one-sided), not only how well one moment was sampled. Honest
+//    intervals from few moments are wide: with 3 visits 2.42x their range;
 //  - stable: rel_ci <= target_rel_ci (so a point whose moments disagree is not stable).
 // One visit: that visit unchanged. No visit with runs: an empty Summary.
 Summary CombineVisits(const std::vector<Summary>& visits, double target_rel_ci);
@@ -119,8 +124,9 @@ Summary CombineVisits(const std::vector<Summary>& visits, double target_rel_ci);
 double VisitSpread(const std::vector<double>& visit_medians);
 
 // The factor k(n) that makes k(n) * range of n visit medians a 95% prediction half-width for another
-// median of n visits, when the moments' levels are normal: 8.9 (2 visits), 2.03 (3), 1.07 (4),
-// 0.83 (5), 0.63 (6), 0.56 (7), 0.46 (8 and more); 0 for fewer than 2.
+// quietest (lowest) of n visit medians, when the moments' levels are normal: 10.45 (2 visits),
+// 2.42 (3), 1.45 (4), 1.11 (5), 0.89 (6), 0.77 (7), 0.70 (8 and more); 0 for fewer than 2. With
+// one-sided (exponential) moments the same quantile is 9.45, 1.68, 0.75, 0.46, ...: these cover it.
 double VisitIntervalFactor(size_t visits);
 
 // How far the machine moved between the visits of one point, judged by all its candidates together:
