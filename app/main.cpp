@@ -278,6 +278,11 @@ void AddRuntimeCommands(CLI::App& app) {
   val->add_option("--units", v->units, "Comma-separated units to consider")->delimiter(',');
   val->add_option("--budget-s", v->budget_s, "Seconds per measuring phase")->capture_default_str();
   val->add_option("--min-reps", v->min_reps, "Repetitions at least, per strategy")->capture_default_str();
+  val->add_option("--rounds", v->rounds,
+                  "Rounds at separate moments, each with its share of the budget; every figure is its "
+                  "quietest round's median, as a sweep stores a point's quietest visit")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   val->add_option("--tolerance", v->tolerance,
                   "Largest |difference| allowed between any plan's outputs and all-nchw's, relative "
                   "to the outputs' largest magnitude")

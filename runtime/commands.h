@@ -23,8 +23,9 @@ struct RunCommandOptions {
 struct ValidateCommandOptions {
   std::string model, db, plan;
   std::vector<std::string> inputs, input_data, units;
-  double budget_s = 4.0;  // per measuring phase (candidates, then plans)
+  double budget_s = 4.0;  // per measuring phase (candidates, then plans), all rounds together
   int min_reps = 5;
+  int rounds = 3;  // moments each phase is timed at; a figure is its quietest round's (as a sweep's visits)
   double tolerance = 1e-3;  // outputs under any plan vs the all-nchw execution (see validate.cpp)
   bool json = false;
   bool no_store = false;  // do not write the validation into the database

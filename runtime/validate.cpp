@@ -1,6 +1,9 @@
 // `layoutdb validate`: is the selected plan really fast, and how far are its predictions from the truth?
 //
-// In one process, timed interleaved round-robin like a sweep (microbench::MeasureInterleaved):
+// In one process, timed interleaved round-robin like a sweep (microbench::MeasureInterleaved), in
+// `--rounds` rounds at separate moments like a sweep's visits; every figure is its quietest round's
+// median, as the database stores a point's quietest visit (so prediction and measurement are the same
+// statistic of the machine):
 //  1. Candidates. For every (unit, layout) state the selector considered, a run of the model in which
 //     every sub-graph that has that state takes it (the others keep the selected state), so every
 //     state of every sub-graph is measured as executed: its kernels only, the reorders and transfers
@@ -94,6 +97,39 @@ std::string NowUtc() {
 
 double Median(const std::vector<double>& v) { return Percentile(v, 0.5); }
 
+// Times of one quantity (a sub-graph in one state) over the rounds of a validation.
+struct RoundSamples {
+  std::vector<std::vector<double>> by_round;
+  void Add(int round, double us) {
+    if (by_round.size() <= static_cast<size_t>(round)) by_round.resize(round + 1);
+    by_round[round].push_back(us);
+  }
+  // The quietest round's median, as a sweep stores a point (microbench::CombineVisits); 0 if none.
+  double Quietest() const {
+    double q = 0;
+    for (const auto& r : by_round)
+      if (!r.empty()) q = q > 0 ? std::min(q, Median(r)) : Median(r);
+    return q;
+  }
+};
+
+// Times `runners` interleaved in `rounds` rounds at separate moments, each with its share of the
+// budget (a sweep's visits, microbench::VisitConfig); per runner, the rounds combined as a sweep
+// combines a point's visits: the quietest round (microbench::CombineVisits). `round` is set to the
+// round being timed, for runners that record more than their total.
+std::vector<microbench::Summary> TimeInRounds(const std::vector<std::function<double()>>& runners,
+                                              const microbench::MeasureConfig& cfg, int rounds, int& round) {
+  const microbench::MeasureConfig each = microbench::VisitConfig(cfg, rounds);
+  std::vector<std::vector<microbench::Summary>> per(runners.size());
+  for (round = 0; round < std::max(1, rounds); ++round) {
+    const auto r = microbench::MeasureInterleaved(runners, each);
+    for (size_t i = 0; i < r.size(); ++i) per[i].push_back(r[i]);
+  }
+  std::vector<microbench::Summary> out;
+  for (const auto& p : per) out.push_back(microbench::CombineVisits(p, cfg.target_rel_ci));
+  return out;
+}
+
 }  // namespace
 
 int RunValidate(const ValidateCommandOptions& o) {
@@ -185,8 +221,9 @@ int RunValidate(const ValidateCommandOptions& o) {
     load(c);
     cands.push_back(std::move(c));
   }
-  // measured[s][k]: median kernel time of sub-graph s in state k, as executed.
-  std::vector<std::vector<std::vector<double>>> samples(n_sg);
+  // measured[s][k]: kernel time of sub-graph s in state k, as executed (the quietest round's median).
+  int round = 0;
+  std::vector<std::vector<RoundSamples>> samples(n_sg);
   for (size_t s = 0; s < n_sg; ++s) samples[s].resize(pp.states[s].size());
   {
     std::vector<int> rts;
@@ -203,16 +240,18 @@ int RunValidate(const ValidateCommandOptions& o) {
         runtimes[r].Run(inputs);
         const auto& t = runtimes[r].SubgraphUs();
         for (size_t s = 0; s < n_sg; ++s)
-          if ((*state)[s] >= 0) samples[s][(*state)[s]].push_back(t[s].kernel_us);
+          if ((*state)[s] >= 0) samples[s][(*state)[s]].Add(round, t[s].kernel_us);
         return runtimes[r].LastRunUs();
       });
     }
-    microbench::MeasureInterleaved(runners, cfg);
+    TimeInRounds(runners, cfg, o.rounds, round);
   }
   std::vector<std::vector<double>> measured(n_sg);
   for (size_t s = 0; s < n_sg; ++s)
-    for (size_t k = 0; k < pp.states[s].size(); ++k)
-      measured[s].push_back(samples[s][k].empty() ? kInf : Median(samples[s][k]));
+    for (size_t k = 0; k < pp.states[s].size(); ++k) {
+      const double q = samples[s][k].Quietest();
+      measured[s].push_back(q > 0 ? q : kInf);
+    }
 
   // ---- 2. the oracle: the same solve over measured costs ----
   selector::SolveProblem oracle_problem = pp.solve;
@@ -280,7 +319,7 @@ int RunValidate(const ValidateCommandOptions& o) {
     if (s.runtime >= 0 && std::find(rts.begin(), rts.end(), s.runtime) == rts.end())
       rts.push_back(s.runtime);
   std::map<int, std::vector<double>> totals;
-  std::vector<std::vector<double>> plan_sg(n_sg), plan_sg_trans(n_sg);
+  std::vector<RoundSamples> plan_sg(n_sg), plan_sg_trans(n_sg);
   std::vector<std::function<double()>> runners;
   for (int r : rts)
     runners.push_back([&, r] {
@@ -289,13 +328,13 @@ int RunValidate(const ValidateCommandOptions& o) {
       if (r == plan_st.runtime) {
         const auto& t = runtimes[r].SubgraphUs();
         for (size_t s = 0; s < n_sg; ++s) {
-          plan_sg[s].push_back(t[s].kernel_us);
-          plan_sg_trans[s].push_back(t[s].transition_us);
+          plan_sg[s].Add(round, t[s].kernel_us);
+          plan_sg_trans[s].Add(round, t[s].transition_us);
         }
       }
       return runtimes[r].LastRunUs();
     });
-  const auto summaries = microbench::MeasureInterleaved(runners, cfg);
+  const auto summaries = TimeInRounds(runners, cfg, o.rounds, round);
   std::map<int, microbench::Summary> summary_of;
   for (size_t k = 0; k < rts.size(); ++k) summary_of[rts[k]] = summaries[k];
 
@@ -340,7 +379,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   double predicted_total = selected.total_predicted_us;
   for (size_t s = 0; s < n_sg; ++s)
     if (left_out[s]) {
-      measured_total -= Median(plan_sg[s]);
+      measured_total -= plan_sg[s].Quietest();
       predicted_total -= selected.subgraphs[s].predicted_us;
     }
   const int oracle_rt = strategies[1].runtime;
@@ -356,6 +395,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   j["p10_us"] = summary_of[plan_st.runtime].p10_us;
   j["p90_us"] = summary_of[plan_st.runtime].p90_us;
   j["repetitions"] = summary_of[plan_st.runtime].repetitions;
+  j["rounds"] = std::max(1, o.rounds);
   j["predicted_total_us"] = predicted_total;
   j["error_pct"] = 100.0 * (predicted_total - measured_total) / measured_total;
   j["oracle_measured_us"] = std::isfinite(oracle_measured) ? nlohmann::json(oracle_measured) : nullptr;
@@ -381,7 +421,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   int within = 0, compared = 0;
   for (size_t s = 0; s < n_sg; ++s) {
     const auto& ps = selected.subgraphs[s];
-    const double m = Median(plan_sg[s]);
+    const double m = plan_sg[s].Quietest();
     const double err = m > 0 ? 100.0 * (ps.predicted_us - m) / m : 0.0;
     if (m > 0) {
       ++compared;
@@ -390,7 +430,7 @@ int RunValidate(const ValidateCommandOptions& o) {
     const int os = oracle_solve.state[s];
     nlohmann::json sj = {{"index", ps.index}, {"unit", ps.unit}, {"layout", ps.layout}, {"ops", ps.ops},
                          {"confidence", ps.confidence}, {"measured_us", m},
-                         {"transition_measured_us", Median(plan_sg_trans[s])}, {"predicted_us", ps.predicted_us},
+                         {"transition_measured_us", plan_sg_trans[s].Quietest()}, {"predicted_us", ps.predicted_us},
                          {"error_pct", err},
                          {"oracle", os >= 0 ? pp.states[s][os].unit + "/" + pp.states[s][os].label : ""}};
     // The kernel the prediction priced: a measured fused sub-graph is compared with its fused key.
@@ -457,8 +497,8 @@ int RunValidate(const ValidateCommandOptions& o) {
   if (o.json) {
     fmt::print("{}\n", j.dump(2));
   } else {
-    fmt::print("{}: {} sub-graphs, {} threads; medians of {} interleaved runs\n", o.model, n_sg,
-               Threads(), summary_of[plan_st.runtime].repetitions);
+    fmt::print("{}: {} sub-graphs, {} threads; medians of the quietest of {} rounds ({} interleaved runs)\n",
+               o.model, n_sg, Threads(), std::max(1, o.rounds), summary_of[plan_st.runtime].repetitions);
     fmt::print("{:>4}  {:<9} {:<16} {:>12} {:>12} {:>8}  {:<20} {}\n", "sg", "unit", "layout",
                "measured", "predicted", "error", "oracle", "ops");
     for (const auto& s : j["subgraphs"])

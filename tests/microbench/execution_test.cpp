@@ -82,7 +82,9 @@ TEST(Execution, ThisProcessThreadsAreTheFewestOfItsLimits) {
   EXPECT_FALSE(e.affinity.empty());
   EXPECT_GE(e.threads, 1);
   EXPECT_LE(e.threads, e.affinity_cpus);
-  if (e.onednn_threads > 0) EXPECT_LE(e.threads, e.onednn_threads);
+  if (e.onednn_threads > 0) {
+    EXPECT_LE(e.threads, e.onednn_threads);
+  }
   const auto j = e.ToJson();
   EXPECT_EQ(j.at("threads"), e.threads);
   EXPECT_EQ(j.at("affinity"), e.affinity);

@@ -145,6 +145,10 @@ TEST_F(Commands, ValidateMeasuresPlanOracleAndBaselinesAndStoresThem) {
   EXPECT_TRUE(errors.empty()) << errors.front();
   EXPECT_TRUE(j["outputs_match"].get<bool>());
   EXPECT_GT(j["measured_total_us"].get<double>(), 0);
+  // Timed at 3 moments by default, each figure its quietest round's, as a sweep's visits.
+  EXPECT_EQ(j["rounds"].get<int>(), 3);
+  EXPECT_GE(j["repetitions"].get<int>(), 3);
+  EXPECT_LE(j["p10_us"].get<double>(), j["measured_total_us"].get<double>());
   EXPECT_FALSE(j["oracle_measured_us"].is_null());
   std::vector<std::string> names;
   for (const auto& b : j["baselines"]) names.push_back(b["name"]);
