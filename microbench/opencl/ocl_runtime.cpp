@@ -242,6 +242,14 @@ std::string ConfigJson(const Variant& v, const std::array<size_t, 3>& lws) {
 
 }  // namespace
 
+size_t PickTuned(const std::vector<double>& times, double margin) {
+  if (times.empty()) return 0;
+  const double best = *std::min_element(times.begin(), times.end());
+  for (size_t i = 0; i < times.size(); ++i)
+    if (times[i] <= best * (1 + margin)) return i;
+  return 0;
+}
+
 TuneResult Tune(DeviceCtx& dev, const std::string& key, const std::vector<Variant>& variants) {
   auto finish = [&](const Variant& v, const std::array<size_t, 3>& lws) {
     cl::Kernel k(dev.GetProgram(v.file, v.options), v.kernel.c_str());
@@ -270,28 +278,41 @@ TuneResult Tune(DeviceCtx& dev, const std::string& key, const std::vector<Varian
     const auto lws = variants[0].lws.empty() ? std::array<size_t, 3>{} : variants[0].lws[0];
     return finish(variants[0], lws);
   }
-  constexpr int kRuns = 3;
-  double best = 1e300;
-  const Variant* best_v = nullptr;
-  std::array<size_t, 3> best_lws{};
+  // Every (variant, work-group size) that runs, in canonical order: a first launch each (PoCL compiles
+  // the work-group function there), then timed round-robin, so that a moment of the machine hits all
+  // of them alike, each keeping its best run.
+  struct Config {
+    const Variant* v;
+    std::array<size_t, 3> lws;
+    Launch launch;
+    double best = 1e300;
+  };
+  std::vector<Config> configs;
   std::string first_error;
   for (const auto& v : variants) {
     cl::Kernel k(dev.GetProgram(v.file, v.options), v.kernel.c_str());
     v.set_args(k);
     for (const auto& lws : v.lws) {
       try {
-        const Launch l = MakeLaunch(k, v, lws);
-        TimeLaunch(dev, l);
-        double t = 1e300;
-        for (int i = 0; i < kRuns; ++i) t = std::min(t, TimeLaunch(dev, l));
-        if (t < best) best = t, best_v = &v, best_lws = lws;
+        Config c{&v, lws, MakeLaunch(k, v, lws)};
+        TimeLaunch(dev, c.launch);
+        configs.push_back(std::move(c));
       } catch (const cl::Error& e) {
         // A work-group size the device rejects for this kernel: not a candidate.
         if (first_error.empty()) first_error = DescribeClError(e);
       }
     }
   }
-  if (!best_v) throw std::runtime_error(fmt::format("{}: no work-group size ran: {}", dev.unit_name, first_error));
+  if (configs.empty())
+    throw std::runtime_error(fmt::format("{}: no work-group size ran: {}", dev.unit_name, first_error));
+  constexpr int kRounds = 4;
+  for (int round = 0; round < kRounds; ++round)
+    for (auto& c : configs) c.best = std::min(c.best, TimeLaunch(dev, c.launch));
+  std::vector<double> times;
+  for (const auto& c : configs) times.push_back(c.best);
+  const Config& pick = configs[PickTuned(times, kTuneMargin)];
+  const Variant* best_v = pick.v;
+  const std::array<size_t, 3> best_lws = pick.lws;
   dev.tuned[key] = {best_v->name, best_lws};
   return finish(*best_v, best_lws);
 }

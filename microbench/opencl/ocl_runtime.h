@@ -83,8 +83,15 @@ struct TuneResult {
   std::string config;  // {"variant":...,"lws":[...]}
 };
 
+// The configuration tuning keeps: the first, in canonical order, whose time is within `margin` of the
+// fastest. Near-ties resolve the same way in every sweep instead of by the moment's noise (two quick
+// sweeps tuned a different configuration for 43-45 of 81 OpenCL points before this rule).
+constexpr double kTuneMargin = 0.03;
+size_t PickTuned(const std::vector<double>& times, double margin);
+
 // Picks the fastest (variant, work-group size) by event timing (a first untimed launch each, then the
-// best of a few runs), remembering the choice per `key` in dev.tuned; with tuning off
+// best of 4 runs timed round-robin over the configurations, PickTuned), remembering the choice per
+// `key` in dev.tuned; with tuning off
 // (LAYOUTDB_OCL_TUNE=0) takes the first variant and work-group size. Builds programs on the way
 // (BuildFailure) and leaves the chosen kernel launched once.
 TuneResult Tune(DeviceCtx& dev, const std::string& key, const std::vector<Variant>& variants);

@@ -13,6 +13,7 @@
 
 #include "layoutdb/microbench/unit.h"
 #include "layoutdb/problem.h"
+#include "microbench/opencl/ocl_runtime.h"
 #include "microbench/opencl/ocl_unit.h"
 
 namespace layoutdb::microbench {
@@ -252,6 +253,21 @@ TEST_F(OpenClTest, TuningStoresTheChosenConfiguration) {
   auto again = PrepareChecked("eltwise:relu:mb1c3h10w10", "nhwc");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->Config(), k->Config());
+}
+
+// No device needed: which configuration tuning keeps from the times it measured.
+TEST(OpenClTuning, NearTiesKeepTheFirstConfigurationSoSweepsAgree) {
+  using opencl::kTuneMargin;
+  using opencl::PickTuned;
+  // 2% apart is a tie: the canonical first wins, whichever the moment made faster.
+  EXPECT_EQ(PickTuned({10.0, 9.8, 12.0}, kTuneMargin), 0u);
+  EXPECT_EQ(PickTuned({9.8, 10.0, 12.0}, kTuneMargin), 0u);
+  // A clear lead wins.
+  EXPECT_EQ(PickTuned({10.0, 9.0, 12.0}, kTuneMargin), 1u);
+  EXPECT_EQ(PickTuned({10.0, 12.0, 9.0}, kTuneMargin), 2u);
+  // Among several near the best, the earliest of them, not the earliest overall.
+  EXPECT_EQ(PickTuned({20.0, 10.2, 10.0}, kTuneMargin), 1u);
+  EXPECT_EQ(PickTuned({}, kTuneMargin), 0u);
 }
 
 TEST_F(OpenClTest, InjectedFaultIsCaught) {
