@@ -46,8 +46,9 @@ const std::vector<OpSpec>& OpSpecs() {
         {"ph", kNoDefault}, {"pw", kNoDefault}}},
       {"eltwise", {"relu", "clip", "hardswish", "hardsigmoid", "sigmoid", "gelu", "tanh", "leakyrelu"},
        {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}}},
+      // bc: the second source's broadcast form (Problem::Src2Dims); 0, full size, is left out of keys.
       {"binary", {"add", "mul"},
-       {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}}},
+       {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}, {"bc", 0}}},
       {"softmax", {},
        {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}, {"ax", 1}}},
       {"bnorm", {}, {{"mb", kNoDefault}, {"c", kNoDefault}, {"h", kNoDefault}, {"w", kNoDefault}}},
@@ -200,7 +201,7 @@ void Problem::Validate() const {
                      fmt::join(spec.algs, ", ")));
   for (const auto& [name, v] : params_) {
     const bool may_be_zero = name == "ph" || name == "pw" || name == "ax" || name == "pt" ||
-                             name == "pb" || name == "pl" || name == "pr";
+                             name == "pb" || name == "pl" || name == "pr" || name == "bc";
     if (v < 0 || (v == 0 && !may_be_zero)) fail(fmt::format("{} must be positive, got {}", name, v));
   }
   if (op_ == "conv2d") {
@@ -239,6 +240,8 @@ void Problem::Validate() const {
         fail(fmt::format("{} must be {} (kept) or 1 (reduced), got {}", o, Get(i), Get(o)));
     if (Get("oc") == Get("c") && Get("oh") == Get("h") && Get("ow") == Get("w")) fail("reduces nothing");
   }
+  if (op_ == "binary" && Get("bc") > 2)
+    fail(fmt::format("bc must be 0 (full size), 1 (per channel) or 2 (scalar), got {}", Get("bc")));
   if (op_ == "pad" && Get("pt") + Get("pb") + Get("pl") + Get("pr") == 0) fail("pads nothing");
   if (!post_ops_.empty() && !FusesPostOps(op_)) fail(fmt::format("op '{}' takes no post-ops", op_));
   const auto& known = KnownPostOps();
@@ -363,6 +366,22 @@ int64_t Problem::DstElems() const {
   return SrcElems();
 }
 
+std::vector<int64_t> Problem::Src2Dims() const {
+  if (op_ != "binary") return {};
+  const int64_t mb = Get("mb"), c = Get("c");
+  switch (Get("bc")) {
+    case 1: return {mb, c, 1, 1};
+    case 2: return {1, 1, 1, 1};
+    default: return {mb, c, Get("h"), Get("w")};
+  }
+}
+
+int64_t Problem::Src2Elems() const {
+  int64_t n = 1;
+  for (int64_t d : Src2Dims()) n *= d;
+  return op_ == "binary" ? n : 0;
+}
+
 double Problem::Flops() const {
   // A post-op is one more operation per output element (an activation costs what its eltwise does).
   double post = 0;
@@ -410,7 +429,7 @@ double Problem::Bytes(int dtype_size) const {
   if (op_ == "prelu") elems += Get("c");  // one slope per channel
   if (op_ == "matmul") elems += static_cast<double>(Get("mb")) * Get("k") * Get("n");
   if (op_ == "ip") elems += static_cast<double>(Get("ic")) * Get("oc");
-  if (op_ == "binary") elems += SrcElems();  // second source
+  if (op_ == "binary") elems += static_cast<double>(Src2Elems());  // second source, as it broadcasts
   return elems * dtype_size;
 }
 

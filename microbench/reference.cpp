@@ -395,7 +395,7 @@ RefTensors MakeInputs(const Problem& p, uint32_t seed) {
     t.wei.resize(p.Get("ic") * p.Get("oc"));
     t.bias.resize(p.Get("oc"));
   } else if (op == "binary") {
-    t.src2.resize(p.SrcElems());
+    t.src2.resize(p.Src2Elems());
   } else if (op == "bnorm") {
     t.wei.resize(4 * p.Get("c"));
   } else if (op == "lnorm") {
@@ -440,8 +440,13 @@ void ComputeReference(const Problem& p, RefTensors& t) {
   } else if (op == "eltwise") {
     for (size_t i = 0; i < t.src.size(); ++i) t.dst[i] = Eltwise(p.alg(), t.src[i]);
   } else if (op == "binary") {
+    // src2 broadcasts by bc: full size, one value per (mb, c) (an index i of src over h*w), a scalar.
     const bool add = p.alg() == "add";
-    for (size_t i = 0; i < t.src.size(); ++i) t.dst[i] = add ? t.src[i] + t.src2[i] : t.src[i] * t.src2[i];
+    const int64_t bc = p.Get("bc"), hw = p.Get("h") * p.Get("w");
+    for (size_t i = 0; i < t.src.size(); ++i) {
+      const float b = t.src2[bc == 0 ? i : bc == 1 ? i / static_cast<size_t>(hw) : 0];
+      t.dst[i] = add ? t.src[i] + b : t.src[i] * b;
+    }
   } else if (op == "softmax") {
     Softmax(p, t);
   } else if (op == "bnorm") {

@@ -8,7 +8,8 @@
 //   ip      src [mb][ic], wei [oc][ic], bias [oc], dst [mb][oc]
 //   pool    src [mb][ic][ih][iw], dst [mb][ic][oh][ow]; avg excludes padding
 //   eltwise src, dst [mb][c][h][w]; clip is relu6 (0..6); hardsigmoid alpha 1/6 beta 1/2; gelu is erf
-//   binary  src, src2, dst [mb][c][h][w]
+//   binary  src, dst [mb][c][h][w]; src2 by bc (Problem::Src2Dims): [mb][c][h][w], [mb][c] (per
+//           channel, broadcast over h and w) or [1] (a scalar)
 //   softmax src, dst [mb][c][h][w], over axis `ax`
 //   bnorm   src, dst [mb][c][h][w]; wei = mean[c], variance[c], scale[c], shift[c]; epsilon 1e-5
 //   lnorm   src, dst [mb][t][c], over c; wei = scale[c], shift[c]; epsilon 1e-5

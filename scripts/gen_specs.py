@@ -235,6 +235,7 @@ def main():
     bert = transformer_matmuls(128, 768, 12, 3072)
     vit = transformer_matmuls(197, 768, 12, 3072)
     act_shapes_small = [(64, 56), (32, 112)]
+    se_shapes = [(64, 56), (96, 28), (256, 14), (960, 7)]
     act_shapes = [(16, 112), (32, 112), (64, 56), (96, 56), (144, 56), (128, 28), (240, 28), (256, 28),
                   (512, 14), (672, 14), (1024, 14), (960, 7), (2048, 7)]
 
@@ -256,7 +257,9 @@ def main():
                   "transpose:p0213:mb1c128h12w64", "reduce:mean:mb1c128h768w1oc128oh1ow1",
                   # the families no bundled model has, one small shape each
                   "slice:mb1c128h28w28oc64oh28ow28", "pad:mb1c64h28w28pt1pb1pl1pr1", "prelu:mb1c64h28w28"]},
-        {"name": "binary", "keys": ["binary:add:mb1c256h56w56", "binary:mul:mb1c96h56w56"]},
+        {"name": "binary", "keys": ["binary:add:mb1c256h56w56", "binary:mul:mb1c96h56w56",
+                                    # a squeeze-excitation Mul: a per-channel run-time scale (bc1)
+                                    "binary:mul:mb1c96h28w28bc1"]},
         {"name": "softmax-norm", "keys": ["softmax:mb1c12h128w128ax3", "softmax:mb1c1000h1w1",
                                           "bnorm:mb1c64h56w56", "lnorm:mb1t128c768"]},
         {"name": "fused", "source": "ResNet-50 conv+relu, conv+sum+relu; MobileNetV2 conv+clip; "
@@ -309,6 +312,9 @@ def main():
         {"name": "eltwise", "keys": activations(act_shapes, ["relu", "clip", "hardswish", "hardsigmoid",
                                                              "sigmoid", "gelu"])},
         {"name": "binary", "keys": [f"binary:{a}:mb1c{c}h{h}w{h}" for (c, h) in act_shapes for a in ["add", "mul"]]},
+        {"name": "binary-broadcast", "source": "squeeze-excitation Muls of MobileNetV3 / EfficientNet-B0 / "
+                                               "paddle_det: a [1,C,H,W] map times a run-time [1,C,1,1] scale",
+         "keys": [f"binary:mul:mb1c{c}h{h}w{h}bc1" for (c, h) in se_shapes]},
         {"name": "softmax-norm",
          "keys": ["softmax:mb1c12h128w128ax3", "softmax:mb1c12h197w197ax3", "softmax:mb1c1000h1w1",
                   "lnorm:mb1t128c768", "lnorm:mb1t197c768"] +

@@ -40,9 +40,13 @@ std::string Chain(const Problem& p) {
   return s;
 }
 
+// A binary's broadcast form (bc1, bc2) is a family of its own: a per-channel operand runs other
+// kernels than a full-size one (oneDNN 2.6 in nChw8c: its reference loop), so neither interpolates
+// the other.
 std::string FamilyKey(const std::string& unit, const std::string& layout, const std::string& dtype,
                       const Problem& p) {
-  return Join({unit, layout, dtype, p.op(), p.alg(), Chain(p)});
+  const std::string form = p.op() == "binary" && p.Get("bc") != 0 ? fmt::format("bc{}", p.Get("bc")) : "";
+  return Join({unit, layout, dtype, p.op(), p.alg() + form, Chain(p)});
 }
 
 bool IsBlocked(const std::string& layout) {

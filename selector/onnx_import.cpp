@@ -702,8 +702,34 @@ class Importer {
     }
     if (fam == "binary") {
       if (!out) return;
-      view4("binary", std::string(row->alg), *out);
       const auto *a = in_shape(0), *b = in_shape(1);
+      // One full-size operand and one computed at run time that broadcasts per channel ([N,C,1,1],
+      // a squeeze-excitation scale) or is a scalar: the problem with that form (bc1, bc2), as the
+      // runtime runs it (a oneDNN binary with the operand in src's layout, runtime/cpu_backend.cpp).
+      // Constant operands run otherwise there (a scalar as a linear eltwise, a per-channel one plain)
+      // and keep the output-shape problem with a note, as do other broadcasts.
+      if (a && b && *a != *b && out->size() == 4 && n.input_size() == 2) {
+        const int small = *a == *out ? 1 : *b == *out ? 0 : -1;
+        auto it = small < 0 ? vals_.end() : vals_.find(n.input(small));
+        if (it != vals_.end() && !it->second.is_constant) {
+          std::vector<int64_t> d = small == 1 ? *b : *a;
+          if (d.size() <= 4) {
+            d.insert(d.begin(), 4 - d.size(), 1);
+            const auto& y = *out;
+            int64_t bc = 0;
+            if (d == std::vector<int64_t>{1, 1, 1, 1})
+              bc = 2;
+            else if (d[0] == y[0] && d[1] == y[1] && d[2] == 1 && d[3] == 1)
+              bc = 1;
+            if (bc != 0) {
+              make("binary", std::string(row->alg),
+                   {{"mb", y[0]}, {"c", y[1]}, {"h", y[2]}, {"w", y[3]}, {"bc", bc}});
+              return;
+            }
+          }
+        }
+      }
+      view4("binary", std::string(row->alg), *out);
       if (node.problem && a && b && *a != *b)
         node.note = fmt::format("broadcast [{}] and [{}]: costed as a binary op on the output shape",
                                 fmt::join(*a, ","), fmt::join(*b, ","));

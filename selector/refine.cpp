@@ -37,7 +37,7 @@ std::vector<std::string> Units(const CostModel& cost, const RefineOptions& o) {
 
 // Parameters that pick a kernel rather than a size: not varied by the grid neighbourhood.
 bool IsShapeClass(const std::string& name) {
-  for (const char* s : {"kh", "kw", "sh", "sw", "dh", "dw", "g", "ax", "ph", "pw"})
+  for (const char* s : {"kh", "kw", "sh", "sw", "dh", "dw", "g", "ax", "ph", "pw", "bc"})
     if (name == s) return true;
   return false;
 }

@@ -598,13 +598,18 @@ class CpuUnit : public Unit {
         k->dst_ = k->New(pd.dst_desc());
       } else if (op == "binary") {
         const auto alg = p.alg() == "add" ? dnnl::algorithm::binary_add : dnnl::algorithm::binary_mul;
-        const dnnl::binary::desc d(alg, src_md, src_md, dst_md);
+        // A broadcast second source ([mb,C,1,1] or [1,1,1,1], bc1 / bc2) is computed at run time and
+        // read in src's layout, as runtime/cpu_backend.cpp's CreateBinary binds it. In nChw8c oneDNN
+        // 2.6 has no jit binary with a broadcast operand: its reference loop is picked and flagged.
+        const memory::dims dims1 = p.Src2Dims();
+        const memory::desc src1_md = dims1 == dims ? src_md : memory::desc(dims1, plan.src, stag);
+        const dnnl::binary::desc d(alg, src_md, src1_md, dst_md);
         const dnnl::binary::primitive_desc pd(d, attr, eng_);
         impl = pd.impl_info_str();
         if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
         k->prim_ = dnnl::binary(pd);
         k->args_[DNNL_ARG_SRC_0] = k->Filled(pd.src_desc(0), t.src, dims, Tag::nchw);
-        k->args_[DNNL_ARG_SRC_1] = k->Filled(pd.src_desc(1), t.src2, dims, Tag::nchw);
+        k->args_[DNNL_ARG_SRC_1] = k->Filled(pd.src_desc(1), t.src2, dims1, Tag::nchw);
         k->dst_ = k->New(pd.dst_desc());
       } else if (op == "softmax") {
         const dnnl::softmax_v2_forward::desc d(fwd, dnnl::algorithm::softmax_accurate, src_md, dst_md,

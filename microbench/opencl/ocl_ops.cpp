@@ -328,6 +328,18 @@ void PrepareMemoryBound(OpKernel& k, DeviceCtx& dev, std::vector<Variant>& vs) {
     Variant v = Variant1D(fmt::format("eltwise_{}", p.alg()), "ops.cl", "eltwise", defines, n, dev);
     v.set_args = [&k, n](cl::Kernel& kk) { SetArgs(kk, k.inputs_[0], k.dst_, I(n)); };
     vs.push_back(std::move(v));
+  } else if (op == "binary" && p.Get("bc") != 0) {
+    // A broadcast second operand (bc1 per channel, bc2 scalar) stays plain, as the runtime reads it.
+    k.inputs_.push_back(MakeBuffer(dev, k.t_.src2));
+    const int64_t bc = p.Get("bc");
+    Variant v = Variant1D(fmt::format("binary_{}_bc{}_{}", p.alg(), bc, layout), "ops.cl", "binary_bcast",
+                          fmt::format("{} -DBCAST={} {}", LayoutDefine(layout), bc,
+                                      p.alg() == "mul" ? "-DBIN_MUL" : "-DBIN_ADD"),
+                          n, dev);
+    v.set_args = [&k, s, n](cl::Kernel& kk) {
+      SetArgs(kk, k.inputs_[0], k.inputs_[1], k.dst_, I(s.c), I(s.h), I(s.w), I(n));
+    };
+    vs.push_back(std::move(v));
   } else if (op == "binary") {
     k.inputs_.push_back(MakeBuffer(dev, ToLayout(k.t_.src2, s, layout)));
     Variant v = Variant1D(fmt::format("binary_{}", p.alg()), "ops.cl", "binary",

@@ -80,6 +80,33 @@ __kernel void binary(__global const float* restrict a, __global const float* res
 #endif
 }
 
+// A binary op whose second operand b broadcasts, read plain as the runtime reads it (runtime/ocl's ew
+// kernel): BCAST 1 one value per (n, c), b [MB][C]; BCAST 2 a scalar. a and dst are [MB][C][H][W] in
+// the layout (LAYOUT_*); nc4hw4's padding channels read channel C-1 (their result is never read).
+#ifndef BCAST
+#define BCAST 1
+#endif
+__kernel void binary_bcast(__global const float* restrict a, __global const float* restrict b,
+                           __global float* restrict dst, int C, int H, int W, int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+#if BCAST == 2
+  const float v = b[0];
+#elif defined(LAYOUT_NCHW)
+  const float v = b[i / (H * W)];
+#elif defined(LAYOUT_NHWC)
+  const float v = b[(i / (H * W * C)) * C + i % C];
+#else
+  const int C4 = (C + 3) >> 2, blk = i / (H * W * 4);  // blk = n * C4 + channel block
+  const float v = b[(blk / C4) * C + min((blk % C4) * 4 + (i & 3), C - 1)];
+#endif
+#ifdef BIN_MUL
+  dst[i] = a[i] * v;
+#else
+  dst[i] = a[i] + v;
+#endif
+}
+
 // Softmax over logical axis AXIS (0..3 of n, c, h, w): one work-item per row; rows are numbered with
 // w fastest (then h, c, n, skipping the axis), so neighbouring work-items read neighbouring memory in
 // the plain layouts.

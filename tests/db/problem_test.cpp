@@ -35,6 +35,38 @@ TEST(ProblemKey, EveryOpRoundTrips) {
   }
 }
 
+// A binary's broadcast form: bc0 (full size, the default) is left out of the key, so existing keys and
+// databases are unchanged; bc1 (per channel) and bc2 (a scalar) round-trip and read less.
+TEST(ProblemKey, BinaryBroadcastFormRoundTripsAndReadsLess) {
+  const Problem full = Problem::Parse("binary:mul:mb1c64h56w56");
+  EXPECT_EQ(full.Get("bc"), 0);
+  EXPECT_EQ(Problem::Parse("binary:mul:mb1c64h56w56bc0").Key(), "binary:mul:mb1c64h56w56");
+  EXPECT_EQ(full.Src2Dims(), (std::vector<int64_t>{1, 64, 56, 56}));
+  const Problem se = Problem::Parse("binary:mul:mb2c64h56w56bc1");
+  EXPECT_EQ(se.Key(), "binary:mul:mb2c64h56w56bc1");
+  EXPECT_EQ(Problem::Parse(se.Key()), se);
+  EXPECT_NE(se, Problem::Parse("binary:mul:mb2c64h56w56"));
+  EXPECT_EQ(se.Src2Dims(), (std::vector<int64_t>{2, 64, 1, 1}));
+  EXPECT_EQ(se.Src2Elems(), 128);
+  const Problem scalar = Problem("binary", "add", {{"mb", 1}, {"c", 8}, {"h", 4}, {"w", 4}, {"bc", 2}});
+  EXPECT_EQ(scalar.Key(), "binary:add:mb1c8h4w4bc2");
+  EXPECT_EQ(scalar.Src2Elems(), 1);
+  // Bytes: src and dst, plus the second source as it broadcasts; one operation per output element.
+  EXPECT_DOUBLE_EQ(full.Bytes(4), 3.0 * 64 * 56 * 56 * 4);
+  EXPECT_DOUBLE_EQ(se.Bytes(4), (2.0 * 2 * 64 * 56 * 56 + 2 * 64) * 4);
+  EXPECT_DOUBLE_EQ(scalar.Bytes(2), (2.0 * 8 * 4 * 4 + 1) * 2);
+  EXPECT_DOUBLE_EQ(se.Flops(), full.Flops() * 2);
+  EXPECT_TRUE(Problem::Parse("eltwise:relu:mb1c8h4w4").Src2Dims().empty());
+  try {
+    Problem::Parse("binary:mul:mb1c8h4w4bc3");
+    FAIL() << "bc3 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("bc must be 0 (full size), 1 (per channel) or 2 (scalar), got 3"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(ProblemKey, NonCanonicalOrderParsesToCanonical) {
   EXPECT_EQ(Problem::Parse("ip:oc1000ic2048mb1").Key(), "ip:mb1ic2048oc1000");
 }

@@ -173,6 +173,8 @@ const std::vector<std::string> kSpatialProblems = {
     "pool:avg:mb2ic5ih7iw8kh3kw3sh2sw2ph1pw1",
     "eltwise:gelu:mb1c5h3w7",
     "binary:mul:mb2c5h4w3",
+    "binary:mul:mb2c5h4w3bc1",  // a per-channel operand, read plain; 5 channels straddle nc4hw4 blocks
+    "binary:add:mb1c6h3w5bc2",  // a scalar operand
     "softmax:mb2c6h3w5",     // over channels: contiguous in nhwc
     "softmax:mb1c3h2w11ax3",  // over w: contiguous in nchw
     "bnorm:mb2c6h3w5",  // 15 pixels: a float4 tail in nchw

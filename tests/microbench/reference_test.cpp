@@ -156,6 +156,24 @@ TEST(Reference, EltwiseAndNorms) {
   EXPECT_NEAR(t.dst[1], 2 * inv - 0.5f, 1e-6);
 }
 
+// A binary's second source broadcasts by bc: per (image, channel) over h and w, or one scalar.
+TEST(Reference, BinaryBroadcastsItsSecondSource) {
+  const Problem pc = Problem::Parse("binary:mul:mb2c2h1w2bc1");
+  RefTensors t = MakeInputs(pc);
+  ASSERT_EQ(t.src2.size(), 4u);
+  t.src = {1, 2, 3, 4, 5, 6, 7, 8};
+  t.src2 = {10, 20, 30, 40};  // [n][c]
+  ComputeReference(pc, t);
+  EXPECT_EQ(t.dst, (std::vector<float>{10, 20, 60, 80, 150, 180, 280, 320}));
+  const Problem sc = Problem::Parse("binary:add:mb1c2h1w2bc2");
+  t = MakeInputs(sc);
+  ASSERT_EQ(t.src2.size(), 1u);
+  t.src = {1, 2, 3, 4};
+  t.src2 = {0.5f};
+  ComputeReference(sc, t);
+  EXPECT_EQ(t.dst, (std::vector<float>{1.5f, 2.5f, 3.5f, 4.5f}));
+}
+
 TEST(Reference, InputsAreDeterministicAndInRange) {
   const Problem p = Problem::Parse("bnorm:mb1c8h4w4");
   const RefTensors a = MakeInputs(p, 7), b = MakeInputs(p, 7), c = MakeInputs(p, 8);

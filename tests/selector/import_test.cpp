@@ -144,6 +144,59 @@ TEST(Import, DynamicInputsAreNamedWithTheirShapes) {
   fs::remove_all(dir);
 }
 
+// A binary whose second operand broadcasts and is computed at run time gets the problem of that form:
+// a squeeze-excitation scale [1,C,1,1] is bc1 (either operand order), a run-time scalar bc2. A constant
+// operand (run as a linear eltwise or a plain operand) and other broadcasts keep the output-shape
+// problem and say so.
+TEST(Import, BroadcastBinaryGetsItsForm) {
+  const fs::path dir = MakeTempDir("bcast");
+  Tiny t(13);
+  t.Input("x", {"1", "16", "8", "8"});
+  t.Input("k", {"1"});
+  t.Input("row", {"1", "1", "1", "8"});
+  t.Floats("w", {1, 16, 1, 1});
+  t.Node("GlobalAveragePool", {"x"}, {"s"});
+  t.Node("Sigmoid", {"s"}, {"g"});
+  t.Node("Mul", {"x", "g"}, {"se"});
+  t.Node("Mul", {"g", "se"}, {"se2"});
+  t.Node("Add", {"se2", "k"}, {"sc"});
+  t.Node("Mul", {"sc", "w"}, {"cw"});
+  t.Node("Mul", {"cw", "row"}, {"y"});
+  t.Output("y", {"1", "16", "8", "8"});
+  const Graph g = ImportOnnx(t.Write(dir / "se.onnx"), {});
+  fs::remove_all(dir);
+  std::map<std::string, const Node*> by_out;
+  for (const Node& n : g.nodes) by_out[n.outputs.at(0)] = &n;
+  auto key = [&](const std::string& out) {
+    const Node* n = by_out.at(out);
+    return n->problem ? n->problem->Key() : "(none: " + n->note + ")";
+  };
+  EXPECT_EQ(key("se"), "binary:mul:mb1c16h8w8bc1");
+  EXPECT_EQ(by_out.at("se")->note, "");
+  EXPECT_EQ(key("se2"), "binary:mul:mb1c16h8w8bc1");
+  EXPECT_EQ(key("sc"), "binary:add:mb1c16h8w8bc2");
+  EXPECT_EQ(key("cw"), "binary:mul:mb1c16h8w8");
+  EXPECT_NE(by_out.at("cw")->note.find("costed as a binary op on the output shape"), std::string::npos)
+      << by_out.at("cw")->note;
+  EXPECT_EQ(key("y"), "binary:mul:mb1c16h8w8");
+  EXPECT_NE(by_out.at("y")->note.find("broadcast [1,16,8,8] and [1,1,1,8]"), std::string::npos)
+      << by_out.at("y")->note;
+}
+
+// paddle_det's squeeze-excitation Muls (a feature map times its HardSigmoid scale) are per-channel
+// problems.
+TEST(Import, PaddleDetSqueezeExcitationMulsArePerChannel) {
+  const Graph g = ImportOnnx(Model("paddle_det"), {{"x", {1, 3, 640, 640}}});
+  int per_channel = 0;
+  for (const Node& n : g.nodes) {
+    if (n.op_type != "Mul" || !n.problem || n.problem->Get("bc") != 1) continue;
+    ++per_channel;
+    EXPECT_EQ(n.problem->Key().rfind("binary:mul:mb1c", 0), 0u) << n.problem->Key();
+    EXPECT_EQ(n.note, "");
+  }
+  EXPECT_GE(per_channel, 7);
+}
+
 TEST(Import, InputNamingNoGraphInput) {
   const std::string path = Model("bert_block");
   try {

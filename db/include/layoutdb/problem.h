@@ -30,6 +30,13 @@
 //   deconv:<conv2d's parameters>    ConvTranspose (no output_padding); oh = (ih-1)sh + (kh-1)dh+1 - 2ph
 //   eltwise:leakyrelu:...           LeakyRelu (its alpha does not change the cost)
 //   prelu:mb1c64h56w56              a per-channel slope
+//
+// binary:add|mul:mb1c64h56w56[bcN]  dst = src op src2, dst and src [mb][c][h][w]; bc is src2's
+//                                   broadcast form (Src2Dims): bc0 (the default, left out of the key)
+//                                   full size; bc1 per channel [mb][c][1][1], e.g. a squeeze-excitation
+//                                   block's run-time scale; bc2 a scalar [1][1][1][1]. A broadcast
+//                                   src2 is computed at run time and read in src's layout, as the
+//                                   runtime binds it (runtime/cpu_backend.cpp, CreateBinary).
 #pragma once
 
 #include <cstdint>
@@ -80,6 +87,9 @@ class Problem {
   // Elements of the source / destination tensor.
   int64_t SrcElems() const;
   int64_t DstElems() const;
+  // A binary's second source: its dims (4D, by `bc`) and elements; empty and 0 for other ops.
+  std::vector<int64_t> Src2Dims() const;
+  int64_t Src2Elems() const;
   // True when the op's tensors are 4D activations that have a spatial layout (nchw, nhwc, ...).
   bool IsSpatial() const;
 
