@@ -16,6 +16,14 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 bool PlainLike(const std::string& l) { return l == "nchw" || l == "plain"; }
+
+// A state that reads and writes one layout (its label is that layout), costs not yet filled in.
+State Uniform(const std::string& unit, const std::string& layout) {
+  State st;
+  st.unit = unit;
+  st.in = st.out = st.label = layout;
+  return st;
+}
 // The same memory order (plain is nchw).
 bool Same(const std::string& a, const std::string& b) { return a == b || (PlainLike(a) && PlainLike(b)); }
 
@@ -265,7 +273,7 @@ struct Builder {
     };
     const bool have_cpu = std::find(units.begin(), units.end(), "cpu") != units.end();
     if (cpu_only) {
-      State st{"cpu", "nchw", "nchw", "nchw"};
+      State st = Uniform("cpu", "nchw");
       if (!Cost(si, sg, anchor, "nchw", &st)) {
         st.us = 0;
         st.confidence = Confidence::kRoofline;
@@ -316,13 +324,13 @@ struct Builder {
       for (const auto& u : units) {
         auto ls = cost.UnitLayouts(u);
         if (ls.empty()) ls = {"nchw"};
-        for (const auto& l : ls) add(State{u, l, l, l}, l);
+        for (const auto& l : ls) add(Uniform(u, l), l);
       }
     }
     if (out.empty()) {
       notes.push_back(fmt::format(
           "sub-graph {}: no usable measurement in any state; placed on cpu/nchw by roofline", si));
-      State st{have_cpu ? "cpu" : units.front(), "nchw", "nchw", "nchw"};
+      State st = Uniform(have_cpu ? "cpu" : units.front(), "nchw");
       st.confidence = Confidence::kRoofline;
       for (int idx : sg.nodes) {
         const Node& n = g.nodes[idx];
@@ -462,7 +470,7 @@ PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostMo
   pp.solve.unary.resize(n);
   for (size_t s = 0; s < n; ++s)
     for (const State& st : pp.states[s]) pp.solve.unary[s].push_back(st.us);
-  static const State kHost{"cpu", "nchw", "nchw", "nchw"};
+  static const State kHost = Uniform("cpu", "nchw");
   const std::vector<State> host{kHost};
   const std::vector<EdgeX> edges = b.Edges();
   for (const auto& group : Builder::ByTensor(edges)) {
@@ -617,7 +625,7 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
   Builder b{g, part, cost, options, 4, {}, {}, {}, {}};
   b.dsize = dsize;
   const std::vector<EdgeX> edges = b.Edges();
-  static const State kHost{"cpu", "nchw", "nchw", "nchw"};
+  static const State kHost = Uniform("cpu", "nchw");
   for (const auto& group : Builder::ByTensor(edges)) {
     std::set<std::string> paid;
     for (size_t k : group) {

@@ -323,8 +323,12 @@ TEST(OnednnCpu, BlockedLayoutOnThreeChannelsNamesItsImplementation) {
   const auto arrow = chosen.find('>');
   const std::string src = chosen.substr(0, arrow);
   const std::string dst = arrow == std::string::npos ? chosen : chosen.substr(arrow + 1);
-  if (dst == "nChw8c" || dst == "nChw16c") EXPECT_EQ(src, "nchw") << chosen;
-  if (arrow != std::string::npos) EXPECT_NE(src, dst) << chosen << ": a same-layout choice is named once";
+  if (dst == "nChw8c" || dst == "nChw16c") {
+    EXPECT_EQ(src, "nchw") << chosen;
+  }
+  if (arrow != std::string::npos) {
+    EXPECT_NE(src, dst) << chosen << ": a same-layout choice is named once";
+  }
   EXPECT_EQ(chosen.find('>', arrow == std::string::npos ? 0 : arrow + 1), std::string::npos) << chosen;
 }
 

@@ -74,8 +74,9 @@ TEST(OpTable, AnchorsAndPostOpsAgreeWithTheDatabase) {
   for (const OpRow& r : OpTable()) {
     if (r.fusion == Fusion::kAnchor) {
       EXPECT_TRUE(IsAnchorOp(std::string(r.onnx))) << r.onnx;
-      if (!r.family.empty())
+      if (!r.family.empty()) {
         EXPECT_EQ(r.takes_post_ops, FusesPostOps(r.family)) << r.onnx << " (" << r.family << ")";
+      }
       EXPECT_TRUE(r.post_op.empty()) << r.onnx << ": an anchor is no post-op";
       continue;
     }
@@ -83,16 +84,22 @@ TEST(OpTable, AnchorsAndPostOpsAgreeWithTheDatabase) {
     EXPECT_FALSE(r.takes_post_ops) << r.onnx << ": only anchors take post-ops";
     if (r.family == "conv2d" || r.family == "matmul" || r.family == "ip")
       ADD_FAILURE() << r.onnx << ": a post-op anchor family on a non-anchor row";
-    if (!r.post_op.empty())
+    if (!r.post_op.empty()) {
       EXPECT_TRUE(Contains(KnownPostOps(), r.post_op)) << r.onnx << ": post-op " << r.post_op;
-    if (r.fusion == Fusion::kUnary && r.family == "eltwise")
+    }
+    if (r.fusion == Fusion::kUnary && r.family == "eltwise") {
       EXPECT_EQ(r.post_op, r.alg) << r.onnx << ": a measured activation fuses as its own algorithm";
+    }
     if (r.fusion == Fusion::kBinary) {
       EXPECT_FALSE(r.post_op.empty()) << r.onnx;
       EXPECT_EQ(r.kernel, Kernel::kBinary) << r.onnx;
     }
-    if (r.fusion == Fusion::kFold) EXPECT_TRUE(r.post_op.empty()) << r.onnx << ": folding adds no post-op";
-    if (r.fusion == Fusion::kNone) EXPECT_TRUE(r.post_op.empty()) << r.onnx;
+    if (r.fusion == Fusion::kFold) {
+      EXPECT_TRUE(r.post_op.empty()) << r.onnx << ": folding adds no post-op";
+    }
+    if (r.fusion == Fusion::kNone) {
+      EXPECT_TRUE(r.post_op.empty()) << r.onnx;
+    }
   }
   // Every eltwise algorithm the post-op grammar knows is some activation's post-op.
   for (const auto& a : KnownAlgs("eltwise")) {
@@ -109,8 +116,9 @@ TEST(OpTable, LayoutAndWorkRulesAreCoherent) {
     EXPECT_EQ(r.order == Order::kView, r.kernel == Kernel::kView) << r.onnx;
     EXPECT_EQ(IsViewOp(r.onnx), r.order == Order::kView) << r.onnx;
     // The runtime keys its eltwise, binary and reduction algorithms by `alg`.
-    if (r.kernel == Kernel::kEltwise || r.kernel == Kernel::kBinary || r.kernel == Kernel::kReduce)
+    if (r.kernel == Kernel::kEltwise || r.kernel == Kernel::kBinary || r.kernel == Kernel::kReduce) {
       EXPECT_FALSE(r.alg.empty()) << r.onnx;
+    }
     EXPECT_EQ(KernelOf(r.onnx), r.kernel) << r.onnx;
     EXPECT_EQ(TakesPostOps(r.onnx), r.fusion == Fusion::kAnchor && r.takes_post_ops) << r.onnx;
   }
