@@ -28,6 +28,13 @@ bool HasType(const json& v, const std::string& type) {
   throw std::invalid_argument(fmt::format("schema: unknown type '{}'", type));
 }
 
+// A property name as it may appear in a one-line message: control characters, quotes and backslashes
+// escaped as JSON escapes them (a name is the document's text, and may hold a newline).
+std::string Printable(const std::string& name) {
+  const std::string quoted = json(name).dump(-1, ' ', false, json::error_handler_t::replace);
+  return quoted.substr(1, quoted.size() - 2);
+}
+
 std::string TypeName(const json& v) {
   if (v.is_number_integer()) return "integer";
   if (v.is_number()) return "number";
@@ -82,13 +89,13 @@ void Check(const json& schema, const json& v, const std::string& path, std::vect
     const json props = schema.value("properties", json::object());
     for (const auto& [k, sub] : v.items()) {
       if (props.contains(k)) {
-        Check(props[k], sub, path + "/" + k, out);
+        Check(props[k], sub, path + "/" + Printable(k), out);
       } else if (schema.contains("additionalProperties")) {
         const json& ap = schema["additionalProperties"];
         if (ap.is_boolean() && !ap.get<bool>())
-          out->push_back(fmt::format("{}: unexpected property '{}'", where, k));
+          out->push_back(fmt::format("{}: unexpected property '{}'", where, Printable(k)));
         else if (ap.is_object())
-          Check(ap, sub, path + "/" + k, out);
+          Check(ap, sub, path + "/" + Printable(k), out);
       }
     }
   }

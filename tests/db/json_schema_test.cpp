@@ -42,6 +42,11 @@ TEST(JsonSchema, ReportsEachViolationWithItsPath) {
                     "/n: expected integer, got number", "/x: expected number or null, got string"}));
 }
 
+TEST(JsonSchema, NamesInMessagesAreEscapedSoEachMessageIsOneLine) {
+  const Errors e = ValidateJson(kSchema, json::parse(R"({"name": "a", "n": 1, "y\nz\"": 0})"));
+  EXPECT_EQ(e, (Errors{"/: unexpected property 'y\\nz\\\"'"}));
+}
+
 TEST(JsonSchema, RefusesKeywordsOutsideItsSubset) {
   try {
     ValidateJson(json::parse(R"({"type": "string", "pattern": "^a"})"), json("a"));

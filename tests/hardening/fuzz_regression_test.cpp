@@ -53,6 +53,15 @@ TEST_F(FuzzRegression, SpecWithACountBeyondInt) {
                 fmt::format("sweep spec {}: /measure/warmup: 1e+18 is too large (at most 2147483647)", spec));
 }
 
+// Spec parser: a property name holding a newline (and a bell) was quoted as it was, so the error ran
+// over two lines (fuzz_spec, stop 15's CI run); names are now escaped as JSON escapes them.
+TEST_F(FuzzRegression, SpecWithANewlineInAPropertyName) {
+  const std::string spec = Input("spec-newline-in-a-property-name.json");
+  ExpectRefused({"sweep", "--db", dir_.File("x.db"), "--spec", spec, "--dry-run"},
+                fmt::format("sweep spec {}: /: unexpected property 'tr\\nx\\u0007' (sweep.schema.json)", spec));
+  EXPECT_FALSE(fs::exists(dir_.File("x.db")));
+}
+
 // ONNX importer: a Split of a scalar read its axis 0 past the end of an empty shape (UBSan: reference
 // binding to null pointer, selector/onnx_fold.cpp); a scalar has no axis.
 TEST_F(FuzzRegression, OnnxSplitOfAScalar) {
