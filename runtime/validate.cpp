@@ -25,6 +25,7 @@
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "command_util.h"
@@ -104,11 +105,12 @@ struct RoundSamples {
     if (by_round.size() <= static_cast<size_t>(round)) by_round.resize(round + 1);
     by_round[round].push_back(us);
   }
-  // The quietest round's median, as a sweep stores a point (microbench::CombineVisits); 0 if none.
-  double Quietest() const {
-    double q = 0;
+  // The quietest round's median, as a sweep stores a point (microbench::CombineVisits); nullopt when
+  // no round timed it (a view sub-graph's 0 us is a time like any other).
+  std::optional<double> Quietest() const {
+    std::optional<double> q;
     for (const auto& r : by_round)
-      if (!r.empty()) q = q > 0 ? std::min(q, Median(r)) : Median(r);
+      if (!r.empty()) q = q ? std::min(*q, Median(r)) : Median(r);
     return q;
   }
 };
@@ -249,8 +251,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   std::vector<std::vector<double>> measured(n_sg);
   for (size_t s = 0; s < n_sg; ++s)
     for (size_t k = 0; k < pp.states[s].size(); ++k) {
-      const double q = samples[s][k].Quietest();
-      measured[s].push_back(q > 0 ? q : kInf);
+      measured[s].push_back(samples[s][k].Quietest().value_or(kInf));
     }
 
   // ---- 2. the oracle: the same solve over measured costs ----
@@ -379,7 +380,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   double predicted_total = selected.total_predicted_us;
   for (size_t s = 0; s < n_sg; ++s)
     if (left_out[s]) {
-      measured_total -= plan_sg[s].Quietest();
+      measured_total -= plan_sg[s].Quietest().value_or(0);
       predicted_total -= selected.subgraphs[s].predicted_us;
     }
   const int oracle_rt = strategies[1].runtime;
@@ -421,7 +422,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   int within = 0, compared = 0;
   for (size_t s = 0; s < n_sg; ++s) {
     const auto& ps = selected.subgraphs[s];
-    const double m = plan_sg[s].Quietest();
+    const double m = plan_sg[s].Quietest().value_or(0);
     const double err = m > 0 ? 100.0 * (ps.predicted_us - m) / m : 0.0;
     if (m > 0) {
       ++compared;
@@ -430,7 +431,7 @@ int RunValidate(const ValidateCommandOptions& o) {
     const int os = oracle_solve.state[s];
     nlohmann::json sj = {{"index", ps.index}, {"unit", ps.unit}, {"layout", ps.layout}, {"ops", ps.ops},
                          {"confidence", ps.confidence}, {"measured_us", m},
-                         {"transition_measured_us", plan_sg_trans[s].Quietest()}, {"predicted_us", ps.predicted_us},
+                         {"transition_measured_us", plan_sg_trans[s].Quietest().value_or(0)}, {"predicted_us", ps.predicted_us},
                          {"error_pct", err},
                          {"oracle", os >= 0 ? pp.states[s][os].unit + "/" + pp.states[s][os].label : ""}};
     // The kernel the prediction priced: a measured fused sub-graph is compared with its fused key.
