@@ -311,10 +311,9 @@ TuneResult Tune(DeviceCtx& dev, const std::string& key, const std::vector<Varian
   std::vector<double> times;
   for (const auto& c : configs) times.push_back(c.best);
   const Config& pick = configs[PickTuned(times, kTuneMargin)];
-  const Variant* best_v = pick.v;
-  const std::array<size_t, 3> best_lws = pick.lws;
-  dev.tuned[key] = {best_v->name, best_lws};
-  return finish(*best_v, best_lws);
+  dev.tuned[key] = {pick.v->name, pick.lws};
+  // Already built and launched while tuning: no second kernel to make.
+  return TuneResult{pick.v, pick.launch, ConfigJson(*pick.v, pick.lws)};
 }
 
 size_t PhysElems(const Shape4& s, const std::string& layout) {
