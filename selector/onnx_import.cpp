@@ -121,6 +121,17 @@ void CollectImplicit(const onnx::GraphProto& g, std::set<std::string>& used,
     if (!defined.count(o.name())) used.insert(o.name());
 }
 
+// The broadcast form of a binary's smaller operand against its 4-D output, as the `binary` family's
+// `bc` (db/problem.cpp): 2 a scalar, 1 one value per channel ([N,C,1,1] after numpy's leading 1s),
+// 0 anything else (an output of another rank, or a broadcast the database does not key).
+int64_t BroadcastForm(std::vector<int64_t> operand, const std::vector<int64_t>& out) {
+  if (out.size() != 4 || operand.size() > 4) return 0;
+  operand.insert(operand.begin(), 4 - operand.size(), 1);
+  if (operand == std::vector<int64_t>{1, 1, 1, 1}) return 2;
+  if (operand[0] == out[0] && operand[1] == out[1] && operand[2] == 1 && operand[3] == 1) return 1;
+  return 0;
+}
+
 class Importer {
  public:
   Importer(const std::string& path, const InputShapes& fixed) : path_(path), fixed_(fixed) {}
@@ -708,25 +719,15 @@ class Importer {
       // runtime runs it (a oneDNN binary with the operand in src's layout, runtime/cpu_backend.cpp).
       // Constant operands run otherwise there (a scalar as a linear eltwise, a per-channel one plain)
       // and keep the output-shape problem with a note, as do other broadcasts.
-      if (a && b && *a != *b && out->size() == 4 && n.input_size() == 2) {
+      if (a && b && *a != *b && n.input_size() == 2) {
         const int small = *a == *out ? 1 : *b == *out ? 0 : -1;
-        auto it = small < 0 ? vals_.end() : vals_.find(n.input(small));
-        if (it != vals_.end() && !it->second.is_constant) {
-          std::vector<int64_t> d = small == 1 ? *b : *a;
-          if (d.size() <= 4) {
-            d.insert(d.begin(), 4 - d.size(), 1);
-            const auto& y = *out;
-            int64_t bc = 0;
-            if (d == std::vector<int64_t>{1, 1, 1, 1})
-              bc = 2;
-            else if (d[0] == y[0] && d[1] == y[1] && d[2] == 1 && d[3] == 1)
-              bc = 1;
-            if (bc != 0) {
-              make("binary", std::string(row->alg),
-                   {{"mb", y[0]}, {"c", y[1]}, {"h", y[2]}, {"w", y[3]}, {"bc", bc}});
-              return;
-            }
-          }
+        const auto it = small < 0 ? vals_.end() : vals_.find(n.input(small));
+        const int64_t bc =
+            it != vals_.end() && !it->second.is_constant ? BroadcastForm(small == 1 ? *b : *a, *out) : 0;
+        if (bc != 0) {
+          const auto& y = *out;
+          make("binary", std::string(row->alg), {{"mb", y[0]}, {"c", y[1]}, {"h", y[2]}, {"w", y[3]}, {"bc", bc}});
+          return;
         }
       }
       view4("binary", std::string(row->alg), *out);
