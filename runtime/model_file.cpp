@@ -7,6 +7,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "selector/onnx_patterns.h"
+
 namespace layoutdb::runtime {
 
 onnx::ModelProto ReadModelFile(const std::string& path) {
@@ -18,6 +20,7 @@ onnx::ModelProto ReadModelFile(const std::string& path) {
   onnx::ModelProto m;
   if (!m.ParseFromCodedStream(&coded) || !m.has_graph())
     throw std::runtime_error(fmt::format("{}: not an ONNX model (or truncated)", path));
+  selector::RewriteDecomposedOps(m);
   return m;
 }
 

@@ -7,7 +7,9 @@
 
 namespace layoutdb::runtime {
 
-// Parses the whole model (weights included). Throws naming the file: missing, not ONNX, truncated.
+// Parses the whole model (weights included) and rewrites its decomposed operators as the selector's
+// import does (selector/onnx_patterns.h), so that a plan's node indices name the same nodes here.
+// Throws naming the file: missing, not ONNX, truncated.
 onnx::ModelProto ReadModelFile(const std::string& path);
 
 }  // namespace layoutdb::runtime

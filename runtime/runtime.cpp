@@ -745,14 +745,16 @@ Runtime Runtime::Load(const std::string& model_path, const Plan& plan, const Run
   for (const auto& ps : plan.subgraphs)
     for (int idx : ps.nodes) {
       if (idx < 0 || idx >= static_cast<int>(seen.size()))
-        Fail(fmt::format("plan for another model: sub-graph {} names node {}, {} has {} nodes",
+        Fail(fmt::format("plan for another model (or from a layoutdb that imported it otherwise: select "
+                         "again): sub-graph {} names node {}, {} has {} nodes",
                          ps.index, idx, model_path, seen.size()));
       ++seen[idx];
     }
   for (const auto& n : m.graph.nodes) {
     if (n.is_constant) continue;
     if (seen[n.index] != 1)
-      Fail(fmt::format("plan for another model: node {} ({} '{}') of {} appears {} times in the plan",
+      Fail(fmt::format("plan for another model (or from a layoutdb that imported it otherwise: select "
+                       "again): node {} ({} '{}') of {} appears {} times in the plan",
                        n.index, n.op_type, n.name, model_path, seen[n.index]));
     if (n.domain != "" && n.domain != "ai.onnx")
       Fail(fmt::format("{}: node {} ({} '{}'): operators of domain '{}' are not supported", model_path,

@@ -30,6 +30,7 @@
 #include "glue_problems.h"
 #include "graph.h"
 #include "onnx_fold.h"
+#include "onnx_patterns.h"
 
 namespace layoutdb::selector {
 namespace {
@@ -63,8 +64,11 @@ bool IsDefaultDomain(const std::string& d) { return d.empty() || d == "ai.onnx";
 // Standard ops newer than ONNX 1.12's schemas whose shapes our own rules give (onnx_fold.cpp): we
 // treat them as known rather than as unknown operators.
 bool IsOwnKnownOp(const onnx::NodeProto& n) {
+  // LayerNormalization (17) and HardSwish (14) also stand for the chains onnx_patterns.cpp rewrites in
+  // models of older opsets.
   static const std::set<std::string> kOps = {"Gelu", "Mish", "GroupNormalization", "BitwiseNot",
-                                             "BitwiseAnd", "BitwiseOr", "BitwiseXor"};
+                                             "BitwiseAnd", "BitwiseOr", "BitwiseXor",
+                                             "LayerNormalization", "HardSwish"};
   return IsDefaultDomain(n.domain()) && kOps.count(n.op_type()) > 0;
 }
 
@@ -166,6 +170,7 @@ class Importer {
     cis.SetTotalBytesLimit(INT_MAX);  // models beyond protobuf's old 64 MB default (ResNet-50 is ~100)
     if (!model_.ParseFromCodedStream(&cis) || !model_.has_graph() || model_.ir_version() <= 0)
       Fail("not an ONNX model (it does not parse as an ONNX ModelProto)");
+    if (const std::string note = RewriteDecomposedOps(model_); !note.empty()) notes_.push_back(note);
   }
 
   void ReadOpsets() {

@@ -146,8 +146,9 @@ TEST(FusedRuntime, AChainOneDnnRunsOnlyInItsReferenceKernelIsFusedShorter) {
   fs::remove_all(dir);
 }
 
-// Hardswish written out, as paddle2onnx writes it: x * Clip(x + 3, 0, 6) / 6, the Add and Div with a
-// constant scalar; then a squeeze-excitation Mul by a [1,C,1,1] tensor computed at run time. In the
+// A hard-swish-like chain x * Clip(x + 3, 0, 6) / 4 (divided by 4, so that the importer does not
+// write it as one HardSwish, as it does paddle2onnx's / 6), the Add and Div with a constant scalar;
+// then a squeeze-excitation Mul by a [1,C,1,1] tensor computed at run time. In the
 // blocked layouts oneDNN 2.6's binary reads a plain scalar or per-channel operand in its reference
 // loop (paddle_det: 46 ms for one Add+Clip, 18 ms for an SE Mul): the runtime runs the scalars as a
 // linear eltwise and reads the per-channel operand in src's layout. No reference kernel but one, and
@@ -159,11 +160,12 @@ TEST(FusedRuntime, ScalarAndPerChannelOperandsRunWithoutAReferenceKernel) {
   t.Input("x", {"1", "16", "10", "10"});
   t.Floats("three", {}, 3.0f);
   t.Floats("six", {}, 6.0f);
+  t.Floats("four", {}, 4.0f);
   t.Floats("lo", {}, 0.0f);
   t.Node("Add", {"x", "three"}, {"a"});
   t.Node("Clip", {"a", "lo", "six"}, {"c"});
   t.Node("Mul", {"x", "c"}, {"m"});
-  t.Node("Div", {"m", "six"}, {"h"});
+  t.Node("Div", {"m", "four"}, {"h"});
   // A squeeze-excitation scale: h * Sigmoid(GlobalAveragePool(h)), a [1,16,1,1] operand at run time.
   t.Node("GlobalAveragePool", {"h"}, {"p"});
   t.Node("Sigmoid", {"p"}, {"s"});
