@@ -511,6 +511,7 @@ class OclBackend final : public Backend {
       case K::kGemm: h = &OclBackend::Gemm; break;
       case K::kPool: h = &OclBackend::Pool; break;
       case K::kBnorm: h = &OclBackend::BatchNorm; break;
+      case K::kLnorm: h = &OclBackend::LayerNorm; break;
       case K::kSoftmax:
         if (row->alg.empty()) h = &OclBackend::Softmax;  // not LogSoftmax
         break;
@@ -613,6 +614,7 @@ class OclBackend final : public Backend {
   Created BatchNorm(const Chain& chain, const std::string& in_layout,
                     const std::string& out_layout);
   Created Softmax(const Chain& chain, const std::string& in_layout, const std::string& out_layout);
+  Created LayerNorm(const Chain& chain, const std::string& in_layout, const std::string& out_layout);
   // The element-wise kernel over `y` (see ops.cl); a and b as Builder::Input gives them.
   Created Elementwise(Builder& b, const Chain& chain, int op, const Dims& y4, const Arg& a,
                       bool a_full, const Dims& sa, const Arg& bb, bool b_full, const Dims& sb,
@@ -981,6 +983,35 @@ Created OclBackend::Softmax(const Chain& chain, const std::string&, const std::s
   cl::Kernel k = b.Kernel("ops.cl", "softmax", "");
   b.Launch(k, cl::NDRange(std::max<int64_t>(rows, 1)), src, Out{0}, I(len), I(rows));
   return b.Finish("softmax_plain", 0, {0});
+}
+
+// LayerNormalization over the trailing axes from `axis` (contiguous rows in plain order), with a
+// constant scale and an optional constant bias of the rows' length; Y only.
+Created OclBackend::LayerNorm(const Chain& chain, const std::string&, const std::string&) {
+  const NodeView& v = chain[0];
+  if (v.outputs.size() > 1) throw Refuse("LayerNormalization's Mean / InvStdDev outputs");
+  const Dims& x = v.inputs[0].shape;
+  const int64_t rank = static_cast<int64_t>(x.size());
+  if (rank == 0) throw Refuse("scalar input");
+  int64_t axis = AttrInt(*v.proto, "axis", -1);
+  if (axis < 0) axis += rank;
+  if (axis < 0 || axis >= rank) throw Refuse(fmt::format("axis {} out of range", axis));
+  const int64_t len = Product(x, axis), rows = Product(x, 0, axis);
+  const Tensor* scale = v.inputs.size() > 1 ? v.constants[1] : nullptr;
+  const bool has_b = v.inputs.size() > 2 && !v.inputs[2].dtype.empty();
+  const Tensor* shift = has_b ? v.constants[2] : nullptr;
+  if (!scale || !scale->IsFloat() || scale->Elems() != len ||
+      (has_b && (!shift || !shift->IsFloat() || shift->Elems() != len)))
+    throw Refuse("non-constant or broadcast scale / bias");
+  std::vector<float> wei = scale->f32;  // [scale][shift], as ops.cl reads them
+  if (has_b) wei.insert(wei.end(), shift->f32.begin(), shift->f32.end());
+  else wei.resize(2 * static_cast<size_t>(len), 0.f);
+  Builder b(dev_, chain);
+  const Arg src = b.Input(0, 0, 0);
+  cl::Kernel k = b.Kernel("ops.cl", "lnorm", "");
+  b.Launch(k, cl::NDRange(std::max<int64_t>(rows, 1)), src, b.Const(wei), Out{0}, I(len), I(rows),
+           AttrFloat(*v.proto, "epsilon", 1e-5f));
+  return b.Finish("lnorm_plain", 0, {0});
 }
 
 }  // namespace

@@ -131,6 +131,12 @@ struct Builder {
     }
     bool excluded = false;
     if (auto e = Lookup(fp.problem, fp.problem.Key(), unit, in, measured_name, false, &excluded)) {
+      // Interpolated among other shapes' chains: no better than its anchor, which may have only a
+      // reference kernel here (post-ops only narrow oneDNN's implementations).
+      if (e->confidence != Confidence::kExact && !ProblemCost(an, unit, in, measured_name)) {
+        *infeasible = true;
+        return std::nullopt;
+      }
       *rule = "fused";
       return e;
     }

@@ -128,3 +128,30 @@ __kernel void softmax(__global const float* restrict src, __global float* restri
   for (int i = 0; i < l4; i += 4) vstore4(exp(vload4(0, x + i) - mx) * inv, 0, y + i);
   for (int i = l4; i < LEN; ++i) y[i] = exp(x[i] - mx) * inv;
 }
+
+// Layer normalisation over contiguous rows of LEN floats (plain): wei = scale[LEN], shift[LEN]. One
+// work-item per row, float4 along it, two passes (mean, then the variance of the differences).
+__kernel void lnorm(__global const float* restrict src, __global const float* restrict wei,
+                    __global float* restrict dst, int LEN, int ROWS, float EPS) {
+  const int r = get_global_id(0);
+  if (r >= ROWS) return;
+  __global const float* x = src + (size_t)r * LEN;
+  __global float* y = dst + (size_t)r * LEN;
+  const int l4 = LEN & ~3;
+  float4 s4 = 0.f;
+  for (int i = 0; i < l4; i += 4) s4 += vload4(0, x + i);
+  float s = s4.s0 + s4.s1 + s4.s2 + s4.s3;
+  for (int i = l4; i < LEN; ++i) s += x[i];
+  const float mean = s / LEN;
+  float4 v4 = 0.f;
+  for (int i = 0; i < l4; i += 4) {
+    const float4 d = vload4(0, x + i) - mean;
+    v4 = fma(d, d, v4);
+  }
+  float v = v4.s0 + v4.s1 + v4.s2 + v4.s3;
+  for (int i = l4; i < LEN; ++i) v += (x[i] - mean) * (x[i] - mean);
+  const float inv = rsqrt(v / LEN + EPS);
+  for (int i = 0; i < l4; i += 4)
+    vstore4((vload4(0, x + i) - mean) * inv * vload4(0, wei + i) + vload4(0, wei + LEN + i), 0, y + i);
+  for (int i = l4; i < LEN; ++i) y[i] = (x[i] - mean) * inv * wei[i] + wei[LEN + i];
+}

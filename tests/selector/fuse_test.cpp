@@ -319,6 +319,30 @@ TEST(FusedCost, InterpolatesAmongFusedProblemsOfTheSameChain) {
   EXPECT_GT(p.subgraphs[0].predicted_us, 200);
 }
 
+// A chain is no better than its anchor: where the anchor alone runs only oneDNN's reference loop
+// (paddle_det's 3-channel first conv with a blocked src), its unmeasured fused key is excluded too,
+// however cheap the chains interpolated from other shapes look there (oneDNN's post-ops only narrow
+// the implementations; the runtime ran that Conv+BN+HardSwish 724 ms in nChw16c).
+TEST(FusedCost, AChainWhoseAnchorIsAReferenceKernelThereIsExcludedThere) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("r.db"));
+    FillSeparate(db);
+    for (const std::string l : {"nchw", "nhwc"})
+      for (int oc : {4, 16, 32})
+        db.Op(fmt::format("conv2d:mb1ic8ih8iw8oc{}kh3kw3sh1sw1ph1pw1g1+relu+sum+relu", oc), "cpu", l,
+              l == "nhwc" ? 10 : 1000);
+    db.Op(kConv, "cpu", "nhwc", 1, {"f32", true, "ok", ""});  // the anchor: reference only, in nhwc
+    for (const std::string& l : {std::string("nchw"), std::string("nhwc")})
+      db.Reorder("cpu", l, l == "nchw" ? "nhwc" : "nchw", 1, 8, 8, 8, 1);
+    db.Close();
+  }
+  const Plan p = SelectResidual(dir.File("r.db"));
+  ASSERT_EQ(p.subgraphs.size(), 1u);
+  EXPECT_EQ(p.subgraphs[0].layout, "nchw");
+  for (const auto& c : p.subgraphs[0].candidates) EXPECT_NE(c.layout, "nhwc") << c.predicted_us;
+}
+
 // ---- sweep --model ----
 
 TEST(SweepModel, MeasuresTheModelsOwnProblemsThenSelectFindsEveryComputeSubgraphExact) {
