@@ -24,14 +24,6 @@ namespace fs = std::filesystem;
 using selector::onnx_testing::MakeTempDir;
 using selector::onnx_testing::Tiny;
 
-void Values(Tiny& t, const std::string& name, const std::vector<float>& v) {
-  auto* init = t.g->add_initializer();
-  init->set_name(name);
-  init->set_data_type(onnx::TensorProto::FLOAT);
-  init->add_dims(static_cast<int64_t>(v.size()));
-  for (float x : v) init->add_float_data(x);
-}
-
 // Runs the one-input model at `path` under a uniform plan on (unit, layout) with x[i] = f(i), and
 // compares its only output with want(x[i]) (element-wise ops) or want_all(x) (the whole tensor).
 void ExpectComputes(const std::string& path, const std::string& unit, const std::string& layout,
@@ -71,21 +63,8 @@ std::vector<std::pair<std::string, std::string>> States() {
 TEST(DecomposedRuntime, LayerNormComputesTheChainsNormalisation) {
   const fs::path dir = MakeTempDir("dec_ln");
   Tiny t(13);
-  t.Input("x", {"1", "4", "8"});
-  t.Floats("two", {}, 2.0f);
-  t.Floats("eps", {}, 1e-5f);
-  Values(t, "gamma", {1.5f, -0.5f, 2.0f, 1.0f, 0.25f, 3.0f, -1.0f, 0.75f});
-  Values(t, "beta", {0.1f, 0.2f, -0.3f, 0.4f, 0.0f, -1.0f, 2.0f, 0.5f});
-  Tiny::IntsAttr(t.Node("ReduceMean", {"x"}, {"mean"}), "axes", {-1});
-  t.Node("Sub", {"x", "mean"}, {"d"});
-  t.Node("Pow", {"d", "two"}, {"sq"});
-  Tiny::IntsAttr(t.Node("ReduceMean", {"sq"}, {"var"}), "axes", {-1});
-  t.Node("Add", {"var", "eps"}, {"ve"});
-  t.Node("Sqrt", {"ve"}, {"sd"});
-  t.Node("Div", {"d", "sd"}, {"n"});
-  t.Node("Mul", {"n", "gamma"}, {"ng"});
-  t.Node("Add", {"ng", "beta"}, {"y"});
-  t.Output("y", {"1", "4", "8"});
+  selector::onnx_testing::DecomposedLayerNorm(t, {1.5f, -0.5f, 2.0f, 1.0f, 0.25f, 3.0f, -1.0f, 0.75f},
+                                              {0.1f, 0.2f, -0.3f, 0.4f, 0.0f, -1.0f, 2.0f, 0.5f});
   const std::string path = t.Write(dir / "ln.onnx");
   const std::vector<double> gamma = {1.5, -0.5, 2.0, 1.0, 0.25, 3.0, -1.0, 0.75};
   const std::vector<double> beta = {0.1, 0.2, -0.3, 0.4, 0.0, -1.0, 2.0, 0.5};

@@ -88,6 +88,14 @@ struct Tiny {
     }
     for (int64_t k = 0; k < n; ++k) t->add_float_data(v);
   }
+  // A 1-D float initializer holding `v`.
+  void FloatValues(const std::string& name, const std::vector<float>& v) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->add_dims(static_cast<int64_t>(v.size()));
+    for (float x : v) t->add_float_data(x);
+  }
   void Ints(const std::string& name, const std::vector<int64_t>& v, bool scalar = false) {
     auto* t = g->add_initializer();
     t->set_name(name);
@@ -124,6 +132,29 @@ struct Tiny {
     return path.string();
   }
 };
+
+// x [1, 4, C] -> y: LayerNorm over the last axis as PyTorch exports it before opset 17 (ReduceMean,
+// Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add), C = gamma.size(); `exponent` of the Pow and the
+// `axis` of the variance's ReduceMean vary it into chains that are no LayerNorm.
+inline void DecomposedLayerNorm(Tiny& t, const std::vector<float>& gamma, const std::vector<float>& beta,
+                                float eps = 1e-5f, float exponent = 2.0f, int64_t axis = -1) {
+  const std::string c = std::to_string(gamma.size());
+  t.Input("x", {"1", "4", c});
+  t.Floats("two", {}, exponent);
+  t.Floats("eps", {}, eps);
+  t.FloatValues("gamma", gamma);
+  t.FloatValues("beta", beta);
+  Tiny::IntsAttr(t.Node("ReduceMean", {"x"}, {"mean"}), "axes", {-1});
+  t.Node("Sub", {"x", "mean"}, {"d"});
+  t.Node("Pow", {"d", "two"}, {"sq"});
+  Tiny::IntsAttr(t.Node("ReduceMean", {"sq"}, {"var"}), "axes", {axis});
+  t.Node("Add", {"var", "eps"}, {"ve"});
+  t.Node("Sqrt", {"ve"}, {"sd"});
+  t.Node("Div", {"d", "sd"}, {"n"});
+  t.Node("Mul", {"n", "gamma"}, {"ng"});
+  t.Node("Add", {"ng", "beta"}, {"y"});
+  t.Output("y", {"1", "4", c});
+}
 
 // The invariants every partition must hold: each non-constant node in exactly one sub-graph (and no
 // constant in any), nodes sorted within a sub-graph, sub-graphs in topological order, and edges that

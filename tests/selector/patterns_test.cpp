@@ -26,24 +26,10 @@ std::map<std::string, int> OpCounts(const Graph& g) {
   return c;
 }
 
-// x [1, 4, 8] -> LayerNorm as PyTorch exports it before opset 17, with `exponent` for Pow and the
-// variance's ReduceMean over `axis`.
+// A decomposed LayerNorm over 8 channels (onnx_test_util.h), varied by `exponent` and `axis`.
 void DecomposedLayerNorm(Tiny& t, float exponent = 2.0f, int64_t axis = -1) {
-  t.Input("x", {"1", "4", "8"});
-  t.Floats("two", {}, exponent);
-  t.Floats("eps", {}, 1e-5f);
-  t.Floats("gamma", {8}, 1.5f);
-  t.Floats("beta", {8}, 0.25f);
-  Tiny::IntsAttr(t.Node("ReduceMean", {"x"}, {"mean"}), "axes", {-1});
-  t.Node("Sub", {"x", "mean"}, {"d"});
-  t.Node("Pow", {"d", "two"}, {"sq"});
-  Tiny::IntsAttr(t.Node("ReduceMean", {"sq"}, {"var"}), "axes", {axis});
-  t.Node("Add", {"var", "eps"}, {"ve"});
-  t.Node("Sqrt", {"ve"}, {"sd"});
-  t.Node("Div", {"d", "sd"}, {"n"});
-  t.Node("Mul", {"n", "gamma"}, {"ng"});
-  t.Node("Add", {"ng", "beta"}, {"y"});
-  t.Output("y", {"1", "4", "8"});
+  onnx_testing::DecomposedLayerNorm(t, std::vector<float>(8, 1.5f), std::vector<float>(8, 0.25f), 1e-5f,
+                                    exponent, axis);
 }
 
 TEST(Patterns, DecomposedLayerNormBecomesOneLayerNormalization) {
