@@ -31,7 +31,8 @@ class Matcher {
       const auto& n = g.node(i);
       for (const auto& in : n.input())
         if (!in.empty()) readers_[in].push_back(i);
-      for (const auto& out : n.output()) producer_[out] = i;
+      for (const auto& out : n.output())
+        if (!out.empty()) producer_[out] = i;
       if (n.op_type() == "Constant" && IsDefault(n) && n.output_size() == 1) {
         if (const auto* v = fold::FindAttr(n, "value"); v && v->has_t()) {
           consts_[n.output(0)] = fold::ReadTensor(v->t());
@@ -86,10 +87,11 @@ class Matcher {
     auto it = readers_.find(t);
     return it == readers_.end() ? std::set<int>{} : std::set<int>(it->second.begin(), it->second.end());
   }
-  // Node i is `op` of the default domain with one output and `inputs` inputs (any number when < 0).
+  // Node i is `op` of the default domain with one output and `inputs` inputs (when < 0: at least one).
+  // The model has not been checked yet: a node may have any number of inputs and outputs.
   bool Is(int i, const char* op, int inputs) const {
     return i >= 0 && IsDefault(N(i)) && N(i).op_type() == op &&
-           (inputs < 0 || N(i).input_size() == inputs) && N(i).output_size() == 1;
+           (inputs < 0 ? N(i).input_size() >= 1 : N(i).input_size() == inputs) && N(i).output_size() == 1;
   }
   const fold::Val* Const(const std::string& t) const {
     auto it = consts_.find(t);

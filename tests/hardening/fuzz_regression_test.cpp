@@ -71,6 +71,15 @@ TEST_F(FuzzRegression, OnnxSplitOfAScalar) {
   ExpectRefused({"run", model, "--db", QuickDb()}, want);
 }
 
+// ONNX importer: a Conv with a zero stride passes the ONNX checker, and libonnx's conv/pool shape
+// inference divides by it (SIGFPE in onnx::convPoolShapeInference1). Windows must be positive.
+TEST_F(FuzzRegression, OnnxConvWithAZeroStride) {
+  const std::string model = Input("onnx-conv-zero-stride.onnx");
+  const std::string want = fmt::format("model '{}': node 0 (Conv ''): strides [1,0] must be positive", model);
+  ExpectRefused({"select", model, "--db", QuickDb()}, want);
+  ExpectRefused({"run", model, "--db", QuickDb()}, want);
+}
+
 // Plan reader: a float where an integer belongs (index 1e300) was cast to int by nlohmann: undefined
 // behaviour (UBSan: 1e+300 is outside the range of representable values of type 'int').
 TEST_F(FuzzRegression, PlanWithAFloatForAnIndex) {
