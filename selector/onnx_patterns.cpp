@@ -31,6 +31,11 @@ class Matcher {
       const auto& n = g.node(i);
       for (const auto& in : n.input())
         if (!in.empty()) readers_[in].push_back(i);
+      // A control-flow body may read an outer value without listing it: its node reads it too.
+      for (const auto& a : n.attribute()) {
+        if (a.has_g()) ReadBy(a.g(), i);
+        for (const auto& body : a.graphs()) ReadBy(body, i);
+      }
       for (const auto& out : n.output())
         if (!out.empty()) producer_[out] = i;
       if (n.op_type() == "Constant" && IsDefault(n) && n.output_size() == 1) {
@@ -70,6 +75,19 @@ class Matcher {
 
  private:
   static bool IsDefault(const onnx::NodeProto& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
+  // Every name a (nested) body reads, as read by node i (a name the body defines itself counts too:
+  // never rewriting is the safe side).
+  void ReadBy(const onnx::GraphProto& body, int i) {
+    for (const auto& n : body.node()) {
+      for (const auto& in : n.input())
+        if (!in.empty()) readers_[in].push_back(i);
+      for (const auto& a : n.attribute()) {
+        if (a.has_g()) ReadBy(a.g(), i);
+        for (const auto& g : a.graphs()) ReadBy(g, i);
+      }
+    }
+    for (const auto& o : body.output()) readers_[o.name()].push_back(i);
+  }
   const onnx::NodeProto& N(int i) const { return g_.node(i); }
 
   // The node that alone reads `t` (once or more), or -1: also -1 for a graph output.

@@ -68,6 +68,26 @@ TEST(Patterns, AChainThatComputesSomethingElseStaysAsItIs) {
     t.Output("d", {"1", "4", "8"});
     EXPECT_EQ(OpCounts(ImportOnnx(t.Write(dir / "out.onnx"), {})).count("LayerNormalization"), 0u);
   }
+  {  // an intermediate a control-flow body reads from the outer scope, without listing it
+    Tiny t(13);
+    DecomposedLayerNorm(t);
+    t.Input("cond", {}, onnx::TensorProto::BOOL);
+    auto* node = t.Node("If", {"cond"}, {"z"});
+    for (const char* branch : {"then_branch", "else_branch"}) {
+      auto* a = node->add_attribute();
+      a->set_name(branch);
+      a->set_type(onnx::AttributeProto::GRAPH);
+      onnx::GraphProto* body = a->mutable_g();
+      body->set_name(branch);
+      auto* id = body->add_node();
+      id->set_op_type("Identity");
+      id->add_input("d");
+      id->add_output(std::string(branch) + "_out");
+      Tiny::Declare(body->add_output(), std::string(branch) + "_out", {"1", "4", "8"});
+    }
+    t.Output("z", {"1", "4", "8"});
+    EXPECT_EQ(OpCounts(ImportOnnx(t.Write(dir / "if.onnx"), {})).count("LayerNormalization"), 0u);
+  }
   {  // erf(x / 1.5): not GELU; clip to 5: not hard-swish
     Tiny t(13);
     t.Input("x", {"1", "8", "4", "4"});
