@@ -61,6 +61,10 @@ bool IsControlFlow(const std::string& op) {
 
 bool IsDefaultDomain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
 
+// No tensor of a real model comes near this many elements (1 PiB of f32); beyond it sizes would
+// overflow int64 arithmetic (bytes, FLOPs) downstream.
+constexpr int64_t kMaxTensorElems = int64_t{1} << 48;
+
 // Operators with a sliding window (kernel_shape, strides, dilations attributes).
 bool IsWindowed(const std::string& op) {
   return op == "Conv" || op == "ConvTranspose" || op == "ConvInteger" || op == "QLinearConv" ||
@@ -826,6 +830,12 @@ class Importer {
         t.shape_known = it->second.shape_known;
         t.dtype = fold::DtypeName(it->second.elem_type);
         t.is_constant = it->second.is_constant;
+        // Sizes are counted in int64 elements everywhere after import: a shape beyond that (a
+        // declared [8e18, 40]) is impossible, not a large model.
+        int64_t elems = 1;
+        for (int64_t d : t.shape_known ? t.shape : std::vector<int64_t>{})
+          if (d < 0 || __builtin_mul_overflow(elems, d, &elems) || elems > kMaxTensorElems)
+            Fail(fmt::format("value '{}': shape [{}] has more than 2^48 elements", name, fmt::join(t.shape, ",")));
       } else {
         t.shape_known = false;
       }

@@ -80,6 +80,18 @@ TEST_F(FuzzRegression, OnnxConvWithAZeroStride) {
   ExpectRefused({"run", model, "--db", QuickDb()}, want);
 }
 
+// ONNX importer: an unknown operator whose declared output shape is [4,72065,62,19595788287,...]: its
+// element count overflowed int64 when the importer costed it (UBSan: signed integer overflow in
+// TensorInfo::Elems). An impossible shape is refused.
+TEST_F(FuzzRegression, OnnxDeclaredShapeBeyondInt64) {
+  const std::string model = Input("onnx-declared-shape-overflow.onnx");
+  const std::string want = fmt::format(
+      "model '{}': value '2': shape [4,72065,62,19595788287,23,40,66,13170,38,62] has more than 2^48 elements",
+      model);
+  ExpectRefused({"select", model, "--db", QuickDb()}, want);
+  ExpectRefused({"run", model, "--db", QuickDb()}, want);
+}
+
 // Plan reader: a float where an integer belongs (index 1e300) was cast to int by nlohmann: undefined
 // behaviour (UBSan: 1e+300 is outside the range of representable values of type 'int').
 TEST_F(FuzzRegression, PlanWithAFloatForAnIndex) {
