@@ -323,6 +323,18 @@ class Importer {
           if (std::any_of(v.begin(), v.end(), [](int64_t x) { return x < 1; }))
             Fail(fmt::format("{}: {} [{}] must be positive", NodeLabel(i, n), a, fmt::join(v, ",")));
         }
+      // Weights of another rank than the input: libonnx's conv inference indexes one by the other's
+      // rank (a SIGSEGV in convTransposeShapeInference, found by fuzz_onnx_import). Checked where
+      // both are known before inference (graph inputs, initializers).
+      const std::string& op = n.op_type();
+      if (dom.empty() && (op == "Conv" || op == "ConvTranspose" || op == "ConvInteger" || op == "DeformConv") &&
+          n.input_size() >= 2) {
+        auto x = vals_.find(n.input(0)), w = vals_.find(n.input(1));
+        if (x != vals_.end() && w != vals_.end() && x->second.shape_known && w->second.shape_known &&
+            x->second.shape.size() != w->second.shape.size())
+          Fail(fmt::format("{}: weights '{}' of rank {} for an input of rank {}", NodeLabel(i, n),
+                           n.input(1), w->second.shape.size(), x->second.shape.size()));
+      }
       for (const auto& o : n.output())
         if (!o.empty()) {
           produced.insert(o);

@@ -92,6 +92,16 @@ TEST_F(FuzzRegression, OnnxDeclaredShapeBeyondInt64) {
   ExpectRefused({"run", model, "--db", QuickDb()}, want);
 }
 
+// ONNX importer: a ConvTranspose whose weights (a graph input) have rank 2 beside a rank-4 input
+// passes the checker, and libonnx's convTransposeShapeInference reads past the weights' dims (SIGSEGV).
+TEST_F(FuzzRegression, OnnxConvTransposeWithWeightsOfAnotherRank) {
+  const std::string model = Input("onnx-convtranspose-weights-rank.onnx");
+  const std::string want =
+      fmt::format("model '{}': node 0 (ConvTranspose ''): weights 'W' of rank 2 for an input of rank 4", model);
+  ExpectRefused({"select", model, "--db", QuickDb()}, want);
+  ExpectRefused({"run", model, "--db", QuickDb()}, want);
+}
+
 // Plan reader: a float where an integer belongs (index 1e300) was cast to int by nlohmann: undefined
 // behaviour (UBSan: 1e+300 is outside the range of representable values of type 'int').
 TEST_F(FuzzRegression, PlanWithAFloatForAnIndex) {
