@@ -327,6 +327,16 @@ class Importer {
       // rank (a SIGSEGV in convTransposeShapeInference, found by fuzz_onnx_import). Checked where
       // both are known before inference (graph inputs, initializers).
       const std::string& op = n.op_type();
+      // LayerNormalization's axis outside its input's rank: libonnx's inference indexes the shape
+      // with it (SIGSEGV on a scalar input, found by fuzz_onnx_import).
+      if (dom.empty() && op == "LayerNormalization" && n.input_size() >= 1) {
+        auto x = vals_.find(n.input(0));
+        if (x != vals_.end() && x->second.shape_known) {
+          const int64_t r = static_cast<int64_t>(x->second.shape.size()), axis = fold::AttrInt(n, "axis", -1);
+          if (axis < -r || axis >= r)
+            Fail(fmt::format("{}: axis {} out of range for an input of rank {}", NodeLabel(i, n), axis, r));
+        }
+      }
       if (dom.empty() && (op == "Conv" || op == "ConvTranspose" || op == "ConvInteger" || op == "DeformConv") &&
           n.input_size() >= 2) {
         auto x = vals_.find(n.input(0)), w = vals_.find(n.input(1));

@@ -102,6 +102,16 @@ TEST_F(FuzzRegression, OnnxConvTransposeWithWeightsOfAnotherRank) {
   ExpectRefused({"run", model, "--db", QuickDb()}, want);
 }
 
+// ONNX importer: a LayerNormalization (opset 17) of a scalar graph input: libonnx's inference indexed
+// the empty shape with axis -1 (SIGSEGV). Its axis must lie within the input's rank.
+TEST_F(FuzzRegression, OnnxLayerNormOfAScalar) {
+  const std::string model = Input("onnx-layernorm-of-a-scalar.onnx");
+  const std::string want =
+      fmt::format("model '{}': node 0 (LayerNormalization ''): axis -1 out of range for an input of rank 0", model);
+  ExpectRefused({"select", model, "--db", QuickDb()}, want);
+  ExpectRefused({"run", model, "--db", QuickDb()}, want);
+}
+
 // Plan reader: a float where an integer belongs (index 1e300) was cast to int by nlohmann: undefined
 // behaviour (UBSan: 1e+300 is outside the range of representable values of type 'int').
 TEST_F(FuzzRegression, PlanWithAFloatForAnIndex) {
