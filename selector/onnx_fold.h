@@ -9,6 +9,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,6 +19,9 @@ namespace layoutdb::selector::fold {
 // Tensors with more elements than this keep only their shape: folding is for shape arithmetic, not
 // for weights.
 constexpr int64_t kMaxFoldElems = 1 << 16;
+
+// "a float value used as an integer is out of range: 9.97e+35".
+std::string FloatOutOfRange(double x);
 
 // What the importer knows about one value.
 struct Val {
@@ -31,7 +35,13 @@ struct Val {
   std::vector<double> f;
   int64_t Elems() const;
   double At(int64_t k) const { return is_float ? f[k] : static_cast<double>(i[k]); }
-  int64_t IntAt(int64_t k) const { return is_float ? static_cast<int64_t>(f[k]) : i[k]; }
+  // A float read as an integer (a shape given in floats) must fit int64: NaN or 1e36 throws.
+  int64_t IntAt(int64_t k) const {
+    if (!is_float) return i[k];
+    if (!(f[k] > -9.2e18 && f[k] < 9.2e18))
+      throw std::runtime_error(FloatOutOfRange(f[k]));
+    return static_cast<int64_t>(f[k]);
+  }
 };
 
 using ValMap = std::unordered_map<std::string, Val>;

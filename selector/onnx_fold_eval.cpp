@@ -13,6 +13,10 @@
 
 namespace layoutdb::selector::fold {
 
+std::string FloatOutOfRange(double x) {
+  return fmt::format("a float value used as an integer is out of range: {:g}", x);
+}
+
 using onnx::TensorProto;
 
 int64_t Val::Elems() const {

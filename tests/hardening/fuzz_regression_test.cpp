@@ -112,6 +112,16 @@ TEST_F(FuzzRegression, OnnxLayerNormOfAScalar) {
   ExpectRefused({"run", model, "--db", QuickDb()}, want);
 }
 
+// ONNX importer: a Pad whose pads come from a float Constant of 9.97e35: the importer cast it to
+// int64 (UBSan: outside the range of representable values, selector/onnx_fold.h).
+TEST_F(FuzzRegression, OnnxFloatShapeValueBeyondInt64) {
+  const std::string model = Input("onnx-float-shape-out-of-range.onnx");
+  const std::string want = fmt::format(
+      "model '{}': node 4 (Pad 'x3'): a float value used as an integer is out of range: 9.96921e+35", model);
+  ExpectRefused({"select", model, "--db", QuickDb()}, want);
+  ExpectRefused({"run", model, "--db", QuickDb()}, want);
+}
+
 // Plan reader: a float where an integer belongs (index 1e300) was cast to int by nlohmann: undefined
 // behaviour (UBSan: 1e+300 is outside the range of representable values of type 'int').
 TEST_F(FuzzRegression, PlanWithAFloatForAnIndex) {
