@@ -262,6 +262,41 @@ class Importer {
     for (const auto& o : g.output()) outputs_.push_back(o.name());
   }
 
+  // Nodes ONNX's checker accepts but libonnx's shape inference crashes on (each found by
+  // fuzz_onnx_import), refused with one line first. Shapes are those known before inference (graph
+  // inputs, initializers): a bad rank produced inside the graph can still reach libonnx.
+  void RefuseWhatOnnxInferenceCrashesOn(int i, const onnx::NodeProto& n) const {
+    const std::string& op = n.op_type();
+    auto known = [&](int k) -> const fold::Val* {
+      if (k >= n.input_size()) return nullptr;
+      auto it = vals_.find(n.input(k));
+      return it != vals_.end() && it->second.shape_known ? &it->second : nullptr;
+    };
+    // A window of a non-positive size or step: conv/pool inference divides by it (SIGFPE).
+    if (IsWindowed(op))
+      for (const char* a : {"strides", "dilations", "kernel_shape"}) {
+        const std::vector<int64_t> v = fold::AttrInts(n, a);
+        if (std::any_of(v.begin(), v.end(), [](int64_t x) { return x < 1; }))
+          Fail(fmt::format("{}: {} [{}] must be positive", NodeLabel(i, n), a, fmt::join(v, ",")));
+      }
+    // Weights of another rank than the input: conv inference indexes one by the other's rank
+    // (SIGSEGV in convTransposeShapeInference).
+    if (op == "Conv" || op == "ConvTranspose" || op == "ConvInteger" || op == "DeformConv") {
+      const fold::Val *x = known(0), *w = known(1);
+      if (x && w && x->shape.size() != w->shape.size())
+        Fail(fmt::format("{}: weights '{}' of rank {} for an input of rank {}", NodeLabel(i, n), n.input(1),
+                         w->shape.size(), x->shape.size()));
+    }
+    // LayerNormalization's axis outside its input's rank: its inference indexes the shape with it
+    // (SIGSEGV on a scalar).
+    if (op == "LayerNormalization")
+      if (const fold::Val* x = known(0)) {
+        const int64_t r = static_cast<int64_t>(x->shape.size()), axis = fold::AttrInt(n, "axis", -1);
+        if (axis < -r || axis >= r)
+          Fail(fmt::format("{}: axis {} out of range for an input of rank {}", NodeLabel(i, n), axis, r));
+      }
+  }
+
   void ClassifyNodes() {
     const auto& g = model_.graph();
     states_.resize(g.node_size());
@@ -315,36 +350,7 @@ class Importer {
           s.check_error = what.substr(0, what.find('\n'));
         }
       }
-      // A window of a non-positive size or step passes the checker, and ONNX's conv/pool inference
-      // divides by it (a zero stride: SIGFPE inside libonnx, found by fuzz_onnx_import).
-      if (dom.empty() && IsWindowed(n.op_type()))
-        for (const char* a : {"strides", "dilations", "kernel_shape"}) {
-          const std::vector<int64_t> v = fold::AttrInts(n, a);
-          if (std::any_of(v.begin(), v.end(), [](int64_t x) { return x < 1; }))
-            Fail(fmt::format("{}: {} [{}] must be positive", NodeLabel(i, n), a, fmt::join(v, ",")));
-        }
-      // Weights of another rank than the input: libonnx's conv inference indexes one by the other's
-      // rank (a SIGSEGV in convTransposeShapeInference, found by fuzz_onnx_import). Checked where
-      // both are known before inference (graph inputs, initializers).
-      const std::string& op = n.op_type();
-      // LayerNormalization's axis outside its input's rank: libonnx's inference indexes the shape
-      // with it (SIGSEGV on a scalar input, found by fuzz_onnx_import).
-      if (dom.empty() && op == "LayerNormalization" && n.input_size() >= 1) {
-        auto x = vals_.find(n.input(0));
-        if (x != vals_.end() && x->second.shape_known) {
-          const int64_t r = static_cast<int64_t>(x->second.shape.size()), axis = fold::AttrInt(n, "axis", -1);
-          if (axis < -r || axis >= r)
-            Fail(fmt::format("{}: axis {} out of range for an input of rank {}", NodeLabel(i, n), axis, r));
-        }
-      }
-      if (dom.empty() && (op == "Conv" || op == "ConvTranspose" || op == "ConvInteger" || op == "DeformConv") &&
-          n.input_size() >= 2) {
-        auto x = vals_.find(n.input(0)), w = vals_.find(n.input(1));
-        if (x != vals_.end() && w != vals_.end() && x->second.shape_known && w->second.shape_known &&
-            x->second.shape.size() != w->second.shape.size())
-          Fail(fmt::format("{}: weights '{}' of rank {} for an input of rank {}", NodeLabel(i, n),
-                           n.input(1), w->second.shape.size(), x->second.shape.size()));
-      }
+      if (dom.empty()) RefuseWhatOnnxInferenceCrashesOn(i, n);
       for (const auto& o : n.output())
         if (!o.empty()) {
           produced.insert(o);
