@@ -21,6 +21,13 @@ class FuzzRegression : public ::testing::Test {
     EXPECT_TRUE(OneErrorLine(r)) << r.out;
     EXPECT_EQ(ErrorText(r), what);
   }
+  // An ONNX file (regressions/`name`) that `select` and `run` both refuse with "model 'F': " + `why`.
+  void ExpectModelRefused(const std::string& name, const std::string& why) {
+    const std::string model = Input(name);
+    const std::string want = fmt::format("model '{}': {}", model, why);
+    ExpectRefused({"select", model, "--db", QuickDb()}, want);
+    ExpectRefused({"run", model, "--db", QuickDb()}, want);
+  }
   TempDir dir_;
 };
 
@@ -65,61 +72,42 @@ TEST_F(FuzzRegression, SpecWithANewlineInAPropertyName) {
 // ONNX importer: a Split of a scalar read its axis 0 past the end of an empty shape (UBSan: reference
 // binding to null pointer, selector/onnx_fold.cpp); a scalar has no axis.
 TEST_F(FuzzRegression, OnnxSplitOfAScalar) {
-  const std::string model = Input("onnx-split-of-a-scalar.onnx");
-  const std::string want = fmt::format("model '{}': node 0 (Split ''): axis 0 out of range for rank 0", model);
-  ExpectRefused({"select", model, "--db", QuickDb()}, want);
-  ExpectRefused({"run", model, "--db", QuickDb()}, want);
+  ExpectModelRefused("onnx-split-of-a-scalar.onnx", "node 0 (Split ''): axis 0 out of range for rank 0");
 }
 
 // ONNX importer: a Conv with a zero stride passes the ONNX checker, and libonnx's conv/pool shape
 // inference divides by it (SIGFPE in onnx::convPoolShapeInference1). Windows must be positive.
 TEST_F(FuzzRegression, OnnxConvWithAZeroStride) {
-  const std::string model = Input("onnx-conv-zero-stride.onnx");
-  const std::string want = fmt::format("model '{}': node 0 (Conv ''): strides [1,0] must be positive", model);
-  ExpectRefused({"select", model, "--db", QuickDb()}, want);
-  ExpectRefused({"run", model, "--db", QuickDb()}, want);
+  ExpectModelRefused("onnx-conv-zero-stride.onnx", "node 0 (Conv ''): strides [1,0] must be positive");
 }
 
 // ONNX importer: an unknown operator whose declared output shape is [4,72065,62,19595788287,...]: its
 // element count overflowed int64 when the importer costed it (UBSan: signed integer overflow in
 // TensorInfo::Elems). An impossible shape is refused.
 TEST_F(FuzzRegression, OnnxDeclaredShapeBeyondInt64) {
-  const std::string model = Input("onnx-declared-shape-overflow.onnx");
-  const std::string want = fmt::format(
-      "model '{}': value '2': shape [4,72065,62,19595788287,23,40,66,13170,38,62] has more than 2^48 elements",
-      model);
-  ExpectRefused({"select", model, "--db", QuickDb()}, want);
-  ExpectRefused({"run", model, "--db", QuickDb()}, want);
+  ExpectModelRefused("onnx-declared-shape-overflow.onnx",
+                     "value '2': shape [4,72065,62,19595788287,23,40,66,13170,38,62] has more than 2^48 elements");
 }
 
 // ONNX importer: a ConvTranspose whose weights (a graph input) have rank 2 beside a rank-4 input
 // passes the checker, and libonnx's convTransposeShapeInference reads past the weights' dims (SIGSEGV).
 TEST_F(FuzzRegression, OnnxConvTransposeWithWeightsOfAnotherRank) {
-  const std::string model = Input("onnx-convtranspose-weights-rank.onnx");
-  const std::string want =
-      fmt::format("model '{}': node 0 (ConvTranspose ''): weights 'W' of rank 2 for an input of rank 4", model);
-  ExpectRefused({"select", model, "--db", QuickDb()}, want);
-  ExpectRefused({"run", model, "--db", QuickDb()}, want);
+  ExpectModelRefused("onnx-convtranspose-weights-rank.onnx",
+                     "node 0 (ConvTranspose ''): weights 'W' of rank 2 for an input of rank 4");
 }
 
 // ONNX importer: a LayerNormalization (opset 17) of a scalar graph input: libonnx's inference indexed
 // the empty shape with axis -1 (SIGSEGV). Its axis must lie within the input's rank.
 TEST_F(FuzzRegression, OnnxLayerNormOfAScalar) {
-  const std::string model = Input("onnx-layernorm-of-a-scalar.onnx");
-  const std::string want =
-      fmt::format("model '{}': node 0 (LayerNormalization ''): axis -1 out of range for an input of rank 0", model);
-  ExpectRefused({"select", model, "--db", QuickDb()}, want);
-  ExpectRefused({"run", model, "--db", QuickDb()}, want);
+  ExpectModelRefused("onnx-layernorm-of-a-scalar.onnx",
+                     "node 0 (LayerNormalization ''): axis -1 out of range for an input of rank 0");
 }
 
 // ONNX importer: a Pad whose pads come from a float Constant of 9.97e35: the importer cast it to
 // int64 (UBSan: outside the range of representable values, selector/onnx_fold.h).
 TEST_F(FuzzRegression, OnnxFloatShapeValueBeyondInt64) {
-  const std::string model = Input("onnx-float-shape-out-of-range.onnx");
-  const std::string want = fmt::format(
-      "model '{}': node 4 (Pad 'x3'): a float value used as an integer is out of range: 9.96921e+35", model);
-  ExpectRefused({"select", model, "--db", QuickDb()}, want);
-  ExpectRefused({"run", model, "--db", QuickDb()}, want);
+  ExpectModelRefused("onnx-float-shape-out-of-range.onnx",
+                     "node 4 (Pad 'x3'): a float value used as an integer is out of range: 9.96921e+35");
 }
 
 // Plan reader: a float where an integer belongs (index 1e300) was cast to int by nlohmann: undefined
