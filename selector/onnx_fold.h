@@ -20,6 +20,9 @@ namespace layoutdb::selector::fold {
 // for weights.
 constexpr int64_t kMaxFoldElems = 1 << 16;
 
+// The default ONNX domain, as nodes and opset imports name it ("" or "ai.onnx").
+inline bool IsDefaultDomain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
+
 // "a float value used as an integer is out of range: 9.97e+35".
 std::string FloatOutOfRange(double x);
 

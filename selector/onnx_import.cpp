@@ -59,7 +59,7 @@ bool IsControlFlow(const std::string& op) {
   return op == "If" || op == "Loop" || op == "Scan" || op == "SequenceMap";
 }
 
-bool IsDefaultDomain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
+using fold::IsDefaultDomain;
 
 // No tensor of a real model comes near this many elements (1 PiB of f32); beyond it sizes would
 // overflow int64 arithmetic (bytes, FLOPs) downstream.

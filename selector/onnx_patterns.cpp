@@ -74,7 +74,7 @@ class Matcher {
   }
 
  private:
-  static bool IsDefault(const onnx::NodeProto& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
+  static bool IsDefault(const onnx::NodeProto& n) { return fold::IsDefaultDomain(n.domain()); }
   // Every name a (nested) body reads, as read by node i (a name the body defines itself counts too:
   // never rewriting is the safe side).
   void ReadBy(const onnx::GraphProto& body, int i) {
@@ -290,7 +290,7 @@ class Matcher {
 std::string RewriteDecomposedOps(onnx::ModelProto& model) {
   int64_t opset = 0;
   for (const auto& o : model.opset_import())
-    if (o.domain().empty() || o.domain() == "ai.onnx") opset = o.version();
+    if (fold::IsDefaultDomain(o.domain())) opset = o.version();
   auto* g = model.mutable_graph();
   std::vector<Match> matches = Matcher(*g).FindAll(opset);
   if (matches.empty()) return {};
