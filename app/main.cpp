@@ -60,15 +60,19 @@ int RunRefine(layoutdb::profiler::SweepOptions o, layoutdb::selector::RefineOpti
   return rc;
 }
 
-// The problems of `sweep --model` (the selector lists them: the fused key of every anchor sub-graph,
-// every other node's problem).
-std::vector<std::string> ModelKeys(const std::string& model, const std::vector<std::string>& input_texts) {
+// What `sweep --model` measures (the selector lists it): the fused key of every anchor sub-graph, every
+// other node's problem, and the conversions and transfers of the tensors between sub-graphs.
+void SetModelWork(const std::string& model, const std::vector<std::string>& input_texts,
+                  layoutdb::profiler::SweepOptions* o) {
   std::map<std::string, std::vector<int64_t>> inputs;
   for (const auto& t : input_texts) inputs.insert(layoutdb::ParseInputShape(t));
-  std::vector<std::string> keys = layoutdb::ModelProblems(model, inputs);
-  if (keys.empty())
+  layoutdb::ModelProblemSet set = layoutdb::ModelProblems(model, inputs);
+  if (set.keys.empty())
     throw std::runtime_error(fmt::format("--model {}: no node of the model has a database problem", model));
-  return keys;
+  o->keys = std::move(set.keys);
+  o->transition_shapes.clear();
+  for (const auto& s : set.conversion_shapes) o->transition_shapes.push_back({s[0], s[1], s[2], s[3]});
+  o->transfer_bytes = std::move(set.transfer_bytes);
 }
 
 // profiler/: devices, sweep.
@@ -113,8 +117,8 @@ void AddProfilerCommands(CLI::App& app) {
   auto* model_opt = sweep->add_option(
       "--model", refine->model,
       "Measure exactly this ONNX model's problems (the fused key of every anchor sub-graph, every other "
-      "node's problem) with the default spec's settings, instead of a spec; with --refine: take the "
-      "candidates from this model's plan");
+      "node's problem, the conversions and transfers of the tensors between sub-graphs) with the default "
+      "spec's settings, instead of a spec; with --refine: take the candidates from this model's plan");
   sweep->add_option("--input", refine->inputs, "With --model: fix an input's shape, NAME:1,3,224,224 (repeatable)")
       ->needs(model_opt);
   model_opt->excludes(sweep->get_option("--spec"));
@@ -125,7 +129,7 @@ void AddProfilerCommands(CLI::App& app) {
       return;
     }
     if (!refine->model.empty()) {  // the default spec's dtypes and settings, the model's keys
-      o->keys = ModelKeys(refine->model, refine->inputs);
+      SetModelWork(refine->model, refine->inputs, o.get());
       o->spec = "default";
     }
     g_exit = layoutdb::profiler::RunSweep(*o);

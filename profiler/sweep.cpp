@@ -589,18 +589,27 @@ std::string CalibrationLine(db::Database& database, int64_t sweep_id) {
 
 }  // namespace
 
-SweepSpec SpecOfKeys(const SweepSpec& spec, const std::vector<std::string>& keys) {
+SweepSpec SpecOfKeys(const SweepSpec& spec, const std::vector<std::string>& keys,
+                     const std::vector<microbench::Shape4>& transition_shapes,
+                     const std::vector<int64_t>& transfer_bytes) {
   SweepSpec out = spec;
   out.name = spec.name + "+keys";
   out.problems.clear();
-  out.transition_shapes.clear();
-  out.transition_dtypes.clear();
-  out.transfer_bytes.clear();
+  out.transition_shapes = transition_shapes;
+  if (transition_shapes.empty()) out.transition_dtypes.clear();
+  else if (out.transition_dtypes.empty()) out.transition_dtypes = {"f32"};
+  out.transfer_bytes = transfer_bytes;
   json j = json::parse(spec.text);
   j["name"] = out.name;
   j["problems"] = json::array({json{{"name", "keys"}, {"keys", keys}}});
   j.erase("transitions");
   j.erase("transfers");
+  if (!transition_shapes.empty()) {
+    json shapes = json::array();
+    for (const auto& sh : transition_shapes) shapes.push_back(sh.Key());
+    j["transitions"] = {{"shapes", shapes}, {"dtypes", out.transition_dtypes}};
+  }
+  if (!transfer_bytes.empty()) j["transfers"] = {{"bytes", transfer_bytes}};
   for (const auto& k : keys) {
     try {
       out.problems.push_back({Problem::Parse(k), spec.dtypes, "keys"});
@@ -616,7 +625,8 @@ SweepSpec SpecOfKeys(const SweepSpec& spec, const std::vector<std::string>& keys
 int RunSweep(const SweepOptions& o) {
   if (o.cache != "hot" && o.cache != "cold")
     throw std::invalid_argument(fmt::format("bad --cache '{}': expected hot or cold", o.cache));
-const SweepSpec spec = o.keys.empty() ? LoadSpec(o.spec) : SpecOfKeys(LoadSpec(o.spec), o.keys);
+  const SweepSpec spec = o.keys.empty() ? LoadSpec(o.spec)
+                                        : SpecOfKeys(LoadSpec(o.spec), o.keys, o.transition_shapes, o.transfer_bytes);
   std::vector<std::string> warnings;
   auto units = microbench::DiscoverUnits(&warnings);
   for (const auto& w : warnings) fmt::print(stderr, "layoutdb: warning: {}\n", w);

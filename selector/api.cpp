@@ -155,10 +155,12 @@ Plan Selector::Select(const std::string& model_path, const SelectOptions& option
   return plan;
 }
 
-std::vector<std::string> ModelProblems(const std::string& model_path,
-                                       const std::map<std::string, std::vector<int64_t>>& inputs) {
+ModelProblemSet ModelProblems(const std::string& model_path,
+                              const std::map<std::string, std::vector<int64_t>>& inputs) {
   const selector::Graph g = selector::ImportOnnx(model_path, inputs);
-  return selector::ModelProblemKeys(g, selector::DefaultPartition(g));
+  const selector::Partition part = selector::DefaultPartition(g);
+  selector::BoundaryTensors tensors = selector::ModelBoundaryTensors(g, part);
+  return {selector::ModelProblemKeys(g, part), std::move(tensors.shapes4), std::move(tensors.bytes_f32)};
 }
 
 std::string ModelHash(const std::string& model_path) {

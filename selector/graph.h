@@ -112,6 +112,16 @@ std::optional<FusedProblem> FuseSubgraph(const Graph& g, const Subgraph& sg);
 // problem of every node no fused key covers; sorted, unique.
 std::vector<std::string> ModelProblemKeys(const Graph& g, const Partition& part);
 
+// The tensors a partitioned model moves between its sub-graphs, and in from and out to the host: what
+// its plans convert (a 4-D tensor between layouts) and transfer (any tensor between units). Constants
+// and tensors of unknown shape are left out. `sweep --model` measures these conversions and transfers
+// beside the model's problems, so that a plan needs no other sweep. Sorted, unique.
+struct BoundaryTensors {
+  std::vector<std::vector<int64_t>> shapes4;  // N, C, H, W of the 4-D ones
+  std::vector<int64_t> bytes_f32;             // the bytes of every one in f32
+};
+BoundaryTensors ModelBoundaryTensors(const Graph& g, const Partition& part);
+
 // Recomputes edges for the given sub-graphs (used by both partitioners).
 std::vector<Edge> ComputeEdges(const Graph& g, const std::vector<Subgraph>& subgraphs);
 

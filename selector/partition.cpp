@@ -349,6 +349,24 @@ Partition LoadPartition(const Graph& g, const std::string& json_path) {
   return p;
 }
 
+BoundaryTensors ModelBoundaryTensors(const Graph& g, const Partition& part) {
+  std::set<std::vector<int64_t>> shapes;
+  std::set<int64_t> bytes;
+  auto add = [&](const std::string& name) {
+    auto it = g.tensors.find(name);
+    if (it == g.tensors.end() || it->second.is_constant || !it->second.shape_known) return;
+    const TensorInfo& t = it->second;
+    // Integer tensors (indices, shapes) stay on the host in the runtime: never converted or moved.
+    const bool floating = t.dtype == "f32" || t.dtype == "f16" || t.dtype == "bf16" || t.dtype == "f64";
+    if (!floating || t.Elems() <= 0) return;
+    bytes.insert(4 * t.Elems());
+    if (t.shape.size() == 4) shapes.insert(t.shape);
+  };
+  for (const Edge& e : part.edges) add(e.tensor);  // between sub-graphs, and the graph's inputs
+  for (const auto& out : g.outputs) add(out);
+  return {{shapes.begin(), shapes.end()}, {bytes.begin(), bytes.end()}};
+}
+
 std::vector<Edge> ComputeEdges(const Graph& g, const std::vector<Subgraph>& subgraphs) {
   std::vector<int> owner(g.nodes.size(), -1);
   for (size_t s = 0; s < subgraphs.size(); ++s)

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "layoutdb/json_schema.h"
@@ -358,8 +359,14 @@ TEST(SweepModel, MeasuresTheModelsOwnProblemsThenSelectFindsEveryComputeSubgraph
                                         bin, model.string(), db);
   ASSERT_EQ(layoutdb::testing::Shell(sweep, &out), 0) << out;
   // The keys it measured are the model's own.
-  const std::vector<std::string> keys = ModelProblems(model.string(), {{"image", {1, 3, 64, 64}}});
+  const ModelProblemSet set = ModelProblems(model.string(), {{"image", {1, 3, 64, 64}}});
+  const std::vector<std::string>& keys = set.keys;
   ASSERT_FALSE(keys.empty());
+  // So are the conversions: the image and the feature maps between sub-graphs.
+  EXPECT_NE(std::find(set.conversion_shapes.begin(), set.conversion_shapes.end(), std::vector<int64_t>{1, 3, 64, 64}),
+            set.conversion_shapes.end());
+  EXPECT_GE(set.conversion_shapes.size(), 2u);
+  EXPECT_GE(set.transfer_bytes.size(), set.conversion_shapes.size());
   EXPECT_TRUE(std::any_of(keys.begin(), keys.end(), [](const auto& k) { return k.find("+") != std::string::npos; }));
   // Resumable like any sweep: a second run measures nothing again.
   ASSERT_EQ(layoutdb::testing::Shell(fmt::format("'{}' sweep --model '{}' --input image:1,3,64,64 --db '{}' "
@@ -368,7 +375,9 @@ TEST(SweepModel, MeasuresTheModelsOwnProblemsThenSelectFindsEveryComputeSubgraph
                                      &out),
             0)
       << out;
-  EXPECT_NE(out.find(fmt::format("{} resumed", keys.size())), std::string::npos) << out;
+  // (one point per problem, one per conversion shape on the cpu; no OpenCL unit: no transfers)
+  EXPECT_NE(out.find(fmt::format("{} resumed", keys.size() + set.conversion_shapes.size())), std::string::npos)
+      << out;
 
   ASSERT_EQ(layoutdb::testing::Shell(fmt::format("'{}' select '{}' --input image:1,3,64,64 --db '{}' --units cpu "
                                                  "--json",
@@ -389,6 +398,16 @@ TEST(SweepModel, MeasuresTheModelsOwnProblemsThenSelectFindsEveryComputeSubgraph
     }
   }
   EXPECT_GE(compute, 6);
+  // A database holding only this sweep plans the model with every layout open: every conversion it
+  // needs was measured (before they were, on a fresh file, every layout but nchw was "infeasible" and
+  // MobileNetV2's plan ran 8x slower than with a default sweep).
+  for (const auto& note : j["notes"]) EXPECT_EQ(note.get<std::string>().find("infeasible"), std::string::npos) << note;
+  std::map<std::string, double> baseline;
+  for (const auto& b : j["baselines"])
+    if (b.contains("total_us") && b["total_us"].is_number()) baseline[b["name"]] = b["total_us"];
+  for (const char* name : {"cpu:nchw", "cpu:nhwc", "cpu:nChw16c", "cpu:any"})
+    EXPECT_TRUE(baseline.count(name)) << name << " has no prediction: " << j["baselines"].dump();
+  EXPECT_LE(j["total_predicted_us"].get<double>(), baseline["cpu:nchw"] * (1 + 1e-9));
   // A bad model path: one line, non-zero exit.
   EXPECT_NE(layoutdb::testing::Shell(fmt::format("'{}' sweep --model '{}' --db '{}'", bin, dir.File("none.onnx"), db),
                                      &out),

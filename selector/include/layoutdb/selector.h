@@ -115,11 +115,19 @@ struct Plan {
   std::string ToTable() const;               // what `layoutdb select` prints
 };
 
-// The database problems a model runs as under the default partition (what `layoutdb sweep --model`
-// measures): the fused key of every anchor sub-graph and the problem of every other node that has
-// one; sorted, unique. Throws std::runtime_error naming the file, as Select does.
-std::vector<std::string> ModelProblems(const std::string& model_path,
-                                       const std::map<std::string, std::vector<int64_t>>& inputs);
+// What `layoutdb sweep --model` measures for a model under the default partition. Throws
+// std::runtime_error naming the file, as Select does.
+struct ModelProblemSet {
+  // The database problems it runs as: the fused key of every anchor sub-graph and the problem of every
+  // other node that has one; sorted, unique.
+  std::vector<std::string> keys;
+  // The conversions and transfers its plans may need: N, C, H, W of every 4-D float tensor between
+  // sub-graphs (graph inputs and outputs included), and the f32 bytes of every float tensor there.
+  std::vector<std::vector<int64_t>> conversion_shapes;
+  std::vector<int64_t> transfer_bytes;
+};
+ModelProblemSet ModelProblems(const std::string& model_path,
+                              const std::map<std::string, std::vector<int64_t>>& inputs);
 
 // A fingerprint of a model file's bytes (16 hex digits; a plan carries it so that a runtime can refuse a
 // plan made for another model). Throws naming the file when it cannot be read.

@@ -27,6 +27,11 @@ struct SweepOptions {
   // spec's problems, reorders and transfers (`sweep --refine`: the selector picks them). Stored like
   // any sweep (spec name `<spec>+keys`); a key already measured is skipped, as on a resume.
   std::vector<std::string> keys;
+  // With keys (`sweep --model`): also the conversions of these tensor shapes between every pair of a
+  // unit's layouts (in the spec's conversion dtypes), and transfers of these sizes to and from every
+  // OpenCL unit, so that a plan for the model needs no other sweep. Empty: none (`sweep --refine`).
+  std::vector<microbench::Shape4> transition_shapes;
+  std::vector<int64_t> transfer_bytes;
   int visits = 0;                   // visits per point (--visits); 0: the spec's (SweepSpec::visits)
 };
 
@@ -40,9 +45,12 @@ constexpr int kSweepInterrupted = 130; // SIGINT/SIGTERM: stopped after committi
 // a file another sweep is writing: a sweep holds an advisory lock on its file for its whole life).
 int RunSweep(const SweepOptions& options);
 
-// The spec restricted to `keys` (see SweepOptions::keys): its problems replaced by the keys, no
-// reorder shapes or transfer sizes. Throws std::runtime_error naming a key that does not parse.
-SweepSpec SpecOfKeys(const SweepSpec& spec, const std::vector<std::string>& keys);
+// The spec restricted to `keys` (see SweepOptions::keys): its problems replaced by the keys, its
+// conversion shapes and transfer sizes by the given ones (none by default). Throws std::runtime_error
+// naming a key that does not parse.
+SweepSpec SpecOfKeys(const SweepSpec& spec, const std::vector<std::string>& keys,
+                     const std::vector<microbench::Shape4>& transition_shapes = {},
+                     const std::vector<int64_t>& transfer_bytes = {});
 
 // Parses "K/N" (K in 0..N-1). Throws std::invalid_argument.
 void ParseShard(const std::string& text, int* index, int* count);
