@@ -116,6 +116,31 @@ TEST(Spec, VisitsAndReVisitsComeFromMeasureWithDefaults) {
             "sweep spec t.json: /measure/visits: 1000000000000.0 is too large (at most 2147483647)");
 }
 
+// `sweep --model`: the default spec restricted to a model's problems, conversions and transfers. The
+// spec stored with the sweep must describe what was measured: read back, it is the same work.
+TEST(Spec, OfKeysCarriesTheModelsConversionsAndTransfersAndReadsBackTheSame) {
+  const SweepSpec d = LoadSpec("default");
+  const SweepSpec s = SpecOfKeys(d, {"conv2d:mb1ic64ih56iw56oc64kh1kw1sh1sw1ph0pw0g1", "conv2d:mb1ic64ih56iw56oc64kh3kw3sh1sw1ph1pw1g1"},
+                                 {{1, 3, 224, 224}, {1, 64, 56, 56}}, {602112, 802816});
+  EXPECT_EQ(s.name, "default+keys");
+  ASSERT_EQ(s.problems.size(), 2u);
+  ASSERT_EQ(s.transition_shapes.size(), 2u);
+  EXPECT_EQ(s.transition_shapes[0].Key(), "mb1c3h224w224");
+  EXPECT_EQ(s.transition_dtypes, d.transition_dtypes);  // the default spec's conversion dtypes
+  EXPECT_EQ(s.transfer_bytes, (std::vector<int64_t>{602112, 802816}));
+  const SweepSpec back = ParseSpec(s.text, "stored");
+  EXPECT_EQ(back.problems.size(), s.problems.size());
+  ASSERT_EQ(back.transition_shapes.size(), 2u);
+  EXPECT_EQ(back.transition_shapes[1].Key(), "mb1c64h56w56");
+  EXPECT_EQ(back.transition_dtypes, s.transition_dtypes);
+  EXPECT_EQ(back.transfer_bytes, s.transfer_bytes);
+  // `sweep --refine`: keys only, no conversions or transfers.
+  const SweepSpec k = SpecOfKeys(d, {"conv2d:mb1ic64ih56iw56oc64kh1kw1sh1sw1ph0pw0g1"});
+  EXPECT_TRUE(k.transition_shapes.empty());
+  EXPECT_TRUE(k.transfer_bytes.empty());
+  EXPECT_TRUE(ParseSpec(k.text, "stored").transition_shapes.empty());
+}
+
 TEST(Shard, ParsesAndRefuses) {
   int k = -1, n = -1;
   ParseShard("2/5", &k, &n);
