@@ -41,6 +41,10 @@ TEST(Spec, DefaultCoversRealNetworksAndTheirKinds) {
   EXPECT_TRUE(keys.count("conv2d:mb1ic32ih112iw112oc32kh3kw3sh1sw1ph1pw1g32"));
   EXPECT_TRUE(keys.count("conv2d:mb1ic3ih224iw224oc64kh3kw3sh1sw1ph1pw1g1"));
   EXPECT_TRUE(keys.count("matmul:mb1m128n768k768"));
+  // Attention scores with their scale fused, as the runtime runs them: BERT's exporters divide, ViT's
+  // multiply (without them a default database costed BERT's scores by roofline).
+  EXPECT_TRUE(keys.count("matmul:mb12m128n128k64+divc"));
+  EXPECT_TRUE(keys.count("matmul:mb12m197n197k64+mulc"));
   bool dilated = false, grouped = false, strided = false;
   for (const auto& p : s.problems) {
     if (p.problem.op() != "conv2d") continue;
