@@ -141,6 +141,7 @@ void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::func
       Prepared p = prepare[i]();
       o.status = StatusName(p.status);
       o.reason = p.reason;
+      if (!p.reference_impl.empty()) o.impl = p.reference_impl, o.is_reference = true;
       if (p.status != Prepared::Status::kOk) continue;
       o.kernel = std::move(p.kernel);
       o.impl = o.kernel->Impl();

@@ -170,6 +170,7 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     const db::ProblemRow& pr = *pi->second;
     const bool usable = m.status == "ok" && !m.is_reference && m.stats && m.stats->median_us > 0;
     Row row{u, m.layout, m.dtype, m.chosen_layout, m.impl, 0, usable};
+    row.reference = m.is_reference || m.reason.find("has only its reference kernel") != std::string::npos;
     if (usable) {
       row.us = ComparableUs(*m.stats);
       row.unstable = IsUnstable(*m.stats);
@@ -478,6 +479,16 @@ std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
   if (auto e = Interpolate(p, unit, layout, dtype)) return e;
   if (!roofline) return std::nullopt;
   return Roofline(p.Flops(), p.Bytes(DtypeSize(dtype)), unit);
+}
+
+bool CostModel::ReferenceOnly(const std::string& key, const std::string& unit, const std::string& layout,
+                              const std::string& dtype) const {
+  const int u = UnitIndex(unit);
+  auto it = rows_.find(key);
+  if (u < 0 || it == rows_.end()) return false;
+  for (const Row& r : it->second)
+    if (r.unit == u && r.layout == layout && r.dtype == dtype) return r.reference;
+  return false;
 }
 
 bool CostModel::NearestIsUnusable(const Problem& p, const std::string& unit, const std::string& layout,

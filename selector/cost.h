@@ -93,6 +93,12 @@ class CostModel {
                              const std::string& dtype) const {
     return Op(p, p.Key(), unit, layout, dtype);
   }
+  // True when `key` was measured on (unit, layout, dtype) and the library had only its reference
+  // kernel there: an ok row on a reference implementation, or one left unsupported because timing
+  // that kernel would take too long (rows written before such rows were flagged are known by their
+  // reason). A runtime executing that state runs the reference kernel.
+  bool ReferenceOnly(const std::string& key, const std::string& unit, const std::string& layout,
+                     const std::string& dtype) const;
   // The layouts oneDNN's `any` chose for this key (`dst`, or `src>dst` when it reads another layout
   // than it writes), else for the nearest measured problem of its op (empty when `any` was never
   // measured for the op).
@@ -176,6 +182,7 @@ class CostModel {
     std::string layout, dtype, chosen, impl;
     double us = 0;
     bool usable = false;
+    bool reference = false;  // the library had only its reference kernel there
     double spread_us = 0;  // half-width of the measurement's interval, in us
     bool unstable = false;  // did not reach its stability target
   };

@@ -141,9 +141,16 @@ struct Builder {
       return e;
     }
     if (excluded) {
-      // Measured there and unusable: the unit does not fuse this chain (OpenCL fuses one activation
-      // only) and runs the followers as their own kernels, or has only a reference kernel for it
-      // (then the anchor alone is excluded as well).
+      // Measured there with only a reference kernel: the runtime would run that kernel (it runs the
+      // chain as partitioned), whatever the anchor alone would do. A file of `sweep --model` has no
+      // row of the anchor alone, which interpolation from other shapes would price as fast (YOLO's
+      // 3-channel first convolution in nChw8c: 0.8 ms predicted, 1084 ms run).
+      if (cost.ReferenceOnly(fp.problem.Key(), unit, measured_name, opt.dtype)) {
+        *infeasible = true;
+        return std::nullopt;
+      }
+      // Measured there and unsupported otherwise: the unit does not fuse this chain (OpenCL fuses
+      // one activation only) and runs the followers as their own kernels.
       *rule = "separate";
       return std::nullopt;
     }

@@ -510,7 +510,7 @@ class CpuUnit : public Unit {
           {p.Get("dh") - 1, p.Get("dw") - 1}, {p.Get("ph"), p.Get("pw")}, {p.Get("ph"), p.Get("pw")});
       const dnnl::convolution_forward::primitive_desc pd(d, attr, eng_);
       impl = pd.impl_info_str();
-      if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
+      if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
       k->prim_ = dnnl::convolution_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, src_dims, Tag::nchw);
       k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, wei_dims, wei_plain);
@@ -525,7 +525,7 @@ class CpuUnit : public Unit {
       const dnnl::matmul::desc d({sd, plan.src, Tag::abc}, {wd, plan.wei, Tag::abc}, {dd, plan.dst, Tag::abc});
       const dnnl::matmul::primitive_desc pd(d, attr, eng_);
       impl = pd.impl_info_str();
-      if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
+      if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
       k->prim_ = dnnl::matmul(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, sd, Tag::abc);
       k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, wd, Tag::abc);
@@ -537,7 +537,7 @@ class CpuUnit : public Unit {
                                                 {{oc}, Dt::f32, Tag::a}, {{mb, oc}, plan.dst, Tag::nc});
       const dnnl::inner_product_forward::primitive_desc pd(d, attr, eng_);
       impl = pd.impl_info_str();
-      if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
+      if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
       k->prim_ = dnnl::inner_product_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, {mb, ic}, Tag::nc);
       k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, {oc, ic}, Tag::oi);
@@ -553,7 +553,7 @@ class CpuUnit : public Unit {
                                           {p.Get("ph"), p.Get("pw")}, {p.Get("ph"), p.Get("pw")});
       const dnnl::pooling_forward::primitive_desc pd(d, attr, eng_);
       impl = pd.impl_info_str();
-      if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
+      if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
       k->prim_ = dnnl::pooling_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, sd, Tag::nchw);
       k->dst_ = k->New(pd.dst_desc());
@@ -592,7 +592,7 @@ class CpuUnit : public Unit {
         const dnnl::eltwise_forward::desc d(fwd, alg, src_md, alpha, beta);
         const dnnl::eltwise_forward::primitive_desc pd(d, attr, eng_);
         impl = pd.impl_info_str();
-        if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
+        if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
         k->prim_ = dnnl::eltwise_forward(pd);
         k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
         k->dst_ = k->New(pd.dst_desc());
@@ -606,7 +606,7 @@ class CpuUnit : public Unit {
         const dnnl::binary::desc d(alg, src_md, src1_md, dst_md);
         const dnnl::binary::primitive_desc pd(d, attr, eng_);
         impl = pd.impl_info_str();
-        if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
+        if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
         k->prim_ = dnnl::binary(pd);
         k->args_[DNNL_ARG_SRC_0] = k->Filled(pd.src_desc(0), t.src, dims, Tag::nchw);
         k->args_[DNNL_ARG_SRC_1] = k->Filled(pd.src_desc(1), t.src2, dims1, Tag::nchw);
@@ -616,7 +616,7 @@ class CpuUnit : public Unit {
                                                static_cast<int>(p.Get("ax")));
         const dnnl::softmax_v2_forward::primitive_desc pd(d, attr, eng_);
         impl = pd.impl_info_str();
-        if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
+        if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
         k->prim_ = dnnl::softmax_v2_forward(pd);
         k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
         k->dst_ = k->New(pd.dst_desc());
@@ -627,7 +627,7 @@ class CpuUnit : public Unit {
         const dnnl::batch_normalization_forward::desc d(fwd, src_md, 1e-5f, flags);
         const dnnl::batch_normalization_forward::primitive_desc pd(d, attr, eng_);
         impl = pd.impl_info_str();
-        if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
+        if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
         k->prim_ = dnnl::batch_normalization_forward(pd);
         k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
         const memory::desc vec({ch}, Dt::f32, Tag::a);
@@ -642,7 +642,7 @@ class CpuUnit : public Unit {
       const dnnl::layer_normalization_forward::desc d(fwd, {dims, plan.src, Tag::abc}, 1e-5f, flags);
       const dnnl::layer_normalization_forward::primitive_desc pd(d, attr, eng_);
       impl = pd.impl_info_str();
-      if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
+      if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
       k->prim_ = dnnl::layer_normalization_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::abc);
       const memory::desc vec({ch}, Dt::f32, Tag::a);
@@ -652,7 +652,7 @@ class CpuUnit : public Unit {
       k->dst_plain_ = memory::desc(dims, Dt::f32, Tag::abc);
     } else if (IsGlue(op)) {
       if (auto why = BuildGlue(p, c, plan, t, *k, impl, dst_md_chosen)) return Prepared::Unsupported(*why);
-      if (auto why = TooSlowReference(p, impl)) return Prepared::Unsupported(*why);
+      if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
     } else {
       return Prepared::Unsupported(fmt::format("op '{}' has no cpu kernel", op));
     }

@@ -371,6 +371,21 @@ TEST(OnednnCpu, LargeProblemOnAReferenceKernelIsStoredAsUnsupported) {
   EXPECT_NE(pr.reason.find("0.231 GFLOP at reference speed is too slow to time (limit 0.05 GFLOP)"),
             std::string::npos)
       << pr.reason;
+  // It names the kernel, so the sweep flags the row as a reference one (the selector then excludes a
+  // fused chain there even without its anchor's own row).
+  EXPECT_TRUE(Starts(pr.reference_impl, "ref")) << pr.reference_impl;
+  // A 3-channel first convolution in a blocked layout (YOLO's, 0.15 GFLOP): the same.
+  Prepared first = Cpu().Prepare(Problem::Parse("conv2d:mb1ic3ih416iw416oc16kh3kw3sh1sw1ph1pw1g1+leakyrelu"),
+                                 {"nChw8c", "nChw8c", "f32"});
+  if (first.status == Prepared::Status::kUnsupported) {
+    EXPECT_TRUE(Starts(first.reference_impl, "ref")) << first.reason;
+  } else if (first.status == Prepared::Status::kOk) {
+    EXPECT_FALSE(first.kernel->IsReference());
+  }
+  // Impossible candidates name no kernel.
+  const Prepared impossible = Cpu().Prepare(p, {"nc4hw4", "nc4hw4", "f32"});
+  EXPECT_EQ(impossible.status, Prepared::Status::kUnsupported);
+  EXPECT_TRUE(impossible.reference_impl.empty()) << impossible.reference_impl;
 }
 
 TEST(OnednnCpu, ImpossibleCandidatesAreUnsupportedWithTheReason) {

@@ -35,9 +35,9 @@ class CostTest : public ::testing::Test {
         db.Op(Relu(c, hw), "cpu", "nchw", EltUs(Relu(c, hw)));
       }
     // A 3-channel conv whose blocked candidate fell to the reference kernel, and one oneDNN refused.
-    db.Op(Conv(3, 56), "cpu", "nChw16c", 5000, {"f32", true, "ok", ""});
-    db.Op(Conv(3, 56), "cpu", "nhwc", 0, {"f32", false, "unsupported", ""});
-    db.Op(Conv(3, 56), "cpu", "any", 40, {"f32", false, "ok", "nChw16c"});
+    db.Op(Conv(3, 56), "cpu", "nChw16c", 5000, {"f32", true, "ok", "", ""});
+    db.Op(Conv(3, 56), "cpu", "nhwc", 0, {"f32", false, "unsupported", "", ""});
+    db.Op(Conv(3, 56), "cpu", "any", 40, {"f32", false, "ok", "nChw16c", ""});
     // nhwc: the 64-channel conv measured 3x off the rule (a stall), the others on it.
     for (int c : {16, 32, 48, 64, 96, 128})
       db.Op(Conv(c, 28), "cpu", "nhwc", (c == 64 ? 3 : 1) * ConvUs(Conv(c, 28)));

@@ -333,7 +333,7 @@ TEST(FusedCost, AChainWhoseAnchorIsAReferenceKernelThereIsExcludedThere) {
       for (int oc : {4, 16, 32})
         db.Op(fmt::format("conv2d:mb1ic8ih8iw8oc{}kh3kw3sh1sw1ph1pw1g1+relu+sum+relu", oc), "cpu", l,
               l == "nhwc" ? 10 : 1000);
-    db.Op(kConv, "cpu", "nhwc", 1, {"f32", true, "ok", ""});  // the anchor: reference only, in nhwc
+    db.Op(kConv, "cpu", "nhwc", 1, {"f32", true, "ok", "", ""});  // the anchor: reference only, in nhwc
     for (const std::string& l : {std::string("nchw"), std::string("nhwc")})
       db.Reorder("cpu", l, l == "nchw" ? "nhwc" : "nchw", 1, 8, 8, 8, 1);
     db.Close();
@@ -342,6 +342,52 @@ TEST(FusedCost, AChainWhoseAnchorIsAReferenceKernelThereIsExcludedThere) {
   ASSERT_EQ(p.subgraphs.size(), 1u);
   EXPECT_EQ(p.subgraphs[0].layout, "nchw");
   for (const auto& c : p.subgraphs[0].candidates) EXPECT_NE(c.layout, "nhwc") << c.predicted_us;
+}
+
+// A file of `sweep --model` holds the fused chain and not its anchor alone. Where the chain has only
+// oneDNN's reference kernel (measured ok on it, or left unsupported as too slow to time, flagged or,
+// in files written before, known by its reason), the runtime would run that kernel: the layout is
+// excluded, even though other shapes' anchors would interpolate fast there. A chain the unit merely
+// does not fuse (OpenCL) is still run as separate kernels.
+TEST(FusedCost, AChainWithOnlyAReferenceKernelExcludesItsLayoutWhenItsAnchorWasNeverMeasured) {
+  struct Case {
+    std::string name;
+    SyntheticDb::OpOptions row;
+    bool nhwc_allowed;
+  };
+  const std::vector<Case> cases = {
+      {"flagged reference, unsupported", {"f32", true, "unsupported", "", ""}, false},
+      {"reference only, known by its reason",
+       {"f32", false, "unsupported", "",
+        "oneDNN 2.6.3 has only its reference kernel ref:any here; 0.152 GFLOP at reference speed is too "
+        "slow to time (limit 0.05 GFLOP)"},
+       false},
+      {"ok on a reference kernel", {"f32", true, "ok", "", ""}, false},
+      {"not fused by the unit", {"f32", false, "unsupported", "", "fused post-ops +relu+sum+relu: not fused here"}, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    TempDir dir;
+    {
+      SyntheticDb db(dir.File("r.db"));
+      FillSeparate(db);
+      // nhwc: the followers are cheap, other shapes' anchors fast; this chain has only a reference kernel.
+      for (int oc : {4, 16, 32}) db.Op(fmt::format("conv2d:mb1ic8ih8iw8oc{}kh3kw3sh1sw1ph1pw1g1", oc), "cpu", "nhwc", 5);
+      db.Op("eltwise:relu:mb1c8h8w8", "cpu", "nhwc", 1);
+      db.Op("binary:add:mb1c8h8w8", "cpu", "nhwc", 1);
+      db.Op(kFusedKey, "cpu", "nchw", 150);  // as `sweep --model` measures the chain: in every layout
+      db.Op(kFusedKey, "cpu", "nhwc", 50000, c.row);
+      for (const std::string& l : {std::string("nchw"), std::string("nhwc")})
+        db.Reorder("cpu", l, l == "nchw" ? "nhwc" : "nchw", 1, 8, 8, 8, 1);
+      db.Close();
+    }
+    const Plan p = SelectResidual(dir.File("r.db"));
+    ASSERT_EQ(p.subgraphs.size(), 1u);
+    bool nhwc = false;
+    for (const auto& k : p.subgraphs[0].candidates) nhwc |= k.layout == "nhwc";
+    EXPECT_EQ(nhwc, c.nhwc_allowed) << p.ToTable();
+    EXPECT_EQ(p.subgraphs[0].layout, c.nhwc_allowed ? "nhwc" : "nchw");
+  }
 }
 
 // ---- sweep --model ----

@@ -231,7 +231,7 @@ TEST(Plan, ReferenceKernelIsNeverChosenAndMixedFirstConvIs) {
     FillCpu(db, Times{100, 100, 50, 20});
     // The 3-channel conv in nChw16c fell to the reference kernel (cheap-looking on purpose: it must
     // still never be recommended); oneDNN's usual nchw>nChw16c is measured.
-    db.Op(Conv(3, 32, 28), "cpu", "nChw16c", 1, {"f32", true, "ok", ""});
+    db.Op(Conv(3, 32, 28), "cpu", "nChw16c", 1, {"f32", true, "ok", "", ""});
     db.Op(Conv(3, 32, 28), "cpu", "nchw>nChw16c", 60);
     db.Close();
   }
@@ -270,7 +270,7 @@ TEST(Plan, PerChannelMulAvoidsTheLayoutWhereItIsReference) {
         }
     }
     // In nChw8c only oneDNN's reference loop (cheap-looking on purpose: it must never be chosen).
-    db.Op(reference_key, "cpu", "nChw8c", 0.5, {"f32", true, "ok", ""});
+    db.Op(reference_key, "cpu", "nChw8c", 0.5, {"f32", true, "ok", "", ""});
     db.Close();
   };
   TempDir dir;
@@ -403,7 +403,7 @@ TEST(Plan, AnyChargesTheConversionIntoTheSourceLayoutItChose) {
   const std::string conv = Conv(3, 16, 28);
   {
     SyntheticDb db(dir.File("a.db"));
-    db.Op(conv, "cpu", "any", 40, {"f32", false, "ok", "nchw>nChw16c"});
+    db.Op(conv, "cpu", "any", 40, {"f32", false, "ok", "nchw>nChw16c", ""});
     db.Op(conv, "cpu", "nchw", 100);
     db.Reorder("cpu", "nchw", "nChw16c", 1, 3, 28, 28, 50);
     db.Reorder("cpu", "nChw16c", "nchw", 1, 16, 28, 28, 5);
@@ -435,7 +435,7 @@ TEST(Plan, AnyIsNoStateWhenOneDnnChoseALayoutTheUnitDoesNotHold) {
   const std::string conv = "conv2d:mb1ic32ih56iw56oc32kh3kw3sh1sw1ph1pw1g32";
   {
     SyntheticDb db(dir.File("b.db"));
-    db.Op(conv, "cpu", "any", 20, {"f32", false, "ok", "aBcd4b"});
+    db.Op(conv, "cpu", "any", 20, {"f32", false, "ok", "aBcd4b", ""});
     db.Op(conv, "cpu", "nchw", 300);
     db.Op(conv, "cpu", "nChw16c", 30);
     db.Reorder("cpu", "nchw", "nChw16c", 1, 32, 56, 56, 5);

@@ -57,6 +57,7 @@ class SyntheticDb {
     bool reference = false;
     std::string status = "ok";
     std::string chosen;  // for `any`
+    std::string reason;  // of a row that is not ok ("synthetic" when empty)
   };
   void Op(const std::string& key, const std::string& unit, const std::string& layout, double us,
           const OpOptions& o) {
@@ -69,7 +70,7 @@ class SyntheticDb {
     m.dst_layout = gt == std::string::npos ? layout : layout.substr(gt + 1);
     m.dtype = o.dtype;
     m.status = o.status;
-    if (o.status != "ok") m.reason = "synthetic";
+    if (o.status != "ok") m.reason = o.reason.empty() ? "synthetic" : o.reason;
     m.is_reference = o.reference;
     m.impl = o.reference ? "ref:any" : "jit:avx512_core";
     m.chosen_layout = o.chosen;

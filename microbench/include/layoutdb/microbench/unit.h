@@ -79,10 +79,16 @@ struct Prepared {
   Status status = Status::kFailed;
   std::string reason;
   std::unique_ptr<Kernel> kernel;
+  // Unsupported because the library offers only its reference kernel here, too slow to time: that
+  // kernel's name. A runtime executing this candidate would get it (the selector never plans it).
+  std::string reference_impl;
 
-  static Prepared Ok(std::unique_ptr<Kernel> k) { return {Status::kOk, {}, std::move(k)}; }
-  static Prepared Unsupported(std::string why) { return {Status::kUnsupported, std::move(why), nullptr}; }
-  static Prepared Failed(std::string why) { return {Status::kFailed, std::move(why), nullptr}; }
+  static Prepared Ok(std::unique_ptr<Kernel> k) { return {Status::kOk, {}, std::move(k), {}}; }
+  static Prepared Unsupported(std::string why) { return {Status::kUnsupported, std::move(why), nullptr, {}}; }
+  static Prepared ReferenceOnly(std::string why, std::string impl) {
+    return {Status::kUnsupported, std::move(why), nullptr, std::move(impl)};
+  }
+  static Prepared Failed(std::string why) { return {Status::kFailed, std::move(why), nullptr, {}}; }
 };
 
 // A 4D activation shape for reorders and transfers.
