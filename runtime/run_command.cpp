@@ -59,6 +59,7 @@ int RunRun(const RunCommandOptions& o) {
     j["outputs"] = nlohmann::json::array();
     for (const auto& t : rt.Outputs()) j["outputs"].push_back({{"name", t.name}, {"shape", t.shape}});
     j["notes"] = rt.Notes();
+    j["warnings"] = rt.Warnings();
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
@@ -80,6 +81,7 @@ int RunRun(const RunCommandOptions& o) {
              HumanBytes(rt.PeakActivationBytes()), HumanBytes(rt.LivenessLowerBoundBytes()));
   for (const auto& t : rt.Outputs())
     fmt::print("output {} [{}]\n", t.name, fmt::join(t.shape, ","));
+  for (const auto& w : rt.Warnings()) fmt::print("warning: {}: select again with a database that measured it\n", w);
   return 0;
 }
 

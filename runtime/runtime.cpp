@@ -104,6 +104,7 @@ struct Runtime::Impl {
   std::map<std::string, int> unit_index;
   std::unordered_map<std::string, Tensor> constants;
   std::vector<std::string> notes;
+  std::vector<std::string> warnings;  // of the notes, those Warnings() returns
   std::vector<int> host_nodes;
   std::vector<int> skipped_nodes;
   bool partial = false;
@@ -535,11 +536,16 @@ struct Runtime::Impl {
         ++k;
         continue;
       }
-      if (c.fused > 0)
+      if (c.impl.rfind("ref", 0) == 0) {  // oneDNN's reference loop: often 100-1000x slower, said
+        notes.push_back(fmt::format("sub-graph {}: {} {}runs oneDNN's reference kernel ({})", sg, chain[0].Label(),
+                                    c.fused > 0 ? fmt::format("fuses {} follower{} and ", c.fused, c.fused == 1 ? "" : "s")
+                                                : "",
+                                    c.impl));
+        warnings.push_back(notes.back());
+      } else if (c.fused > 0) {
         notes.push_back(fmt::format("sub-graph {}: {} fuses {} follower{} ({})", sg, chain[0].Label(),
                                     c.fused, c.fused == 1 ? "" : "s", c.impl));
-      else if (c.impl.rfind("ref", 0) == 0)  // oneDNN's reference loop: often 100x slower, said
-        notes.push_back(fmt::format("sub-graph {}: {} runs oneDNN's reference kernel ({})", sg, chain[0].Label(), c.impl));
+      }
       Step s;
       s.subgraph = sg;
       s.unit = unit;
@@ -878,6 +884,7 @@ const std::vector<Tensor>& Runtime::Outputs() const { return impl_->outputs; }
 const std::vector<SubgraphTiming>& Runtime::SubgraphUs() const { return impl_->timings; }
 double Runtime::LastRunUs() const { return impl_->last_run_us; }
 const std::vector<std::string>& Runtime::Notes() const { return impl_->notes; }
+const std::vector<std::string>& Runtime::Warnings() const { return impl_->warnings; }
 const std::vector<int>& Runtime::HostNodes() const { return impl_->host_nodes; }
 const std::vector<int>& Runtime::SkippedNodes() const { return impl_->skipped_nodes; }
 

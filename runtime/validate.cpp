@@ -533,6 +533,7 @@ int RunValidate(const ValidateCommandOptions& o) {
                  fmt::join(prt.SkippedNodes(), ", "));
     fmt::print("outputs vs all-nchw: max |diff| {:.3g} (allowed {:.3g}){}\n", max_abs, allowed,
                worst.empty() ? "" : " in " + worst);
+    for (const auto& w : prt.Warnings()) fmt::print("warning: the plan's {}\n", w);
   }
   if (!outputs_ok) {
     fmt::print(stderr,

@@ -85,6 +85,9 @@ class Runtime {
   int64_t LivenessLowerBoundBytes() const;
   // One line per decision worth knowing (ops run on the host, fusions, reorders inserted).
   const std::vector<std::string>& Notes() const;
+  // The notes a person running the plan must see, because the plan will run far slower than predicted:
+  // a sub-graph on oneDNN's reference kernel (100-1000x slower than the kernels the database timed).
+  const std::vector<std::string>& Warnings() const;
   // Nodes (indices in the model's node list) that run on the host in plain order because their
   // unit's backend has no kernel for them.
   const std::vector<int>& HostNodes() const;
