@@ -184,7 +184,7 @@ void AddDbCommands(CLI::App& app) {
   };
   auto export_opts = std::make_shared<ExportOptions>();
   auto* exp = app.add_subcommand(
-      "export", "Write the slim, self-contained copy a deployed app ships (ok points, no sweeps)");
+      "export", "Write the slim, self-contained copy a deployed app ships (what the selector reads, no sweeps)");
   exp->add_option("--db", export_opts->db, "Database file to read")->required();
   exp->add_option("--out", export_opts->out, "New file to write (never overwritten)")->required();
   exp->add_option("--units", export_opts->units, "Comma-separated units to keep (default: all)")

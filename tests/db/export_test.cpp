@@ -76,7 +76,7 @@ void WriteSwept(Database& db) {
   db.PutValidation(v);
 }
 
-TEST(Export, ChosenUnitsAndDtypesOkPointsNoSweeps) {
+TEST(Export, ChosenUnitsAndDtypesEveryPointNoSweeps) {
   TempDir dir;
   const std::string in = dir.File("layout.db"), out = dir.File("app.db");
   Database src = Database::Open(in, Mode::kReadWrite);
@@ -86,7 +86,7 @@ TEST(Export, ChosenUnitsAndDtypesOkPointsNoSweeps) {
   const ExportSummary s = Export(in, out, {"cpu"}, {"f32"});
   EXPECT_EQ(s.units, 1);
   EXPECT_EQ(s.problems, 2);       // the ip problem has no cpu point
-  EXPECT_EQ(s.measurements, 2);   // ok, cpu, f32
+  EXPECT_EQ(s.measurements, 4);   // cpu, f32: an ok and a failed point of each problem
   EXPECT_EQ(s.transitions, 1);
   EXPECT_EQ(s.transfers, 0);      // its other end (ocl) is not shipped
   EXPECT_EQ(s.bytes, static_cast<int64_t>(std::filesystem::file_size(out)));
@@ -101,22 +101,24 @@ TEST(Export, ChosenUnitsAndDtypesOkPointsNoSweeps) {
   EXPECT_EQ(app.Units()[0].name, "cpu");
   EXPECT_EQ(app.Targets().size(), 1u);
   for (const auto& m : app.Measurements()) {
-    EXPECT_EQ(m.status, "ok");
+    EXPECT_EQ(m.stats.has_value(), m.status == "ok");
     EXPECT_EQ(m.dtype, "f32");
     EXPECT_FALSE(m.sweep_id);
     EXPECT_EQ(m.unit_id, app.Units()[0].id);
   }
   for (const auto& t : app.Transitions()) EXPECT_FALSE(t.sweep_id);
-  // The same rows as the source for what was chosen.
+  // The same rows as the source for what was chosen, the failed ones with their reason: the selector
+  // reads them to exclude a layout.
   const auto want = src.Measurements(app.Units()[0].id);
   const auto got = app.Measurements();
+  auto key = [](const MeasurementRow& m) {
+    return fmt::format("{}|{}|{}|{}|{}", m.problem_id, m.layout, m.status, m.reason,
+                       m.stats ? m.stats->median_us : -1.0);
+  };
   std::set<std::string> want_keys, got_keys;
-  for (const auto& m : want) {
-    if (m.status == "ok" && m.dtype == "f32") {
-      want_keys.insert(fmt::format("{}|{}|{}", m.problem_id, m.layout, m.stats->median_us));
-    }
-  }
-  for (const auto& m : got) got_keys.insert(fmt::format("{}|{}|{}", m.problem_id, m.layout, m.stats->median_us));
+  for (const auto& m : want)
+    if (m.dtype == "f32") want_keys.insert(key(m));
+  for (const auto& m : got) got_keys.insert(key(m));
   EXPECT_EQ(got_keys, want_keys);
 }
 
@@ -130,7 +132,7 @@ TEST(Export, AllUnitsAndDtypesWhenNoneNamed) {
   const ExportSummary s = Export(in, out, {}, {});
   EXPECT_EQ(s.units, 2);
   EXPECT_EQ(s.problems, 3);
-  EXPECT_EQ(s.measurements, 9);  // 2 problems x 2 units x 2 dtypes ok, + the ip point
+  EXPECT_EQ(s.measurements, 17);  // 2 problems x 2 units x 2 dtypes, ok and failed, + the ip point
   EXPECT_EQ(s.transitions, 4);
   EXPECT_EQ(s.transfers, 1);
   Database app = Database::Open(out, Mode::kImmutable);

@@ -387,6 +387,12 @@ TEST(FusedCost, AChainWithOnlyAReferenceKernelExcludesItsLayoutWhenItsAnchorWasN
     for (const auto& k : p.subgraphs[0].candidates) nhwc |= k.layout == "nhwc";
     EXPECT_EQ(nhwc, c.nhwc_allowed) << p.ToTable();
     EXPECT_EQ(p.subgraphs[0].layout, c.nhwc_allowed ? "nhwc" : "nchw");
+    // A deployed app selects from the export: the same plan (the export ships the rows that exclude).
+    db::Export(dir.File("r.db"), dir.File("app.db"), {"cpu"}, {"f32"});
+    const Plan app = SelectResidual(dir.File("app.db"));
+    ASSERT_EQ(app.subgraphs.size(), 1u);
+    EXPECT_EQ(app.subgraphs[0].layout, p.subgraphs[0].layout);
+    EXPECT_DOUBLE_EQ(app.total_predicted_us, p.total_predicted_us);
   }
 }
 
