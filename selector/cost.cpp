@@ -425,22 +425,26 @@ double CostModel::LaunchUs(const std::string& unit) const {
   return u < 0 ? 0 : stats_[u].launch_us;
 }
 
+const CostModel::Row* CostModel::FindRow(const std::string& key, int unit, const std::string& layout,
+                                         const std::string& dtype) const {
+  auto it = rows_.find(key);
+  if (it == rows_.end()) return nullptr;
+  for (const Row& r : it->second)
+    if (r.unit == unit && r.layout == layout && r.dtype == dtype) return &r;
+  return nullptr;
+}
+
 std::string CostModel::ChosenLayout(const std::string& key, const std::string& unit,
                                     const std::string& dtype) const {
   const int u = UnitIndex(unit);
   if (u < 0) return {};
-  auto it = rows_.find(key);
-  if (it != rows_.end())
-    for (const Row& r : it->second)
-      if (r.unit == u && r.layout == "any" && r.dtype == dtype && r.usable) return r.chosen;
+  if (const Row* r = FindRow(key, u, "any", dtype); r && r->usable) return r->chosen;
   // Not measured: what oneDNN chose for the nearest measured problem of the same op and algorithm
   // (its choice depends on the shape class — e.g. nchw for a 3-channel input — more than on sizes).
   const Problem p = Problem::Parse(key);
   const Neighbour* best = Nearest(FamilyKey(unit, "any", dtype, p), p, "");
   if (!best) return {};
-  if (auto nb = rows_.find(best->key); nb != rows_.end())
-    for (const Row& r : nb->second)
-      if (r.unit == u && r.layout == "any" && r.dtype == dtype && r.usable) return r.chosen;
+  if (const Row* r = FindRow(best->key, u, "any", dtype); r && r->usable) return r->chosen;
   return {};
 }
 
@@ -451,16 +455,12 @@ std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
   if (excluded) *excluded = false;
   const int u = UnitIndex(unit);
   if (u < 0) return std::nullopt;
-  auto it = rows_.find(key);
-  if (it != rows_.end()) {
-    for (const Row& r : it->second) {
-      if (r.unit != u || r.layout != layout || r.dtype != dtype) continue;
-      if (!r.usable) {  // measured, and it is a reference kernel or unsupported: never recommend
-        if (excluded) *excluded = true;
-        return std::nullopt;
-      }
-      return Estimate{r.us, Confidence::kExact, r.spread_us, r.unstable};
+  if (const Row* r = FindRow(key, u, layout, dtype)) {
+    if (!r->usable) {  // measured, and it is a reference kernel or unsupported: never recommend
+      if (excluded) *excluded = true;
+      return std::nullopt;
     }
+    return Estimate{r->us, Confidence::kExact, r->spread_us, r->unstable};
   }
   // The nearest measured problem of its family has no usable kernel in this layout (a 3-channel
   // convolution has only oneDNN's reference loop in nChw8c, 1000x slower): neither interpolation
@@ -484,11 +484,8 @@ std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
 bool CostModel::ReferenceOnly(const std::string& key, const std::string& unit, const std::string& layout,
                               const std::string& dtype) const {
   const int u = UnitIndex(unit);
-  auto it = rows_.find(key);
-  if (u < 0 || it == rows_.end()) return false;
-  for (const Row& r : it->second)
-    if (r.unit == u && r.layout == layout && r.dtype == dtype) return r.reference;
-  return false;
+  const Row* r = u < 0 ? nullptr : FindRow(key, u, layout, dtype);
+  return r && r->reference;
 }
 
 bool CostModel::NearestIsUnusable(const Problem& p, const std::string& unit, const std::string& layout,

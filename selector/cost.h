@@ -218,6 +218,8 @@ class CostModel {
   std::unordered_map<std::string, Family> families_;  // unit|layout|dtype|op|alg|chain
   // Features of the problems measured without a usable kernel, per family key as families_.
   std::unordered_map<std::string, std::vector<std::vector<double>>> unusable_;
+  // The row of `key` on (unit index, layout, dtype), one per point; nullptr when it was not measured.
+  const Row* FindRow(const std::string& key, int unit, const std::string& layout, const std::string& dtype) const;
   bool NearestIsUnusable(const Problem& p, const std::string& unit, const std::string& layout,
                          const std::string& dtype) const;
   std::unordered_map<std::string, std::vector<std::string>> layouts_;  // unit|op|dtype -> names
