@@ -335,15 +335,13 @@ void CostModel::FitMarginals() {
       continue;
     }
     if (p.post_ops().empty()) continue;
-    auto anchor = rows_.find(p.WithPostOps({}).Key());
-    if (anchor == rows_.end()) continue;
+    const std::string anchor = p.WithPostOps({}).Key();
     for (const Row& r : rows) {
       if (!r.usable) continue;
-      for (const Row& a : anchor->second) {
-        if (!a.usable || a.unit != r.unit || a.layout != r.layout || a.dtype != r.dtype) continue;
-        const double out_bytes = static_cast<double>(p.DstElems()) * DtypeSize(r.dtype);
-        pairs.push_back({p.post_ops(), r.unit, r.layout, r.dtype, (r.us - a.us) / out_bytes});
-      }
+      const Row* a = FindRow(anchor, r.unit, r.layout, r.dtype);
+      if (!a || !a->usable) continue;
+      const double out_bytes = static_cast<double>(p.DstElems()) * DtypeSize(r.dtype);
+      pairs.push_back({p.post_ops(), r.unit, r.layout, r.dtype, (r.us - a->us) / out_bytes});
     }
   }
   std::unordered_map<std::string, std::vector<double>> samples;
