@@ -223,9 +223,9 @@ std::string StableCopy(const std::string& src) {
   return path;
 }
 
-// Held-out accuracy per op family: kNN leave-one-out, the learned model's out-of-fold predictions
-// (one model per unit and op with layout and dtype as features, and one per layout and dtype), and
-// the estimator the cost model chose per unit and op at load time. Then the load time of the cost
+// Held-out accuracy per op family: kNN's and the local linear fit's leave-one-out, the learned model's
+// out-of-fold predictions (one model per unit and op with layout and dtype as features, and one per
+// layout and dtype), and the estimator the cost model chose per unit and op at load time. Then the load time of the cost
 // model without and with the learned models, side by side.
 void PrintAccuracy(const std::string& path) {
   using Clock = std::chrono::steady_clock;
@@ -245,10 +245,11 @@ void PrintAccuracy(const std::string& path) {
   std::map<std::string, double> split_pred;
   for (const auto& h : per_layout.HeldOutPredictions())
     if (h.learned) split_pred[h.key + "|" + h.unit + "|" + h.layout + "|" + h.dtype] = *h.learned;
+  constexpr int kColumns = 5;
   struct Acc {
     int n = 0;
-    int within[4] = {0, 0, 0, 0};
-    std::vector<double> err[4];
+    int within[kColumns] = {0, 0, 0, 0, 0};
+    std::vector<double> err[kColumns];
   };
   std::map<std::string, Acc> by_op;
   std::map<std::string, std::string> chosen_by_op;
@@ -256,14 +257,18 @@ void PrintAccuracy(const std::string& path) {
     std::optional<double> split_h;
     if (auto it = split_pred.find(h.key + "|" + h.unit + "|" + h.layout + "|" + h.dtype); it != split_pred.end())
       split_h = it->second;
-    const bool learned = cost.ChosenEstimator(h.unit, h.op) == selector::Estimator::kLearned;
+    const selector::Estimator chosen = cost.ChosenEstimator(h.unit, h.op);
     std::string& c = chosen_by_op[h.op];
-    const std::string name = fmt::format("{}:{}", h.unit, learned ? "learned" : "knn");
+    const std::string name = fmt::format("{}:{}", h.unit, selector::EstimatorName(chosen));
     if (c.find(name) == std::string::npos) c += (c.empty() ? "" : ",") + name;
-    const std::optional<double> pred[4] = {h.knn, h.learned, split_h, learned && h.learned ? h.learned : h.knn};
+    // What Op answers for the point held out: the chosen estimator, kNN where it has no answer.
+    std::optional<double> chosen_h = h.knn;
+    if (chosen == selector::Estimator::kLearned && h.learned) chosen_h = h.learned;
+    if (chosen == selector::Estimator::kLocal && h.local) chosen_h = h.local;
+    const std::optional<double> pred[kColumns] = {h.knn, h.local, h.learned, split_h, chosen_h};
     for (Acc* x : {&by_op[h.op], &by_op["(all)"]}) {
       ++x->n;
-      for (int i = 0; i < 4; ++i) {
+      for (int i = 0; i < kColumns; ++i) {
         const double rel = pred[i] ? std::abs(*pred[i] / h.us - 1) : std::numeric_limits<double>::infinity();
         x->err[i].push_back(rel);
         x->within[i] += rel <= 0.10;
@@ -271,14 +276,15 @@ void PrintAccuracy(const std::string& path) {
     }
   }
   fmt::print("held-out accuracy on {} ({} units): within 10% / median |err| (a point an estimator cannot\n"
-             "predict counts as a miss); learned: per unit and op, layout and dtype as features;\n"
-             "learned/l: per unit, layout, dtype, op, alg; chosen: per unit and op, at load time\n",
+             "predict counts as a miss); local: the local linear fit; learned: per unit and op, layout\n"
+             "and dtype as features; learned/l: per unit, layout, dtype, op, alg; chosen: per unit and op,\n"
+             "at load time\n",
              path, cost.Units().size());
-  fmt::print("{:<9} {:>6}  {:>15}  {:>15}  {:>15}  {:>15}  {}\n", "op", "points", "knn", "learned", "learned/l",
-             "chosen", "chosen estimator");
+  fmt::print("{:<9} {:>6}  {:>15}  {:>15}  {:>15}  {:>15}  {:>15}  {}\n", "op", "points", "knn", "local", "learned",
+             "learned/l", "chosen", "chosen estimator");
   for (auto& [op, a] : by_op) {
     fmt::print("{:<9} {:>6}", op, a.n);
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < kColumns; ++i) {
       std::sort(a.err[i].begin(), a.err[i].end());
       const double med = a.err[i].empty() ? 0 : a.err[i][a.err[i].size() / 2];
       const std::string m = std::isfinite(med) ? fmt::format("{:.1f}%", 100 * med) : "-";
@@ -286,7 +292,7 @@ void PrintAccuracy(const std::string& path) {
     }
     fmt::print("  {}\n", chosen_by_op[op]);
   }
-  fmt::print("cost model load time: knn only {:.1f} ms, with learned models (per unit and op) {:.1f} ms, "
+  fmt::print("cost model load time: kNN and the local fit {:.1f} ms, with learned models (per unit and op) {:.1f} ms, "
              "(per layout and dtype) {:.1f} ms\n\n",
              ms_knn, ms_pooled, ms_split);
   benchmark::DoNotOptimize(base.Units().size());

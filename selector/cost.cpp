@@ -71,6 +71,7 @@ const char* EstimatorName(Estimator e) {
     case Estimator::kMeasured: return "measured";
     case Estimator::kKnn: return "knn";
     case Estimator::kLearned: return "learned";
+    case Estimator::kLocal: return "local";
     case Estimator::kRoofline: return "roofline";
   }
   return "roofline";
@@ -309,7 +310,7 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
       }
     rows = std::move(kept);
   }
-  TrainLearned();
+  ChooseEstimators();
   FitMarginals();
 }
 
@@ -474,6 +475,11 @@ std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
     // Too far from what the model was trained on, or its members disagree: no interpolation.
     if (refused) return roofline ? Roofline(p.Flops(), p.Bytes(DtypeSize(dtype)), unit) : std::nullopt;
   }
+  if (ChosenEstimator(unit, p.op()) == Estimator::kLocal) {
+    bool refused = false;
+    if (auto e = Local(p, unit, layout, dtype, "", &refused)) return e;
+    if (refused) return roofline ? Roofline(p.Flops(), p.Bytes(DtypeSize(dtype)), unit) : std::nullopt;
+  }
   if (auto e = Interpolate(p, unit, layout, dtype)) return e;
   if (!roofline) return std::nullopt;
   return Roofline(p.Flops(), p.Bytes(DtypeSize(dtype)), unit);
@@ -556,6 +562,135 @@ std::optional<Estimate> CostModel::Interpolate(const Problem& p, const std::stri
       preds.front() > 0 && preds.back() > 0 ? 0.5 * std::log(preds.back() / preds.front()) : 0,
       0.25 * near.front().first);
   return Estimate{us, Confidence::kInterpolated, rel_ci * us, false, Estimator::kKnn, log_sd};
+}
+
+namespace {
+// Solves the symmetric positive definite system a x = b in place (Cholesky; n is a problem's
+// parameter count, a dozen at most). False when a is not positive definite.
+bool SolveSpd(std::vector<double>& a, std::vector<double>& b, size_t n) {
+  for (size_t j = 0; j < n; ++j) {
+    double d = a[j * n + j];
+    for (size_t k = 0; k < j; ++k) d -= a[j * n + k] * a[j * n + k];
+    if (!(d > 0)) return false;
+    a[j * n + j] = std::sqrt(d);
+    for (size_t i = j + 1; i < n; ++i) {
+      double v = a[i * n + j];
+      for (size_t k = 0; k < j; ++k) v -= a[i * n + k] * a[j * n + k];
+      a[i * n + j] = v / a[j * n + j];
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {  // L y = b
+    for (size_t k = 0; k < i; ++k) b[i] -= a[i * n + k] * b[k];
+    b[i] /= a[i * n + i];
+  }
+  for (size_t i = n; i-- > 0;) {  // L^T x = y
+    for (size_t k = i + 1; k < n; ++k) b[i] -= a[k * n + i] * b[k];
+    b[i] /= a[i * n + i];
+  }
+  return true;
+}
+}  // namespace
+
+// Local linear rule (LOESS of degree 1 in kNN's feature space). kNN scales each neighbour by the
+// size ratio alone, so the time per FLOP (per byte for memory-bound ops) it predicts is a
+// neighbour's; between problems whose efficiency changes with a parameter (channels against
+// spatial size, stride, groups) that is off by the change, and the median of 3 keeps one
+// measurement's scatter. Here log((time - L) / size), L the family's fixed overhead as in kNN's rule,
+// is fitted as a linear function of the features over the kLocalNeighbours nearest members,
+// weighted by tricube of their distance (the nearest count most, the farthest almost nothing), with
+// a ridge penalty of kLocalRidge on the slopes: parameters that do not vary among the neighbours get
+// no slope, and with few neighbours the fit stays close to their weighted mean. Leave-one-out on
+// four files of this 2-core EPYC (bench_select, stable points, all families): kNN 56.9 / 48.2 / 50.9
+// / 52.3% within 10%, this rule 56.4 / 50.9 / 55.6 / 52.1% (k 6, ridge 1; k 10 with ridge 3 and k 4
+// were worse on average). Whether it interpolates a family is decided per (unit, op) by
+// leave-one-out at load time, as for the learned model.
+constexpr double kLocalRidge = 1.0;
+
+std::optional<Estimate> CostModel::Local(const Problem& p, const std::string& unit, const std::string& layout,
+                                         const std::string& dtype, const std::string& exclude_key,
+                                         bool* refused) const {
+  if (refused) *refused = false;
+  auto it = families_.find(FamilyKey(unit, layout, dtype, p));
+  if (it == families_.end()) return std::nullopt;
+  const std::vector<double> f = ProblemFeatures(p);
+  const size_t dim = f.size();
+  std::vector<std::pair<double, const Neighbour*>> near;
+  for (const Neighbour& n : it->second.members) {
+    if (n.key == exclude_key || n.features.size() != dim) continue;
+    near.emplace_back(std::sqrt(SquaredDistance(f, n.features)), &n);
+  }
+  const size_t k = kLocalNeighbours;
+  if (near.size() < k) return std::nullopt;
+  std::partial_sort(near.begin(), near.begin() + k, near.end(),
+                    [](const auto& a, const auto& b) { return a.first < b.first; });
+  near.resize(k);
+  // A line reaches no further than its data: beyond kMaxReach (log units) outside the neighbours'
+  // range in a feature they vary in, the fit extrapolates a slope and the answer is a roofline (as
+  // the learned model's cap). A feature they share has no slope: the estimate scales by size there,
+  // as kNN's does.
+  for (size_t c = 0; c < dim; ++c) {
+    double lo = kInf, hi = -kInf;
+    for (const auto& [d, n] : near) lo = std::min(lo, n->features[c]), hi = std::max(hi, n->features[c]);
+    if (hi > lo && (f[c] < lo - kMaxReach || f[c] > hi + kMaxReach)) {
+      if (refused) *refused = true;
+      return std::nullopt;
+    }
+  }
+  const bool memory = IsMemoryBound(p.op());
+  auto size_of = [&](const Neighbour& n) { return memory ? n.bytes : n.flops; };
+  const double size = memory ? p.Bytes(DtypeSize(dtype)) : p.Flops();
+  if (!(size > 0)) return std::nullopt;
+  // The fixed part of a run does not scale (as in kNN's rule): the fit is of the rest, with the
+  // family's fitted overhead kept below the neighbourhood's fastest run.
+  double fastest = kInf;
+  for (const auto& [d, n] : near) fastest = std::min(fastest, n->us);
+  const double launch =
+      std::min(it->second.overhead_us >= 0 ? it->second.overhead_us : LaunchUs(unit), 0.9 * fastest);
+  // Tricube weights over a bandwidth just beyond the farthest neighbour, and the weighted means
+  // (the fit is centred there, so the intercept carries no penalty).
+  const double h = near.back().first * 1.01 + 1e-9;
+  std::vector<double> w(k), y(k), mean(dim, 0.0);
+  double sw = 0, ym = 0;
+  for (size_t i = 0; i < k; ++i) {
+    const Neighbour& n = *near[i].second;
+    if (!(size_of(n) > 0) || !(n.us > 0)) return std::nullopt;
+    const double r = near[i].first / h;
+    w[i] = std::pow(1 - r * r * r, 3);
+    y[i] = std::log((n.us - launch) / size_of(n));
+    sw += w[i], ym += w[i] * y[i];
+    for (size_t c = 0; c < dim; ++c) mean[c] += w[i] * n.features[c];
+  }
+  if (!(sw > 0)) return std::nullopt;
+  ym /= sw;
+  for (double& m : mean) m /= sw;
+  std::vector<double> a(dim * dim, 0.0), b(dim, 0.0);
+  for (size_t i = 0; i < k; ++i) {
+    const std::vector<double>& x = near[i].second->features;
+    for (size_t r = 0; r < dim; ++r) {
+      b[r] += w[i] * (x[r] - mean[r]) * (y[i] - ym);
+      for (size_t c = 0; c <= r; ++c) a[r * dim + c] += w[i] * (x[r] - mean[r]) * (x[c] - mean[c]);
+    }
+  }
+  for (size_t r = 0; r < dim; ++r) {
+    a[r * dim + r] += kLocalRidge;
+    for (size_t c = r + 1; c < dim; ++c) a[r * dim + c] = a[c * dim + r];
+  }
+  if (!SolveSpd(a, b, dim)) return std::nullopt;
+  auto fitted = [&](const std::vector<double>& x) {
+    double v = ym;
+    for (size_t c = 0; c < dim; ++c) v += b[c] * (x[c] - mean[c]);
+    return v;
+  };
+  const double us = launch + std::exp(fitted(f)) * size;
+  if (!std::isfinite(us) || us <= 0) return std::nullopt;
+  double rss = 0, rel_ci = 0;
+  for (size_t i = 0; i < k; ++i) {
+    const double e = y[i] - fitted(near[i].second->features);
+    rss += w[i] * e * e;
+    rel_ci = std::max(rel_ci, near[i].second->rel_ci);
+  }
+  const double log_sd = std::max(std::sqrt(rss / sw), 0.25 * near.front().first);
+  return Estimate{us, Confidence::kInterpolated, rel_ci * us, false, Estimator::kLocal, log_sd};
 }
 
 std::optional<Estimate> CostModel::Roofline(double flops, double bytes, const std::string& unit) const {
@@ -649,8 +784,8 @@ std::vector<CostModel::Sample> CostModel::Samples(const std::string& op) const {
 //
 // The ensemble has kFolds members, each trained without one fold of the problem keys (all rows of a
 // key in one fold: an unmeasured problem is unmeasured in every layout); the held-out predictions
-// are compared with kNN's leave-one-out on the same points, per (unit, op), and the better estimator
-// (more points within 10%, then the smaller median error) interpolates that family.
+// are compared with kNN's and the local fit's leave-one-out on the same points, per (unit, op), and the
+// best estimator (more points within 10%, then the smaller median error) interpolates that family.
 namespace {
 constexpr int kFolds = 5;
 constexpr size_t kMinLearnedKeys = 8;  // fewer distinct problems in a group: no model
@@ -747,9 +882,9 @@ bool CostModel::LearnedRow(const LearnedGroup& g, const Problem& p, const std::s
   return true;
 }
 
-void CostModel::TrainLearned() {
-  if (!options_.learned) return;
-  // kNN leave-one-out for every usable point (what the learned model is compared with).
+void CostModel::ChooseEstimators() {
+  // kNN's and the local fit's leave-one-out for every usable point (what the learned model is
+  // compared with).
   struct Point {
     const Family* fam;
     const Neighbour* n;
@@ -759,8 +894,13 @@ void CostModel::TrainLearned() {
   for (const auto& [fkey, fam] : families_) {
     for (const Neighbour& n : fam.members) {
       const Problem p = Problem::Parse(n.key);
-      HeldOut h{n.key, fam.unit, fam.layout, fam.dtype, fam.op, n.us, std::nullopt, std::nullopt};
+      HeldOut h{n.key, fam.unit, fam.layout, fam.dtype, fam.op, n.us, std::nullopt, std::nullopt, std::nullopt};
       if (auto e = Interpolate(p, fam.unit, fam.layout, fam.dtype, n.key)) h.knn = e->us;
+      // The local fit as Op serves it: kNN where the family is too small for it, nothing (a
+      // roofline) where it refuses to extrapolate.
+      bool refused = false;
+      if (auto e = Local(p, fam.unit, fam.layout, fam.dtype, n.key, &refused)) h.local = e->us;
+      else if (!refused) h.local = h.knn;
       heldout_.push_back(std::move(h));
       // Mixed (src>dst) candidates are only ever used exactly (plan.cpp): not learned.
       if (!options_.learned || fam.fused || fam.layout.find('>') != std::string::npos) continue;
@@ -827,32 +967,37 @@ void CostModel::TrainLearned() {
     learned_[gkey] = std::move(g);
   }
   // The choice, per (unit, op): the estimator with more held-out points within 10%, then the smaller
-  // median error; a point an estimator cannot predict counts as a miss for it.
+  // median error, kNN (the baseline) on a tie; a point an estimator cannot predict counts as a miss
+  // for it.
+  constexpr Estimator kCandidates[] = {Estimator::kKnn, Estimator::kLearned, Estimator::kLocal};
   struct Score {
-    int knn_within = 0, learned_within = 0;
-    std::vector<double> knn_err, learned_err;
-    bool any_learned = false;
+    int within[3] = {0, 0, 0};
+    std::vector<double> err[3];
   };
   std::map<std::string, Score> scores;
   for (const HeldOut& h : heldout_) {
     Score& s = scores[Join({h.unit, h.op})];
-    const double knn = h.knn ? std::abs(*h.knn / h.us - 1) : kInf;
-    const double learned = h.learned ? std::abs(*h.learned / h.us - 1) : kInf;
-    s.any_learned |= h.learned.has_value();
-    s.knn_within += knn <= 0.10, s.learned_within += learned <= 0.10;
-    s.knn_err.push_back(knn), s.learned_err.push_back(learned);
+    const std::optional<double> pred[3] = {h.knn, h.learned, h.local};
+    for (int i = 0; i < 3; ++i) {
+      const double e = pred[i] ? std::abs(*pred[i] / h.us - 1) : kInf;
+      s.within[i] += e <= 0.10;
+      s.err[i].push_back(e);
+    }
   }
   for (auto& [key, s] : scores) {
-    if (!s.any_learned) continue;
-    const bool learned = s.learned_within > s.knn_within ||
-                         (s.learned_within == s.knn_within && MedianOf(s.learned_err) < MedianOf(s.knn_err));
-    chosen_[key] = learned ? Estimator::kLearned : Estimator::kKnn;
+    int best = 0;
+    for (int i = 1; i < 3; ++i)
+      if (s.within[i] > s.within[best] ||
+          (s.within[i] == s.within[best] && MedianOf(s.err[i]) < MedianOf(s.err[best])))
+        best = i;
+    if (best != 0) chosen_[key] = kCandidates[best];
   }
 }
 
 Estimator CostModel::ChosenEstimator(const std::string& unit, const std::string& op) const {
   if (options_.use == CostModelOptions::Use::kKnn) return Estimator::kKnn;
   if (options_.use == CostModelOptions::Use::kLearned) return Estimator::kLearned;
+  if (options_.use == CostModelOptions::Use::kLocal) return Estimator::kLocal;
   auto it = chosen_.find(Join({unit, op}));
   return it == chosen_.end() ? Estimator::kKnn : it->second;
 }

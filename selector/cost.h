@@ -22,19 +22,19 @@ enum class Confidence { kRoofline = 0, kInterpolated = 1, kExact = 2 };
 const char* ConfidenceName(Confidence c);
 
 // Which estimator produced an Estimate.
-enum class Estimator { kMeasured = 0, kKnn = 1, kLearned = 2, kRoofline = 3 };
-const char* EstimatorName(Estimator e);  // measured, knn, learned, roofline
+enum class Estimator { kMeasured = 0, kKnn = 1, kLearned = 2, kRoofline = 3, kLocal = 4 };
+const char* EstimatorName(Estimator e);  // measured, knn, learned, roofline, local
 
 class TreeEnsemble;
 
 struct CostModelOptions {
   // Which estimator interpolates an unmeasured problem: per (unit, op family) the one that predicted
   // the database's own held-out points better (kChosen), or always one of them (for comparisons).
-  enum class Use { kChosen, kKnn, kLearned } use = Use::kChosen;
+  enum class Use { kChosen, kKnn, kLearned, kLocal } use = Use::kChosen;
   // Learned models per (unit, op family) with layout, dtype and algorithm as categorical features
   // (false), or one per (unit, layout, dtype, op, alg) like kNN's families (true).
   bool learned_per_layout = false;
-  bool learned = true;  // false: train nothing (kNN only)
+  bool learned = true;  // false: no learned models (kNN and the local fit)
 };
 
 struct Estimate {
@@ -50,8 +50,8 @@ struct Estimate {
   Estimator estimator = Estimator::kMeasured;
   // The estimator's own uncertainty, as a standard deviation of log time: the learned ensemble's
   // members' spread; kNN: half the log ratio of its neighbours' largest to smallest prediction, at
-  // least a quarter of the feature distance to the nearest neighbour; 0 for
-  // exact and roofline. What `sweep --refine` ranks by.
+  // least a quarter of the feature distance to the nearest neighbour; local: the fit's weighted
+  // residual spread, with the same floor; 0 for exact and roofline. What `sweep --refine` ranks by.
   double log_sd = 0;
 };
 
@@ -79,9 +79,10 @@ class CostModel {
   //    gives it (host time; its median, flagged when unstable);
   //  - nullopt when that key WAS measured there but is unusable (reference kernel, unsupported,
   //    failed, mistrusted): such a state must never be recommended;
-  //  - else interpolated: by kNN (Interpolate) or the learned model (Learned), whichever
-  //    ChosenEstimator names for the unit and op; a learned estimate that reaches too far from its
-  //    training data, or whose ensemble disagrees too much, is refused and the answer is roofline;
+  //  - else interpolated: by kNN (Interpolate), the local linear fit (Local) or the learned model
+  //    (Learned), whichever ChosenEstimator names for the unit and op; a learned estimate that
+  //    reaches too far from its training data, or whose ensemble disagrees too much, is refused and
+  //    the answer is roofline;
   //  - else roofline (see Roofline); nullopt when the unit has nothing measured to base one on.
   // `roofline` false: stop after interpolation (nullopt when neither exact nor interpolated), so a
   // caller may try another layout name first. `*excluded` (when given) is set when the nullopt is
@@ -109,6 +110,15 @@ class CostModel {
   std::optional<Estimate> Interpolate(const Problem& p, const std::string& unit,
                                       const std::string& layout, const std::string& dtype,
                                       const std::string& exclude_key = "") const;
+  // The local linear estimate (see cost.cpp): a weighted ridge regression of log(time / size) on the
+  // log features of the kLocalNeighbours nearest measured problems of the family, evaluated at `p`
+  // (LOESS of degree 1). nullopt when the family has fewer than kLocalNeighbours other members; also
+  // when `p` lies more than kMaxReach (log units) outside the neighbours' range in a feature they
+  // vary in: then
+  // *refused (when given) is set, and Op answers with a roofline.
+  std::optional<Estimate> Local(const Problem& p, const std::string& unit, const std::string& layout,
+                                const std::string& dtype, const std::string& exclude_key = "",
+                                bool* refused = nullptr) const;
   // The learned model's estimate (gradient-boosted trees on the problem's features, its op family's
   // measurements on the unit; see cost.cpp). nullopt when there is no model for the family or it has
   // never seen the layout, dtype or algorithm; also when the problem lies more than kMaxReach (log
@@ -116,15 +126,16 @@ class CostModel {
   // then *refused (when given) is set.
   std::optional<Estimate> Learned(const Problem& p, const std::string& unit, const std::string& layout,
                                   const std::string& dtype, bool* refused = nullptr) const;
-  // Which estimator interpolates the op family on the unit (kKnn when no learned model exists).
+  // Which estimator interpolates the op family on the unit (kKnn when nothing was chosen).
   Estimator ChosenEstimator(const std::string& unit, const std::string& op) const;
-  // Every usable measurement predicted without itself, by both estimators: kNN leave-one-out
-  // (Interpolate with the key excluded) and the learned model's out-of-fold prediction (the member
-  // trained without the key's fold). The choice per (unit, op) is made on these at load time.
+  // Every usable measurement predicted without itself, by each estimator: kNN and the local fit
+  // leave-one-out (Interpolate and Local with the key excluded) and the learned model's out-of-fold
+  // prediction (the member trained without the key's fold). The choice per (unit, op) is made on
+  // these at load time.
   struct HeldOut {
     std::string key, unit, layout, dtype, op;
     double us = 0;
-    std::optional<double> knn, learned;
+    std::optional<double> knn, learned, local;
   };
   const std::vector<HeldOut>& HeldOutPredictions() const { return heldout_; }
 
@@ -228,9 +239,10 @@ class CostModel {
   std::vector<UnitStats> stats_;
   std::vector<std::vector<std::string>> unit_layouts_;
 
-  // The learned models (cost.cpp, TrainLearned).
+  // Leave-one-out of every estimator, the learned models trained (unless options_.learned is false),
+  // and the choice per (unit, op) (cost.cpp, ChooseEstimators).
   struct LearnedGroup;
-  void TrainLearned();
+  void ChooseEstimators();
   const Neighbour* Nearest(const std::string& family, const Problem& p, const std::string& exclude) const;
   bool LearnedRow(const LearnedGroup& g, const Problem& p, const std::string& layout,
                   const std::string& dtype, const Neighbour* near, double knn_us,
@@ -262,6 +274,8 @@ bool IsUnstable(const db::Stats& s);
 // feature, an ensemble standard deviation of a factor 2.
 constexpr double kMaxReach = 1.3862943611198906;   // log(4)
 constexpr double kMaxLogSd = 0.69314718055994531;  // log(2)
+// The local linear fit's neighbourhood: the nearest this many measured problems of the family.
+constexpr size_t kLocalNeighbours = 6;
 
 // Log-feature vector of a problem used for nearest-neighbour search (see cost.cpp).
 std::vector<double> ProblemFeatures(const Problem& p);

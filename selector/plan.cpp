@@ -621,7 +621,7 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
                                        s, Abbreviate(ps.ops, 40)));
     if (st.confidence == Confidence::kInterpolated) {
       std::string by;
-      for (Estimator e : {Estimator::kKnn, Estimator::kLearned})
+      for (Estimator e : {Estimator::kKnn, Estimator::kLocal, Estimator::kLearned})
         if (st.estimators & (1 << static_cast<int>(e))) by += std::string(by.empty() ? "" : " and ") + EstimatorName(e);
       plan.notes.push_back(fmt::format("sub-graph {} ({}): interpolated by {}", s, Abbreviate(ps.ops, 40),
                                        by.empty() ? "knn" : by));
