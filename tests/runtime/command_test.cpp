@@ -3,11 +3,15 @@
 // files that read back, bad input refused with one line and a non-zero exit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "layoutdb/db.h"
 #include "layoutdb/json_schema.h"
@@ -164,6 +168,63 @@ TEST_F(Commands, ValidateMeasuresPlanOracleAndBaselinesAndStoresThem) {
   EXPECT_EQ(rows[0].model_hash, j["model_hash"].get<std::string>());
   EXPECT_FALSE(nlohmann::json::parse(rows[0].details)["subgraphs"].empty());
   for (const auto& r : rows) EXPECT_EQ(r.validation, rows[0].validation);
+}
+
+// On a file where the plan's kernels were measured exactly (sweep --model), validate re-times the
+// largest of them alone, as the sweep did, and says how far the machine now is from the file: a
+// ratio per kernel, their median, and the prediction scaled by it.
+TEST_F(Commands, ValidateRetimesThePlansExactKernelsToShowTheMachinesDrift) {
+  const std::string db = (dir_->path() / "model.db").string();
+  std::string out;
+  ASSERT_EQ(Shell(fmt::format("{} sweep --model {} --units cpu --visits 1 --db {} --quiet", Bin(), model_, db), &out),
+            0)
+      << out;
+  ASSERT_EQ(Shell(fmt::format("{} validate {} --db {} --budget-s 0.3 --min-reps 3 --no-store --json", Bin(),
+                              model_, db),
+                  &out),
+            0)
+      << out;
+  const auto j = nlohmann::json::parse(out);
+  std::ifstream f(Source() / "schema" / "validation.schema.json");
+  const auto errors = ValidateJson(nlohmann::json::parse(f), j);
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  // Every cpu sub-graph with a fused key is exact on this file: the distinct ones, up to 8, re-timed.
+  std::set<std::string> exact;
+  for (const auto& s : j["subgraphs"])
+    if (s["confidence"] == "exact" && s.contains("fused_key"))
+      exact.insert(s["fused_key"].get<std::string>() + "|" + s["layout"].get<std::string>());
+  ASSERT_FALSE(exact.empty());
+  const auto& d = j["machine_drift"];
+  ASSERT_EQ(d["kernels"].size(), std::min<size_t>(8, exact.size())) << d.dump();
+  // Each against the file's own figure for that key and layout.
+  db::Database file = db::Database::Open(db, db::Mode::kReadOnly);
+  std::map<int64_t, std::string> keys;
+  for (const auto& p : file.Problems()) keys[p.id] = p.key;
+  std::vector<double> ratios;
+  for (const auto& k : d["kernels"]) {
+    EXPECT_TRUE(exact.count(k["key"].get<std::string>() + "|" + k["layout"].get<std::string>())) << k.dump();
+    bool found = false;
+    for (const auto& m : file.Measurements())
+      if (keys[m.problem_id] == k["key"] && m.layout == k["layout"] && m.dtype == "f32" && m.stats) {
+        EXPECT_DOUBLE_EQ(k["stored_us"].get<double>(), m.stats->host_median_us.value_or(m.stats->median_us));
+        found = true;
+      }
+    EXPECT_TRUE(found) << k.dump();
+    EXPECT_GT(k["now_us"].get<double>(), 0) << k.dump();
+    ratios.push_back(k["now_us"].get<double>() / k["stored_us"].get<double>());
+  }
+  std::sort(ratios.begin(), ratios.end());
+  const size_t n = ratios.size();
+  const double median = n % 2 ? ratios[n / 2] : 0.5 * (ratios[n / 2 - 1] + ratios[n / 2]);
+  EXPECT_NEAR(d["factor"].get<double>(), median, 1e-9 * median);
+  // The same machine minutes later: within a factor 3 of the file (a unit or statistic mixed up would
+  // be off by 1000x or more).
+  EXPECT_GT(median, 1.0 / 3);
+  EXPECT_LT(median, 3.0);
+  EXPECT_NEAR(d["error_pct_at_drift"].get<double>(),
+              100 * (j["predicted_total_us"].get<double>() * median - j["measured_total_us"].get<double>()) /
+                  j["measured_total_us"].get<double>(),
+              1e-6);
 }
 
 }  // namespace
