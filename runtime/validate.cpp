@@ -140,10 +140,9 @@ std::vector<microbench::Summary> TimeInRounds(const std::vector<std::function<do
 // and layout), right after the strategies: the median ratio of now to stored tells a drift of the
 // whole machine (clock, throttling, a neighbour's load) from what only the network feels. On these
 // 2-vCPU VMs the two differ: in the state where MobileNetV2 under one plan ran 5.5 ms instead of
-// 3.6 ms for minutes (same binary and plan), its kernels alone took 1.00-1.02x their stored time;
-// two threads handing a cache line over then took 130-290 ns instead of 27 ns (separate cores
-// rather than hyperthreads of one), which a network feels at every layer that reads what the other
-// thread wrote, and a kernel re-reading its own data does not.
+// 3.6 ms for minutes (same binary and plan), its kernels alone took 0.9-1.1x their stored time, and
+// the sweep's one-thread calibrations did not move either; what the network alone feels there
+// (threads handing activations over, caches between layers) was not identified.
 struct DriftItem {
   std::string key, layout;
   double stored_us = 0, now_us = 0;
