@@ -223,10 +223,10 @@ std::string StableCopy(const std::string& src) {
   return path;
 }
 
-// Held-out accuracy per op family: kNN's and the local linear fit's leave-one-out, the learned model's
-// out-of-fold predictions (one model per unit and op with layout and dtype as features, and one per
-// layout and dtype), and the estimator the cost model chose per unit and op at load time. Then the load time of the cost
-// model without and with the learned models, side by side.
+// Held-out accuracy per op family: kNN's and the local linear fit's leave-one-out, the learned
+// model's out-of-fold predictions (one model per unit and op with layout and dtype as features, and
+// one per layout and dtype), and the estimator the cost model chose per unit and op at load time.
+// Then the load time of the cost model without and with the learned models, side by side.
 void PrintAccuracy(const std::string& path) {
   using Clock = std::chrono::steady_clock;
   auto timed = [&](const selector::CostModelOptions& o, double* ms) {
@@ -261,10 +261,12 @@ void PrintAccuracy(const std::string& path) {
     std::string& c = chosen_by_op[h.op];
     const std::string name = fmt::format("{}:{}", h.unit, selector::EstimatorName(chosen));
     if (c.find(name) == std::string::npos) c += (c.empty() ? "" : ",") + name;
-    // What Op answers for the point held out: the chosen estimator, kNN where it has no answer.
+    // What Op answers for the point held out: the chosen estimator; kNN where the learned model has
+    // no answer. `local` already holds kNN's answer where the family is too small for the fit, and
+    // nothing where the fit refused (Op's roofline: a miss).
     std::optional<double> chosen_h = h.knn;
     if (chosen == selector::Estimator::kLearned && h.learned) chosen_h = h.learned;
-    if (chosen == selector::Estimator::kLocal && h.local) chosen_h = h.local;
+    if (chosen == selector::Estimator::kLocal) chosen_h = h.local;
     const std::optional<double> pred[kColumns] = {h.knn, h.local, h.learned, split_h, chosen_h};
     for (Acc* x : {&by_op[h.op], &by_op["(all)"]}) {
       ++x->n;
@@ -280,8 +282,8 @@ void PrintAccuracy(const std::string& path) {
              "and dtype as features; learned/l: per unit, layout, dtype, op, alg; chosen: per unit and op,\n"
              "at load time\n",
              path, cost.Units().size());
-  fmt::print("{:<9} {:>6}  {:>15}  {:>15}  {:>15}  {:>15}  {:>15}  {}\n", "op", "points", "knn", "local", "learned",
-             "learned/l", "chosen", "chosen estimator");
+  fmt::print("{:<9} {:>6}  {:>15}  {:>15}  {:>15}  {:>15}  {:>15}  {}\n", "op", "points", "knn", "local",
+             "learned", "learned/l", "chosen", "chosen estimator");
   for (auto& [op, a] : by_op) {
     fmt::print("{:<9} {:>6}", op, a.n);
     for (int i = 0; i < kColumns; ++i) {
@@ -292,8 +294,8 @@ void PrintAccuracy(const std::string& path) {
     }
     fmt::print("  {}\n", chosen_by_op[op]);
   }
-  fmt::print("cost model load time: kNN and the local fit {:.1f} ms, with learned models (per unit and op) {:.1f} ms, "
-             "(per layout and dtype) {:.1f} ms\n\n",
+  fmt::print("cost model load time: kNN and the local fit {:.1f} ms, with learned models (per unit and "
+             "op) {:.1f} ms, (per layout and dtype) {:.1f} ms\n\n",
              ms_knn, ms_pooled, ms_split);
   benchmark::DoNotOptimize(base.Units().size());
 }

@@ -114,8 +114,7 @@ class CostModel {
   // log features of the kLocalNeighbours nearest measured problems of the family, evaluated at `p`
   // (LOESS of degree 1). nullopt when the family has fewer than kLocalNeighbours other members; also
   // when `p` lies more than kMaxReach (log units) outside the neighbours' range in a feature they
-  // vary in: then
-  // *refused (when given) is set, and Op answers with a roofline.
+  // vary in: then *refused (when given) is set, and Op answers with a roofline.
   std::optional<Estimate> Local(const Problem& p, const std::string& unit, const std::string& layout,
                                 const std::string& dtype, const std::string& exclude_key = "",
                                 bool* refused = nullptr) const;
