@@ -28,6 +28,14 @@ namespace {
 // The exit code a subcommand's callback sets (CLI11 runs the callback while parsing).
 int g_exit = 0;
 
+// LAYOUTDB_NO_SETTLE=1: sweep and validate default to --no-settle / --settle-s 0 (never wait for the
+// CPU threads to come near each other; passes timed apart are still counted). For test suites that
+// run many programs side by side on few cores, where a descheduled thread looks like one far away.
+bool NoSettleFromEnvironment() {
+  const char* v = std::getenv("LAYOUTDB_NO_SETTLE");
+  return v && *v && std::string(v) != "0";
+}
+
 // `sweep --refine N`: the selector ranks the candidates on the database as it is, the profiler
 // measures the top N (a sweep of those keys: same storage, resumable), the selector shows what changed.
 int RunRefine(layoutdb::profiler::SweepOptions o, layoutdb::selector::RefineOptions r) {
@@ -102,6 +110,12 @@ void AddProfilerCommands(CLI::App& app) {
                     "Visits per point at separate moments, each with its share of the budget (default: the "
                     "spec's, 3); 1: one visit, as before")
       ->check(CLI::Range(1, 100));
+  o->settle = !NoSettleFromEnvironment();
+  sweep->add_flag("--settle,!--no-settle", o->settle,
+                  "Before a timed pass, wait (up to 10 s plus a fifth of the sweep's time, in all) for two CPU "
+                  "threads to pass a cache line within 2x the fastest seen; --no-settle times every pass as "
+                  "the machine is and only counts those taken apart")
+      ->capture_default_str();
   sweep->add_option("--cache", o->cache,
                     "hot: repetitions back to back; cold: caches evicted before each (benchdnn's --cold-cache)")
       ->check(CLI::IsMember({"hot", "cold"}))
@@ -286,6 +300,12 @@ void AddRuntimeCommands(CLI::App& app) {
                   "Rounds at separate moments, each with its share of the budget; every figure is its "
                   "quietest round's median, as a sweep stores a point's quietest visit")
       ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  if (NoSettleFromEnvironment()) v->settle_s = 0;
+  val->add_option("--settle-s", v->settle_s,
+                  "Seconds in all to wait for the CPU threads to be near each other (a cache line between "
+                  "them within 2x the fastest seen) before a timed pass; passes timed apart are counted")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   val->add_option("--tolerance", v->tolerance,
                   "Largest |difference| allowed between any plan's outputs and all-nchw's, relative "

@@ -530,10 +530,12 @@ int64_t Database::InsertSweep(const SweepRow& s) {
                     fmt::format("storing sweep {} shard {}/{}", s.spec_name, s.shard_index, s.shard_count));
 }
 
-void Database::FinishSweep(int64_t sweep_id, const std::string& status, int64_t points_done) {
+void Database::FinishSweep(int64_t sweep_id, const std::string& status, int64_t points_done,
+                           const std::string& execution) {
   auto q = impl_->Q(
-      "UPDATE sweeps SET status = ?2, points_done = ?3, ended_at = ?4 WHERE id = ?1");
-  q->Bind(1, sweep_id).Bind(2, status).Bind(3, points_done).Bind(4, NowUtc());
+      "UPDATE sweeps SET status = ?2, points_done = ?3, ended_at = ?4, "
+      "execution = CASE WHEN ?5 IS NULL OR ?5 = '' THEN execution ELSE ?5 END WHERE id = ?1");
+  q->Bind(1, sweep_id).Bind(2, status).Bind(3, points_done).Bind(4, NowUtc()).BindText(5, execution);
   if (q->Run(fmt::format("finishing sweep {} as {}", sweep_id, status)) == 0) {
     throw Error(fmt::format("{}: no sweep {}", impl_->path, sweep_id));
   }

@@ -1,5 +1,7 @@
 #include "layoutdb/microbench/measure.h"
 
+#include "layoutdb/microbench/calibration.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -114,13 +116,21 @@ std::vector<Summary> MeasureInterleavedTimed(const std::vector<std::function<Sam
     for (size_t i = 0; i < k; ++i) run(i);
   }
   std::vector<bool> stable(k, false);
+  std::vector<int> apart(k, 0);
   for (int round = 0; round < cfg.max_reps; ++round) {
+    bool near = true;
+    if (cfg.gate) {
+      const double t0 = clock();
+      near = cfg.gate->WaitNear();
+      excluded += clock() - t0;
+    }
     for (size_t j = 0; j < k; ++j) {
       const size_t i = (j + round) % k;
       if (stable[i] && round >= cfg.min_reps) continue;  // stable ones stop spending the budget
       const Sample s = run(i);
       samples[i].push_back(s.us);
       host[i].push_back(s.host_us);
+      if (!near) ++apart[i];
     }
     if (round + 1 >= cfg.min_reps) {
       // Re-check stability every few rounds (sorting is cheap next to a kernel, but not free).
@@ -141,6 +151,7 @@ std::vector<Summary> MeasureInterleavedTimed(const std::vector<std::function<Sam
   for (size_t i = 0; i < k; ++i) {
     Summary s = Summarize(std::move(samples[i]), cfg.target_rel_ci);
     s.budget_s = budget;
+    s.apart_reps = apart[i];
     const bool all_host = !host[i].empty() &&
                           std::all_of(host[i].begin(), host[i].end(), [](double h) { return h >= 0; });
     if (all_host) {
@@ -266,6 +277,7 @@ Summary CombineVisits(const std::vector<Summary>& visits, double target_rel_ci) 
   const double range_rel = r.median_us > 0 ? (*hi - *lo) / r.median_us : 0;
   r.rel_ci = std::max(within_rel_ci, VisitIntervalFactor(medians.size()) * range_rel);
   r.stable = r.rel_ci <= target_rel_ci;
+  r.apart_reps = quiet->apart_reps;
   r.has_host = std::all_of(v.begin(), v.end(), [](const Summary* s) { return s->has_host; });
   if (r.has_host) {
     r.host_median_us = quiet->host_median_us;

@@ -550,6 +550,9 @@ size_t LastLevelCacheBytes(const Unit& cpu) {
 
 // Seconds between calibrations (and one at the start and the end of every sweep).
 constexpr double kCalibrationEveryS = 15;
+// The most a sweep waits for its threads to come near each other: this, plus this share of its time.
+constexpr double kSettleBaseS = 10;
+constexpr double kSettleShare = 0.2;
 
 void Calibrate(microbench::Calibrator& cal, db::Database& database, int64_t sweep_id, int64_t points_done) {
   const auto results = cal.Run();
@@ -676,6 +679,11 @@ int RunSweep(const SweepOptions& o) {
     flusher.emplace(llc);
     measure.before_run = [&flusher] { flusher->Evict(); };
   }
+  // Every timed pass waits for the kernels' threads to be near each other (microbench::PlacementGate),
+  // within an allowance that grows with the sweep: kSettleBaseS plus kSettleShare of its time so far.
+  // Where the machine's placement never moves, no pass waits.
+  microbench::PlacementGate gate(o.settle ? kSettleBaseS : 0);
+  measure.gate = &gate;
   microbench::Calibrator calibrator(llc);
   Calibrate(calibrator, database, sweep_id, 0);
   auto last_calibration = std::chrono::steady_clock::now();
@@ -821,6 +829,9 @@ int RunSweep(const SweepOptions& o) {
     const std::string label = w.Label(units);
     progress.Start(fmt::format("{} (visit {}/{})", label, number, visits));
     const auto point_start = std::chrono::steady_clock::now();
+    gate.set_allowance_s(o.settle ? kSettleBaseS + kSettleShare *
+                                                       std::chrono::duration<double>(point_start - started).count()
+                                  : 0);
     std::vector<size_t> which;
     if (number == 1) {
       for (size_t c = 0; c < st.pt.names.size(); ++c) which.push_back(c);
@@ -910,7 +921,15 @@ int RunSweep(const SweepOptions& o) {
 
   const bool interrupted = g_stop;
   if (!interrupted) Calibrate(calibrator, database, sweep_id, points_done);
-  database.FinishSweep(sweep_id, interrupted ? "interrupted" : "completed", points_done);
+  json execution = json::parse(sweep.execution, nullptr, false);
+  if (!execution.is_object()) execution = json::object();
+  if (gate.lowest_ns())
+    execution["placement"] = {{"probe", "core_to_core_ns"},     {"checks", gate.checks()},
+                              {"waits", gate.waits()},           {"waited_s", gate.waited_s()},
+                              {"apart_passes", gate.apart()},    {"lowest_ns", *gate.lowest_ns()},
+                              {"median_ns", gate.median_ns().value_or(*gate.lowest_ns())},
+                              {"found_median_ns", gate.found_median_ns().value_or(*gate.lowest_ns())}};
+  database.FinishSweep(sweep_id, interrupted ? "interrupted" : "completed", points_done, execution.dump());
   const std::string calibration = CalibrationLine(database, sweep_id);
   // Readers may have the file open (a selector, `info`): then it stays in WAL, which loses nothing.
   const std::string wal = database.TryCheckpoint();
@@ -929,6 +948,13 @@ int RunSweep(const SweepOptions& o) {
                flagged_reference, visits, revisits, revisited_points, 100 * spec.revisit_tolerance,
                still_disagreeing, o.cache, o.db_path);
     if (!o.quiet && !calibration.empty()) fmt::print(stderr, "{}\n", calibration);
+    if (!o.quiet && gate.lowest_ns())
+      fmt::print(stderr,
+                 "threads' placement: a cache line between two CPU threads in {:.0f} ns (median of {} timed "
+                 "passes let through; {:.0f} ns as the passes found them; fastest {:.0f}); waited {:.1f} s for "
+                 "them to come near; {} passes timed apart\n",
+                 gate.median_ns().value_or(0), gate.checks() - gate.apart(), gate.found_median_ns().value_or(0),
+                 *gate.lowest_ns(), gate.waited_s(), gate.apart());
   }
   if (!wal.empty()) fmt::print(stderr, "layoutdb: note: {}\n", wal);
   if (interrupted) {

@@ -26,6 +26,9 @@ struct ValidateCommandOptions {
   double budget_s = 4.0;  // per measuring phase (candidates, then plans), all rounds together
   int min_reps = 5;
   int rounds = 3;  // moments each phase is timed at; a figure is its quietest round's (as a sweep's visits)
+  // The most seconds validate waits, in all, for the kernels' threads to be near each other before a
+  // timed pass (microbench::PlacementGate); 0: never waits (every pass is timed as the machine is).
+  double settle_s = 60;
   double tolerance = 1e-3;  // outputs under any plan vs the all-nchw execution (see validate.cpp)
   bool json = false;
   bool no_store = false;  // do not write the validation into the database

@@ -161,6 +161,13 @@ TEST_F(Commands, ValidateMeasuresPlanOracleAndBaselinesAndStoresThem) {
                            "local_best"})
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   for (const auto& b : j["baselines"]) EXPECT_FALSE(b["measured_us"].is_null()) << b.dump();
+  // Every timed pass asked where the threads were; a pass timed apart is one the allowance ran out on.
+  const auto& pl = j["placement"];
+  EXPECT_GT(pl["checks"].get<int>(), 0) << pl.dump();
+  EXPECT_LE(pl["apart_passes"].get<int>(), pl["checks"].get<int>());
+  EXPECT_LE(pl["waits"].get<int>(), pl["checks"].get<int>());
+  if (!pl["lowest_ns"].is_null() && !pl["median_ns"].is_null())
+    EXPECT_GE(pl["median_ns"].get<double>(), pl["lowest_ns"].get<double>());
   // Stored: one row per strategy, the plan's with its per sub-graph figures.
   db::Database d = db::Database::Open(db_, db::Mode::kReadOnly);
   const auto rows = d.Validations();

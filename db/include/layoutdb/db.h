@@ -181,7 +181,10 @@ class Database {
   std::vector<UnitRow> Units(std::optional<int64_t> target_id = std::nullopt);
 
   int64_t InsertSweep(const SweepRow& s);
-  void FinishSweep(int64_t sweep_id, const std::string& status, int64_t points_done);
+  // `execution`, when not empty, replaces the row's execution JSON (what the sweep learned of the
+  // machine while it ran: the threads' placement).
+  void FinishSweep(int64_t sweep_id, const std::string& status, int64_t points_done,
+                   const std::string& execution = "");
   void SetSweepProgress(int64_t sweep_id, int64_t points_done);
   std::vector<SweepRow> Sweeps();
 

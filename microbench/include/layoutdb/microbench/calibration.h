@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,53 @@ class Calibrator {
  private:
   std::vector<float> buf_;
   float sink_ = 0;
+};
+
+// The machine's placement of the kernels' threads: the one-way time, in nanoseconds, for a cache line
+// written by one of oneDNN's CPU threads to reach another (two of them bouncing one line,
+// `round_trips` round trips per block; the median block of `blocks`). nullopt with fewer than 2
+// threads. On the 2-vCPU VMs of this project it took 25-40 ns while MobileNetV2 ran 3.3-3.6 ms under
+// one plan, ~165 ns while the same plan ran 5.4-6.0 ms, and 300-500 ns at 7.5-9.8 ms, flipping every
+// few seconds to minutes; one thread (OMP_NUM_THREADS=1) ran 6.3-7.4 ms throughout, and two threads
+// each running FMAs alone lost nothing. The hypervisor moves the two vCPUs between cores that share a
+// cache and cores that do not, and whatever hands data between the threads (oneDNN's barriers, a layer
+// reading what the other thread wrote) pays for it; a kernel with little of that barely moves.
+std::optional<double> CoreToCoreNs(int round_trips = 30, int blocks = 3);
+
+// Times taken only while the kernels' threads are near each other (see CoreToCoreNs), within an
+// allowance of waiting. MeasureInterleaved asks it before every round-robin pass
+// (MeasureConfig::gate); the sweep and validate keep one each, so that what a database holds and what
+// validate compares it with are both the machine in one placement, and say how much was not.
+// A probe is "apart" above `factor` x the lowest probe seen (or `reference_ns`, the lowest of the
+// file's sweeps, when lower). On a machine whose placement does not move, every probe is near and the
+// gate never waits.
+class PlacementGate {
+ public:
+  using ProbeFn = std::function<std::optional<double>()>;
+  explicit PlacementGate(double allowance_s, double factor = 2.0, std::optional<double> reference_ns = std::nullopt,
+                         ProbeFn probe = {}, double poll_s = 0.05);
+  // Probes; while apart and allowance is left, sleeps poll_s and probes again. True when the last
+  // probe was near (always with fewer than 2 threads: nothing to be apart).
+  bool WaitNear();
+  void set_allowance_s(double s) { allowance_s_ = s; }
+
+  int checks() const { return checks_; }           // WaitNear calls
+  int apart() const { return apart_; }             // ... that returned false (the allowance spent)
+  int waits() const { return waits_; }             // ... that had to wait
+  double waited_s() const { return waited_s_; }
+  std::optional<double> lowest_ns() const { return lowest_; }
+  std::optional<double> median_ns() const;         // of the probes that let a pass through
+  std::optional<double> found_median_ns() const;   // of each check's first probe: as the passes found them
+  std::optional<double> reference_ns() const { return reference_; }
+
+ private:
+  double allowance_s_, factor_;
+  std::optional<double> reference_, lowest_;
+  ProbeFn probe_;
+  double poll_s_;
+  int checks_ = 0, apart_ = 0, waits_ = 0;
+  double waited_s_ = 0;
+  std::vector<double> passed_, found_;
 };
 
 }  // namespace layoutdb::microbench

@@ -16,6 +16,8 @@
 
 namespace layoutdb::microbench {
 
+class PlacementGate;  // calibration.h
+
 struct MeasureConfig {
   int warmup = 3;                    // untimed runs per candidate before timing starts
   int min_reps = 10;                 // at least this many timed runs per candidate, while the point
@@ -33,6 +35,9 @@ struct MeasureConfig {
   // The clock the budget is kept on, in seconds. Empty: std::chrono::steady_clock. Tests give a
   // synthetic one that their runners advance.
   std::function<double()> clock_s;
+  // Asked before every timed round-robin pass, outside the timed interval and the budget: waits
+  // (within its allowance) for the kernels' threads to be near each other. Null: no gate.
+  PlacementGate* gate = nullptr;
 };
 
 // The time budget of one point of `candidates` candidates: max(budget_s, candidates * candidate_budget_s).
@@ -55,6 +60,8 @@ struct Summary {
   bool has_host = false;
   double host_median_us = 0, host_p10_us = 0, host_p90_us = 0;
   double budget_s = 0;  // the point's budget (MeasureInterleaved*)
+  // Timed runs taken while MeasureConfig::gate said the threads were apart (its allowance spent).
+  int apart_reps = 0;
 };
 
 // The 0-based ranks (lo, hi) of the order statistics that bound the distribution-free confidence

@@ -33,6 +33,8 @@ struct SweepOptions {
   std::vector<microbench::Shape4> transition_shapes;
   std::vector<int64_t> transfer_bytes;
   int visits = 0;                   // visits per point (--visits); 0: the spec's (SweepSpec::visits)
+  bool settle = true;               // wait for the CPU threads to be near each other before a timed pass
+                                    // (--no-settle: never wait; passes timed apart are still counted)
 };
 
 // Exit codes of RunSweep.

@@ -1,0 +1,130 @@
+// The core-to-core probe (calibration.h): one cache line bounced between two of the OpenMP threads
+// oneDNN's CPU kernels run on. A probe on threads of its own would share their CPUs with OpenMP
+// workers still spinning after a kernel, and time that instead. The team is started through the
+// OpenMP runtime oneDNN already loaded (libgomp's GOMP_parallel, looked up at run time as
+// execution.cpp looks up omp_get_max_threads), so that nothing of OpenMP is linked into layoutdb and a
+// clang build does not bring a second runtime.
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "layoutdb/microbench/calibration.h"
+
+namespace layoutdb::microbench {
+namespace {
+
+struct Gomp {
+  void (*parallel)(void (*)(void*), void*, unsigned, unsigned) = nullptr;
+  void (*barrier)() = nullptr;
+  int (*thread_num)() = nullptr;
+  int (*num_threads)() = nullptr;
+  int (*max_threads)() = nullptr;
+  bool ok() const { return parallel && barrier && thread_num && num_threads && max_threads; }
+};
+
+const Gomp& Runtime() {
+  static const Gomp g = [] {
+    Gomp r;
+    r.parallel = reinterpret_cast<decltype(r.parallel)>(dlsym(RTLD_DEFAULT, "GOMP_parallel"));
+    r.barrier = reinterpret_cast<decltype(r.barrier)>(dlsym(RTLD_DEFAULT, "GOMP_barrier"));
+    r.thread_num = reinterpret_cast<decltype(r.thread_num)>(dlsym(RTLD_DEFAULT, "omp_get_thread_num"));
+    r.num_threads = reinterpret_cast<decltype(r.num_threads)>(dlsym(RTLD_DEFAULT, "omp_get_num_threads"));
+    r.max_threads = reinterpret_cast<decltype(r.max_threads)>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+    return r;
+  }();
+  return g;
+}
+
+struct Probe {
+  const Gomp* omp = nullptr;
+  int round_trips = 0, blocks = 0;
+  std::atomic<int> team{0};
+  alignas(64) std::atomic<int> flag{0};
+  alignas(64) std::vector<double> ns;
+};
+
+void Bounce(void* data) {
+  Probe& p = *static_cast<Probe*>(data);
+  const int me = p.omp->thread_num();
+  if (me == 0) p.team.store(p.omp->num_threads());
+  p.omp->barrier();
+  if (p.team.load() != 2) return;
+  for (int b = 0; b < p.blocks; ++b) {
+    p.omp->barrier();
+    const auto t0 = std::chrono::steady_clock::now();
+    const int base = 2 * p.round_trips * b;
+    for (int i = 0; i < p.round_trips; ++i) {
+      const int mine = base + 2 * i + me;  // thread 0 moves on even counts, thread 1 on odd ones
+      while (p.flag.load(std::memory_order_acquire) != mine) {
+      }
+      p.flag.store(mine + 1, std::memory_order_release);
+    }
+    if (me == 0)
+      p.ns[b] = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
+                (2.0 * p.round_trips);
+  }
+}
+
+}  // namespace
+
+std::optional<double> CoreToCoreNs(int round_trips, int blocks) {
+  const Gomp& omp = Runtime();
+  if (!omp.ok() || omp.max_threads() < 2) return std::nullopt;
+  Probe p;
+  p.omp = &omp;
+  p.round_trips = std::max(1, round_trips);
+  p.blocks = std::max(1, blocks);
+  p.ns.assign(p.blocks, 0);
+  omp.parallel(&Bounce, &p, 2, 0);
+  if (p.team.load() != 2) return std::nullopt;
+  std::sort(p.ns.begin(), p.ns.end());
+  return p.ns[p.ns.size() / 2];
+}
+
+PlacementGate::PlacementGate(double allowance_s, double factor, std::optional<double> reference_ns, ProbeFn probe,
+                             double poll_s)
+    : allowance_s_(allowance_s), factor_(factor), reference_(reference_ns), probe_(std::move(probe)), poll_s_(poll_s) {
+  if (!probe_) probe_ = [] { return CoreToCoreNs(); };
+}
+
+bool PlacementGate::WaitNear() {
+  ++checks_;
+  bool waited = false;
+  for (;;) {
+    const std::optional<double> ns = probe_();
+    if (!ns) return true;
+    if (!waited) found_.push_back(*ns);
+    lowest_ = lowest_ ? std::min(*lowest_, *ns) : *ns;
+    const double base = reference_ ? std::min(*reference_, *lowest_) : *lowest_;
+    if (*ns <= factor_ * base) {
+      passed_.push_back(*ns);
+      return true;
+    }
+    if (waited_s_ >= allowance_s_) {
+      ++apart_;
+      return false;
+    }
+    if (!waited) ++waits_;
+    waited = true;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (poll_s_ > 0) std::this_thread::sleep_for(std::chrono::duration<double>(poll_s_));
+    waited_s_ += std::max(poll_s_, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+}
+
+namespace {
+std::optional<double> MedianOf(std::vector<double> v) {
+  if (v.empty()) return std::nullopt;
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+}  // namespace
+
+std::optional<double> PlacementGate::median_ns() const { return MedianOf(passed_); }
+std::optional<double> PlacementGate::found_median_ns() const { return MedianOf(found_); }
+
+}  // namespace layoutdb::microbench
