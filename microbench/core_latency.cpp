@@ -39,12 +39,20 @@ const Gomp& Runtime() {
   return g;
 }
 
+// A probe gives up after this long: on a machine whose cores are shared with other programs the
+// partner thread may be descheduled for a whole time slice (milliseconds) at every hand-over, and a
+// probe must never cost more than the pass it is asked about. Threads far apart on these VMs take
+// 3 x 30 round trips x 2 x 500 ns = 90 us.
+constexpr double kProbeDeadlineNs = 250e3;
+
 struct Probe {
   const Gomp* omp = nullptr;
   int round_trips = 0, blocks = 0;
   std::atomic<int> team{0};
   alignas(64) std::atomic<int> flag{0};
-  alignas(64) std::vector<double> ns;
+  alignas(64) std::atomic<bool> gave_up{false};
+  std::chrono::steady_clock::time_point deadline;
+  std::vector<double> ns;
 };
 
 void Bounce(void* data) {
@@ -54,13 +62,20 @@ void Bounce(void* data) {
   p.omp->barrier();
   if (p.team.load() != 2) return;
   for (int b = 0; b < p.blocks; ++b) {
-    p.omp->barrier();
+    p.omp->barrier();  // every thread passes every barrier, given up or not
+    if (p.gave_up.load()) continue;
     const auto t0 = std::chrono::steady_clock::now();
     const int base = 2 * p.round_trips * b;
-    for (int i = 0; i < p.round_trips; ++i) {
+    for (int i = 0; i < p.round_trips && !p.gave_up.load(std::memory_order_relaxed); ++i) {
       const int mine = base + 2 * i + me;  // thread 0 moves on even counts, thread 1 on odd ones
-      while (p.flag.load(std::memory_order_acquire) != mine) {
+      for (unsigned spins = 0; p.flag.load(std::memory_order_acquire) != mine; ++spins) {
+        if ((spins & 1023) == 1023 && std::chrono::steady_clock::now() > p.deadline) {
+          p.gave_up.store(true);
+          break;
+        }
+        if (p.gave_up.load(std::memory_order_relaxed)) break;
       }
+      if (p.gave_up.load(std::memory_order_relaxed)) break;
       p.flag.store(mine + 1, std::memory_order_release);
     }
     if (me == 0)
@@ -79,35 +94,54 @@ std::optional<double> CoreToCoreNs(int round_trips, int blocks) {
   p.round_trips = std::max(1, round_trips);
   p.blocks = std::max(1, blocks);
   p.ns.assign(p.blocks, 0);
+  p.deadline = std::chrono::steady_clock::now() +
+               std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                   std::chrono::duration<double, std::nano>(kProbeDeadlineNs));
   omp.parallel(&Bounce, &p, 2, 0);
   if (p.team.load() != 2) return std::nullopt;
+  // Given up: the partner thread was not there (descheduled), farther than any placement measured.
+  if (p.gave_up.load()) return kProbeDeadlineNs / 2;
   std::sort(p.ns.begin(), p.ns.end());
   return p.ns[p.ns.size() / 2];
 }
 
 PlacementGate::PlacementGate(double allowance_s, double factor, std::optional<double> reference_ns, ProbeFn probe,
-                             double poll_s)
-    : allowance_s_(allowance_s), factor_(factor), reference_(reference_ns), probe_(std::move(probe)), poll_s_(poll_s) {
+                             double poll_s, double hold_s)
+    : allowance_s_(allowance_s),
+      factor_(factor),
+      reference_(reference_ns),
+      probe_(std::move(probe)),
+      poll_s_(poll_s),
+      hold_s_(hold_s) {
   if (!probe_) probe_ = [] { return CoreToCoreNs(); };
 }
 
 bool PlacementGate::WaitNear() {
   ++checks_;
+  const auto now = std::chrono::steady_clock::now();
+  if (last_ && std::chrono::duration<double>(now - last_at_).count() < hold_s_) {
+    if (!*last_) ++apart_;
+    return *last_;
+  }
+  ++probed_;
+  const auto verdict = [&](bool near) {
+    last_ = near;
+    last_at_ = std::chrono::steady_clock::now();
+    if (!near) ++apart_;
+    return near;
+  };
   bool waited = false;
   for (;;) {
     const std::optional<double> ns = probe_();
-    if (!ns) return true;
+    if (!ns) return verdict(true);
     if (!waited) found_.push_back(*ns);
     lowest_ = lowest_ ? std::min(*lowest_, *ns) : *ns;
     const double base = reference_ ? std::min(*reference_, *lowest_) : *lowest_;
     if (*ns <= factor_ * base) {
       passed_.push_back(*ns);
-      return true;
+      return verdict(true);
     }
-    if (waited_s_ >= allowance_s_) {
-      ++apart_;
-      return false;
-    }
+    if (waited_s_ >= allowance_s_) return verdict(false);
     if (!waited) ++waits_;
     waited = true;
     const auto t0 = std::chrono::steady_clock::now();

@@ -290,7 +290,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   cfg.target_rel_ci = 0.01;
   // Every timed pass waits (within --settle-s in all) for the threads to be near each other, as the
   // sweep's passes did (microbench::PlacementGate).
-  microbench::PlacementGate gate(o.settle_s, 2.0, SweepsFastestProbe(o.db));
+  microbench::PlacementGate gate(o.settle_s, microbench::PlacementGate::kApartFactor, SweepsFastestProbe(o.db));
   cfg.gate = &gate;
 
   // ---- 1. candidates ----

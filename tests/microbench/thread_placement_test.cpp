@@ -43,7 +43,7 @@ PlacementGate::ProbeFn Script(std::deque<std::optional<double>> values) {
 
 TEST(PlacementGate, APassWaitsUntilTheThreadsAreNearAgain) {
   PlacementGate g(/*allowance_s=*/1.0, /*factor=*/2.0, std::nullopt, Script({30, 32, 170, 165, 160, 31, 29}),
-                  /*poll_s=*/0.1);
+                  /*poll_s=*/0.1, /*hold_s=*/0);
   EXPECT_TRUE(g.WaitNear());  // 30: the first probe is the fastest seen
   EXPECT_TRUE(g.WaitNear());  // 32
   EXPECT_TRUE(g.WaitNear());  // 170, 165, 160 apart: three polls, then 31
@@ -57,14 +57,14 @@ TEST(PlacementGate, APassWaitsUntilTheThreadsAreNearAgain) {
 }
 
 TEST(PlacementGate, OnceTheAllowanceIsSpentPassesAreTimedApartAndCounted) {
-  PlacementGate g(0.15, 2.0, std::nullopt, Script({30, 170}), 0.1);
+  PlacementGate g(0.15, 2.0, std::nullopt, Script({30, 170}), 0.1, 0);
   EXPECT_TRUE(g.WaitNear());
   EXPECT_FALSE(g.WaitNear());  // waits 0.1, 0.2 > 0.15: apart
   EXPECT_FALSE(g.WaitNear());  // nothing left: apart at once
   EXPECT_EQ(g.apart(), 2);
   EXPECT_EQ(g.waits(), 1);
   // --no-settle: never waits, still counts.
-  PlacementGate free(0, 2.0, std::nullopt, Script({30, 170}), 0.1);
+  PlacementGate free(0, 2.0, std::nullopt, Script({30, 170}), 0.1, 0);
   EXPECT_TRUE(free.WaitNear());
   EXPECT_FALSE(free.WaitNear());
   EXPECT_EQ(free.waited_s(), 0);
@@ -73,17 +73,30 @@ TEST(PlacementGate, OnceTheAllowanceIsSpentPassesAreTimedApartAndCounted) {
 
 TEST(PlacementGate, TheDatabasesFastestProbeIsTheReferenceWhenThisRunNeverSawIt) {
   // All of this run apart (170 ns) while the file's sweeps saw 30: nothing lets a pass through.
-  PlacementGate g(0, 2.0, 30.0, Script({170}), 0.1);
+  PlacementGate g(0, 2.0, 30.0, Script({170}), 0.1, 0);
   EXPECT_FALSE(g.WaitNear());
   EXPECT_EQ(*g.reference_ns(), 30);
   EXPECT_FALSE(g.median_ns().has_value());
   // Without the reference, 170 is all this run knows: near.
-  PlacementGate alone(0, 2.0, std::nullopt, Script({170}), 0.1);
+  PlacementGate alone(0, 2.0, std::nullopt, Script({170}), 0.1, 0);
   EXPECT_TRUE(alone.WaitNear());
   // One thread: nothing to be apart.
-  PlacementGate one(0, 2.0, 30.0, Script({std::nullopt}), 0.1);
+  PlacementGate one(0, 2.0, 30.0, Script({std::nullopt}), 0.1, 0);
   EXPECT_TRUE(one.WaitNear());
   EXPECT_FALSE(one.lowest_ns().has_value());
+}
+
+TEST(PlacementGate, AVerdictHoldsForAWhileSoQuickPassesDoNotEachPayAProbe) {
+  int probes = 0;
+  PlacementGate g(0, 3.0, std::nullopt, [&]() -> std::optional<double> { return ++probes == 1 ? 30 : 500; }, 0.1,
+                  /*hold_s=*/3600);
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(g.WaitNear());
+  EXPECT_EQ(probes, 1);
+  EXPECT_EQ(g.checks(), 100);
+  EXPECT_EQ(g.probed(), 1);
+  PlacementGate apart(0, 3.0, 30.0, [&] { return std::optional<double>(500); }, 0.1, 3600);
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(apart.WaitNear());
+  EXPECT_EQ(apart.apart(), 10);  // every pass under an apart verdict counts
 }
 
 TEST(PlacementGate, MeasureAsksBeforeEveryPassCountsApartRunsAndKeepsWaitingOutOfTheBudget) {
@@ -103,7 +116,7 @@ TEST(PlacementGate, MeasureAsksBeforeEveryPassCountsApartRunsAndKeepsWaitingOutO
                        static const double kSeq[] = {30, 31, 170, 160, 30, 200, 200, 200};
                        return kSeq[std::min(probes - 1, 7)];
                      },
-                     0.1);
+                     0.1, 0);
   cfg.gate = &gate;
   auto runner = [&] { now += 50e-6; return 10.0; };
   const auto r = MeasureInterleaved({runner, runner}, cfg);
