@@ -265,6 +265,13 @@ std::string InfoText(db::Database& db) {
       drift.push_back(fmt::format("{} {:.0f} us, range {:.1f}% over {} checks", kernel, dr.median_us,
                                   100 * dr.range, dr.checks));
     if (!drift.empty()) line(fmt::format("      calibration: {}", fmt::join(drift, "; ")));
+    if (exec.is_object() && exec.contains("placement") && exec["placement"].is_object()) {
+      const auto& p = exec["placement"];
+      line(fmt::format("      threads' placement: a cache line between two threads in {:.0f} ns as the passes found "
+                       "them (fastest {:.0f}); {} of {} passes waited ({:.1f} s), {} timed apart",
+                       p.value("found_median_ns", 0.0), p.value("lowest_ns", 0.0), p.value("waits", 0),
+                       p.value("checks", 0), p.value("waited_s", 0.0), p.value("apart_passes", 0)));
+    }
   }
 
   // Measurements: one table per (target, unit, dtype); ops as rows, layouts as columns; a cell is the

@@ -139,11 +139,10 @@ std::vector<microbench::Summary> TimeInRounds(const std::vector<std::function<do
 // measured at another moment with times measured now. So the plan's largest exactly-measured cpu
 // kernels are re-timed alone and hot, as the sweep timed them (the microbench kernel of their key
 // and layout), right after the strategies: the median ratio of now to stored tells a drift of the
-// whole machine (clock, throttling, a neighbour's load) from what only the network feels. On these
-// 2-vCPU VMs the two differ: in the state where MobileNetV2 under one plan ran 5.5 ms instead of
-// 3.6 ms for minutes (same binary and plan), its kernels alone took 0.9-1.1x their stored time, and
-// the sweep's one-thread calibrations did not move either; what the network alone feels there
-// (threads handing activations over, caches between layers) was not identified.
+// whole machine (clock, throttling, a neighbour's load) from what only the network feels. The
+// largest kernels barely feel where the CPU threads are placed (microbench::PlacementGate, which
+// every timed pass here asks): on these 2-vCPU VMs, with the threads apart, MobileNetV2 under one plan
+// ran 5.5 ms instead of 3.4 while its largest kernels alone took 0.9-1.1x their stored time.
 struct DriftItem {
   std::string key, layout;
   double stored_us = 0, now_us = 0;

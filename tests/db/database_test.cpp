@@ -313,6 +313,7 @@ TEST_F(Rows, SweepLifecycle) {
   s.tool_version = "0.1.0";
   s.status = "running";
   s.points_total = 100;
+  s.execution = R"({"threads":2})";
   const int64_t id = db_->InsertSweep(s);
   db_->SetSweepProgress(id, 40);
   EXPECT_EQ(db_->Sweeps().at(0).points_done, 40);
@@ -325,6 +326,9 @@ TEST_F(Rows, SweepLifecycle) {
   EXPECT_EQ(got.shard_count, 4);
   EXPECT_EQ(got.spec_hash, s.spec_hash);
   EXPECT_FALSE(got.ended_at.empty());
+  EXPECT_EQ(got.execution, s.execution);  // kept unless the finish gives one
+  db_->FinishSweep(id, "completed", 100, R"({"threads":2,"placement":{"lowest_ns":31}})");
+  EXPECT_EQ(db_->Sweeps().at(0).execution, R"({"threads":2,"placement":{"lowest_ns":31}})");
   EXPECT_THROW(db_->FinishSweep(id + 1, "completed", 1), Error);
   EXPECT_THROW(db_->FinishSweep(id, "bogus", 1), Error);  // CHECK constraint
 }

@@ -120,11 +120,20 @@ TEST(InfoTruth, StabilityCacheModeThreadsAndCalibrationsAreShown) {
     b.stats->stable = false;
     d.PutMeasurement(b);
     d.PutMeasurement(db::testing::SampleMeasurement(elt, cpu, "nchw", "f32", 4));  // stability unknown
-    d.FinishSweep(sweep, "completed", 3);
+    // What the sweep saw of its threads' placement, written when it finishes.
+    d.FinishSweep(sweep, "completed", 3,
+                  R"({"threads":2,"affinity":"0-1","cgroup":"no cpu limit","omp_num_threads":null,"onednn_threads":2,)"
+                  R"("placement":{"probe":"core_to_core_ns","checks":900,"waits":2,"waited_s":1.5,"apart_passes":4,)"
+                  R"("lowest_ns":31.0,"median_ns":40.0,"found_median_ns":42.0}})");
     d.Checkpoint();
   }
   db::Database d = db::Database::Open(path, db::Mode::kReadOnly);
   const std::string text = InfoText(d);
+  EXPECT_NE(text.find("      threads' placement: a cache line between two threads in 42 ns as the passes found them "
+                      "(fastest 31); 2 of 900 passes waited (1.5 s), 4 timed apart\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(InfoJson(d).at("sweeps").at(0).at("execution").at("placement").at("lowest_ns"), 31.0);
   EXPECT_NE(text.find("  stability: 1 of 3 ok points reached their target, 1 did not (their CI stayed wider), 1 "
                       "measured before it was recorded\n"),
             std::string::npos)
