@@ -307,6 +307,11 @@ void AddRuntimeCommands(CLI::App& app) {
                   "them within 3x the fastest seen) before a timed pass; passes timed apart are counted")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  val->add_flag("--warm-run,!--no-warm-run", v->warm_run,
+                "Time each run right after an untimed run of the same plan, as an application's inference "
+                "loop keeps it (--no-warm-run: right after the other strategies' runs, which evict its "
+                "weights)")
+      ->capture_default_str();
   val->add_option("--tolerance", v->tolerance,
                   "Largest |difference| allowed between any plan's outputs and all-nchw's, relative "
                   "to the outputs' largest magnitude")

@@ -13,6 +13,8 @@
 //  3. Strategies. The selected plan, the oracle's plan and the baselines — every sub-graph on the cpu
 //     in nchw, nhwc, nChw8c, nChw16c and oneDNN's `any`; each OpenCL unit alone; each sub-graph's
 //     local best ignoring transitions — executed for real, interleaved.
+// Each timed run follows an untimed run of the same plan (--no-warm-run: not), so that every plan is
+// timed in the state an application's inference loop keeps it, its own weights in the caches.
 // Every plan's outputs are compared with the all-nchw execution's: a layout changes memory order,
 // never the answer. Printed figures say which are measured and which predicted.
 #include <fmt/format.h>
@@ -327,6 +329,7 @@ int RunValidate(const ValidateCommandOptions& o) {
       for (const auto& c : cands)
         if (c.runtime == r) state = &c.state;
       runners.push_back([&, r, state] {
+        if (o.warm_run) runtimes[r].Run(inputs);  // untimed: see ValidateCommandOptions::warm_run
         runtimes[r].Run(inputs);
         const auto& t = runtimes[r].SubgraphUs();
         for (size_t s = 0; s < n_sg; ++s)
@@ -412,6 +415,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   std::vector<std::function<double()>> runners;
   for (int r : rts)
     runners.push_back([&, r] {
+      if (o.warm_run) runtimes[r].Run(inputs);
       runtimes[r].Run(inputs);
       totals[r].push_back(runtimes[r].LastRunUs());
       if (r == plan_st.runtime) {
@@ -492,6 +496,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   j["p10_us"] = summary_of[plan_st.runtime].p10_us;
   j["p90_us"] = summary_of[plan_st.runtime].p90_us;
   j["repetitions"] = summary_of[plan_st.runtime].repetitions;
+  j["warm_run"] = o.warm_run;
   j["rounds"] = std::max(1, o.rounds);
   j["placement"] = PlacementJson(gate, o.settle_s);
   j["predicted_total_us"] = predicted_total;
@@ -606,8 +611,9 @@ int RunValidate(const ValidateCommandOptions& o) {
   if (o.json) {
     fmt::print("{}\n", j.dump(2));
   } else {
-    fmt::print("{}: {} sub-graphs, {} threads; medians of the quietest of {} rounds ({} interleaved runs)\n",
-               o.model, n_sg, Threads(), std::max(1, o.rounds), summary_of[plan_st.runtime].repetitions);
+    fmt::print("{}: {} sub-graphs, {} threads; medians of the quietest of {} rounds ({} interleaved runs, {})\n",
+               o.model, n_sg, Threads(), std::max(1, o.rounds), summary_of[plan_st.runtime].repetitions,
+               o.warm_run ? "each right after an untimed run of the same plan" : "each right after other plans' runs");
     fmt::print("{:>4}  {:<9} {:<16} {:>12} {:>12} {:>8}  {:<20} {}\n", "sg", "unit", "layout",
                "measured", "predicted", "error", "oracle", "ops");
     for (const auto& s : j["subgraphs"])

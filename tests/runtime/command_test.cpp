@@ -161,6 +161,8 @@ TEST_F(Commands, ValidateMeasuresPlanOracleAndBaselinesAndStoresThem) {
                            "local_best"})
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   for (const auto& b : j["baselines"]) EXPECT_FALSE(b["measured_us"].is_null()) << b.dump();
+  // Timed as an inference loop runs a plan: each run right after an untimed one of the same plan.
+  EXPECT_TRUE(j["warm_run"].get<bool>());
   // Every timed pass asked where the threads were; a pass timed apart is one the allowance ran out on.
   const auto& pl = j["placement"];
   EXPECT_GT(pl["checks"].get<int>(), 0) << pl.dump();
