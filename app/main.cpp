@@ -117,8 +117,10 @@ void AddProfilerCommands(CLI::App& app) {
                   "the machine is and only counts those taken apart")
       ->capture_default_str();
   sweep->add_option("--cache", o->cache,
-                    "hot: repetitions back to back; cold: caches evicted before each (benchdnn's --cold-cache)")
-      ->check(CLI::IsMember({"hot", "cold"}))
+                    "hot: repetitions back to back; warm: each thread's private caches (L2) evicted before each, "
+                    "the data found in the last level, as in a network that fits there; cold: every cache "
+                    "evicted before each (benchdnn's --cold-cache)")
+      ->check(CLI::IsMember({"hot", "warm", "cold"}))
       ->capture_default_str();
   // --model: the model's own problems (the selector lists them), measured with the default spec's
   // settings; resumable like any sweep (done points are skipped by key). With --refine N: the

@@ -1,9 +1,7 @@
 // The core-to-core probe (calibration.h): one cache line bounced between two of the OpenMP threads
 // oneDNN's CPU kernels run on. A probe on threads of its own would share their CPUs with OpenMP
 // workers still spinning after a kernel, and time that instead. The team is started through the
-// OpenMP runtime oneDNN already loaded (libgomp's GOMP_parallel, looked up at run time as
-// execution.cpp looks up omp_get_max_threads), so that nothing of OpenMP is linked into layoutdb and a
-// clang build does not bring a second runtime.
+// OpenMP runtime oneDNN already loaded (gomp.h).
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -13,20 +11,11 @@
 #include <vector>
 
 #include "layoutdb/microbench/calibration.h"
+#include "gomp.h"
 
 namespace layoutdb::microbench {
-namespace {
 
-struct Gomp {
-  void (*parallel)(void (*)(void*), void*, unsigned, unsigned) = nullptr;
-  void (*barrier)() = nullptr;
-  int (*thread_num)() = nullptr;
-  int (*num_threads)() = nullptr;
-  int (*max_threads)() = nullptr;
-  bool ok() const { return parallel && barrier && thread_num && num_threads && max_threads; }
-};
-
-const Gomp& Runtime() {
+const Gomp& GompRuntime() {
   static const Gomp g = [] {
     Gomp r;
     r.parallel = reinterpret_cast<decltype(r.parallel)>(dlsym(RTLD_DEFAULT, "GOMP_parallel"));
@@ -38,6 +27,8 @@ const Gomp& Runtime() {
   }();
   return g;
 }
+
+namespace {
 
 // A probe gives up after this long: on a machine whose cores are shared with other programs the
 // partner thread may be descheduled for a whole time slice (milliseconds) at every hand-over, and a
@@ -87,7 +78,7 @@ void Bounce(void* data) {
 }  // namespace
 
 std::optional<double> CoreToCoreNs(int round_trips, int blocks) {
-  const Gomp& omp = Runtime();
+  const Gomp& omp = GompRuntime();
   if (!omp.ok() || omp.max_threads() < 2) return std::nullopt;
   Probe p;
   p.omp = &omp;
@@ -136,8 +127,9 @@ bool PlacementGate::WaitNear() {
     if (!ns) return verdict(true);
     if (!waited) found_.push_back(*ns);
     lowest_ = lowest_ ? std::min(*lowest_, *ns) : *ns;
-    const double base = reference_ ? std::min(*reference_, *lowest_) : *lowest_;
-    if (*ns <= factor_ * base) {
+    const bool near = reference_ ? *ns >= *reference_ / kBelowFactor && *ns <= factor_ * *reference_
+                                 : *ns <= factor_ * *lowest_;
+    if (near) {
       passed_.push_back(*ns);
       return verdict(true);
     }

@@ -1,5 +1,7 @@
 #include "layoutdb/microbench/execution.h"
 
+#include "gomp.h"
+
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <sched.h>
@@ -230,19 +232,76 @@ std::string ExecutionLimits::Describe() const {
                      onednn_threads > 0 ? fmt::format("{} threads", onednn_threads) : "threads unknown");
 }
 
+namespace {
+// Read and write every cache line of `buf`: the lines become its own, and dirty.
+unsigned TouchLines(std::vector<unsigned char>& buf, unsigned s) {
+  constexpr size_t kLine = 64;
+  for (size_t i = 0; i < buf.size(); i += kLine) {
+    s += buf[i];
+    buf[i] = static_cast<unsigned char>(s);
+  }
+  return s;
+}
+}  // namespace
+
 CacheFlusher::CacheFlusher(size_t llc_bytes)
     : buf_(std::max<size_t>(2 * llc_bytes, size_t{8} << 20), 1) {}
 
 void CacheFlusher::Evict() {
-  // Read and write every cache line: the lines become this buffer's (and dirty, so that the next
-  // reader of the evicted data finds nothing of it in any level).
-  constexpr size_t kLine = 64;
-  unsigned s = sink_;
-  for (size_t i = 0; i < buf_.size(); i += kLine) {
-    s += buf_[i];
-    buf_[i] = static_cast<unsigned char>(s);
+  // The lines become this buffer's (and dirty, so that the next reader of the evicted data finds
+  // nothing of it in any level).
+  sink_ = TouchLines(buf_, sink_);
+}
+
+PrivateCacheFlusher::PrivateCacheFlusher(size_t private_bytes)
+    : bytes_(2 * std::max<size_t>(private_bytes, size_t{256} << 10)) {
+  const Gomp& omp = GompRuntime();
+  const int n = omp.ok() ? std::max(1, omp.max_threads()) : 1;
+  // One buffer per thread of the team (a thread keeps its index from one flush to the next).
+  bufs_.assign(static_cast<size_t>(n), std::vector<unsigned char>(bytes_, 1));
+  sinks_.assign(static_cast<size_t>(n), 0);
+}
+
+void PrivateCacheFlusher::TouchAs(int me, int team) {
+  if (me < 0 || static_cast<size_t>(me) >= bufs_.size() || team < 1) return;
+  const size_t i = static_cast<size_t>(me);
+  unsigned s = TouchLines(bufs_[i], sinks_[i]);
+  if (keep_) {
+    constexpr size_t kLine = 64;
+    for (const auto& [data, bytes] : *keep_) {
+      // Written back unchanged: the lines become modified in this core's cache, as a producer
+      // kernel's output is, and a consumer thread on another core must fetch them from it.
+      auto* p = static_cast<volatile unsigned char*>(data);
+      const size_t share = (bytes + static_cast<size_t>(team) - 1) / static_cast<size_t>(team);
+      const size_t end = std::min(bytes, share * (i + 1));
+      for (size_t b = share * i; b < end; b += kLine) {
+        const unsigned char v = p[b];
+        p[b] = v;
+        s += v;
+      }
+    }
   }
-  sink_ = s;
+  sinks_[i] = s;
+}
+
+void PrivateCacheFlusher::Touch(void* self) {
+  auto& f = *static_cast<PrivateCacheFlusher*>(self);
+  const Gomp& omp = GompRuntime();
+  const int me = omp.thread_num(), team = omp.num_threads();
+  if (me == 0) f.threads_ = team;
+  f.TouchAs(me, team);
+}
+
+void PrivateCacheFlusher::Evict(const Buffers& keep) {
+  keep_ = keep.empty() ? nullptr : &keep;
+  const Gomp& omp = GompRuntime();
+  if (!omp.ok()) {
+    threads_ = 1;
+    TouchAs(0, 1);
+  } else {
+    omp.parallel(&PrivateCacheFlusher::Touch, this, static_cast<unsigned>(bufs_.size()), 0);
+  }
+  keep_ = nullptr;
 }
 
 }  // namespace layoutdb::microbench

@@ -103,7 +103,7 @@ std::vector<Summary> MeasureInterleavedTimed(const std::vector<std::function<Sam
   const auto run = [&](size_t i) {
     if (cfg.before_run) {
       const double t0 = clock();
-      cfg.before_run();
+      cfg.before_run(i);
       excluded += clock() - t0;
     }
     return runners[i]();

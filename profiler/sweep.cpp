@@ -67,7 +67,7 @@ std::string StatusName(Prepared::Status s) {
   return "failed";
 }
 
-// `timer`: the clock of the summary's figures (host or event); `cache_mode`: hot or cold.
+// `timer`: the clock of the summary's figures (host or event); `cache_mode`: hot, warm or cold.
 db::Stats ToStats(const microbench::Summary& s, const std::string& timer, const std::string& cache_mode) {
   db::Stats d;
   d.median_us = s.median_us;
@@ -129,12 +129,17 @@ struct Outcome {
 // Prepares and checks every candidate, then times the healthy ones interleaved. Exceptions from a unit
 // (a device that dies mid-sweep) end that candidate as `failed` with the message; the sweep goes on.
 // `which`: the candidates this visit prepares (the others stay untouched); `check`: compare each
-// result with the reference (the first visit; later visits time kernels that passed it).
+// result with the reference (the first visit; later visits time kernels that passed it); `warm`: the
+// warm cache mode's flusher (null in the other modes: `cfg.before_run` is theirs).
 void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::function<Prepared()>>& prepare,
-                         const std::vector<size_t>& which, bool check, const microbench::MeasureConfig& cfg,
-                         const std::string& cache_mode) {
+                         const std::vector<size_t>& which, bool check, const microbench::MeasureConfig& cfg_in,
+                         const std::string& cache_mode, microbench::PrivateCacheFlusher* warm) {
   std::vector<std::function<microbench::Sample()>> runners;
   std::vector<size_t> timed;
+  // Warm cache: before each run, the private caches evicted and that kernel's inputs read back.
+  std::vector<microbench::PrivateCacheFlusher::Buffers> inputs;
+  microbench::MeasureConfig cfg = cfg_in;
+  if (warm) cfg.before_run = [warm, &inputs](size_t j) { warm->Evict(inputs.at(j)); };
   for (size_t i : which) {
     Outcome& o = outs[i];
     try {
@@ -165,11 +170,13 @@ void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::func
         quick.warmup = 0;
         quick.min_reps = quick.max_reps = 3;
         quick.candidate_budget_s = 0;
+        if (warm) quick.before_run = [warm, in = k->Inputs()](size_t) { warm->Evict(in); };
         o.stats = ToStats(microbench::MeasureInterleavedTimed({[k] { return Run(k); }}, quick).front(),
                           o.timer, cache_mode);
         continue;
       }
       runners.push_back([k] { return Run(k); });
+      inputs.push_back(k->Inputs());
       timed.push_back(i);
     } catch (const std::exception& e) {
       o.status = "failed";
@@ -373,7 +380,7 @@ db::TargetRow MakeTarget(const std::vector<std::unique_ptr<Unit>>& units, const 
   // files made before these were recorded keep their target.
   const int64_t used = p.contains("execution") ? p.at("execution").value("threads", t.threads) : t.threads;
   if (used != t.threads) id["threads_used"] = used;
-  if (cache_mode == "cold") id["cache"] = "cold";
+  if (cache_mode != "hot") id["cache"] = cache_mode;
   t.fingerprint = HashHex(id.dump());
   return t;
 }
@@ -548,6 +555,15 @@ size_t LastLevelCacheBytes(const Unit& cpu) {
   return static_cast<size_t>(llc > 0 ? llc : int64_t{32} << 20);
 }
 
+// One core's private cache of the cpu unit (its L2, else its L1d); 1 MiB unknown.
+size_t PrivateCacheBytes(const Unit& cpu) {
+  const json caches = cpu.Info().properties.value("caches", json::object());
+  for (const char* level : {"l2", "l1d"})
+    if (caches.contains(level) && caches.at(level).is_number_integer() && caches.at(level).get<int64_t>() > 0)
+      return static_cast<size_t>(caches.at(level).get<int64_t>());
+  return size_t{1} << 20;
+}
+
 // Seconds between calibrations (and one at the start and the end of every sweep).
 constexpr double kCalibrationEveryS = 15;
 // The most a sweep waits for its threads to come near each other: this, plus this share of its time.
@@ -627,8 +643,8 @@ SweepSpec SpecOfKeys(const SweepSpec& spec, const std::vector<std::string>& keys
 }
 
 int RunSweep(const SweepOptions& o) {
-  if (o.cache != "hot" && o.cache != "cold")
-    throw std::invalid_argument(fmt::format("bad --cache '{}': expected hot or cold", o.cache));
+  if (o.cache != "hot" && o.cache != "warm" && o.cache != "cold")
+    throw std::invalid_argument(fmt::format("bad --cache '{}': expected hot, warm or cold", o.cache));
   const SweepSpec spec = o.keys.empty() ? LoadSpec(o.spec)
                                         : SpecOfKeys(LoadSpec(o.spec), o.keys, o.transition_shapes, o.transfer_bytes);
   std::vector<std::string> warnings;
@@ -671,13 +687,17 @@ int RunSweep(const SweepOptions& o) {
   const int64_t sweep_id = database.InsertSweep(sweep);
 
   // How the points are timed: the spec's budget, per candidate where it says so; with a cold cache,
-  // the caches evicted before every run (outside the timed interval and the budget).
+  // the caches evicted before every run (outside the timed interval and the budget); with a warm one,
+  // each thread's private caches.
   microbench::MeasureConfig measure = spec.measure;
   const size_t llc = LastLevelCacheBytes(*units.front());
   std::optional<microbench::CacheFlusher> flusher;
+  std::optional<microbench::PrivateCacheFlusher> private_flusher;
   if (o.cache == "cold") {
     flusher.emplace(llc);
-    measure.before_run = [&flusher] { flusher->Evict(); };
+    measure.before_run = [&flusher](size_t) { flusher->Evict(); };
+  } else if (o.cache == "warm") {
+    private_flusher.emplace(PrivateCacheBytes(*units.front()));  // PrepareCheckAndTime uses it
   }
   // Every timed pass waits for the kernels' threads to be near each other (microbench::PlacementGate),
   // within an allowance that grows with the sweep: kSettleBaseS plus kSettleShare of its time so far.
@@ -839,7 +859,8 @@ int RunSweep(const SweepOptions& o) {
       which = to_time(st);
     }
     std::vector<Outcome> outs(st.pt.prepare.size());
-    PrepareCheckAndTime(outs, st.pt.prepare, which, number == 1, visits > 1 ? visit_measure : measure, o.cache);
+    PrepareCheckAndTime(outs, st.pt.prepare, which, number == 1, visits > 1 ? visit_measure : measure, o.cache,
+                        private_flusher ? &*private_flusher : nullptr);
     {
       db::Database::Transaction tx(database);
       if (w.kind == WorkItem::Kind::kProblem) st.pid = database.UpsertProblem(w.problem.problem);

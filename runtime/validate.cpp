@@ -191,22 +191,26 @@ std::vector<DriftItem> MeasureDrift(const Plan& plan, const selector::CostModel&
   return kept;
 }
 
-// The fastest core-to-core probe the file's sweeps recorded (execution.placement.lowest_ns, written
-// by sweeps since the probe exists): the placement the database was measured in. nullopt when none did.
-std::optional<double> SweepsFastestProbe(const std::string& path) {
-  std::optional<double> best;
+// The placement the file's sweeps timed their passes at: the median over its sweeps of the median
+// core-to-core probe that let a pass through (execution.placement.median_ns, written by sweeps since
+// the probe exists). Not the fastest probe: on a Xeon VM that was a slow spell's (microbench::
+// PlacementGate). nullopt when no sweep recorded one.
+std::optional<double> SweepsPlacementNs(const std::string& path) {
+  std::vector<double> medians;
   try {
     db::Database d = db::Database::Open(path, db::Mode::kReadOnly);
     for (const auto& s : d.Sweeps()) {
       const auto e = nlohmann::json::parse(s.execution.empty() ? "{}" : s.execution, nullptr, false);
       if (!e.is_object() || !e.contains("placement") || !e["placement"].is_object()) continue;
       const auto& p = e["placement"];
-      if (p.contains("lowest_ns") && p["lowest_ns"].is_number() && p["lowest_ns"].get<double>() > 0)
-        best = best ? std::min(*best, p["lowest_ns"].get<double>()) : p["lowest_ns"].get<double>();
+      if (p.contains("median_ns") && p["median_ns"].is_number() && p["median_ns"].get<double>() > 0)
+        medians.push_back(p["median_ns"].get<double>());
     }
   } catch (const std::exception&) {  // the cost model opened the same file: nothing new to say here
   }
-  return best;
+  if (medians.empty()) return std::nullopt;
+  std::nth_element(medians.begin(), medians.begin() + medians.size() / 2, medians.end());
+  return medians[medians.size() / 2];
 }
 
 nlohmann::json PlacementJson(const microbench::PlacementGate& g, double settle_s) {
@@ -291,7 +295,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   cfg.target_rel_ci = 0.01;
   // Every timed pass waits (within --settle-s in all) for the threads to be near each other, as the
   // sweep's passes did (microbench::PlacementGate).
-  microbench::PlacementGate gate(o.settle_s, microbench::PlacementGate::kApartFactor, SweepsFastestProbe(o.db));
+  microbench::PlacementGate gate(o.settle_s, microbench::PlacementGate::kApartFactor, SweepsPlacementNs(o.db));
   cfg.gate = &gate;
 
   // ---- 1. candidates ----

@@ -295,6 +295,21 @@ class OnednnKernel : public Kernel {
 
   void InjectFaultForTest() override { fault_ = true; }
 
+  // Sources (a reorder's `from`, every input of a concat or binary), and a binary post-op's operand
+  // (a residual); a sum post-op's residual is dst itself, written by the kernel before it.
+  std::vector<std::pair<void*, size_t>> Inputs() const override {
+    std::vector<std::pair<void*, size_t>> in;
+    for (const auto& [arg, mem] : args_) {
+      const bool post_op_operand =
+          arg >= DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE && (arg % DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE) == DNNL_ARG_SRC_1;
+      const bool source = (arg >= DNNL_ARG_SRC_0 && arg <= DNNL_ARG_SRC_3) ||
+                          (arg >= DNNL_ARG_MULTIPLE_SRC && arg < DNNL_ARG_MULTIPLE_DST);
+      if (post_op_operand || source) in.emplace_back(mem.get_data_handle(), mem.get_desc().get_size());
+    }
+    if (sum_init_) in.emplace_back(dst_.get_data_handle(), dst_.get_desc().get_size());
+    return in;
+  }
+
   double RunUs() override {
     const auto t0 = std::chrono::steady_clock::now();
     if (pre_) pre_();

@@ -103,6 +103,13 @@ TEST(Migrate, Version1FileMigratedEqualsFreshFile) {
                                          "FROM measurement_view"),
             "ip:mb1ic2048oc1000 cpu fp");
   EXPECT_EQ(migrated.IntegrityCheck(), "ok");
+  // Migration 006 edits the tables' text in place: the migrated file takes the warm mode, refuses others,
+  // and a second connection (which read the schema afresh) sees the same.
+  RawExec(old_path, "UPDATE measurements SET cache_mode = 'warm'");
+  EXPECT_EQ(RawScalar(migrated.handle(), "SELECT cache_mode FROM measurements"), "warm");
+  EXPECT_NE(sqlite3_exec(migrated.handle(), "UPDATE measurements SET cache_mode = 'lukewarm'", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
 }
 
 // ---- refusals: exact text, and the file left as it was ----

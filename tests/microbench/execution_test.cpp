@@ -109,5 +109,25 @@ TEST(Calibration, BothKernelsRunAndSayTheirWork) {
   flusher.Evict();
 }
 
+// The warm mode's flush runs on the kernels' OpenMP threads, twice a core's private cache each, and
+// hands the inputs back unchanged (it writes every line of them back as it read it).
+TEST(PrivateCacheFlusher, EvictsOnTheKernelsThreadsAndKeepsTheInputs) {
+  PrivateCacheFlusher flusher(1 << 20);
+  EXPECT_EQ(flusher.bytes_per_thread(), size_t{2} << 20);
+  EXPECT_EQ(PrivateCacheFlusher(4 << 10).bytes_per_thread(), size_t{512} << 10);  // at least 256 KiB each
+  std::vector<float> a(100003), b(17);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i) * 0.5f;
+  for (size_t i = 0; i < b.size(); ++i) b[i] = -static_cast<float>(i);
+  const auto a0 = a, b0 = b;
+  flusher.Evict({{a.data(), a.size() * sizeof(float)}, {b.data(), b.size() * sizeof(float)}});
+  EXPECT_EQ(a, a0);
+  EXPECT_EQ(b, b0);
+  const ExecutionLimits limits = ReadExecutionLimits();
+  if (limits.onednn_threads > 0) EXPECT_EQ(flusher.threads(), limits.onednn_threads);
+  else EXPECT_EQ(flusher.threads(), 1);
+  flusher.Evict();
+  EXPECT_GE(flusher.threads(), 1);
+}
+
 }  // namespace
 }  // namespace layoutdb::microbench

@@ -171,7 +171,7 @@ TEST(MeasureInterleaved, HostTimesAreSummarisedBesideTheRunnersOwnAndEvictionIsO
   cfg.min_reps = cfg.max_reps = 11;
   cfg.budget_s = 1e-3;  // 1 ms: 11 runs of 40 us fit, the 10 ms evictions would not
   cfg.clock_s = clock.Fn();
-  cfg.before_run = [&] { ++evictions; clock.now += 10e-3; };
+  cfg.before_run = [&](size_t) { ++evictions; clock.now += 10e-3; };
   int i = 0;
   auto device = [&] {
     clock.now += 40e-6;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "layoutdb/microbench/execution.h"
 #include "layoutdb/microbench/unit.h"
 #include "microbench/onednn/cpu_info.h"
 #include "microbench/onednn/cpu_unit.h"
@@ -186,6 +187,35 @@ TEST(OnednnCpu, FusedCheckCatchesAWrongResultAndTheChainChangesTheOutput) {
     ASSERT_EQ(pr.kernel->Check(), "");
     pr.kernel->InjectFaultForTest();
     EXPECT_NE(pr.kernel->Check().find("1 of "), std::string::npos);
+  }
+}
+
+// The warm cache mode writes a kernel's input activations back after evicting the private caches:
+// the sources, a binary operand and a sum's residual (dst), never the weights; and the kernel still
+// computes the right result after it.
+TEST(OnednnCpu, InputsAreTheActivationsAKernelReadsNotItsWeights) {
+  const struct {
+    const char* key;
+    size_t buffers, bytes;
+  } kCases[] = {
+      {"conv2d:mb1ic16ih8iw8oc16kh3kw3sh1sw1ph1pw1g1", 1, 16 * 8 * 8 * 4},          // src; weights left out
+      {"conv2d:mb1ic16ih8iw8oc16kh3kw3sh1sw1ph1pw1g1+sum+relu", 2, 2 * 16 * 8 * 8 * 4},  // src, residual
+      {"matmul:mb2m5n7k9", 1, 2 * 5 * 9 * 4},
+      {"binary:add:mb1c5h4w6", 2, 2 * 5 * 4 * 6 * 4},
+  };
+  PrivateCacheFlusher flusher(256 << 10);
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.key);
+    const Problem p = Problem::Parse(c.key);
+    Prepared pr = Cpu().Prepare(p, Cpu().Candidates(p, {"f32"}).front());
+    ASSERT_EQ(pr.status, Prepared::Status::kOk) << pr.reason;
+    const auto in = pr.kernel->Inputs();
+    size_t bytes = 0;
+    for (const auto& b : in) bytes += b.second;
+    EXPECT_EQ(in.size(), c.buffers);
+    EXPECT_EQ(bytes, c.bytes);
+    flusher.Evict(in);
+    EXPECT_EQ(pr.kernel->Check(), "");
   }
 }
 

@@ -71,8 +71,8 @@ TEST(PlacementGate, OnceTheAllowanceIsSpentPassesAreTimedApartAndCounted) {
   EXPECT_EQ(free.apart(), 1);
 }
 
-TEST(PlacementGate, TheDatabasesFastestProbeIsTheReferenceWhenThisRunNeverSawIt) {
-  // All of this run apart (170 ns) while the file's sweeps saw 30: nothing lets a pass through.
+TEST(PlacementGate, TheDatabasesPlacementIsTheReferenceWhenThisRunNeverSawIt) {
+  // All of this run apart (170 ns) while the file's sweeps were timed at 30: nothing lets a pass through.
   PlacementGate g(0, 2.0, 30.0, Script({170}), 0.1, 0);
   EXPECT_FALSE(g.WaitNear());
   EXPECT_EQ(*g.reference_ns(), 30);
@@ -84,6 +84,23 @@ TEST(PlacementGate, TheDatabasesFastestProbeIsTheReferenceWhenThisRunNeverSawIt)
   PlacementGate one(0, 2.0, 30.0, Script({std::nullopt}), 0.1, 0);
   EXPECT_TRUE(one.WaitNear());
   EXPECT_FALSE(one.lowest_ns().has_value());
+}
+
+// With a reference, apart is on both sides of it: a file timed at ~100 ns (a Xeon VM's usual
+// placement) lets 70-300 ns through and waits out a 35 ns spell (two hyperthreads of one core, where
+// the kernels ran 1.3-1.5x slower), which a gate anchored to the fastest probe would have waited for.
+TEST(PlacementGate, WithAReferenceAFasterSpellIsApartToo) {
+  PlacementGate g(/*allowance_s=*/1.0, PlacementGate::kApartFactor, 100.0, Script({35, 36, 110}), 0.1, 0);
+  EXPECT_TRUE(g.WaitNear());
+  EXPECT_EQ(g.waits(), 1);
+  EXPECT_EQ(*g.median_ns(), 110);
+  EXPECT_EQ(*g.lowest_ns(), 35);
+  PlacementGate edges(0, PlacementGate::kApartFactor, 100.0, Script({50, 300, 49, 301}), 0.1, 0);
+  EXPECT_TRUE(edges.WaitNear());
+  EXPECT_TRUE(edges.WaitNear());
+  EXPECT_FALSE(edges.WaitNear());
+  EXPECT_FALSE(edges.WaitNear());
+  EXPECT_EQ(edges.apart(), 2);
 }
 
 TEST(PlacementGate, AVerdictHoldsForAWhileSoQuickPassesDoNotEachPayAProbe) {

@@ -460,9 +460,28 @@ TEST_F(SweepTest, ColdCacheSweepIsAnotherTargetAndSaysSo) {
   EXPECT_EQ(Query(db, "SELECT group_concat(DISTINCT v.cache_mode) FROM measurement_view v WHERE v.target <> '" +
                           hot_fingerprint + "'")[0],
             "cold");
-  r = Exec(SweepArgs(db, {"--cache", "warm"}));
+  r = Exec(SweepArgs(db, {"--cache", "tepid"}));
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find("--cache"), std::string::npos) << r.out;
+}
+
+// The warm mode (each thread's private caches evicted, the kernel's inputs read back) is a third target
+// of its own, stored as such, and its kernels still pass their checks.
+TEST_F(SweepTest, WarmCacheSweepIsAThirdTarget) {
+  const std::string db = (dir_ / "w.db").string();
+  ASSERT_EQ(Exec(SweepArgs(db, {"--ops", "softmax"})).code, 0);
+  ProcessResult r = Exec(SweepArgs(db, {"--ops", "softmax,conv2d", "--cache", "warm", "--add-target"}));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("; warm cache -> "), std::string::npos) << r.out;
+  EXPECT_EQ(Query(db, "SELECT count(DISTINCT fingerprint) FROM targets")[0], "2");
+  EXPECT_EQ(Query(db, "SELECT group_concat(cache_mode) FROM (SELECT cache_mode FROM sweeps ORDER BY id)")[0],
+            "hot,warm");
+  EXPECT_NE(Query(db, "SELECT count(*) FROM measurements m JOIN sweeps s ON s.id = m.sweep_id "
+                      "WHERE s.cache_mode = 'warm' AND m.cache_mode = 'warm' AND m.status = 'ok' AND m.median_us > 0")[0],
+            "0");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements m JOIN sweeps s ON s.id = m.sweep_id "
+                      "WHERE s.cache_mode = 'warm' AND m.status = 'failed'")[0],
+            "0");
 }
 
 }  // namespace

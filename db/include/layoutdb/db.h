@@ -34,7 +34,7 @@ struct Stats {
   // The same runs on the host's steady clock, from before the enqueue to after the wait (what an
   // application sees); equal to median_us, p10_us, p90_us when timer is host.
   std::optional<double> host_median_us, host_p10_us, host_p90_us;
-  std::string cache_mode;      // hot or cold (caches evicted before each repetition)
+  std::string cache_mode;      // hot, warm (private caches evicted before each repetition) or cold (all)
 };
 
 struct TargetRow {
@@ -59,7 +59,7 @@ struct SweepRow {
   std::string filters = "{}", tool_version, started_at, ended_at;  // ended_at empty while running
   std::string status;  // running, interrupted, completed, failed
   int64_t points_total = 0, points_done = 0;
-  std::string cache_mode;  // schema 4: hot or cold ("" before)
+  std::string cache_mode;  // schema 4: hot or cold ("" before); schema 6: or warm
   std::string execution;   // schema 4: JSON, the CPUs the sweep could use (microbench::ExecutionLimits)
 };
 

@@ -66,4 +66,34 @@ class CacheFlusher {
   unsigned sink_ = 0;
 };
 
+// Warm-cache timing: before each repetition, every thread of the kernels' OpenMP team (gomp.h) reads
+// and writes every cache line of a buffer of its own twice the size of a core's private cache (its
+// L2), so that the kernel's data leaves every core's private caches and is found in the shared last
+// level; then the threads read the kernel's input activations back, each its share (Kernel::Inputs).
+// That is the state a network leaves a kernel in when its working set fits the last level
+// (MobileNetV2 and a BERT block, 14 and 28 MB, on a 105 MB L3): its weights were last read a whole
+// network ago, its inputs were just written by the kernel before it. Hot timing (back to back) finds
+// the weights in L2 instead (a BERT block's 768x768 matmul: 0.64 ms hot, 0.9 ms in the network, 1.16
+// ms cold); cold timing, in memory.
+class PrivateCacheFlusher {
+ public:
+  // `private_bytes`: one core's private cache; each thread flushes twice that.
+  explicit PrivateCacheFlusher(size_t private_bytes);
+  using Buffers = std::vector<std::pair<void*, size_t>>;
+  // Evicts, then reads every cache line of `keep` (thread t of n reads the t-th n-th of each).
+  void Evict(const Buffers& keep = {});
+  size_t bytes_per_thread() const { return bytes_; }
+  // Threads that flushed in the last Evict() (1 without an OpenMP runtime: this thread alone).
+  int threads() const { return threads_; }
+
+ private:
+  static void Touch(void* self);
+  void TouchAs(int me, int team);
+  size_t bytes_;
+  const Buffers* keep_ = nullptr;
+  std::vector<std::vector<unsigned char>> bufs_;  // one per thread of the team
+  std::vector<unsigned> sinks_;
+  int threads_ = 0;
+};
+
 }  // namespace layoutdb::microbench

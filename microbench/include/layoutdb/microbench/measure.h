@@ -29,9 +29,9 @@ struct MeasureConfig {
   // so that a convolution timed in 16 (layout, dtype) candidates gets as much time per candidate as an
   // element-wise op in 4. 0: no scaling (budget_s for any number of candidates).
   double candidate_budget_s = 0;
-  // Called before every run (warm-up and timed), outside the timed interval and outside the budget:
-  // the cold-cache mode evicts the caches here. Empty: nothing (hot cache).
-  std::function<void()> before_run;
+  // Called before every run (warm-up and timed) with the candidate's index, outside the timed interval
+  // and outside the budget: the cold- and warm-cache modes evict the caches here. Empty: nothing (hot).
+  std::function<void(size_t candidate)> before_run;
   // The clock the budget is kept on, in seconds. Empty: std::chrono::steady_clock. Tests give a
   // synthetic one that their runners advance.
   std::function<double()> clock_s;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -71,6 +72,11 @@ class Kernel {
   virtual double LastHostUs() const { return -1; }
   // Which clock RunUs() reads: "host" (steady clock around the call) or "event" (device profiling).
   virtual const char* Timer() const { return "host"; }
+  // The host memory of the activations RunUs() reads (sources, a binary operand, a residual), not its
+  // weights: in a network the kernel before it has just written them. The warm cache mode writes them
+  // back, unchanged, after evicting the private caches (PrivateCacheFlusher). Empty: none in host
+  // memory (an OpenCL device's buffers).
+  virtual std::vector<std::pair<void*, size_t>> Inputs() const { return {}; }
 };
 
 // The result of preparing a kernel: a kernel, or why there is none.

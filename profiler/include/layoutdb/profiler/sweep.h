@@ -22,7 +22,8 @@ struct SweepOptions {
   bool dry_run = false;
   bool quiet = false;
   bool add_target = false;          // allow a database that holds other machines' targets
-  std::string cache = "hot";        // hot: repetitions back to back; cold: caches evicted before each
+  std::string cache = "hot";        // hot: repetitions back to back; warm: each thread's private caches
+                                    // evicted before each; cold: every cache evicted before each
   // Measure exactly these problem keys (canonical), with the spec's timing and dtypes, instead of the
   // spec's problems, reorders and transfers (`sweep --refine`: the selector picks them). Stored like
   // any sweep (spec name `<spec>+keys`); a key already measured is skipped, as on a resume.
@@ -79,7 +80,7 @@ std::vector<WorkItem> PlanWork(const SweepSpec& spec,
 
 // The target row (fingerprint and identity) of this machine, from its units: the hardware, the
 // software, and how it measures (the threads the cpu unit's `execution` property says the kernels
-// run on, when fewer than the machine's; the cache mode, when cold).
+// run on, when fewer than the machine's; the cache mode, when not hot).
 db::TargetRow MakeTarget(const std::vector<std::unique_ptr<microbench::Unit>>& units,
                          const std::string& cache_mode = "hot");
 
