@@ -136,7 +136,7 @@ void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::func
                          const std::string& cache_mode, microbench::PrivateCacheFlusher* warm) {
   std::vector<std::function<microbench::Sample()>> runners;
   std::vector<size_t> timed;
-  // Warm cache: before each run, the private caches evicted and that kernel's inputs read back.
+  // Warm cache: before each run, the private caches evicted and that kernel's inputs written back.
   std::vector<microbench::PrivateCacheFlusher::Buffers> inputs;
   microbench::MeasureConfig cfg = cfg_in;
   if (warm) cfg.before_run = [warm, &inputs](size_t j) { warm->Evict(inputs.at(j)); };
