@@ -87,8 +87,8 @@ TEST(PlacementGate, TheDatabasesPlacementIsTheReferenceWhenThisRunNeverSawIt) {
 }
 
 // With a reference, apart is on both sides of it: a file timed at ~100 ns (a Xeon VM's usual
-// placement) lets 70-300 ns through and waits out a 35 ns spell (two hyperthreads of one core, where
-// the kernels ran 1.3-1.5x slower), which a gate anchored to the fastest probe would have waited for.
+// placement) lets 50-300 ns through and waits out a 35 ns spell (likely two hyperthreads of one core,
+// where one plan ran 1.1-1.5x slower), which a gate anchored to the fastest probe would have waited for.
 TEST(PlacementGate, WithAReferenceAFasterSpellIsApartToo) {
   PlacementGate g(/*allowance_s=*/1.0, PlacementGate::kApartFactor, 100.0, Script({35, 36, 110}), 0.1, 0);
   EXPECT_TRUE(g.WaitNear());

@@ -57,9 +57,9 @@ std::optional<double> CoreToCoreNs(int round_trips = 30, int blocks = 3);
 // (validate: the placement the file's sweeps were timed at, `reference_ns`), it is apart outside
 // reference / kBelowFactor .. factor x reference: the fastest placement is not always the fast one. On
 // a 2-vCPU Xeon VM lines crossed in 62-130 ns most of the time and in 27-40 ns for spells (two vCPUs
-// on one core's two hyperthreads, likely: they share its L2 and its FMA units), and then MobileNetV2 ran 5.5-6.2
-// ms against 4.6-4.8 ms, a BERT block 23.8 ms against 15.7 ms; anchored to the fastest probe, validate
-// waited for those spells. On a machine whose placement does not move, every probe is near and the
+// on one core's two hyperthreads, likely: they share its L2 and its FMA units); one plan of a BERT
+// block took 23.8 ms in such a spell and 15.7 ms at 85 ns minutes later (ResNet-50: 44.2 against 39.1
+// ms); anchored to the fastest probe, validate waited for those spells. On a machine whose placement does not move, every probe is near and the
 // gate never waits.
 class PlacementGate {
  public:
