@@ -2,7 +2,6 @@
 // oneDNN's CPU kernels run on. A probe on threads of its own would share their CPUs with OpenMP
 // workers still spinning after a kernel, and time that instead. The team is started through the
 // OpenMP runtime oneDNN already loaded (gomp.h).
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,19 +13,6 @@
 #include "gomp.h"
 
 namespace layoutdb::microbench {
-
-const Gomp& GompRuntime() {
-  static const Gomp g = [] {
-    Gomp r;
-    r.parallel = reinterpret_cast<decltype(r.parallel)>(dlsym(RTLD_DEFAULT, "GOMP_parallel"));
-    r.barrier = reinterpret_cast<decltype(r.barrier)>(dlsym(RTLD_DEFAULT, "GOMP_barrier"));
-    r.thread_num = reinterpret_cast<decltype(r.thread_num)>(dlsym(RTLD_DEFAULT, "omp_get_thread_num"));
-    r.num_threads = reinterpret_cast<decltype(r.num_threads)>(dlsym(RTLD_DEFAULT, "omp_get_num_threads"));
-    r.max_threads = reinterpret_cast<decltype(r.max_threads)>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
-    return r;
-  }();
-  return g;
-}
 
 namespace {
 

@@ -2,7 +2,6 @@
 
 #include "gomp.h"
 
-#include <dlfcn.h>
 #include <fmt/format.h>
 #include <sched.h>
 #include <unistd.h>
@@ -204,8 +203,7 @@ ExecutionLimits ReadExecutionLimits(const std::string& root) {
   // oneDNN here runs on OpenMP (libgomp, loaded with libdnnl): its thread count is OpenMP's, which
   // already follows OMP_NUM_THREADS and the affinity mask. Looked up at run time, so that nothing of
   // OpenMP is linked into layoutdb itself.
-  using MaxThreads = int (*)();
-  if (auto f = reinterpret_cast<MaxThreads>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"))) e.onednn_threads = f();
+  if (const auto max_threads = GompRuntime().max_threads) e.onednn_threads = max_threads();
   e.threads = e.affinity_cpus > 0 ? e.affinity_cpus : e.online_cpus;
   if (e.onednn_threads > 0) e.threads = std::min(e.threads, e.onednn_threads);
   if (e.cgroup_cpus > 0) e.threads = std::min<int64_t>(e.threads, static_cast<int64_t>(std::ceil(e.cgroup_cpus - 1e-9)));
