@@ -99,6 +99,11 @@ TEST(Calibration, BothKernelsRunAndSayTheirWork) {
   EXPECT_EQ(r[1].kernel, "memory");
   EXPECT_GT(r[0].work, 1e6);
   EXPECT_EQ(r[1].work, 16.0 * (1 << 20));
+  // A large LLC: a buffer twice it, read a 32 MiB window per run.
+  Calibrator big(64 << 20);
+  EXPECT_EQ(big.buffer_bytes(), size_t{128} << 20);
+  EXPECT_EQ(big.window_bytes(), size_t{32} << 20);
+  EXPECT_EQ(big.Run(1)[1].work, 32.0 * (1 << 20));
   for (const auto& c : r) {
     EXPECT_EQ(c.summary.repetitions, 3);
     EXPECT_GT(c.summary.median_us, 0);

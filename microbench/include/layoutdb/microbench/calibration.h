@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,18 +24,27 @@ struct CalibrationResult {
 
 class Calibrator {
  public:
-  // The memory kernel streams a buffer twice `llc_bytes` (at least 16 MiB).
+  // The memory kernel's buffer is twice `llc_bytes` (at least 16 MiB). Each run reads the next window
+  // of it (32 MiB, or the whole buffer when smaller), so that a window is read again only after the
+  // whole buffer has passed through the caches: the rate beyond the last level, without streaming
+  // twice the LLC per run (960 MiB on a Xeon VM that reports the host's 480 MiB L3; the sweeps of the
+  // sanitized test suite spent 96% of their time there).
   explicit Calibrator(size_t llc_bytes);
   // Times both kernels, interleaved, `reps` runs each after one warm-up run: `compute` (a chain of
-  // FMAs on 16 accumulators, one thread, in registers) and `memory` (one thread summing the buffer).
+  // FMAs on 16 accumulators, one thread, in registers) and `memory` (one thread summing a window).
   std::vector<CalibrationResult> Run(int reps = 7);
 
   // One run of each, for tests: microseconds.
   double RunCompute();
   double RunMemory();
+  size_t buffer_bytes() const { return floats_ * sizeof(float); }
+  size_t window_bytes() const { return window_floats_ * sizeof(float); }  // one memory run's read
+
+  static constexpr size_t kWindowBytes = size_t{32} << 20;
 
  private:
-  std::vector<float> buf_;
+  size_t floats_, window_floats_, windows_, next_window_ = 0;
+  std::unique_ptr<float[]> buf_;
   float sink_ = 0;
 };
 
@@ -53,14 +63,15 @@ std::optional<double> CoreToCoreNs(int round_trips = 30, int blocks = 3);
 // allowance of waiting. MeasureInterleaved asks it before every round-robin pass
 // (MeasureConfig::gate); the sweep and validate keep one each, so that what a database holds and what
 // validate compares it with are both the machine in one placement, and say how much was not.
-// Without a reference (a sweep) a probe is "apart" above `factor` x the lowest probe seen. With one
-// (validate: the placement the file's sweeps were timed at, `reference_ns`), it is apart outside
-// reference / kBelowFactor .. factor x reference: the fastest placement is not always the fast one. On
-// a 2-vCPU Xeon VM lines crossed in 62-130 ns most of the time and in 27-40 ns for spells (two vCPUs
-// on one core's two hyperthreads, likely: they share its L2 and its FMA units); one plan of a BERT
-// block took 23.8 ms in such a spell and 15.7 ms at 85 ns minutes later (ResNet-50: 44.2 against 39.1
-// ms); anchored to the fastest probe, validate waited for those spells. On a machine whose placement does not move, every probe is near and the
-// gate never waits.
+// A probe is "apart" outside centre / kBelowFactor .. factor x centre. The centre is the reference
+// given (validate: the placement the file's sweeps were timed at, `reference_ns`), else (a sweep) the
+// median of the passes' first probes once there are kCentreAfter of them, and before that a probe is
+// apart only above factor x the lowest seen. The fastest placement is not always the fast one: on a
+// 2-vCPU Xeon VM lines crossed in 62-130 ns most of the time and in 27-40 ns for spells (two vCPUs on
+// one core's two hyperthreads, likely: they share its L2 and its FMA units); one plan of a BERT block
+// took 23.8 ms in such a spell and 15.7 ms at 85 ns minutes later (ResNet-50: 44.2 against 39.1 ms),
+// and a gate anchored to the fastest probe waited for those spells (a sweep once 41 s). On a machine
+// whose placement does not move, every probe is near and the gate never waits.
 class PlacementGate {
  public:
   using ProbeFn = std::function<std::optional<double>()>;
@@ -98,6 +109,11 @@ class PlacementGate {
   std::chrono::steady_clock::time_point last_at_;
   double waited_s_ = 0;
   std::vector<double> passed_, found_;
+  // Without a reference: the median of the first probes once there are kCentreAfter of them.
+  static constexpr size_t kCentreAfter = 8;
+  std::optional<double> Centre();
+  std::optional<double> centre_;
+  size_t centre_from_ = 0;
 };
 
 }  // namespace layoutdb::microbench
