@@ -113,7 +113,7 @@ void AddProfilerCommands(CLI::App& app) {
   o->settle = !NoSettleFromEnvironment();
   sweep->add_flag("--settle,!--no-settle", o->settle,
                   "Before a timed pass, wait (up to 10 s plus a fifth of the sweep's time, in all) for two CPU "
-                  "threads to pass a cache line within 3x the fastest seen; --no-settle times every pass as "
+                  "threads to pass a cache line in the sweep's usual time (half to 3x the median probe); --no-settle times every pass as "
                   "the machine is and only counts those taken apart")
       ->capture_default_str();
   sweep->add_option("--cache", o->cache,
@@ -306,7 +306,7 @@ void AddRuntimeCommands(CLI::App& app) {
   if (NoSettleFromEnvironment()) v->settle_s = 0;
   val->add_option("--settle-s", v->settle_s,
                   "Seconds in all to wait for the CPU threads to be near each other (a cache line between "
-                  "them within 3x the fastest seen) before a timed pass; passes timed apart are counted")
+                  "them in half to 3x the time the database's sweeps saw) before a timed pass; passes timed apart are counted")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   val->add_flag("--warm-run,!--no-warm-run", v->warm_run,

@@ -113,8 +113,8 @@ bool PlacementGate::WaitNear() {
     if (!ns) return verdict(true);
     if (!waited) found_.push_back(*ns);
     lowest_ = lowest_ ? std::min(*lowest_, *ns) : *ns;
-    const bool near = reference_ ? *ns >= *reference_ / kBelowFactor && *ns <= factor_ * *reference_
-                                 : *ns <= factor_ * *lowest_;
+    const std::optional<double> centre = reference_ ? reference_ : Centre();
+    const bool near = centre ? *ns >= *centre / kBelowFactor && *ns <= factor_ * *centre : *ns <= factor_ * *lowest_;
     if (near) {
       passed_.push_back(*ns);
       return verdict(true);
@@ -135,6 +135,16 @@ std::optional<double> MedianOf(std::vector<double> v) {
   return v[v.size() / 2];
 }
 }  // namespace
+
+std::optional<double> PlacementGate::Centre() {
+  if (found_.size() < kCentreAfter) return std::nullopt;
+  // Recomputed as the sample grows by an eighth: a sweep probes thousands of times.
+  if (!centre_ || found_.size() >= centre_from_ + std::max<size_t>(1, centre_from_ / 8)) {
+    centre_ = MedianOf(found_);
+    centre_from_ = found_.size();
+  }
+  return centre_;
+}
 
 std::optional<double> PlacementGate::median_ns() const { return MedianOf(passed_); }
 std::optional<double> PlacementGate::found_median_ns() const { return MedianOf(found_); }

@@ -103,6 +103,27 @@ TEST(PlacementGate, WithAReferenceAFasterSpellIsApartToo) {
   EXPECT_EQ(edges.apart(), 2);
 }
 
+// Without a reference (a sweep) the centre is the median of the passes' first probes, once there are
+// eight: a machine usually at ~100 ns times its passes there, and a 35 ns spell is apart as in validate
+// (a sweep anchored to the fastest probe on that Xeon once waited 41 s for such a spell to return).
+TEST(PlacementGate, WithoutAReferenceTheCentreIsTheMedianProbe) {
+  std::deque<std::optional<double>> probes(8, 100.0);
+  for (double ns : {35.0, 110.0, 301.0, 299.0}) probes.push_back(ns);
+  PlacementGate g(0, PlacementGate::kApartFactor, std::nullopt, Script(probes), 0.1, 0);
+  for (int i = 0; i < 8; ++i) EXPECT_TRUE(g.WaitNear());
+  EXPECT_FALSE(g.WaitNear());  // 35: below half the median
+  EXPECT_TRUE(g.WaitNear());   // 110
+  EXPECT_FALSE(g.WaitNear());  // 301: above 3x
+  EXPECT_TRUE(g.WaitNear());   // 299
+  EXPECT_EQ(g.apart(), 2);
+  EXPECT_EQ(*g.lowest_ns(), 35);
+  // Before eight probes there is no median: apart is above 3x the fastest seen.
+  PlacementGate early(0, PlacementGate::kApartFactor, std::nullopt, Script({30, 100, 90}), 0.1, 0);
+  EXPECT_TRUE(early.WaitNear());
+  EXPECT_FALSE(early.WaitNear());
+  EXPECT_TRUE(early.WaitNear());
+}
+
 TEST(PlacementGate, AVerdictHoldsForAWhileSoQuickPassesDoNotEachPayAProbe) {
   int probes = 0;
   PlacementGate g(0, 3.0, std::nullopt, [&]() -> std::optional<double> { return ++probes == 1 ? 30 : 500; }, 0.1,

@@ -433,7 +433,8 @@ TEST_F(SweepTest, StoresHowEachPointWasMeasured) {
   EXPECT_EQ(Query(db, "SELECT min(points_done) || ' ' || max(points_done) FROM calibrations")[0], "0 13");
   EXPECT_NE(r.out.find("machine over the sweep ("), std::string::npos) << r.out;
   // With two threads or more, where they were: every timed pass asked the gate, and the file keeps the
-  // fastest probe (validate's reference) with the passes that waited or ran apart.
+  // fastest and the median probe (the median of the files' sweeps is validate's reference) with the passes
+  // that waited or ran apart.
   if (std::stoi(Query(db, "SELECT json_extract(execution, '$.threads') FROM sweeps")[0]) >= 2) {
     EXPECT_GT(std::stod(Query(db, "SELECT json_extract(execution, '$.placement.lowest_ns') FROM sweeps")[0]), 0);
     EXPECT_GT(std::stoi(Query(db, "SELECT json_extract(execution, '$.placement.checks') FROM sweeps")[0]), 13);
