@@ -117,9 +117,9 @@ void AddProfilerCommands(CLI::App& app) {
                   "the machine is and only counts those taken apart")
       ->capture_default_str();
   sweep->add_option("--cache", o->cache,
-                    "hot: repetitions back to back; warm: each thread's private caches (L2) evicted before each, "
-                    "the data found in the last level, as in a network that fits there; cold: every cache "
-                    "evicted before each (benchdnn's --cold-cache)")
+                    "hot: repetitions back to back; warm: before each, each thread's private caches (L2) evicted, "
+                    "the weights flushed to memory and the inputs written back, as a network leaves a kernel; "
+                    "cold: every cache evicted before each (benchdnn's --cold-cache)")
       ->check(CLI::IsMember({"hot", "warm", "cold"}))
       ->capture_default_str();
   // --model: the model's own problems (the selector lists them), measured with the default spec's

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "layoutdb/microbench/calibration.h"
 #include "gomp.h"
 
@@ -147,6 +149,15 @@ std::optional<double> PlacementGate::Centre() {
 }
 
 std::optional<double> PlacementGate::median_ns() const { return MedianOf(passed_); }
+
+nlohmann::json PlacementGate::ToJson() const {
+  const auto opt = [](std::optional<double> v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  return {{"probe", "core_to_core_ns"},      {"checks", checks_},
+          {"waits", waits_},                 {"waited_s", waited_s_},
+          {"apart_passes", apart_},          {"lowest_ns", opt(lowest_)},
+          {"median_ns", opt(median_ns())},   {"found_median_ns", opt(found_median_ns())},
+          {"reference_ns", opt(reference_)}};
+}
 std::optional<double> PlacementGate::found_median_ns() const { return MedianOf(found_); }
 
 }  // namespace layoutdb::microbench

@@ -5,6 +5,9 @@
 #include <fmt/format.h>
 #include <sched.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -265,15 +268,28 @@ void PrivateCacheFlusher::TouchAs(int me, int team) {
   if (me < 0 || static_cast<size_t>(me) >= bufs_.size() || team < 1) return;
   const size_t i = static_cast<size_t>(me);
   unsigned s = TouchLines(bufs_[i], sinks_[i]);
+  constexpr size_t kLine = 64;
+  // Each thread its share of `drop`: out of every cache level (clflush is coherent: any core's copy).
+  const auto share_of = [&](size_t bytes) {
+    const size_t share = (bytes + static_cast<size_t>(team) - 1) / static_cast<size_t>(team);
+    return std::make_pair(std::min(bytes, share * i), std::min(bytes, share * (i + 1)));
+  };
+#if defined(__x86_64__) || defined(__i386__)
+  if (drop_) {
+    for (const auto& [data, bytes] : *drop_) {
+      const auto [begin, end] = share_of(bytes);
+      for (size_t b = begin; b < end; b += kLine) _mm_clflush(static_cast<const unsigned char*>(data) + b);
+    }
+    _mm_mfence();
+  }
+#endif
   if (keep_) {
-    constexpr size_t kLine = 64;
     for (const auto& [data, bytes] : *keep_) {
       // Written back unchanged: the lines become modified in this core's cache, as a producer
       // kernel's output is, and a consumer thread on another core must fetch them from it.
       auto* p = static_cast<volatile unsigned char*>(data);
-      const size_t share = (bytes + static_cast<size_t>(team) - 1) / static_cast<size_t>(team);
-      const size_t end = std::min(bytes, share * (i + 1));
-      for (size_t b = share * i; b < end; b += kLine) {
+      const auto [begin, end] = share_of(bytes);
+      for (size_t b = begin; b < end; b += kLine) {
         const unsigned char v = p[b];
         p[b] = v;
         s += v;
@@ -291,8 +307,9 @@ void PrivateCacheFlusher::Touch(void* self) {
   f.TouchAs(me, team);
 }
 
-void PrivateCacheFlusher::Evict(const Buffers& keep) {
+void PrivateCacheFlusher::Evict(const Buffers& keep, const Buffers& drop) {
   keep_ = keep.empty() ? nullptr : &keep;
+  drop_ = drop.empty() ? nullptr : &drop;
   const Gomp& omp = GompRuntime();
   if (!omp.ok()) {
     threads_ = 1;
@@ -300,7 +317,7 @@ void PrivateCacheFlusher::Evict(const Buffers& keep) {
   } else {
     omp.parallel(&PrivateCacheFlusher::Touch, this, static_cast<unsigned>(bufs_.size()), 0);
   }
-  keep_ = nullptr;
+  keep_ = drop_ = nullptr;
 }
 
 }  // namespace layoutdb::microbench

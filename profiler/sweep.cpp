@@ -136,10 +136,11 @@ void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::func
                          const std::string& cache_mode, microbench::PrivateCacheFlusher* warm) {
   std::vector<std::function<microbench::Sample()>> runners;
   std::vector<size_t> timed;
-  // Warm cache: before each run, the private caches evicted and that kernel's inputs written back.
-  std::vector<microbench::PrivateCacheFlusher::Buffers> inputs;
+  // Warm cache: before each run, the private caches evicted, that kernel's weights flushed and its
+  // inputs written back.
+  std::vector<microbench::PrivateCacheFlusher::Buffers> inputs, weights;
   microbench::MeasureConfig cfg = cfg_in;
-  if (warm) cfg.before_run = [warm, &inputs](size_t j) { warm->Evict(inputs.at(j)); };
+  if (warm) cfg.before_run = [warm, &inputs, &weights](size_t j) { warm->Evict(inputs.at(j), weights.at(j)); };
   for (size_t i : which) {
     Outcome& o = outs[i];
     try {
@@ -170,13 +171,14 @@ void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::func
         quick.warmup = 0;
         quick.min_reps = quick.max_reps = 3;
         quick.candidate_budget_s = 0;
-        if (warm) quick.before_run = [warm, in = k->Inputs()](size_t) { warm->Evict(in); };
+        if (warm) quick.before_run = [warm, in = k->Inputs(), w = k->Weights()](size_t) { warm->Evict(in, w); };
         o.stats = ToStats(microbench::MeasureInterleavedTimed({[k] { return Run(k); }}, quick).front(),
                           o.timer, cache_mode);
         continue;
       }
       runners.push_back([k] { return Run(k); });
       inputs.push_back(k->Inputs());
+      weights.push_back(k->Weights());
       timed.push_back(i);
     } catch (const std::exception& e) {
       o.status = "failed";
@@ -944,12 +946,7 @@ int RunSweep(const SweepOptions& o) {
   if (!interrupted) Calibrate(calibrator, database, sweep_id, points_done);
   json execution = json::parse(sweep.execution, nullptr, false);
   if (!execution.is_object()) execution = json::object();
-  if (gate.lowest_ns())
-    execution["placement"] = {{"probe", "core_to_core_ns"},     {"checks", gate.checks()},
-                              {"waits", gate.waits()},           {"waited_s", gate.waited_s()},
-                              {"apart_passes", gate.apart()},    {"lowest_ns", *gate.lowest_ns()},
-                              {"median_ns", gate.median_ns().value_or(*gate.lowest_ns())},
-                              {"found_median_ns", gate.found_median_ns().value_or(*gate.lowest_ns())}};
+  if (gate.lowest_ns()) execution["placement"] = gate.ToJson();
   database.FinishSweep(sweep_id, interrupted ? "interrupted" : "completed", points_done, execution.dump());
   const std::string calibration = CalibrationLine(database, sweep_id);
   // Readers may have the file open (a selector, `info`): then it stays in WAL, which loses nothing.

@@ -213,15 +213,6 @@ std::optional<double> SweepsPlacementNs(const std::string& path) {
   return medians[medians.size() / 2];
 }
 
-nlohmann::json PlacementJson(const microbench::PlacementGate& g, double settle_s) {
-  const auto opt = [](std::optional<double> v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-  return {{"checks", g.checks()},          {"waits", g.waits()},
-          {"waited_s", g.waited_s()},      {"settle_s", settle_s},
-          {"apart_passes", g.apart()},     {"lowest_ns", opt(g.lowest_ns())},
-          {"median_ns", opt(g.median_ns())}, {"found_median_ns", opt(g.found_median_ns())},
-          {"reference_ns", opt(g.reference_ns())}};
-}
-
 }  // namespace
 
 int RunValidate(const ValidateCommandOptions& o) {
@@ -502,7 +493,8 @@ int RunValidate(const ValidateCommandOptions& o) {
   j["repetitions"] = summary_of[plan_st.runtime].repetitions;
   j["warm_run"] = o.warm_run;
   j["rounds"] = std::max(1, o.rounds);
-  j["placement"] = PlacementJson(gate, o.settle_s);
+  j["placement"] = gate.ToJson();
+  j["placement"]["settle_s"] = o.settle_s;
   j["predicted_total_us"] = predicted_total;
   j["error_pct"] = 100.0 * (predicted_total - measured_total) / measured_total;
   j["oracle_measured_us"] = std::isfinite(oracle_measured) ? nlohmann::json(oracle_measured) : nullptr;

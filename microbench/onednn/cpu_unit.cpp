@@ -310,6 +310,17 @@ class OnednnKernel : public Kernel {
     return in;
   }
 
+  // Weights and bias (DNNL_ARG_WEIGHTS_0..3, DNNL_ARG_BIAS), a normalisation's statistics, scale and
+  // shift (DNNL_ARG_MEAN..DNNL_ARG_SHIFT).
+  std::vector<std::pair<void*, size_t>> Weights() const override {
+    std::vector<std::pair<void*, size_t>> w;
+    for (const auto& [arg, mem] : args_)
+      if ((arg >= DNNL_ARG_WEIGHTS_0 && arg <= DNNL_ARG_WEIGHTS_3) || arg == DNNL_ARG_BIAS ||
+          (arg >= DNNL_ARG_MEAN && arg <= DNNL_ARG_SHIFT))
+        w.emplace_back(mem.get_data_handle(), mem.get_desc().get_size());
+    return w;
+  }
+
   double RunUs() override {
     const auto t0 = std::chrono::steady_clock::now();
     if (pre_) pre_();

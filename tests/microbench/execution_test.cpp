@@ -130,6 +130,14 @@ TEST(PrivateCacheFlusher, EvictsOnTheKernelsThreadsAndKeepsTheInputs) {
   const ExecutionLimits limits = ReadExecutionLimits();
   if (limits.onednn_threads > 0) EXPECT_EQ(flusher.threads(), limits.onednn_threads);
   else EXPECT_EQ(flusher.threads(), 1);
+  // Weights flushed from every level (clflush) come back from memory unchanged, the inputs too.
+  std::vector<float> w(70001);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i) * 0.25f;
+  const auto w0 = w;
+  flusher.Evict({{a.data(), a.size() * sizeof(float)}}, {{w.data(), w.size() * sizeof(float)}, {b.data(), 3}});
+  EXPECT_EQ(w, w0);
+  EXPECT_EQ(a, a0);
+  EXPECT_EQ(b, b0);
   flusher.Evict();
   EXPECT_GE(flusher.threads(), 1);
 }

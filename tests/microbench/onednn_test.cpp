@@ -193,15 +193,17 @@ TEST(OnednnCpu, FusedCheckCatchesAWrongResultAndTheChainChangesTheOutput) {
 // The warm cache mode writes a kernel's input activations back after evicting the private caches:
 // the sources, a binary operand and a sum's residual (dst), never the weights; and the kernel still
 // computes the right result after it.
+// ... and its weights are the constants: the warm mode flushes those from every cache level.
 TEST(OnednnCpu, InputsAreTheActivationsAKernelReadsNotItsWeights) {
   const struct {
     const char* key;
     size_t buffers, bytes;
+    size_t weight_bytes;  // at least: the weights' logical size (a blocked layout may pad them)
   } kCases[] = {
-      {"conv2d:mb1ic16ih8iw8oc16kh3kw3sh1sw1ph1pw1g1", 1, 16 * 8 * 8 * 4},          // src; weights left out
-      {"conv2d:mb1ic16ih8iw8oc16kh3kw3sh1sw1ph1pw1g1+sum+relu", 2, 2 * 16 * 8 * 8 * 4},  // src, residual
-      {"matmul:mb2m5n7k9", 1, 2 * 5 * 9 * 4},
-      {"binary:add:mb1c5h4w6", 2, 2 * 5 * 4 * 6 * 4},
+      {"conv2d:mb1ic16ih8iw8oc16kh3kw3sh1sw1ph1pw1g1", 1, 16 * 8 * 8 * 4, 16 * 16 * 9 * 4},  // src
+      {"conv2d:mb1ic16ih8iw8oc16kh3kw3sh1sw1ph1pw1g1+sum+relu", 2, 2 * 16 * 8 * 8 * 4, 16 * 16 * 9 * 4},  // + residual
+      {"matmul:mb2m5n7k9", 1, 2 * 5 * 9 * 4, 9 * 7 * 4},
+      {"binary:add:mb1c5h4w6", 2, 2 * 5 * 4 * 6 * 4, 0},
   };
   PrivateCacheFlusher flusher(256 << 10);
   for (const auto& c : kCases) {
@@ -214,7 +216,16 @@ TEST(OnednnCpu, InputsAreTheActivationsAKernelReadsNotItsWeights) {
     for (const auto& b : in) bytes += b.second;
     EXPECT_EQ(in.size(), c.buffers);
     EXPECT_EQ(bytes, c.bytes);
-    flusher.Evict(in);
+    const auto weights = pr.kernel->Weights();
+    size_t weight_bytes = 0;
+    for (const auto& w : weights) {
+      weight_bytes += w.second;
+      for (const auto& i : in) EXPECT_NE(w.first, i.first) << "a buffer is both an input and a weight";
+    }
+    EXPECT_GE(weight_bytes, c.weight_bytes);
+    EXPECT_LT(weight_bytes, 2 * c.weight_bytes + 1024);
+    EXPECT_EQ(weights.empty(), c.weight_bytes == 0);
+    flusher.Evict(in, weights);  // flushed and written back, never changed: the kernel still checks
     EXPECT_EQ(pr.kernel->Check(), "");
   }
 }

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -98,6 +99,10 @@ class PlacementGate {
   std::optional<double> median_ns() const;         // of the probes that let a pass through
   std::optional<double> found_median_ns() const;   // of each check's first probe: as the passes found them
   std::optional<double> reference_ns() const { return reference_; }
+  // What the sweep keeps in sweeps.execution.placement and validate prints (null where a figure has no
+  // probe behind it): probe, checks, waits, waited_s, apart_passes, lowest_ns, median_ns,
+  // found_median_ns, reference_ns.
+  nlohmann::json ToJson() const;
 
  private:
   double allowance_s_, factor_;

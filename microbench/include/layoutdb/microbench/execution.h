@@ -68,20 +68,23 @@ class CacheFlusher {
 
 // Warm-cache timing: before each repetition, every thread of the kernels' OpenMP team (gomp.h) reads
 // and writes every cache line of a buffer of its own twice the size of a core's private cache (its
-// L2), so that the kernel's data leaves every core's private caches and is found in the shared last
-// level; then the threads read the kernel's input activations back, each its share (Kernel::Inputs).
-// That is the state a network leaves a kernel in when its working set fits the last level
-// (MobileNetV2 and a BERT block, 14 and 28 MB, on a 105 MB L3): its weights were last read a whole
-// network ago, its inputs were just written by the kernel before it. Hot timing (back to back) finds
-// the weights in L2 instead (a BERT block's 768x768 matmul: 0.64 ms hot, 0.9 ms in the network, 1.16
-// ms cold); cold timing, in memory.
+// L2), so that the kernel's data leaves every core's private caches; flushes the kernel's weights
+// (Kernel::Weights) from every cache level; then writes the kernel's input activations back, each
+// thread its share (Kernel::Inputs). That is the state a network leaves a kernel in: its weights were
+// last read a whole network ago, its inputs were just written by the kernel before it. Hot timing
+// (back to back) finds the weights in cache instead; cold timing finds the inputs in memory too.
+// A BERT block's matmuls on a Xeon VM (2 MiB L2, the host's 480 MiB L3; wexp.cpp of the closing note,
+// medians of 30): matmul m128n768k768 580 us with L2 evicted and the inputs back, 641 us with the
+// weights flushed too; m128n768k3072 1753 against 2119 us; m128n3072k768 3579 against 4150 us. In the
+// network they ran 1.17-1.22x, 1.29x and 1.06x what a sweep without the weight flush stored.
 class PrivateCacheFlusher {
  public:
   // `private_bytes`: one core's private cache; each thread flushes twice that.
   explicit PrivateCacheFlusher(size_t private_bytes);
   using Buffers = std::vector<std::pair<void*, size_t>>;
-  // Evicts, then reads every cache line of `keep` (thread t of n reads the t-th n-th of each).
-  void Evict(const Buffers& keep = {});
+  // Evicts; flushes every line of `drop` from every level; then writes every cache line of `keep`
+  // back unchanged (thread t of n does the t-th n-th of each).
+  void Evict(const Buffers& keep = {}, const Buffers& drop = {});
   size_t bytes_per_thread() const { return bytes_; }
   // Threads that flushed in the last Evict() (1 without an OpenMP runtime: this thread alone).
   int threads() const { return threads_; }
@@ -90,7 +93,7 @@ class PrivateCacheFlusher {
   static void Touch(void* self);
   void TouchAs(int me, int team);
   size_t bytes_;
-  const Buffers* keep_ = nullptr;
+  const Buffers *keep_ = nullptr, *drop_ = nullptr;
   std::vector<std::vector<unsigned char>> bufs_;  // one per thread of the team
   std::vector<unsigned> sinks_;
   int threads_ = 0;

@@ -77,6 +77,10 @@ class Kernel {
   // back, unchanged, after evicting the private caches (PrivateCacheFlusher). Empty: none in host
   // memory (an OpenCL device's buffers).
   virtual std::vector<std::pair<void*, size_t>> Inputs() const { return {}; }
+  // The host memory of the constants RunUs() reads (weights, bias, scale and shift, statistics): in a
+  // network they were last read a whole network ago. The warm cache mode flushes them from every cache
+  // level before each run (PrivateCacheFlusher). Empty: none, or none in host memory.
+  virtual std::vector<std::pair<void*, size_t>> Weights() const { return {}; }
 };
 
 // The result of preparing a kernel: a kernel, or why there is none.
