@@ -1,4 +1,5 @@
 #include "layoutdb/microbench/execution.h"
+#include "layoutdb/microbench/unit.h"
 
 #include "gomp.h"
 
@@ -318,6 +319,22 @@ void PrivateCacheFlusher::Evict(const Buffers& keep, const Buffers& drop) {
     omp.parallel(&PrivateCacheFlusher::Touch, this, static_cast<unsigned>(bufs_.size()), 0);
   }
   keep_ = drop_ = nullptr;
+}
+
+size_t LastLevelCacheBytes(const Unit& cpu) {
+  int64_t llc = 0;
+  const nlohmann::json caches = cpu.Info().properties.value("caches", nlohmann::json::object());
+  for (const auto& [name, bytes] : caches.items())
+    if (bytes.is_number_integer()) llc = std::max<int64_t>(llc, bytes.get<int64_t>());
+  return static_cast<size_t>(llc > 0 ? llc : int64_t{32} << 20);
+}
+
+size_t PrivateCacheBytes(const Unit& cpu) {
+  const nlohmann::json caches = cpu.Info().properties.value("caches", nlohmann::json::object());
+  for (const char* level : {"l2", "l1d"})
+    if (caches.contains(level) && caches.at(level).is_number_integer() && caches.at(level).get<int64_t>() > 0)
+      return static_cast<size_t>(caches.at(level).get<int64_t>());
+  return size_t{1} << 20;
 }
 
 }  // namespace layoutdb::microbench

@@ -548,24 +548,6 @@ std::vector<int64_t> RegisterTargetAndUnits(db::Database& database,
 
 namespace {
 
-// The largest cache of the cpu unit (its last level), from `layoutdb devices`' caches; 32 MiB unknown.
-size_t LastLevelCacheBytes(const Unit& cpu) {
-  int64_t llc = 0;
-  const json caches = cpu.Info().properties.value("caches", json::object());
-  for (const auto& [name, bytes] : caches.items())
-    if (bytes.is_number_integer()) llc = std::max<int64_t>(llc, bytes.get<int64_t>());
-  return static_cast<size_t>(llc > 0 ? llc : int64_t{32} << 20);
-}
-
-// One core's private cache of the cpu unit (its L2, else its L1d); 1 MiB unknown.
-size_t PrivateCacheBytes(const Unit& cpu) {
-  const json caches = cpu.Info().properties.value("caches", json::object());
-  for (const char* level : {"l2", "l1d"})
-    if (caches.contains(level) && caches.at(level).is_number_integer() && caches.at(level).get<int64_t>() > 0)
-      return static_cast<size_t>(caches.at(level).get<int64_t>());
-  return size_t{1} << 20;
-}
-
 // Seconds between calibrations (and one at the start and the end of every sweep).
 constexpr double kCalibrationEveryS = 15;
 // The most a sweep waits for its threads to come near each other: this, plus this share of its time.
@@ -692,14 +674,14 @@ int RunSweep(const SweepOptions& o) {
   // the caches evicted before every run (outside the timed interval and the budget); with a warm one,
   // each thread's private caches.
   microbench::MeasureConfig measure = spec.measure;
-  const size_t llc = LastLevelCacheBytes(*units.front());
+  const size_t llc = microbench::LastLevelCacheBytes(*units.front());
   std::optional<microbench::CacheFlusher> flusher;
   std::optional<microbench::PrivateCacheFlusher> private_flusher;
   if (o.cache == "cold") {
     flusher.emplace(llc);
     measure.before_run = [&flusher](size_t) { flusher->Evict(); };
   } else if (o.cache == "warm") {
-    private_flusher.emplace(PrivateCacheBytes(*units.front()));  // PrepareCheckAndTime uses it
+    private_flusher.emplace(microbench::PrivateCacheBytes(*units.front()));  // PrepareCheckAndTime uses it
   }
   // Every timed pass waits for the kernels' threads to be near each other (microbench::PlacementGate),
   // within an allowance that grows with the sweep: kSettleBaseS plus kSettleShare of its time so far.

@@ -34,6 +34,7 @@
 #include "commands.h"
 #include "layoutdb/db.h"
 #include "layoutdb/microbench/calibration.h"
+#include "layoutdb/microbench/execution.h"
 #include "layoutdb/microbench/measure.h"
 #include "layoutdb/microbench/unit.h"
 #include "layoutdb/runtime.h"
@@ -139,8 +140,8 @@ std::vector<microbench::Summary> TimeInRounds(const std::vector<std::function<do
 
 // The machine's state against the database's. A validation compares predictions made from figures
 // measured at another moment with times measured now. So the plan's largest exactly-measured cpu
-// kernels are re-timed alone and hot, as the sweep timed them (the microbench kernel of their key
-// and layout), right after the strategies: the median ratio of now to stored tells a drift of the
+// kernels are re-timed alone, in the file's cache mode, as the sweep timed them (the microbench kernel
+// of their key and layout), right after the strategies: the median ratio of now to stored tells a drift of the
 // whole machine (clock, throttling, a neighbour's load) from what only the network feels. The
 // largest kernels barely feel where the CPU threads are placed (microbench::PlacementGate, which
 // every timed pass here asks): on these 2-vCPU VMs, with the threads apart, MobileNetV2 under one plan
@@ -152,7 +153,7 @@ struct DriftItem {
 constexpr size_t kDriftKernels = 8;
 
 std::vector<DriftItem> MeasureDrift(const Plan& plan, const selector::CostModel& cost,
-                                    const microbench::MeasureConfig& cfg, int rounds) {
+                                    const microbench::MeasureConfig& cfg, int rounds, const std::string& cache_mode) {
   std::vector<DriftItem> items;
   std::set<std::string> seen;
   for (const auto& ps : plan.subgraphs) {
@@ -184,22 +185,50 @@ std::vector<DriftItem> MeasureDrift(const Plan& plan, const selector::CostModel&
     }
   }
   std::vector<std::function<double()>> runners;
-  for (auto& k : kernels) runners.push_back([kp = k.get()] { return kp->RunUs(); });
+  std::vector<microbench::PrivateCacheFlusher::Buffers> inputs, weights;
+  for (auto& k : kernels) {
+    runners.push_back([kp = k.get()] { return kp->RunUs(); });
+    inputs.push_back(k->Inputs());
+    weights.push_back(k->Weights());
+  }
+  // The file's cache mode, as in the sweep (PrepareCheckAndTime): re-timed hot, a warm file's kernels
+  // read as a machine 12-18% faster than the file (a Xeon VM, the weights flushed in the file).
+  microbench::MeasureConfig timed = cfg;
+  std::optional<microbench::PrivateCacheFlusher> warm;
+  std::optional<microbench::CacheFlusher> cold;
+  if (cache_mode == "warm") {
+    warm.emplace(microbench::PrivateCacheBytes(*unit));
+    timed.before_run = [&](size_t j) { warm->Evict(inputs.at(j), weights.at(j)); };
+  } else if (cache_mode == "cold") {
+    cold.emplace(microbench::LastLevelCacheBytes(*unit));
+    timed.before_run = [&](size_t) { cold->Evict(); };
+  }
   int round = 0;
-  const auto summaries = TimeInRounds(runners, cfg, rounds, round);
+  const auto summaries = TimeInRounds(runners, timed, rounds, round);
   for (size_t i = 0; i < kept.size(); ++i) kept[i].now_us = summaries[i].median_us;
   return kept;
 }
 
-// The placement the file's sweeps timed their passes at: the median over its sweeps of the median
-// core-to-core probe that let a pass through (execution.placement.median_ns, written by sweeps since
-// the probe exists). Not the fastest probe: on a Xeon VM that was a slow spell's (microbench::
-// PlacementGate). nullopt when no sweep recorded one.
-std::optional<double> SweepsPlacementNs(const std::string& path) {
+// What the file's sweeps of the planned target (the most recently added, as the cost model plans for)
+// say of how they timed: the placement their passes were timed at, the median over its sweeps of the
+// median core-to-core probe that let a pass through (execution.placement.median_ns; nullopt when no
+// sweep recorded one; not the fastest probe: on a Xeon VM that was a slow spell's, microbench::
+// PlacementGate), and the newest sweep's cache mode (hot when none says).
+struct FileSweeps {
+  std::optional<double> placement_ns;
+  std::string cache_mode = "hot";
+};
+FileSweeps ReadFileSweeps(const std::string& path) {
+  FileSweeps f;
   std::vector<double> medians;
   try {
     db::Database d = db::Database::Open(path, db::Mode::kReadOnly);
+    int64_t target = 0;
+    for (const auto& u : d.Units()) target = std::max(target, u.target_id);
+    int64_t newest = -1;
     for (const auto& s : d.Sweeps()) {
+      if (s.target_id != target) continue;
+      if (s.id > newest && !s.cache_mode.empty()) newest = s.id, f.cache_mode = s.cache_mode;
       const auto e = nlohmann::json::parse(s.execution.empty() ? "{}" : s.execution, nullptr, false);
       if (!e.is_object() || !e.contains("placement") || !e["placement"].is_object()) continue;
       const auto& p = e["placement"];
@@ -208,9 +237,8 @@ std::optional<double> SweepsPlacementNs(const std::string& path) {
     }
   } catch (const std::exception&) {  // the cost model opened the same file: nothing new to say here
   }
-  if (medians.empty()) return std::nullopt;
-  std::nth_element(medians.begin(), medians.begin() + medians.size() / 2, medians.end());
-  return medians[medians.size() / 2];
+  if (!medians.empty()) f.placement_ns = Median(medians);
+  return f;
 }
 
 }  // namespace
@@ -286,7 +314,8 @@ int RunValidate(const ValidateCommandOptions& o) {
   cfg.target_rel_ci = 0.01;
   // Every timed pass waits (within --settle-s in all) for the threads to be near each other, as the
   // sweep's passes did (microbench::PlacementGate).
-  microbench::PlacementGate gate(o.settle_s, microbench::PlacementGate::kApartFactor, SweepsPlacementNs(o.db));
+  const FileSweeps file = ReadFileSweeps(o.db);
+  microbench::PlacementGate gate(o.settle_s, microbench::PlacementGate::kApartFactor, file.placement_ns);
   cfg.gate = &gate;
 
   // ---- 1. candidates ----
@@ -428,7 +457,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   // The machine against the database, right after: a quarter of the budget.
   microbench::MeasureConfig drift_cfg = cfg;
   drift_cfg.budget_s = cfg.budget_s / 4;
-  const std::vector<DriftItem> drift = MeasureDrift(selected, cost, drift_cfg, o.rounds);
+  const std::vector<DriftItem> drift = MeasureDrift(selected, cost, drift_cfg, o.rounds, file.cache_mode);
   std::vector<double> drift_ratios;
   for (const auto& d : drift)
     if (d.stored_us > 0 && d.now_us > 0) drift_ratios.push_back(d.now_us / d.stored_us);
@@ -506,6 +535,7 @@ int RunValidate(const ValidateCommandOptions& o) {
     for (const auto& k : drift)
       d["kernels"].push_back({{"key", k.key}, {"layout", k.layout}, {"stored_us", k.stored_us}, {"now_us", k.now_us}});
     d["factor"] = drift_factor > 0 ? nlohmann::json(drift_factor) : nullptr;
+    d["cache_mode"] = file.cache_mode;
     // The prediction as the machine runs now: every figure scaled by the drift factor.
     d["error_pct_at_drift"] =
         drift_factor > 0 ? nlohmann::json(100.0 * (predicted_total * drift_factor - measured_total) / measured_total)

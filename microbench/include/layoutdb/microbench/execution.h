@@ -99,4 +99,11 @@ class PrivateCacheFlusher {
   int threads_ = 0;
 };
 
+class Unit;
+// The cache sizes the flushers are made for, from the cpu unit's `caches` (`layoutdb devices`): its
+// largest (last level; 32 MiB unknown) and one core's private cache (its L2, else its L1d; 1 MiB
+// unknown).
+size_t LastLevelCacheBytes(const Unit& cpu);
+size_t PrivateCacheBytes(const Unit& cpu);
+
 }  // namespace layoutdb::microbench
