@@ -149,6 +149,7 @@ std::optional<double> PlacementGate::Centre() {
 }
 
 std::optional<double> PlacementGate::median_ns() const { return MedianOf(passed_); }
+std::optional<double> PlacementGate::found_median_ns() const { return MedianOf(found_); }
 
 nlohmann::json PlacementGate::ToJson() const {
   const auto opt = [](std::optional<double> v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
@@ -158,6 +159,5 @@ nlohmann::json PlacementGate::ToJson() const {
           {"median_ns", opt(median_ns())},   {"found_median_ns", opt(found_median_ns())},
           {"reference_ns", opt(reference_)}};
 }
-std::optional<double> PlacementGate::found_median_ns() const { return MedianOf(found_); }
 
 }  // namespace layoutdb::microbench

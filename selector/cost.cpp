@@ -231,8 +231,8 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
 
   // The host's streaming read rate beyond the last-level cache: the median of the target's sweeps'
   // memory calibrations (one thread summing a window of a buffer twice the LLC, read again only after
-  // the whole buffer). It bounds the units that read
-  // host memory: the cpu, and OpenCL devices of type cpu (PoCL).
+  // the whole buffer). It bounds the units that read host memory: the cpu, and OpenCL devices of type
+  // cpu (PoCL).
   {
     std::set<int64_t> sweeps;
     for (const auto& sw : db.Sweeps())
