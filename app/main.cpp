@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "layoutdb/db.h"
+#include "layoutdb/microbench/unit.h"
 #include "layoutdb/profiler/sweep.h"
 #include "layoutdb/reports/info.h"
 #include "layoutdb/reports/report.h"
@@ -48,8 +49,10 @@ int RunRefine(layoutdb::profiler::SweepOptions o, layoutdb::selector::RefineOpti
   r.dtypes = o.dtypes;
   std::vector<sel::RefineCandidate> picks;
   size_t candidates = 0;
+  sel::CostModelOptions cost_options;
+  cost_options.refuse = layoutdb::microbench::MakeReferenceCheck();
   {
-    const sel::CostModel cost = sel::CostModel::Load(o.db_path);
+    const sel::CostModel cost = sel::CostModel::Load(o.db_path, cost_options);
     auto ranked = sel::RankRefine(cost, sel::RefineCandidateKeys(cost, r), r);
     candidates = ranked.size();
     if (ranked.size() > static_cast<size_t>(r.count)) ranked.resize(static_cast<size_t>(r.count));
@@ -64,7 +67,7 @@ int RunRefine(layoutdb::profiler::SweepOptions o, layoutdb::selector::RefineOpti
   const int rc = layoutdb::profiler::RunSweep(o);
   if (o.dry_run) return rc;
   fmt::print("\nrefine: estimates before and after\n{}",
-             sel::FormatRefineChanges(picks, sel::CostModel::Load(o.db_path)));
+             sel::FormatRefineChanges(picks, sel::CostModel::Load(o.db_path, cost_options)));
   return rc;
 }
 
@@ -257,6 +260,7 @@ void AddSelectCommand(CLI::App& app) {
   o->write_report = [](const std::string& dir, const std::string& plan_json) {
     layoutdb::reports::WritePlanReport(dir, plan_json);
   };
+  o->refuse = layoutdb::microbench::MakeReferenceCheck();
   select->callback([o] { g_exit = layoutdb::selector::RunSelect(*o); });
 }
 }  // namespace

@@ -10,6 +10,8 @@
 #include <random>
 #include <stdexcept>
 
+#include "layoutdb/microbench/unit.h"
+
 namespace layoutdb::runtime {
 
 std::map<std::string, std::vector<int64_t>> ParseInputs(const std::vector<std::string>& specs) {
@@ -71,7 +73,7 @@ Plan GetPlan(const std::string& model, const std::string& db, const std::string&
   SelectOptions so;
   so.inputs = inputs;
   so.units = units;
-  return Selector::Open(db).Select(model, so);
+  return Selector::Open(db, microbench::MakeReferenceCheck()).Select(model, so);
 }
 
 int Threads() {

@@ -265,7 +265,9 @@ int RunValidate(const ValidateCommandOptions& o) {
     part.subgraphs.push_back(std::move(sg));
   }
   part.edges = selector::ComputeEdges(g, part.subgraphs);
-  const selector::CostModel cost = selector::CostModel::Load(o.db);
+  selector::CostModelOptions cost_options;
+  cost_options.refuse = microbench::MakeReferenceCheck();
+  const selector::CostModel cost = selector::CostModel::Load(o.db, cost_options);
   selector::PlanOptions po;
   po.units = o.units.empty() ? selected.units : o.units;
   po.dtype = selected.dtype;

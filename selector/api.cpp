@@ -138,8 +138,10 @@ Selector::Selector(Selector&&) noexcept = default;
 Selector& Selector::operator=(Selector&&) noexcept = default;
 Selector::~Selector() = default;
 
-Selector Selector::Open(const std::string& db_path) {
-  return Selector(std::make_unique<Impl>(Impl{db_path, selector::CostModel::Load(db_path)}));
+Selector Selector::Open(const std::string& db_path, RefuseCheck refuse) {
+  selector::CostModelOptions options;
+  options.refuse = std::move(refuse);
+  return Selector(std::make_unique<Impl>(Impl{db_path, selector::CostModel::Load(db_path, options)}));
 }
 
 std::vector<std::string> Selector::Units() const { return impl_->cost.Units(); }

@@ -465,7 +465,9 @@ std::optional<Estimate> CostModel::Op(const Problem& p, const std::string& key,
   // The nearest measured problem of its family has no usable kernel in this layout (a 3-channel
   // convolution has only oneDNN's reference loop in nChw8c, 1000x slower): neither interpolation
   // nor a roofline may recommend this layout for it.
-  if (NearestIsUnusable(p, unit, layout, dtype)) {
+  // Or this machine's library would run only its reference kernel for exactly this problem there,
+  // which no neighbour can show (options_.refuse asks it).
+  if (NearestIsUnusable(p, unit, layout, dtype) || Refused(key, unit, layout, dtype)) {
     if (excluded) *excluded = true;
     return std::nullopt;
   }
@@ -491,6 +493,16 @@ bool CostModel::ReferenceOnly(const std::string& key, const std::string& unit, c
   const int u = UnitIndex(unit);
   const Row* r = u < 0 ? nullptr : FindRow(key, u, layout, dtype);
   return r && r->reference;
+}
+
+bool CostModel::Refused(const std::string& key, const std::string& unit, const std::string& layout,
+                        const std::string& dtype) const {
+  if (!options_.refuse) return false;
+  const std::string k = Join({key, unit, layout, dtype});
+  std::lock_guard<std::mutex> lock(*mutex_);
+  auto it = refusals_.find(k);
+  if (it == refusals_.end()) it = refusals_.emplace(k, options_.refuse(key, unit, layout, dtype)).first;
+  return it->second.has_value();
 }
 
 bool CostModel::NearestIsUnusable(const Problem& p, const std::string& unit, const std::string& layout,

@@ -14,6 +14,7 @@
 
 #include "layoutdb/db.h"
 #include "layoutdb/problem.h"
+#include "layoutdb/selector.h"
 
 namespace layoutdb::selector {
 
@@ -35,6 +36,9 @@ struct CostModelOptions {
   // (false), or one per (unit, layout, dtype, op, alg) like kNN's families (true).
   bool learned_per_layout = false;
   bool learned = true;  // false: no learned models (kNN and the local fit)
+  // Asked (once per state) before an unmeasured state is estimated; a reason refuses it (see
+  // RefuseCheck). Empty: nothing is asked.
+  RefuseCheck refuse;
 };
 
 struct Estimate {
@@ -232,6 +236,9 @@ class CostModel {
   const Row* FindRow(const std::string& key, int unit, const std::string& layout, const std::string& dtype) const;
   bool NearestIsUnusable(const Problem& p, const std::string& unit, const std::string& layout,
                          const std::string& dtype) const;
+  // options_.refuse's answer for an unmeasured state, asked once per state (refusals_).
+  bool Refused(const std::string& key, const std::string& unit, const std::string& layout,
+               const std::string& dtype) const;
   std::unordered_map<std::string, std::vector<std::string>> layouts_;  // unit|op|dtype -> names
   std::unordered_map<std::string, Curve> reorders_;           // unit|src|dst|dtype
   std::unordered_map<std::string, Curve> transfers_;          // device|method
@@ -250,9 +257,10 @@ class CostModel {
   std::map<std::string, std::unique_ptr<LearnedGroup>> learned_;  // unit|op (or a family key)
   std::map<std::string, Estimator> chosen_;                       // unit|op -> estimator
   std::vector<HeldOut> heldout_;
-  std::unique_ptr<std::mutex> mutex_;  // guards cache_ and the boosters' predictions
+  std::unique_ptr<std::mutex> mutex_;  // guards cache_, refusals_ and the boosters' predictions
   mutable std::unordered_map<std::string, std::optional<Estimate>> cache_;
   mutable std::unordered_map<std::string, bool> cache_refused_;
+  mutable std::unordered_map<std::string, std::optional<std::string>> refusals_;  // key|unit|layout|dtype
   bool has_fused_ = false;
   std::unordered_map<std::string, double> marginals_;  // unit|layout|dtype|post-op -> us per out byte
 };

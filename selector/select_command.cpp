@@ -15,7 +15,7 @@ int RunSelect(const SelectCommandOptions& o) {
   so.units = o.units;
   so.dtype = o.dtype;
   so.partition_path = o.partition;
-  const Plan plan = Selector::Open(o.db).Select(o.model, so);
+  const Plan plan = Selector::Open(o.db, o.refuse).Select(o.model, so);
   if (o.json)
     fmt::print("{}\n", plan.ToJson());
   else

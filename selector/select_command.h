@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "layoutdb/selector.h"
+
 namespace layoutdb::selector {
 
 struct SelectCommandOptions {
@@ -18,6 +20,9 @@ struct SelectCommandOptions {
   std::string report;               // also draw the plan into this folder (through write_report)
   // Draws a plan JSON into a folder (reports/, wired by app/main.cpp: the selector knows no reports).
   std::function<void(const std::string& dir, const std::string& plan_json)> write_report;
+  // Refuses unmeasured states this machine's library would run with its reference kernel (wired by
+  // app/main.cpp from microbench: the selector knows no kernels).
+  RefuseCheck refuse;
 };
 
 // Prints the plan; throws std::runtime_error with one line for bad input.

@@ -101,6 +101,9 @@ std::string LayoutName(const memory::desc& md) {
   return s;
 }
 
+// oneDNN names its reference kernels ref:any, ref_int8:any, ref_fused:any, ...
+bool IsReferenceImpl(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
+
 float RoundToBf16(float x) {
   uint32_t u;
   std::memcpy(&u, &x, 4);
@@ -264,7 +267,7 @@ class OnednnKernel : public Kernel {
   OnednnKernel(dnnl::engine eng, dnnl::stream strm) : eng_(std::move(eng)), strm_(std::move(strm)) {}
 
   std::string Impl() const override { return impl_; }
-  bool IsReference() const override { return impl_.rfind("ref", 0) == 0; }
+  bool IsReference() const override { return IsReferenceImpl(impl_); }
   std::string ChosenLayout() const override { return chosen_; }
 
   std::string Check() override {
@@ -438,6 +441,24 @@ class CpuUnit : public Unit {
     }
   }
 
+  std::optional<Implementation> Choose(const Problem& p, const Candidate& c) override {
+    // The plain-only glue ops fill their source before their descriptor; having one layout, they
+    // have no layout choice to check.
+    const std::string& op = p.op();
+    if (op == "transpose" || op == "slice" || op == "pad" || op == "reduce") return std::nullopt;
+    probing_ = true;
+    struct Reset {
+      bool& flag;
+      ~Reset() { flag = false; }
+    } reset{probing_};
+    try {
+      Prepare(p, c);  // stops at its first primitive descriptor: Chosen() throws the answer
+    } catch (const ProbeAnswer& a) {
+      return Implementation{a.impl, IsReferenceImpl(a.impl)};
+    }
+    return std::nullopt;  // unsupported or failed before any descriptor
+  }
+
   Prepared PrepareReorder(const Shape4& s, const std::string& src_layout, const std::string& dst_layout,
                           const std::string& dtype) override {
     try {
@@ -484,7 +505,7 @@ class CpuUnit : public Unit {
   static constexpr double kMaxReferenceFlops = 5e7;
 
   static std::optional<std::string> TooSlowReference(const Problem& p, const std::string& impl) {
-    if (impl.rfind("ref", 0) != 0 || p.Flops() <= kMaxReferenceFlops) return std::nullopt;
+    if (!IsReferenceImpl(impl) || p.Flops() <= kMaxReferenceFlops) return std::nullopt;
     return fmt::format("oneDNN {} has only its reference kernel {} here; {:.3g} GFLOP at reference speed "
                        "is too slow to time (limit {:.3g} GFLOP)",
                        Version(), impl, p.Flops() / 1e9, kMaxReferenceFlops / 1e9);
@@ -504,9 +525,30 @@ class CpuUnit : public Unit {
     return fmt::format("unknown dtype '{}' (known: f32, bf16, int8)", dtype);
   }
 
+  // Choose() runs Build with probing_ set: every primitive descriptor Build makes passes through
+  // Chosen(), which then throws the implementation oneDNN chose instead of going on to make memory.
+  // (Not a std::exception: Prepare's handlers let it through.)
+  struct ProbeAnswer {
+    std::string impl;
+  };
+  template <class PrimitiveDesc>
+  std::string Chosen(const PrimitiveDesc& pd) const {
+    std::string impl = pd.impl_info_str();
+    if (probing_) throw ProbeAnswer{std::move(impl)};
+    return impl;
+  }
+
   Prepared Build(const Problem& p, const Candidate& c) {
     const std::string& op = p.op();
-    const RefEntry& ref = Reference(p, c.dtype);
+    RefEntry plan_only;  // probing: a descriptor needs the plan only (no inputs, no reference run)
+    if (probing_) {
+      plan_only.plan = MakePlan(p, c.dtype);
+      // Reference() sets an int8 output scale from the result's range; any value other than 1 makes
+      // the same attributes (output scales, eltwise's scaling post-op), and so the same choice.
+      Plan& plan = plan_only.plan;
+      if (plan.int8 && plan.out_scaled && plan.oscale == 1) plan.oscale = 2;
+    }
+    const RefEntry& ref = probing_ ? plan_only : Reference(p, c.dtype);
     const Plan& plan = ref.plan;
     const RefTensors& t = ref.t;
 
@@ -535,7 +577,7 @@ class CpuUnit : public Unit {
           {{oc}, Dt::f32, Tag::a}, {dst_dims, plan.dst, dtag}, {p.Get("sh"), p.Get("sw")},
           {p.Get("dh") - 1, p.Get("dw") - 1}, {p.Get("ph"), p.Get("pw")}, {p.Get("ph"), p.Get("pw")});
       const dnnl::convolution_forward::primitive_desc pd(d, attr, eng_);
-      impl = pd.impl_info_str();
+      impl = Chosen(pd);
       if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
       k->prim_ = dnnl::convolution_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, src_dims, Tag::nchw);
@@ -550,7 +592,7 @@ class CpuUnit : public Unit {
       const memory::dims sd = {mb, m, kk}, wd = {mb, kk, n}, dd = {mb, m, n};
       const dnnl::matmul::desc d({sd, plan.src, Tag::abc}, {wd, plan.wei, Tag::abc}, {dd, plan.dst, Tag::abc});
       const dnnl::matmul::primitive_desc pd(d, attr, eng_);
-      impl = pd.impl_info_str();
+      impl = Chosen(pd);
       if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
       k->prim_ = dnnl::matmul(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, sd, Tag::abc);
@@ -562,7 +604,7 @@ class CpuUnit : public Unit {
       const dnnl::inner_product_forward::desc d(fwd, {{mb, ic}, plan.src, Tag::nc}, {{oc, ic}, plan.wei, Tag::any},
                                                 {{oc}, Dt::f32, Tag::a}, {{mb, oc}, plan.dst, Tag::nc});
       const dnnl::inner_product_forward::primitive_desc pd(d, attr, eng_);
-      impl = pd.impl_info_str();
+      impl = Chosen(pd);
       if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
       k->prim_ = dnnl::inner_product_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, {mb, ic}, Tag::nc);
@@ -578,7 +620,7 @@ class CpuUnit : public Unit {
                                           {p.Get("sh"), p.Get("sw")}, {p.Get("kh"), p.Get("kw")},
                                           {p.Get("ph"), p.Get("pw")}, {p.Get("ph"), p.Get("pw")});
       const dnnl::pooling_forward::primitive_desc pd(d, attr, eng_);
-      impl = pd.impl_info_str();
+      impl = Chosen(pd);
       if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
       k->prim_ = dnnl::pooling_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, sd, Tag::nchw);
@@ -617,7 +659,7 @@ class CpuUnit : public Unit {
         }
         const dnnl::eltwise_forward::desc d(fwd, alg, src_md, alpha, beta);
         const dnnl::eltwise_forward::primitive_desc pd(d, attr, eng_);
-        impl = pd.impl_info_str();
+        impl = Chosen(pd);
         if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
         k->prim_ = dnnl::eltwise_forward(pd);
         k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
@@ -631,7 +673,7 @@ class CpuUnit : public Unit {
         const memory::desc src1_md = dims1 == dims ? src_md : memory::desc(dims1, plan.src, stag);
         const dnnl::binary::desc d(alg, src_md, src1_md, dst_md);
         const dnnl::binary::primitive_desc pd(d, attr, eng_);
-        impl = pd.impl_info_str();
+        impl = Chosen(pd);
         if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
         k->prim_ = dnnl::binary(pd);
         k->args_[DNNL_ARG_SRC_0] = k->Filled(pd.src_desc(0), t.src, dims, Tag::nchw);
@@ -641,7 +683,7 @@ class CpuUnit : public Unit {
         const dnnl::softmax_v2_forward::desc d(fwd, dnnl::algorithm::softmax_accurate, src_md, dst_md,
                                                static_cast<int>(p.Get("ax")));
         const dnnl::softmax_v2_forward::primitive_desc pd(d, attr, eng_);
-        impl = pd.impl_info_str();
+        impl = Chosen(pd);
         if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
         k->prim_ = dnnl::softmax_v2_forward(pd);
         k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
@@ -652,7 +694,7 @@ class CpuUnit : public Unit {
                            dnnl::normalization_flags::use_shift;
         const dnnl::batch_normalization_forward::desc d(fwd, src_md, 1e-5f, flags);
         const dnnl::batch_normalization_forward::primitive_desc pd(d, attr, eng_);
-        impl = pd.impl_info_str();
+        impl = Chosen(pd);
         if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
         k->prim_ = dnnl::batch_normalization_forward(pd);
         k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::nchw);
@@ -667,7 +709,7 @@ class CpuUnit : public Unit {
       const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
       const dnnl::layer_normalization_forward::desc d(fwd, {dims, plan.src, Tag::abc}, 1e-5f, flags);
       const dnnl::layer_normalization_forward::primitive_desc pd(d, attr, eng_);
-      impl = pd.impl_info_str();
+      impl = Chosen(pd);
       if (auto why = TooSlowReference(p, impl)) return Prepared::ReferenceOnly(*why, impl);
       k->prim_ = dnnl::layer_normalization_forward(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, dims, Tag::abc);
@@ -746,7 +788,7 @@ class CpuUnit : public Unit {
           {{oc}, Dt::f32, Tag::a}, {dst_dims, plan.dst, dtag}, {p.Get("sh"), p.Get("sw")},
           {p.Get("dh") - 1, p.Get("dw") - 1}, {p.Get("ph"), p.Get("pw")}, {p.Get("ph"), p.Get("pw")});
       const dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng_);
-      impl = pd.impl_info_str();
+      impl = Chosen(pd);
       k.prim_ = dnnl::deconvolution_forward(pd);
       k.args_[DNNL_ARG_SRC] = k.Filled(pd.src_desc(), t.src, src_dims, Tag::nchw);
       k.args_[DNNL_ARG_WEIGHTS] = k.Filled(pd.weights_desc(), t.wei, wei_dims, wei_plain);
@@ -765,7 +807,7 @@ class CpuUnit : public Unit {
       const size_t piece = static_cast<size_t>(in[0] * in[1] * in[2] * in[3]);
       std::vector<memory::desc> srcs(n, memory::desc(in, plan.src, stag));
       const dnnl::concat::primitive_desc pd(memory::desc(out, plan.dst, dtag), ax, srcs, eng_);
-      impl = pd.impl_info_str();
+      impl = Chosen(pd);
       k.prim_ = dnnl::concat(pd);
       for (int64_t i = 0; i < n; ++i)
         k.args_[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = k.Filled(srcs[i], Slice(t.src, i * piece, piece), in, Tag::nchw);
@@ -781,7 +823,7 @@ class CpuUnit : public Unit {
         const auto alg = p.alg() == "linear" ? dnnl::algorithm::resampling_linear : dnnl::algorithm::resampling_nearest;
         const dnnl::resampling_forward::desc d(fwd, alg, {in, plan.src, stag}, {out, plan.dst, dtag});
         const dnnl::resampling_forward::primitive_desc pd(d, eng_);
-        impl = pd.impl_info_str();
+        impl = Chosen(pd);
         k.prim_ = dnnl::resampling_forward(pd);
         k.args_[DNNL_ARG_SRC] = k.Filled(pd.src_desc(), t.src, in, Tag::nchw);
         k.dst_ = k.New(pd.dst_desc());
@@ -789,7 +831,7 @@ class CpuUnit : public Unit {
         const memory::dims wd = {1, p.Get("c"), 1, 1};
         const dnnl::prelu_forward::desc d(fwd, {in, plan.src, stag}, {wd, plan.src, Tag::any});
         const dnnl::prelu_forward::primitive_desc pd(d, eng_);
-        impl = pd.impl_info_str();
+        impl = Chosen(pd);
         k.prim_ = dnnl::prelu_forward(pd);
         k.args_[DNNL_ARG_SRC] = k.Filled(pd.src_desc(), t.src, in, Tag::nchw);
         k.args_[DNNL_ARG_WEIGHTS] = k.Filled(pd.weights_desc(), t.wei, wd, Tag::nchw);
@@ -808,7 +850,7 @@ class CpuUnit : public Unit {
                                           : dnnl::algorithm::reduction_max;
       const dnnl::reduction::desc d(alg, src_plain.get_desc(), {out, plan.dst, Tag::nchw}, 0.f, 0.f);
       const dnnl::reduction::primitive_desc pd(d, eng_);
-      impl = pd.impl_info_str();
+      impl = Chosen(pd);
       k.prim_ = dnnl::reduction(pd);
       k.args_[DNNL_ARG_SRC] = src_plain;
       k.dst_ = k.New(pd.dst_desc());
@@ -862,7 +904,7 @@ class CpuUnit : public Unit {
       return fmt::format("op '{}' has no cpu kernel", op);
     }
     const dnnl::reorder::primitive_desc pd(eng_, from, eng_, to);
-    impl = pd.impl_info_str();
+    impl = Chosen(pd);
     k.prim_ = dnnl::reorder(pd);
     k.args_[DNNL_ARG_FROM] = from_mem;
     k.args_[DNNL_ARG_TO] = to_mem;
@@ -910,6 +952,7 @@ class CpuUnit : public Unit {
 
   UnitInfo info_;
   std::vector<RefEntry> refs_;
+  bool probing_ = false;  // inside Choose()
   dnnl::engine eng_;
   dnnl::stream strm_;
   dnnl::cpu_isa isa_;

@@ -5,6 +5,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -371,6 +372,74 @@ TEST(OnednnCpu, BlockedLayoutOnThreeChannelsNamesItsImplementation) {
     EXPECT_NE(src, dst) << chosen << ": a same-layout choice is named once";
   }
   EXPECT_EQ(chosen.find('>', arrow == std::string::npos ? 0 : arrow + 1), std::string::npos) << chosen;
+}
+
+// Choose() asks oneDNN's dispatcher alone (what the selector checks an unmeasured state against): it
+// names the implementation Prepare() builds, and flags the same reference kernels, for every op family
+// and candidate; where Prepare builds nothing, it names nothing (or, for a reference kernel too slow
+// to time, that kernel).
+TEST(OnednnCpu, ChooseNamesTheImplementationPrepareBuilds) {
+  std::vector<std::string> keys = SmallProblems();
+  keys.push_back("conv2d:mb1ic3ih64iw64oc16kh3kw3sh2sw2ph1pw1g1+clip");    // a stem conv with its chain
+  keys.push_back("conv2d:mb1ic16ih16iw16oc16kh3kw3sh1sw1ph1pw1g1+sum+relu");
+  keys.push_back("conv2d:mb1ic64ih56iw56oc64kh3kw3sh1sw1ph1pw1g1");       // int8 nchw: too slow to time
+  int named = 0, references = 0;
+  for (const auto& key : keys) {
+    const Problem p = Problem::Parse(key);
+    const bool plain_glue = p.op() == "transpose" || p.op() == "slice" || p.op() == "pad" || p.op() == "reduce";
+    for (const auto& c : Cpu().Candidates(p, {"f32", "int8"})) {
+      SCOPED_TRACE(key + " " + c.Layout() + " " + c.dtype);
+      const std::optional<Implementation> chosen = Cpu().Choose(p, c);
+      const Prepared pr = Cpu().Prepare(p, c);
+      if (plain_glue) {  // one layout, its kernel fixed by the data: not asked
+        EXPECT_FALSE(chosen);
+        continue;
+      }
+      if (pr.status == Prepared::Status::kOk) {
+        ASSERT_TRUE(chosen);
+        EXPECT_EQ(chosen->name, pr.kernel->Impl());
+        EXPECT_EQ(chosen->reference, pr.kernel->IsReference());
+        ++named;
+        references += chosen->reference;
+      } else if (!pr.reference_impl.empty()) {
+        ASSERT_TRUE(chosen) << pr.reason;
+        EXPECT_EQ(chosen->name, pr.reference_impl);
+        EXPECT_TRUE(chosen->reference);
+        ++references;
+      } else {
+        EXPECT_FALSE(chosen) << chosen->name << " for: " << pr.reason;
+      }
+    }
+  }
+  EXPECT_GT(named, 100);
+  EXPECT_GT(references, 0) << "no candidate fell to a reference kernel: the flag went untested";
+}
+
+// The selector's question (MakeReferenceCheck): refused exactly where the kernel oneDNN would build is
+// its reference loop, with that kernel named; other units are not asked.
+TEST(OnednnCpu, ReferenceCheckRefusesWhereOneDnnRunsItsReferenceLoop) {
+  const RefuseCheck check = MakeReferenceCheck();
+  int refused = 0;
+  for (const char* key : {"conv2d:mb1ic3ih64iw64oc16kh3kw3sh2sw2ph1pw1g1+clip", "binary:mul:mb1c64h14w14bc1",
+                          "conv2d:mb1ic16ih16iw16oc16kh3kw3sh1sw1ph1pw1g1+sum+relu"}) {
+    const Problem p = Problem::Parse(key);
+    for (const auto& c : Cpu().Candidates(p, {"f32"})) {
+      SCOPED_TRACE(std::string(key) + " " + c.Layout());
+      const std::optional<std::string> why = check(key, "cpu", c.Layout(), "f32");
+      const Prepared pr = Cpu().Prepare(p, c);
+      const bool reference = pr.status == Prepared::Status::kOk ? pr.kernel->IsReference() : !pr.reference_impl.empty();
+      EXPECT_EQ(why.has_value(), reference) << why.value_or("");
+      if (why) {
+        const std::string impl = pr.kernel ? pr.kernel->Impl() : pr.reference_impl;
+        EXPECT_EQ(*why, "oneDNN would run its reference kernel " + impl + " here");
+        ++refused;
+      }
+      EXPECT_FALSE(check(key, "ocl:0:0", c.Layout(), "f32"));
+    }
+  }
+  // The per-channel Mul in nChw8c is oneDNN 2.6's reference loop (see the test above).
+  EXPECT_GT(refused, 0);
+  EXPECT_FALSE(check("conv2d:not a key", "cpu", "nchw", "f32"));
 }
 
 // A squeeze-excitation Mul ([1,C,H,W] by a run-time [1,C,1,1] scale) is measured as the runtime runs

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <limits>
+#include <map>
+#include <optional>
 
 #include "selector/cost.h"
 #include "synthetic_db.h"
@@ -103,6 +105,42 @@ TEST_F(CostTest, ReferenceKernelsAndUnsupportedAreNeverCosted) {
   ASSERT_TRUE(e);
   EXPECT_FALSE(excluded);
   EXPECT_EQ(e->confidence, Confidence::kRoofline);
+}
+
+// What no neighbour can show: the unit's library would run only its reference loop for this one
+// problem there (paddle_cnn's 3-channel stem conv in nChw16c was costed 13 us from a roofline and ran
+// 6.7 ms). The refuse check is asked once per unmeasured state, never for a measured one, and a
+// refused state is excluded as a measured reference kernel is.
+TEST_F(CostTest, AnUnmeasuredStateTheRefuseCheckNamesIsExcluded) {
+  std::map<std::string, int> asked;
+  CostModelOptions o;
+  o.refuse = [&](const std::string& key, const std::string& unit, const std::string& layout,
+                 const std::string& dtype) -> std::optional<std::string> {
+    ++asked[key + " " + unit + " " + layout + " " + dtype];
+    if (key == Conv(48, 40) && layout == "nchw") return "oneDNN would run its reference kernel ref:any here";
+    return std::nullopt;
+  };
+  const CostModel cost = CostModel::Load(dir_.File("cost.db"), o);
+  const Problem refused = Problem::Parse(Conv(48, 40)), other = Problem::Parse(Conv(24, 20));
+  bool excluded = false;
+  EXPECT_FALSE(cost.Op(refused, refused.Key(), "cpu", "nchw", "f32", true, &excluded));
+  EXPECT_TRUE(excluded);
+  EXPECT_FALSE(cost.Op(refused, refused.Key(), "cpu", "nchw", "f32", true, &excluded));
+  EXPECT_EQ(asked[Conv(48, 40) + " cpu nchw f32"], 1);
+  // The same problem in another layout, and another problem in the same layout: estimated as before.
+  for (const auto& [p, layout] : {std::pair{refused, "nhwc"}, {other, "nchw"}}) {
+    const auto e = cost.Op(p, p.Key(), "cpu", layout, "f32", true, &excluded);
+    ASSERT_TRUE(e) << p.Key() << " " << layout;
+    EXPECT_FALSE(excluded);
+    EXPECT_EQ(e->confidence, Confidence::kInterpolated);
+    const auto before = cost_->Op(p, p.Key(), "cpu", layout, "f32");
+    ASSERT_TRUE(before);
+    EXPECT_DOUBLE_EQ(e->us, before->us);
+  }
+  // A measured state is its measurement: nothing is asked.
+  const Problem measured = Problem::Parse(Conv(64, 28));
+  ASSERT_TRUE(cost.Op(measured, measured.Key(), "cpu", "nchw", "f32", true, &excluded));
+  EXPECT_EQ(asked.count(Conv(64, 28) + " cpu nchw f32"), 0u);
 }
 
 TEST_F(CostTest, InterpolatesUnmeasuredProblemsOfTheSameFamily) {

@@ -9,8 +9,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -133,10 +135,20 @@ ModelProblemSet ModelProblems(const std::string& model_path,
 // plan made for another model). Throws naming the file when it cannot be read.
 std::string ModelHash(const std::string& model_path);
 
+// Asked before the selector plans a state no sweep measured: the reason this machine's library would
+// not run problem `key` (a canonical key, fused chain included) on (unit, layout, dtype) the way its
+// measured neighbours run, else nullopt. An interpolation cannot know that oneDNN has only its
+// reference loop for one shape in one layout (a 3-channel convolution in nChw16c: 500x slower). A
+// refused state is planned as one measured unusable is: never. The layoutdb program passes
+// microbench::MakeReferenceCheck(); a deployed app passes its own or none. Called from the threads
+// that call Select().
+using RefuseCheck = std::function<std::optional<std::string>(const std::string& key, const std::string& unit,
+                                                              const std::string& layout, const std::string& dtype)>;
+
 class Selector {
  public:
   // Opens a layoutdb file read-only and indexes its measurements, transitions and transfers in memory.
-  static Selector Open(const std::string& db_path);
+  static Selector Open(const std::string& db_path, RefuseCheck refuse = {});
   Selector(Selector&&) noexcept;
   Selector& operator=(Selector&&) noexcept;
   ~Selector();

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -101,6 +103,12 @@ struct Prepared {
   static Prepared Failed(std::string why) { return {Status::kFailed, std::move(why), nullptr, {}}; }
 };
 
+// The implementation a unit's library would run a candidate with, asked without preparing a kernel.
+struct Implementation {
+  std::string name;        // oneDNN impl_info_str
+  bool reference = false;  // the library's reference (slow, never recommended) implementation
+};
+
 // A 4D activation shape for reorders and transfers.
 struct Shape4 {
   int64_t mb = 1, c = 1, h = 1, w = 1;
@@ -119,6 +127,11 @@ class Unit {
   // (they are stored as such, never dropped).
   virtual std::vector<Candidate> Candidates(const Problem& p, const std::vector<std::string>& dtypes) const = 0;
   virtual Prepared Prepare(const Problem& p, const Candidate& c) = 0;
+  // Which implementation the library would choose for the candidate, asked of its dispatcher alone:
+  // no memory, no reference run, no timing (a primitive descriptor is microseconds, a kernel with
+  // its reference can be seconds). nullopt when the unit cannot tell that cheaply, or the candidate
+  // cannot be prepared at all (Prepare says why).
+  virtual std::optional<Implementation> Choose(const Problem& p, const Candidate& c) { return std::nullopt; }
   // A layout change of an activation tensor on this unit.
   virtual Prepared PrepareReorder(const Shape4& s, const std::string& src_layout,
                                   const std::string& dst_layout, const std::string& dtype) = 0;
@@ -129,6 +142,18 @@ class Unit {
     return Prepared::Unsupported("unit has no separate memory");
   }
 };
+
+// What the selector asks before it plans a state no sweep measured (Selector::Open's `refuse`; wired
+// by app/ and runtime/, since the selector knows no kernels): for a problem key, unit, layout (as
+// measurements.layout names it: nchw, nchw>nChw16c, any) and dtype, the reason this machine's library
+// would run only its reference kernel there (one line), else nullopt. An interpolation from other
+// problems cannot know that oneDNN falls back to a plain loop for this one shape: a 3-channel
+// convolution in nChw16c runs 500x slower than its neighbours suggest. Asks the cpu unit (made on the
+// first call); every other unit runs its own kernels, and gets nullopt. Safe to call from several
+// threads.
+using RefuseCheck = std::function<std::optional<std::string>(const std::string& key, const std::string& unit,
+                                                              const std::string& layout, const std::string& dtype)>;
+RefuseCheck MakeReferenceCheck();
 
 // All units of this machine: `cpu` first, then every OpenCL device found through the ICD loader.
 // OpenCL discovery problems are reported in `warnings` (one line each), never thrown.
