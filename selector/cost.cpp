@@ -213,16 +213,21 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
   for (auto& [k, v] : layouts_) std::sort(v.begin(), v.end());
   // Each family's fixed overhead: the intercept L of t = L + b * size fitted by least squares on
   // relative error (weights 1/t^2, so small problems count as much as large ones), clamped to
-  // [0, smallest time of the family].
+  // [0, smallest time of the family]. Only where the sizes span a factor of 4 (kMaxReach): between
+  // sizes that hardly differ the intercept is the spread of their times, not a fixed cost (ResNet's
+  // four residual 1x1 convolutions, all 0.10 GFLOP, 283-426 us, gave 283 us, and a 1.2 MFLOP
+  // convolution that runs in 6 us was costed 283). Such a family uses the unit's launch time.
   for (auto& [unused, fam] : families_) {
     if (fam.members.size() < 3) continue;
     const bool memory = fam.memory_bound;
-    double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, tmin = kInf;
+    double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, tmin = kInf, xmin = kInf, xmax = 0;
     for (const Neighbour& n : fam.members) {
       const double x = memory ? n.bytes : n.flops, y = n.us, w = 1.0 / (y * y);
       sw += w, sx += w * x, sy += w * y, sxx += w * x * x, sxy += w * x * y;
       tmin = std::min(tmin, y);
+      xmin = std::min(xmin, x), xmax = std::max(xmax, x);
     }
+    if (!(xmin > 0) || std::log(xmax / xmin) < kMaxReach) continue;
     const double det = sw * sxx - sx * sx;
     if (det <= 0) continue;
     const double intercept = (sxx * sy - sx * sxy) / det;

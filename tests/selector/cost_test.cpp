@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <tuple>
 
 #include "selector/cost.h"
 #include "synthetic_db.h"
@@ -165,6 +166,30 @@ TEST_F(CostTest, InterpolatesUnmeasuredProblemsOfTheSameFamily) {
   ASSERT_TRUE(near);
   EXPECT_EQ(near->confidence, Confidence::kInterpolated);
   EXPECT_NEAR(near->us / ConvUs(Conv(56, 28)), 1.0, 0.10);
+}
+
+// A family whose problems are all the same size (a model's four residual convolutions, 0.10 GFLOP
+// each) says nothing about a fixed cost per run: the spread of their times is not one. A problem 64
+// times smaller is scaled down from them, not costed as the fastest of them.
+TEST(CostFamily, SizesThatHardlyDifferFitNoFixedOverhead) {
+  TempDir dir;
+  SyntheticDb db(dir.File("same.db"), {"cpu"});
+  // (channels, spatial size, us): within 4% of one size, as ResNet's were (103.0-104.4 MFLOP).
+  const std::vector<std::tuple<int, int, double>> members = {
+      {16, 57, 300}, {32, 28, 320}, {64, 14, 340}, {128, 7, 430}};
+  for (const auto& [c, hw, us] : members) db.Op(Conv(c, hw), "cpu", "nChw8c", us);
+  db.Op(Relu(16, 7), "cpu", "nchw", 1.5);  // the unit's fastest run
+  db.Close();
+  const CostModel cost = CostModel::Load(dir.File("same.db"));
+  const Problem small = Problem::Parse(Conv(8, 14));
+  ASSERT_DOUBLE_EQ(Problem::Parse(Conv(32, 28)).Flops() / small.Flops(), 64.0);
+  const auto e = cost.Op(small, small.Key(), "cpu", "nChw8c", "f32");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->confidence, Confidence::kInterpolated);
+  // Its nearest members scaled by size (300-430 us / 64-66 = 4.5-6.7 us), plus at most the launch
+  // time (a fitted "overhead" of 300 us made it 300).
+  EXPECT_GT(e->us, 300.0 / 67);
+  EXPECT_LT(e->us, 430.0 / 64 + 1.5);
 }
 
 TEST_F(CostTest, RooflineFromTheUnitsOwnPeakAndBandwidth) {
