@@ -192,6 +192,67 @@ TEST(CostFamily, SizesThatHardlyDifferFitNoFixedOverhead) {
   EXPECT_LT(e->us, 430.0 / 64 + 1.5);
 }
 
+std::string Conv1x1(int ic, int oc, int hw) {
+  return fmt::format("conv2d:mb1ic{}ih{}iw{}oc{}kh1kw1sh1sw1ph0pw0g1", ic, hw, hw, oc);
+}
+std::string Depthwise(int c, int hw) {
+  return fmt::format("conv2d:mb1ic{}ih{}iw{}oc{}kh3kw3sh1sw1ph1pw1g{}", c, hw, hw, c, c);
+}
+
+// A neighbour four times away or more in a shape parameter may run in another regime: its time
+// carries over as its distance to the roofline, not as its time per FLOP. Squeeze-excitation 1x1
+// convolutions on a 1x1 image are weight-bound (2.6x their roofline here); a 28x28 1x1 convolution
+// is compute-bound. By their time per FLOP it would cost 13x its roofline.
+TEST(CostFamily, AFarNeighbourCarriesItsDistanceToTheRooflineNotItsTimePerFlop) {
+  TempDir dir;
+  SyntheticDb db(dir.File("regimes.db"), {"cpu"});
+  // The unit's peak (50 GFLOP/s) and bandwidth (20 GB/s), from compute-bound convolutions and ReLUs.
+  for (int c : {64, 128, 256})
+    for (int hw : {28, 56}) db.Op(Conv(c, hw), "cpu", "nchw", ConvUs(Conv(c, hw)));
+  for (int c : {64, 256}) db.Op(Relu(c, 56), "cpu", "nchw", EltUs(Relu(c, 56)));
+  // Weight-bound: 2 us plus their bytes at half the bandwidth.
+  for (int ic : {128, 256, 512}) {
+    const std::string key = Conv1x1(ic, ic / 4, 1);
+    db.Op(key, "cpu", "nChw8c", 2 + Problem::Parse(key).Bytes(4) / 10e3);
+  }
+  db.Close();
+  const CostModel cost = CostModel::Load(dir.File("regimes.db"));
+  const Problem p = Problem::Parse(Conv1x1(256, 64, 28));
+  const auto roof = cost.Roofline(p.Flops(), p.Bytes(4), "cpu");
+  ASSERT_TRUE(roof);
+  EXPECT_NEAR(roof->us - cost.LaunchUs("cpu"), p.Flops() / 50e3, 0.05 * p.Flops() / 50e3);  // compute-bound
+  const auto e = cost.Op(p, p.Key(), "cpu", "nChw8c", "f32");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->confidence, Confidence::kInterpolated);
+  EXPECT_GT(e->us, roof->us);
+  EXPECT_LT(e->us, 4 * roof->us) << "scaled by FLOPs from weight-bound neighbours";
+}
+
+// A depthwise convolution is a family of its own: never interpolated from dense convolutions (other
+// kernels, another regime), and interpolated from depthwise ones.
+TEST(CostFamily, DepthwiseConvolutionsAreAFamilyOfTheirOwn) {
+  TempDir dir;
+  SyntheticDb db(dir.File("dw.db"), {"cpu"});
+  for (int c : {32, 64, 128}) db.Op(Conv(c, 28), "cpu", "nhwc", ConvUs(Conv(c, 28)));
+  for (int c : {32, 128}) db.Op(Depthwise(c, 28), "cpu", "nChw16c", 2 + Problem::Parse(Depthwise(c, 28)).Bytes(4) / 5e3);
+  db.Op(Relu(64, 28), "cpu", "nchw", EltUs(Relu(64, 28)));
+  db.Close();
+  const CostModel cost = CostModel::Load(dir.File("dw.db"));
+  const Problem dw = Problem::Parse(Depthwise(64, 28));
+  // nhwc has dense convolutions only: a roofline, not their time per FLOP.
+  const auto dense_only = cost.Op(dw, dw.Key(), "cpu", "nhwc", "f32");
+  ASSERT_TRUE(dense_only);
+  EXPECT_EQ(dense_only->confidence, Confidence::kRoofline);
+  EXPECT_FALSE(cost.Interpolate(dw, "cpu", "nhwc", "f32"));
+  // nChw16c has depthwise ones.
+  const auto e = cost.Op(dw, dw.Key(), "cpu", "nChw16c", "f32");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->confidence, Confidence::kInterpolated);
+  // A dense convolution in nChw16c has no family there.
+  const Problem dense = Problem::Parse(Conv(64, 28));
+  EXPECT_FALSE(cost.Interpolate(dense, "cpu", "nChw16c", "f32"));
+}
+
 TEST_F(CostTest, RooflineFromTheUnitsOwnPeakAndBandwidth) {
   // Peak: the best conv; bandwidth: the best eltwise or reorder (read + write).
   double peak = 0, bw = 0, launch = 1e9;
