@@ -44,9 +44,9 @@ std::string Chain(const Problem& p) {
 // kernels than a full-size one (oneDNN 2.6 in nChw8c: its reference loop), so neither interpolates
 // the other. So is a depthwise convolution (one group per input channel, `dw`): oneDNN runs it with
 // kernels of its own, memory-bound where a dense convolution is compute-bound. Costed from dense
-// neighbours, MobileNetV2's depthwise convolutions came out 2-6x off on a file without depthwise
-// ones; held-out points of two files of model problems: kNN within 10% 38.7% / 36.5% as one
-// family, 40.9% / 38.4% apart.
+// neighbours on a file without depthwise ones, MobileNetV2's came out 2.3x under (scaled by FLOPs)
+// or 6x over (by rooflines); held-out points of two files of model problems: kNN within 10% 38.7% /
+// 36.5% as one family, 40.9% / 38.4% apart.
 std::string FamilyKey(const std::string& unit, const std::string& layout, const std::string& dtype,
                       const Problem& p) {
   std::string form = p.op() == "binary" && p.Get("bc") != 0 ? fmt::format("bc{}", p.Get("bc")) : "";
