@@ -17,6 +17,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 namespace layoutdb::microbench {
 namespace {
@@ -335,6 +336,28 @@ size_t PrivateCacheBytes(const Unit& cpu) {
     if (caches.contains(level) && caches.at(level).is_number_integer() && caches.at(level).get<int64_t>() > 0)
       return static_cast<size_t>(caches.at(level).get<int64_t>());
   return size_t{1} << 20;
+}
+
+CacheState::CacheState(const std::string& mode, const Unit& cpu) : mode_(mode) {
+  if (mode == "cold")
+    cold_.emplace(LastLevelCacheBytes(cpu));
+  else if (mode == "warm")
+    warm_.emplace(PrivateCacheBytes(cpu));
+  else if (mode != "hot")
+    throw std::invalid_argument(fmt::format("cache mode '{}' (known: hot, warm, cold)", mode));
+}
+
+std::function<void(size_t)> CacheState::BeforeRun(const std::vector<const Kernel*>& kernels) {
+  if (cold_) return [this](size_t) { cold_->Evict(); };
+  if (!warm_) return {};
+  std::vector<PrivateCacheFlusher::Buffers> inputs, weights;
+  for (const Kernel* k : kernels) {
+    inputs.push_back(k->Inputs());
+    weights.push_back(k->Weights());
+  }
+  return [this, inputs = std::move(inputs), weights = std::move(weights)](size_t j) {
+    warm_->Evict(inputs.at(j), weights.at(j));
+  };
 }
 
 }  // namespace layoutdb::microbench

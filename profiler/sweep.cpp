@@ -129,18 +129,16 @@ struct Outcome {
 // Prepares and checks every candidate, then times the healthy ones interleaved. Exceptions from a unit
 // (a device that dies mid-sweep) end that candidate as `failed` with the message; the sweep goes on.
 // `which`: the candidates this visit prepares (the others stay untouched); `check`: compare each
-// result with the reference (the first visit; later visits time kernels that passed it); `warm`: the
-// warm cache mode's flusher (null in the other modes: `cfg.before_run` is theirs).
+// result with the reference (the first visit; later visits time kernels that passed it); `cache`: the
+// state each run starts from (it replaces `cfg.before_run`).
 void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::function<Prepared()>>& prepare,
                          const std::vector<size_t>& which, bool check, const microbench::MeasureConfig& cfg_in,
-                         const std::string& cache_mode, microbench::PrivateCacheFlusher* warm) {
+                         microbench::CacheState& cache) {
+  const std::string& cache_mode = cache.mode();
   std::vector<std::function<microbench::Sample()>> runners;
   std::vector<size_t> timed;
-  // Warm cache: before each run, the private caches evicted, that kernel's weights flushed and its
-  // inputs written back.
-  std::vector<microbench::PrivateCacheFlusher::Buffers> inputs, weights;
+  std::vector<const Kernel*> kernels;  // of `timed`
   microbench::MeasureConfig cfg = cfg_in;
-  if (warm) cfg.before_run = [warm, &inputs, &weights](size_t j) { warm->Evict(inputs.at(j), weights.at(j)); };
   for (size_t i : which) {
     Outcome& o = outs[i];
     try {
@@ -171,14 +169,13 @@ void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::func
         quick.warmup = 0;
         quick.min_reps = quick.max_reps = 3;
         quick.candidate_budget_s = 0;
-        if (warm) quick.before_run = [warm, in = k->Inputs(), w = k->Weights()](size_t) { warm->Evict(in, w); };
+        quick.before_run = cache.BeforeRun({k});
         o.stats = ToStats(microbench::MeasureInterleavedTimed({[k] { return Run(k); }}, quick).front(),
                           o.timer, cache_mode);
         continue;
       }
       runners.push_back([k] { return Run(k); });
-      inputs.push_back(k->Inputs());
-      weights.push_back(k->Weights());
+      kernels.push_back(k);
       timed.push_back(i);
     } catch (const std::exception& e) {
       o.status = "failed";
@@ -187,6 +184,7 @@ void PrepareCheckAndTime(std::vector<Outcome>& outs, const std::vector<std::func
     }
   }
   if (runners.empty()) return;
+  cfg.before_run = cache.BeforeRun(kernels);
   try {
     const auto summaries = microbench::MeasureInterleavedTimed(runners, cfg);
     for (size_t j = 0; j < timed.size(); ++j)
@@ -670,19 +668,13 @@ int RunSweep(const SweepOptions& o) {
   sweep.execution = units.front()->Info().properties.value("execution", json::object()).dump();
   const int64_t sweep_id = database.InsertSweep(sweep);
 
-  // How the points are timed: the spec's budget, per candidate where it says so; with a cold cache,
-  // the caches evicted before every run (outside the timed interval and the budget); with a warm one,
-  // each thread's private caches.
+  // How the points are timed: the spec's budget, per candidate where it says so; each run from the
+  // cache state of o.cache (outside the timed interval and the budget). Transitions are timed cold in
+  // the cold mode, and back to back otherwise: in a network a conversion reads what was just written.
   microbench::MeasureConfig measure = spec.measure;
   const size_t llc = microbench::LastLevelCacheBytes(*units.front());
-  std::optional<microbench::CacheFlusher> flusher;
-  std::optional<microbench::PrivateCacheFlusher> private_flusher;
-  if (o.cache == "cold") {
-    flusher.emplace(llc);
-    measure.before_run = [&flusher](size_t) { flusher->Evict(); };
-  } else if (o.cache == "warm") {
-    private_flusher.emplace(microbench::PrivateCacheBytes(*units.front()));  // PrepareCheckAndTime uses it
-  }
+  microbench::CacheState cache(o.cache, *units.front());
+  if (o.cache == "cold") measure.before_run = cache.BeforeRun({});
   // Every timed pass waits for the kernels' threads to be near each other (microbench::PlacementGate),
   // within an allowance that grows with the sweep: kSettleBaseS plus kSettleShare of its time so far.
   // Where the machine's placement never moves, no pass waits.
@@ -843,8 +835,7 @@ int RunSweep(const SweepOptions& o) {
       which = to_time(st);
     }
     std::vector<Outcome> outs(st.pt.prepare.size());
-    PrepareCheckAndTime(outs, st.pt.prepare, which, number == 1, visits > 1 ? visit_measure : measure, o.cache,
-                        private_flusher ? &*private_flusher : nullptr);
+    PrepareCheckAndTime(outs, st.pt.prepare, which, number == 1, visits > 1 ? visit_measure : measure, cache);
     {
       db::Database::Transaction tx(database);
       if (w.kind == WorkItem::Kind::kProblem) st.pid = database.UpsertProblem(w.problem.problem);

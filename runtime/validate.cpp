@@ -185,24 +185,16 @@ std::vector<DriftItem> MeasureDrift(const Plan& plan, const selector::CostModel&
     }
   }
   std::vector<std::function<double()>> runners;
-  std::vector<microbench::PrivateCacheFlusher::Buffers> inputs, weights;
+  std::vector<const microbench::Kernel*> timed_kernels;
   for (auto& k : kernels) {
     runners.push_back([kp = k.get()] { return kp->RunUs(); });
-    inputs.push_back(k->Inputs());
-    weights.push_back(k->Weights());
+    timed_kernels.push_back(k.get());
   }
-  // The file's cache mode, as in the sweep (PrepareCheckAndTime): re-timed hot, a warm file's kernels
-  // read as a machine 12-18% faster than the file (a Xeon VM, the weights flushed in the file).
+  // The file's cache mode, as in the sweep: re-timed hot, a warm file's kernels read as a machine
+  // 12-18% faster than the file (a Xeon VM, the weights flushed in the file).
   microbench::MeasureConfig timed = cfg;
-  std::optional<microbench::PrivateCacheFlusher> warm;
-  std::optional<microbench::CacheFlusher> cold;
-  if (cache_mode == "warm") {
-    warm.emplace(microbench::PrivateCacheBytes(*unit));
-    timed.before_run = [&](size_t j) { warm->Evict(inputs.at(j), weights.at(j)); };
-  } else if (cache_mode == "cold") {
-    cold.emplace(microbench::LastLevelCacheBytes(*unit));
-    timed.before_run = [&](size_t) { cold->Evict(); };
-  }
+  microbench::CacheState cache(cache_mode, *unit);
+  timed.before_run = cache.BeforeRun(timed_kernels);
   int round = 0;
   const auto summaries = TimeInRounds(runners, timed, rounds, round);
   for (size_t i = 0; i < kept.size(); ++i) kept[i].now_us = summaries[i].median_us;

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -440,6 +441,38 @@ TEST(OnednnCpu, ReferenceCheckRefusesWhereOneDnnRunsItsReferenceLoop) {
   // The per-channel Mul in nChw8c is oneDNN 2.6's reference loop (see the test above).
   EXPECT_GT(refused, 0);
   EXPECT_FALSE(check("conv2d:not a key", "cpu", "nchw", "f32"));
+}
+
+// The cache state the sweep and validate's drift check time from: one run per kernel, by index; hot
+// leaves the caches alone; an unknown mode is refused by name.
+TEST(CacheState, GivesEachTimedKernelItsOwnRunStateAndRefusesAnUnknownMode) {
+  Prepared a = Cpu().Prepare(Problem::Parse("conv2d:mb1ic16ih8iw8oc16kh3kw3sh1sw1ph1pw1g1"), {"nhwc", "nhwc", "f32"});
+  Prepared b = Cpu().Prepare(Problem::Parse("eltwise:relu:mb1c5h4w6"), {"nchw", "nchw", "f32"});
+  ASSERT_EQ(a.status, Prepared::Status::kOk) << a.reason;
+  ASSERT_EQ(b.status, Prepared::Status::kOk) << b.reason;
+  const std::vector<const Kernel*> kernels = {a.kernel.get(), b.kernel.get()};
+  CacheState hot("hot", Cpu());
+  EXPECT_FALSE(hot.BeforeRun(kernels));
+  for (const char* mode : {"warm", "cold"}) {
+    CacheState state(mode, Cpu());
+    EXPECT_EQ(state.mode(), mode);
+    const auto before = state.BeforeRun(kernels);
+    ASSERT_TRUE(before) << mode;
+    before(0);
+    before(1);
+    if (std::string(mode) == "warm") {
+      EXPECT_THROW(before(2), std::out_of_range);  // no third kernel
+    }
+    // The runs leave the kernels' inputs as they were: each still matches its reference.
+    EXPECT_EQ(a.kernel->Check(), "") << mode;
+    EXPECT_EQ(b.kernel->Check(), "") << mode;
+  }
+  try {
+    CacheState tepid("tepid", Cpu());
+    FAIL() << "an unknown mode was taken";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "cache mode 'tepid' (known: hot, warm, cold)");
+  }
 }
 
 // A squeeze-excitation Mul ([1,C,H,W] by a run-time [1,C,1,1] scale) is measured as the runtime runs

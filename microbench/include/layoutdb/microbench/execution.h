@@ -1,6 +1,6 @@
 // How this process measures: the CPUs it may actually use (its affinity mask, its cgroup's CPU
-// bandwidth limit, OMP_NUM_THREADS and the thread count oneDNN runs with), and the cache mode of the
-// timing (hot: repetitions back to back; cold: the caches evicted before every repetition).
+// bandwidth limit, OMP_NUM_THREADS and the thread count oneDNN runs with), and the cache state of the
+// timing (hot: repetitions back to back; warm: as in a network; cold: every cache evicted; CacheState).
 //
 // A sweep under a 2-CPU limit on a 64-core node measures another target than the whole node: the
 // fingerprint of a target holds these (profiler::MakeTarget), not only the cores /proc/cpuinfo lists.
@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -103,10 +105,31 @@ class PrivateCacheFlusher {
 };
 
 class Unit;
+class Kernel;
 // The cache sizes the flushers are made for, from the cpu unit's `caches` (`layoutdb devices`): its
 // largest (last level; 32 MiB unknown) and one core's private cache (its L2, else its L1d; 1 MiB
 // unknown).
 size_t LastLevelCacheBytes(const Unit& cpu);
 size_t PrivateCacheBytes(const Unit& cpu);
+
+// The cache state every timed run starts from, by the name a sweep stores: the one place the sweep
+// and validate's drift check (which re-times kernels as the file's sweeps timed them) take it from.
+//   hot:  nothing; repetitions back to back find their data in cache;
+//   warm: PrivateCacheFlusher over each kernel's Inputs() and Weights();
+//   cold: CacheFlusher, every level evicted.
+class CacheState {
+ public:
+  // `cpu`: the unit whose cache sizes the flushers take. Throws std::invalid_argument for another name.
+  CacheState(const std::string& mode, const Unit& cpu);
+  const std::string& mode() const { return mode_; }
+  // MeasureConfig::before_run for `kernels` timed interleaved (run j is kernels[j]'s): empty when hot.
+  // It refers to this object, which must outlive it. Cold needs no kernels.
+  std::function<void(size_t)> BeforeRun(const std::vector<const Kernel*>& kernels);
+
+ private:
+  std::string mode_;
+  std::optional<CacheFlusher> cold_;
+  std::optional<PrivateCacheFlusher> warm_;
+};
 
 }  // namespace layoutdb::microbench
