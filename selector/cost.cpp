@@ -515,6 +515,29 @@ bool CostModel::Refused(const std::string& key, const std::string& unit, const s
   return it->second.has_value();
 }
 
+bool CostModel::Measured(const std::string& key, const std::string& unit, const std::string& layout,
+                         const std::string& dtype) const {
+  const int u = UnitIndex(unit);
+  return u >= 0 && FindRow(key, u, layout, dtype);
+}
+
+std::vector<std::pair<std::string, std::string>> CostModel::Refusals(const std::string& key,
+                                                                     const std::string& dtype) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  const std::string head = key + "|", tail = "|" + dtype;
+  std::lock_guard<std::mutex> lock(*mutex_);
+  for (const auto& [k, why] : refusals_) {
+    if (!why || k.size() <= head.size() + tail.size() || k.compare(0, head.size(), head) != 0 ||
+        k.compare(k.size() - tail.size(), tail.size(), tail) != 0)
+      continue;
+    std::string state = k.substr(head.size(), k.size() - head.size() - tail.size());  // unit|layout
+    state[state.find('|')] = '/';
+    out.emplace_back(std::move(state), *why);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 bool CostModel::NearestIsUnusable(const Problem& p, const std::string& unit, const std::string& layout,
                                   const std::string& dtype) const {
   const std::string fk = FamilyKey(unit, layout, dtype, p);

@@ -104,6 +104,12 @@ class CostModel {
   // reason). A runtime executing that state runs the reference kernel.
   bool ReferenceOnly(const std::string& key, const std::string& unit, const std::string& layout,
                      const std::string& dtype) const;
+  // True when `key` was measured on (unit, layout, dtype), usable or not.
+  bool Measured(const std::string& key, const std::string& unit, const std::string& layout,
+                const std::string& dtype) const;
+  // The states of `key` in `dtype` that options.refuse turned down so far (it is asked as Op meets
+  // unmeasured states): (unit/layout, reason), sorted.
+  std::vector<std::pair<std::string, std::string>> Refusals(const std::string& key, const std::string& dtype) const;
   // The layouts oneDNN's `any` chose for this key (`dst`, or `src>dst` when it reads another layout
   // than it writes), else for the nearest measured problem of its op (empty when `any` was never
   // measured for the op).

@@ -85,6 +85,7 @@ struct Builder {
       // A mixed (src>dst) candidate is measured only where the unit offers it (oneDNN: the first,
       // few-channel convolution); its time says nothing about other shapes, so it is used exactly
       // or not at all.
+      if (!cost.Measured(key, unit, measured_name, opt.dtype)) return std::nullopt;
       auto e = cost.Op(p, key, unit, measured_name, opt.dtype, false, excluded);
       if (e && e->confidence == Confidence::kExact) return e;
       return std::nullopt;
@@ -626,6 +627,18 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
       plan.notes.push_back(fmt::format("sub-graph {} ({}): interpolated by {}", s, Abbreviate(ps.ops, 40),
                                        by.empty() ? "knn" : by));
     }
+    // States no sweep measured that this machine's library would run with its reference loop (the
+    // fused kernel, or its anchor alone): one line per reason.
+    std::set<std::string> keys;
+    if (!ps.fused_key.empty()) keys.insert(ps.fused_key);
+    for (int idx : sg.nodes)
+      if (g.nodes[idx].problem) keys.insert(g.nodes[idx].problem->Key());
+    std::map<std::string, std::set<std::string>> refused;  // reason -> unit/layout
+    for (const auto& key : keys)
+      for (const auto& [state, why] : cost.Refusals(key, options.dtype)) refused[why].insert(state);
+    for (const auto& [why, states] : refused)
+      plan.notes.push_back(fmt::format("sub-graph {} ({}): not planned in {}: {}", s, Abbreviate(ps.ops, 40),
+                                       fmt::join(states, ", "), why));
     for (const State& c : pp.states[s])
       ps.candidates.push_back({c.unit, c.label, c.us, ConfidenceName(c.confidence)});
     std::sort(ps.candidates.begin(), ps.candidates.end(),

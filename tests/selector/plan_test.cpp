@@ -293,6 +293,56 @@ TEST(Plan, PerChannelMulAvoidsTheLayoutWhereItIsReference) {
   }
 }
 
+// A state no sweep measured, which interpolation prices cheapest, is not planned when the refuse check
+// (layoutdb passes microbench::MakeReferenceCheck: oneDNN would run its reference loop there) names
+// it; the plan's notes say where and why.
+TEST(Plan, AStateTheRefuseCheckNamesIsNotPlannedAndTheNotesSaySo) {
+  const std::string se = "binary:mul:mb1c64h14w14bc1";
+  GraphDescription d;
+  d.name = "se";
+  d.inputs = {{"x", {1, 64, 14, 14}}, {"s", {1, 64, 1, 1}}};
+  d.ops.push_back({"relu0", Relu(64, 14), "", {"x"}, {"r"}, {}});
+  d.ops.push_back({"mul", se, "", {"r", "s"}, {"m"}, {}});
+  d.ops.push_back({"relu1", Relu(64, 14), "", {"m"}, {"y"}, {}});
+  TempDir dir;
+  const std::string path = dir.File("refuse.db");
+  {
+    SyntheticDb db(path);
+    for (const std::string l : {"nchw", "nChw8c"}) {
+      const bool c8 = l == "nChw8c";
+      db.Op(Relu(64, 14), "cpu", l, c8 ? 2 : 6);
+      // Per-channel Muls of other sizes: nChw8c's look fast, so the one in the graph would go there.
+      for (int c : {32, 128}) db.Op(fmt::format("binary:mul:mb1c{}h14w14bc1", c), "cpu", l, (c8 ? 1 : 8) * c / 64.0);
+      const std::string other = c8 ? "nchw" : "nChw8c";
+      db.Reorder("cpu", l, other, 1, 64, 14, 14, 3);
+      db.Reorder("cpu", l, other, 1, 64, 1, 1, 0.5);
+    }
+    db.Close();
+  }
+  auto mul_layout = [&](const Plan& p) {
+    for (const auto& sg : p.subgraphs)
+      if (std::find(sg.nodes.begin(), sg.nodes.end(), 1) != sg.nodes.end()) return sg.layout;
+    return std::string("(none)");
+  };
+  EXPECT_EQ(mul_layout(Selector::Open(path).Select(d, {})), "nChw8c");
+  int asked = 0;
+  const RefuseCheck refuse = [&](const std::string& key, const std::string& unit, const std::string& layout,
+                                 const std::string&) -> std::optional<std::string> {
+    ++asked;
+    if (key == se && unit == "cpu" && layout == "nChw8c") return "oneDNN would run its reference kernel ref:any here";
+    return std::nullopt;
+  };
+  const Plan p = Selector::Open(path, refuse).Select(d, {});
+  EXPECT_GT(asked, 0);
+  EXPECT_EQ(mul_layout(p), "nchw");
+  // The Mul's sub-graph (it takes the ReLU after it as a post-op).
+  const std::string want = "(Mul+Relu): not planned in cpu/nChw8c: oneDNN would run its reference kernel ref:any here";
+  EXPECT_EQ(std::count_if(p.notes.begin(), p.notes.end(),
+                          [&](const std::string& n) { return n.find(want) != std::string::npos; }),
+            1)
+      << fmt::format("{}", fmt::join(p.notes, "\n"));
+}
+
 TEST(Plan, FastDeviceWithCheapTransfersIsChosenExpensiveTransfersKeepCpu) {
   auto make = [](const std::string& path, double transfer_us) {
     SyntheticDb db(path, {"cpu", "ocl:0:0"});
