@@ -245,8 +245,12 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
   // cpu (PoCL).
   {
     std::set<int64_t> sweeps;
-    for (const auto& sw : db.Sweeps())
-      if (sw.target_id == target) sweeps.insert(sw.id);
+    int64_t newest = -1;
+    for (const auto& sw : db.Sweeps()) {
+      if (sw.target_id != target) continue;
+      sweeps.insert(sw.id);
+      if (sw.id > newest && !sw.cache_mode.empty()) newest = sw.id, cache_mode_ = sw.cache_mode;
+    }
     std::vector<double> rates;
     for (const auto& c : db.Calibrations())
       if (c.kernel == "memory" && c.median_us > 0 && c.work > 0 && sweeps.count(c.sweep_id))

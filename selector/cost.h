@@ -181,6 +181,9 @@ class CostModel {
   // weights cost to read in a network, where they are not in cache as in a hot-cache measurement.
   // 0 for other units and when the database holds no calibration.
   double StreamBytesPerUs(const std::string& unit) const;
+  // How the planned target's sweeps timed (sweeps.cache_mode; a target's sweeps share it): hot, warm
+  // or cold; hot for a file whose sweeps do not say.
+  const std::string& CacheMode() const { return cache_mode_; }
 
   // Every usable exact measurement of an op family (for leave-one-out accuracy): (key, unit, layout,
   // dtype, median_us).
@@ -268,6 +271,7 @@ class CostModel {
   mutable std::unordered_map<std::string, bool> cache_refused_;
   mutable std::unordered_map<std::string, std::optional<std::string>> refusals_;  // key|unit|layout|dtype
   bool has_fused_ = false;
+  std::string cache_mode_ = "hot";
   std::unordered_map<std::string, double> marginals_;  // unit|layout|dtype|post-op -> us per out byte
 };
 
