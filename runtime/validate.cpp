@@ -205,10 +205,9 @@ std::vector<DriftItem> MeasureDrift(const Plan& plan, const selector::CostModel&
 // say of how they timed: the placement their passes were timed at, the median over its sweeps of the
 // median core-to-core probe that let a pass through (execution.placement.median_ns; nullopt when no
 // sweep recorded one; not the fastest probe: on a Xeon VM that was a slow spell's, microbench::
-// PlacementGate), and the newest sweep's cache mode (hot when none says).
+// PlacementGate). Their cache mode is the cost model's (CostModel::CacheMode).
 struct FileSweeps {
   std::optional<double> placement_ns;
-  std::string cache_mode = "hot";
 };
 FileSweeps ReadFileSweeps(const std::string& path) {
   FileSweeps f;
@@ -217,10 +216,8 @@ FileSweeps ReadFileSweeps(const std::string& path) {
     db::Database d = db::Database::Open(path, db::Mode::kReadOnly);
     int64_t target = 0;
     for (const auto& u : d.Units()) target = std::max(target, u.target_id);
-    int64_t newest = -1;
     for (const auto& s : d.Sweeps()) {
       if (s.target_id != target) continue;
-      if (s.id > newest && !s.cache_mode.empty()) newest = s.id, f.cache_mode = s.cache_mode;
       const auto e = nlohmann::json::parse(s.execution.empty() ? "{}" : s.execution, nullptr, false);
       if (!e.is_object() || !e.contains("placement") || !e["placement"].is_object()) continue;
       const auto& p = e["placement"];
@@ -451,7 +448,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   // The machine against the database, right after: a quarter of the budget.
   microbench::MeasureConfig drift_cfg = cfg;
   drift_cfg.budget_s = cfg.budget_s / 4;
-  const std::vector<DriftItem> drift = MeasureDrift(selected, cost, drift_cfg, o.rounds, file.cache_mode);
+  const std::vector<DriftItem> drift = MeasureDrift(selected, cost, drift_cfg, o.rounds, cost.CacheMode());
   std::vector<double> drift_ratios;
   for (const auto& d : drift)
     if (d.stored_us > 0 && d.now_us > 0) drift_ratios.push_back(d.now_us / d.stored_us);
@@ -529,7 +526,7 @@ int RunValidate(const ValidateCommandOptions& o) {
     for (const auto& k : drift)
       d["kernels"].push_back({{"key", k.key}, {"layout", k.layout}, {"stored_us", k.stored_us}, {"now_us", k.now_us}});
     d["factor"] = drift_factor > 0 ? nlohmann::json(drift_factor) : nullptr;
-    d["cache_mode"] = file.cache_mode;
+    d["cache_mode"] = cost.CacheMode();
     // The prediction as the machine runs now: every figure scaled by the drift factor.
     d["error_pct_at_drift"] =
         drift_factor > 0 ? nlohmann::json(100.0 * (predicted_total * drift_factor - measured_total) / measured_total)
