@@ -253,6 +253,17 @@ TEST(Plan, ReferenceKernelIsNeverChosenAndMixedFirstConvIs) {
   EXPECT_EQ(p.transitions[0].from_layout, "nChw16c");
 }
 
+// ReLU, a per-channel Mul by a run-time [1,64,1,1] scale (`se`, its bc1 problem), ReLU.
+GraphDescription SqueezeExcitation(const std::string& se) {
+  GraphDescription d;
+  d.name = "se";
+  d.inputs = {{"x", {1, 64, 14, 14}}, {"s", {1, 64, 1, 1}}};
+  d.ops.push_back({"relu0", Relu(64, 14), "", {"x"}, {"r"}, {}});
+  d.ops.push_back({"mul", se, "", {"r", "s"}, {"m"}, {}});
+  d.ops.push_back({"relu1", Relu(64, 14), "", {"m"}, {"y"}, {}});
+  return d;
+}
+
 // A squeeze-excitation Mul ([1,C,H,W] by a run-time [1,C,1,1] scale) is its own problem (bc1). In
 // nChw8c oneDNN 2.6 runs it in its reference loop: the plan must avoid nChw8c for it even where the
 // full-size Mul and everything around it are fastest in nChw8c, whether the exact problem or only a
@@ -260,12 +271,7 @@ TEST(Plan, ReferenceKernelIsNeverChosenAndMixedFirstConvIs) {
 // broadcast form is a cost family of its own, never interpolated from full-size measurements).
 TEST(Plan, PerChannelMulAvoidsTheLayoutWhereItIsReference) {
   const std::string se = "binary:mul:mb1c64h14w14bc1";
-  GraphDescription d;
-  d.name = "se";
-  d.inputs = {{"x", {1, 64, 14, 14}}, {"s", {1, 64, 1, 1}}};
-  d.ops.push_back({"relu0", Relu(64, 14), "", {"x"}, {"r"}, {}});
-  d.ops.push_back({"mul", se, "", {"r", "s"}, {"m"}, {}});
-  d.ops.push_back({"relu1", Relu(64, 14), "", {"m"}, {"y"}, {}});
+  const GraphDescription d = SqueezeExcitation(se);
   const std::vector<std::string> layouts = {"nchw", "nhwc", "nChw8c", "nChw16c"};
   auto fill = [&](SyntheticDb& db, const std::string& reference_key) {
     for (const auto& l : layouts) {
@@ -308,12 +314,7 @@ TEST(Plan, PerChannelMulAvoidsTheLayoutWhereItIsReference) {
 // it; the plan's notes say where and why.
 TEST(Plan, AStateTheRefuseCheckNamesIsNotPlannedAndTheNotesSaySo) {
   const std::string se = "binary:mul:mb1c64h14w14bc1";
-  GraphDescription d;
-  d.name = "se";
-  d.inputs = {{"x", {1, 64, 14, 14}}, {"s", {1, 64, 1, 1}}};
-  d.ops.push_back({"relu0", Relu(64, 14), "", {"x"}, {"r"}, {}});
-  d.ops.push_back({"mul", se, "", {"r", "s"}, {"m"}, {}});
-  d.ops.push_back({"relu1", Relu(64, 14), "", {"m"}, {"y"}, {}});
+  const GraphDescription d = SqueezeExcitation(se);
   TempDir dir;
   const std::string path = dir.File("refuse.db");
   {
