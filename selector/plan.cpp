@@ -198,10 +198,14 @@ struct Builder {
   // sweeps' calibrated rate (an inner product with 5 MB of weights measured 42 us hot and ran 270 us
   // in MobileNetV2, its weights' time at that rate). A warm or cold file timed the weights from memory
   // already, on all the kernel's threads, which read faster than the one calibrating thread: there
-  // the floor made MobileNetV2's classifier 537 us; it was stored at 191 and ran in 189.
+  // the floor made MobileNetV2's classifier 537 us; it was stored at 191 and ran in 189. An estimate
+  // (from other shapes' measurements, or a roofline) keeps the floor in every file: without it, each
+  // example model planned on a file without its own problems came out lower (a BERT block's matmuls,
+  // all rooflines, 854 us in all against 9100 run; ResNet-50 -22%, 9 of 57 sub-graphs within 10%
+  // against 21).
   void StreamWeights(const Node& anchor, const std::string& unit, Estimate* e) const {
     const double rate = cost.StreamBytesPerUs(unit);
-    if (rate <= 0 || cost.CacheMode() != "hot") return;
+    if (rate <= 0 || (cost.CacheMode() != "hot" && e->confidence == Confidence::kExact)) return;
     double bytes = 0;
     for (size_t k = 1; k < anchor.inputs.size(); ++k) {
       auto it = g.tensors.find(anchor.inputs[k]);

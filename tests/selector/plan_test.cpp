@@ -119,7 +119,7 @@ TEST(Plan, FastestLayoutWinsAndTenTimesFasterNhwcTakesOver) {
 // In a network an anchor's constant weights come from memory, not from the cache a hot measurement
 // leaves them in: its cost is at least their bytes at the sweeps' calibrated streaming rate, on the
 // units that read host memory (the cpu; PoCL, an OpenCL device of type cpu), never less than measured;
-// in a file timed warm or cold, as measured.
+// in a file timed warm or cold, a measurement of the kernel itself stays as measured.
 TEST(Plan, ConstantWeightsCostAtLeastStreamingThemFromMemory) {
   TempDir dir;
   onnx_testing::Tiny t(13);
@@ -131,11 +131,11 @@ TEST(Plan, ConstantWeightsCostAtLeastStreamingThemFromMemory) {
   const std::string model = t.Write(dir.File("gemm.onnx"));
   const double bytes = 256.0 * 512 * 4;
   auto plan_with = [&](const std::string& name, double hot_us, double rate, const std::string& device_type,
-                       const std::string& cache_mode = "hot") {
+                       const std::string& cache_mode = "hot", const std::string& measured = "ip:mb1ic512oc256") {
     {
       SyntheticDb db(dir.File(name), {"cpu", "ocl:0:0"});
-      db.Op("ip:mb1ic512oc256", "cpu", "plain", hot_us);
-      db.Op("ip:mb1ic512oc256", "ocl:0:0", "plain", hot_us / 2);
+      db.Op(measured, "cpu", "plain", hot_us);
+      db.Op(measured, "ocl:0:0", "plain", hot_us / 2);
       for (const char* method : {"write", "read"})
         for (int64_t b : {int64_t{1} << 10, int64_t{1} << 20}) db.Transfer("ocl:0:0", method, b, 1);
       if (!device_type.empty()) {
@@ -201,6 +201,10 @@ TEST(Plan, ConstantWeightsCostAtLeastStreamingThemFromMemory) {
     EXPECT_DOUBLE_EQ(cpu4, 10) << mode;
     EXPECT_DOUBLE_EQ(ocl4, 5) << mode;
   }
+  // An estimate from another shape's measurement keeps the floor there too.
+  auto [cpu5, ocl5] = plan_with("warm-other.db", 10, 20000, "cpu", "warm", "ip:mb1ic512oc128");
+  EXPECT_NEAR(cpu5, bytes / 20000, 1e-6);
+  EXPECT_NEAR(ocl5, bytes / 20000, 1e-6);
 }
 
 TEST(Plan, ExpensiveReordersKeepOneLayoutCheapOnesLetEachSubgraphChoose) {
