@@ -18,13 +18,7 @@ EXTRA=("$@")
 mkdir -p "$OUT"
 M=build/models
 MODELS=(mobilenetv2 resnet50 bert_block yolo_det paddle_det)
-declare -A INPUTS=(
-  [mobilenetv2]="input:1,3,224,224"
-  [resnet50]="input:1,3,224,224"
-  [bert_block]="hidden_states:1,128,768"
-  [paddle_det]="x:1,3,640,640"
-  [yolo_det]=""
-)
+source bench/example_models.sh
 args_of() { [[ -n "${INPUTS[$1]}" ]] && echo "--input ${INPUTS[$1]}"; true; }
 for m in "${MODELS[@]}"; do
   rm -f "$OUT/dry.db"

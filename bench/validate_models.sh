@@ -14,14 +14,7 @@ shift 2
 EXTRA=("$@")
 mkdir -p "$OUT"
 M=build/models
-declare -A INPUTS=(
-  [mobilenetv2]="input:1,3,224,224"
-  [resnet50]="input:1,3,224,224"
-  [bert_block]="hidden_states:1,128,768"
-  [paddle_cnn]=""
-  [paddle_det]="x:1,3,640,640"
-  [yolo_det]=""
-)
+source bench/example_models.sh
 for model in mobilenetv2 resnet50 bert_block paddle_cnn paddle_det yolo_det; do
   args=()
   [[ -n "${INPUTS[$model]}" ]] && args=(--input "${INPUTS[$model]}")
