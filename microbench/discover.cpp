@@ -27,8 +27,7 @@ RefuseCheck MakeReferenceCheck() {
   return [state](const std::string& key, const std::string& unit, const std::string& layout,
                  const std::string& dtype) -> std::optional<std::string> {
     if (unit != "cpu") return std::nullopt;
-    const size_t arrow = layout.find('>');
-    const Candidate c{layout.substr(0, arrow), arrow == std::string::npos ? layout : layout.substr(arrow + 1), dtype};
+    const Candidate c = Candidate::FromLayout(layout, dtype);
     std::optional<Implementation> impl;
     try {
       const Problem p = Problem::Parse(key);

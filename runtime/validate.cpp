@@ -171,11 +171,7 @@ std::vector<DriftItem> MeasureDrift(const Plan& plan, const selector::CostModel&
   std::vector<std::unique_ptr<microbench::Kernel>> kernels;
   const auto unit = microbench::onednn::MakeCpuUnit();
   for (const DriftItem& it : items) {
-    microbench::Candidate c;
-    const size_t gt = it.layout.find('>');
-    c.src_layout = it.layout.substr(0, gt);
-    c.dst_layout = gt == std::string::npos ? it.layout : it.layout.substr(gt + 1);
-    c.dtype = plan.dtype;
+    const microbench::Candidate c = microbench::Candidate::FromLayout(it.layout, plan.dtype);
     try {  // a kernel this build cannot prepare is left out of the check, never fails the validation
       microbench::Prepared pr = unit->Prepare(Problem::Parse(it.key), c);
       if (pr.status != microbench::Prepared::Status::kOk || !pr.kernel || pr.kernel->IsReference()) continue;

@@ -426,6 +426,7 @@ TEST(OnednnCpu, ReferenceCheckRefusesWhereOneDnnRunsItsReferenceLoop) {
     const Problem p = Problem::Parse(key);
     for (const auto& c : Cpu().Candidates(p, {"f32"})) {
       SCOPED_TRACE(std::string(key) + " " + c.Layout());
+      EXPECT_EQ(Candidate::FromLayout(c.Layout(), c.dtype), c);  // the name the check is asked with
       const std::optional<std::string> why = check(key, "cpu", c.Layout(), "f32");
       const Prepared pr = Cpu().Prepare(p, c);
       const bool reference = pr.status == Prepared::Status::kOk ? pr.kernel->IsReference() : !pr.reference_impl.empty();

@@ -27,6 +27,11 @@ struct Candidate {
   std::string dtype;       // f32, bf16, f16, int8
   // The name stored in measurements.layout: src when src == dst, else "src>dst".
   std::string Layout() const { return src_layout == dst_layout ? src_layout : src_layout + ">" + dst_layout; }
+  // The candidate a measurements.layout name stands for (Layout()'s inverse).
+  static Candidate FromLayout(const std::string& layout, const std::string& dtype) {
+    const size_t gt = layout.find('>');
+    return {layout.substr(0, gt), gt == std::string::npos ? layout : layout.substr(gt + 1), dtype};
+  }
   bool operator==(const Candidate& o) const {
     return src_layout == o.src_layout && dst_layout == o.dst_layout && dtype == o.dtype;
   }
