@@ -197,16 +197,11 @@ std::vector<DriftItem> MeasureDrift(const Plan& plan, const selector::CostModel&
   return kept;
 }
 
-// What the file's sweeps of the planned target (the most recently added, as the cost model plans for)
-// say of how they timed: the placement their passes were timed at, the median over its sweeps of the
-// median core-to-core probe that let a pass through (execution.placement.median_ns; nullopt when no
-// sweep recorded one; not the fastest probe: on a Xeon VM that was a slow spell's, microbench::
-// PlacementGate). Their cache mode is the cost model's (CostModel::CacheMode).
-struct FileSweeps {
-  std::optional<double> placement_ns;
-};
-FileSweeps ReadFileSweeps(const std::string& path) {
-  FileSweeps f;
+// The placement the file's sweeps of the planned target (the most recently added, as the cost model
+// plans for) timed their passes at: the median over its sweeps of the median core-to-core probe that
+// let a pass through (execution.placement.median_ns). Not the fastest probe: on a Xeon VM that was a
+// slow spell's (microbench::PlacementGate). nullopt when no sweep recorded one.
+std::optional<double> SweepsPlacementNs(const std::string& path) {
   std::vector<double> medians;
   try {
     db::Database d = db::Database::Open(path, db::Mode::kReadOnly);
@@ -222,8 +217,8 @@ FileSweeps ReadFileSweeps(const std::string& path) {
     }
   } catch (const std::exception&) {  // the cost model opened the same file: nothing new to say here
   }
-  if (!medians.empty()) f.placement_ns = Median(medians);
-  return f;
+  if (medians.empty()) return std::nullopt;
+  return Median(medians);
 }
 
 }  // namespace
@@ -301,8 +296,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   cfg.target_rel_ci = 0.01;
   // Every timed pass waits (within --settle-s in all) for the threads to be near each other, as the
   // sweep's passes did (microbench::PlacementGate).
-  const FileSweeps file = ReadFileSweeps(o.db);
-  microbench::PlacementGate gate(o.settle_s, microbench::PlacementGate::kApartFactor, file.placement_ns);
+  microbench::PlacementGate gate(o.settle_s, microbench::PlacementGate::kApartFactor, SweepsPlacementNs(o.db));
   cfg.gate = &gate;
 
   // ---- 1. candidates ----

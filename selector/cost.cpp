@@ -512,10 +512,9 @@ bool CostModel::ReferenceOnly(const std::string& key, const std::string& unit, c
 bool CostModel::Refused(const std::string& key, const std::string& unit, const std::string& layout,
                         const std::string& dtype) const {
   if (!options_.refuse) return false;
-  const std::string k = Join({key, unit, layout, dtype});
   std::lock_guard<std::mutex> lock(*mutex_);
-  auto it = refusals_.find(k);
-  if (it == refusals_.end()) it = refusals_.emplace(k, options_.refuse(key, unit, layout, dtype)).first;
+  auto [it, asked] = refusals_[key].try_emplace({unit, layout, dtype});
+  if (asked) it->second = options_.refuse(key, unit, layout, dtype);
   return it->second.has_value();
 }
 
@@ -528,17 +527,11 @@ bool CostModel::Measured(const std::string& key, const std::string& unit, const 
 std::vector<std::pair<std::string, std::string>> CostModel::Refusals(const std::string& key,
                                                                      const std::string& dtype) const {
   std::vector<std::pair<std::string, std::string>> out;
-  const std::string head = key + "|", tail = "|" + dtype;
   std::lock_guard<std::mutex> lock(*mutex_);
-  for (const auto& [k, why] : refusals_) {
-    if (!why || k.size() <= head.size() + tail.size() || k.compare(0, head.size(), head) != 0 ||
-        k.compare(k.size() - tail.size(), tail.size(), tail) != 0)
-      continue;
-    std::string state = k.substr(head.size(), k.size() - head.size() - tail.size());  // unit|layout
-    state[state.find('|')] = '/';
-    out.emplace_back(std::move(state), *why);
-  }
-  std::sort(out.begin(), out.end());
+  auto it = refusals_.find(key);
+  if (it == refusals_.end()) return out;
+  for (const auto& [state, why] : it->second)  // ordered by unit, then layout
+    if (why && std::get<2>(state) == dtype) out.emplace_back(std::get<0>(state) + "/" + std::get<1>(state), *why);
   return out;
 }
 

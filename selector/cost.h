@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -269,7 +270,10 @@ class CostModel {
   std::unique_ptr<std::mutex> mutex_;  // guards cache_, refusals_ and the boosters' predictions
   mutable std::unordered_map<std::string, std::optional<Estimate>> cache_;
   mutable std::unordered_map<std::string, bool> cache_refused_;
-  mutable std::unordered_map<std::string, std::optional<std::string>> refusals_;  // key|unit|layout|dtype
+  // options_.refuse's answers: key -> (unit, layout, dtype) -> reason, or nullopt when not refused.
+  mutable std::unordered_map<std::string, std::map<std::tuple<std::string, std::string, std::string>,
+                                                   std::optional<std::string>>>
+      refusals_;
   bool has_fused_ = false;
   std::string cache_mode_ = "hot";
   std::unordered_map<std::string, double> marginals_;  // unit|layout|dtype|post-op -> us per out byte
