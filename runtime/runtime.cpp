@@ -118,6 +118,10 @@ struct Runtime::Impl {
     Value v;
     int alias_of = -1;  // a view: shares that value's buffer
     int slot = -1;
+    // A graph input on the cpu: no slot; during Run() its kernels read the caller's tensor in place
+    // (`bound`), as an application hands a runtime its frame, instead of a copy into a slot first.
+    bool caller_owned = false;
+    void* bound = nullptr;
     int first = -1, last = -1;  // steps that write it first and read it last
     bool host_int = false;
     Tensor host;  // integer values, and the graph's integer inputs
@@ -138,6 +142,7 @@ struct Runtime::Impl {
     std::vector<std::string> in_consts;  // host steps: constant tensor per input ("" when not)
     std::vector<Tensor> staging_in, staging_out;  // host steps: plain copies of f32 values
     std::vector<void*> in_ptrs, out_ptrs;          // kernel steps: buffers, fixed by Allocate()
+    std::vector<std::pair<int, int>> caller_ins;   // (index in ins, graph input value): rebound per Run
     bool sync_after = true;  // last step of its segment (sub-graph, transition or not, unit)
   };
   std::vector<Step> steps;
@@ -598,7 +603,7 @@ struct Runtime::Impl {
     std::vector<std::vector<int>> starting(n + 1), ending(n + 1);
     for (size_t v = 0; v < values.size(); ++v) {
       const PValue& p = values[v];
-      if (p.alias_of >= 0 || p.host_int || p.first < 0) continue;
+      if (p.alias_of >= 0 || p.host_int || p.first < 0 || p.caller_owned) continue;
       starting[p.first].push_back(static_cast<int>(v));
       ending[p.last].push_back(static_cast<int>(v));
     }
@@ -661,7 +666,11 @@ struct Runtime::Impl {
     for (auto& s : slots) s.buffer = backends[s.unit]->Alloc(std::max<size_t>(s.bytes, 64));
     for (int i = 0; i < n; ++i) {
       Step& s = steps[i];
-      for (int v : s.ins) s.in_ptrs.push_back(Buffer(v));
+      for (size_t k = 0; k < s.ins.size(); ++k) {
+        s.in_ptrs.push_back(Buffer(s.ins[k]));
+        if (s.ins[k] >= 0 && values[Root(s.ins[k])].caller_owned)
+          s.caller_ins.push_back({static_cast<int>(k), Root(s.ins[k])});
+      }
       for (int v : s.outs) s.out_ptrs.push_back(Buffer(v));
       const Step* next = i + 1 < n ? &steps[i + 1] : nullptr;
       s.sync_after = !next || next->subgraph != s.subgraph || next->transition != s.transition ||
@@ -673,6 +682,7 @@ struct Runtime::Impl {
     if (v < 0) return nullptr;
     const PValue& r = values[Root(v)];
     if (r.host_int) return const_cast<int64_t*>(r.host.i64.data());
+    if (r.caller_owned) return r.bound;
     return slots[r.slot].buffer;
   }
 
@@ -789,6 +799,7 @@ Runtime Runtime::Load(const std::string& model_path, const Plan& plan, const Run
     if (m.constants.count(name)) continue;
     Value v = m.ValueOf(name);
     const int id = m.NewValue(name, 0, v);
+    m.values[id].caller_owned = !m.values[id].host_int;
     m.inputs.push_back({name, id});
     Tensor spec;
     spec.name = name;
@@ -846,12 +857,23 @@ void Runtime::Run(const std::vector<Tensor>& inputs) {
     if (given->IsFloat() != want_float)
       Fail(fmt::format("input '{}': dtype {} given, the model expects {}", name, given->dtype,
                        p.v.dtype));
-    if (p.host_int) {
-      p.host.i64 = given->i64;
-    } else {
-      std::memcpy(m.Buffer(v), given->f32.data(), given->f32.size() * 4);
-    }
+    const size_t elems = static_cast<size_t>(given->Elems());
+    if ((p.host_int ? given->i64.size() : given->f32.size()) != elems)
+      Fail(fmt::format("input '{}': {} values given for shape [{}] ({})", name,
+                       p.host_int ? given->i64.size() : given->f32.size(), fmt::join(p.v.shape, ","),
+                       elems));
+    if (p.host_int) p.host.i64 = given->i64;
+    else p.bound = const_cast<float*>(given->f32.data());  // read only: no kernel writes an input
   }
+  // Released however Run() ends: the caller's tensors are only borrowed for the run.
+  struct Unbind {
+    Impl& m;
+    ~Unbind() {
+      for (const auto& [name, v] : m.inputs) m.values[v].bound = nullptr;
+    }
+  } unbind{m};
+  for (auto& s : m.steps)
+    for (const auto& [k, r] : s.caller_ins) s.in_ptrs[k] = m.values[r].bound;
   for (auto& t : m.timings) t.us = t.kernel_us = t.transition_us = 0;
   // Steps of one segment (a sub-graph's transitions, or its kernels, on one unit) are enqueued back
   // to back; the segment waits for its unit once at its end and is timed as a whole.

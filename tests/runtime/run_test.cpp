@@ -193,6 +193,32 @@ TEST_F(Refusals, MissingWrongShapeAndWrongTypeInputs) {
   t.dtype = "i64";
   t.Allocate();
   EXPECT_EQ(run_error({t}), "input 'input': dtype i64 given, the model expects f32");
+  t.dtype = "f32";
+  t.Allocate();
+  t.f32.resize(100);  // a shape that promises more data than the tensor holds
+  EXPECT_EQ(run_error({t}), "input 'input': 100 values given for shape [1,3,224,224] (150528)");
+}
+
+// The kernels read the caller's input tensors in place (no copy into the runtime's buffers first): each
+// Run() reads the tensors it is given, and leaves them as they were, even under a plan whose residual
+// sums accumulate in place and whose first sub-graph reads the input directly.
+TEST(Inputs, EachRunReadsItsOwnInputsAndLeavesThemUnchanged) {
+  const std::string path = (ModelsDir() / "mobilenetv2.onnx").string();
+  const selector::InputShapes in = {{"input", {1, 3, 224, 224}}};
+  const selector::Graph g = selector::ImportOnnx(path, in);
+  RuntimeOptions ro;
+  ro.inputs = in;
+  Runtime rt = Runtime::Load(path, UniformPlan(g, "cpu", "nhwc"), ro);
+  Runtime fresh = Runtime::Load(path, UniformPlan(g, "cpu", "nhwc"), ro);
+  const std::vector<Tensor> a = testing::RandomInputs(rt, 1), b = testing::RandomInputs(rt, 2);
+  const std::vector<Tensor> b_before = b;
+  rt.Run(a);
+  const std::vector<Tensor> out_a = rt.Outputs();
+  rt.Run(b);
+  fresh.Run(b);
+  EXPECT_EQ(b[0].f32, b_before[0].f32) << "the runtime wrote into its caller's input";
+  EXPECT_EQ(rt.Outputs()[0].f32, fresh.Outputs()[0].f32) << "a second Run() read the first one's input";
+  EXPECT_NE(rt.Outputs()[0].f32, out_a[0].f32);
 }
 
 TEST_F(Refusals, ANodeInNoSubgraph) {
