@@ -638,8 +638,7 @@ struct Runtime::Impl {
         const size_t bytes = runtime::PhysicalBytes(p.v);
         if (in_place[v] >= 0) {
           p.slot = values[in_place[v]].slot;
-          handed_over[in_place[v]] = true;
-          live += static_cast<int64_t>(bytes);
+          handed_over[in_place[v]] = true;  // its bytes stay live, now as this value's
           continue;
         }
         int best = -1;
@@ -659,7 +658,8 @@ struct Runtime::Impl {
       }
       lower_bound_bytes = std::max(lower_bound_bytes, live);
       for (int v : ending[i]) {
-        if (!handed_over[v]) free_slots.push_back(values[v].slot);
+        if (handed_over[v]) continue;
+        free_slots.push_back(values[v].slot);
         live -= static_cast<int64_t>(runtime::PhysicalBytes(values[v].v));
       }
     }
