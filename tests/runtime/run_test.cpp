@@ -227,21 +227,35 @@ TEST(RepeatedRuns, EachRunDependsOnItsOwnInputsOnly) {
   }
 }
 
-// Liveness: buffers are reused, so what is allocated stays far below the sum of all activations.
+// Liveness: the cpu's activations share one arena, planned largest first, so what is allocated stays
+// near the lower bound (the most bytes alive at one step), far below the sum of all activations.
+// Slots reused whole left a Paddle detector 2.4x over its bound, its 640x640 layers' buffers idle.
 TEST(Memory, ActivationsReuseBuffersByLiveness) {
-  const std::string path = (ModelsDir() / "mobilenetv2.onnx").string();
-  const selector::InputShapes in = {{"input", {1, 3, 224, 224}}};
-  const selector::Graph g = selector::ImportOnnx(path, in);
-  RuntimeOptions ro;
-  ro.inputs = in;
-  Runtime rt = Runtime::Load(path, UniformPlan(g, "cpu", "nChw16c"), ro);
-  int64_t all = 0;
-  for (const auto& n : g.nodes)
-    if (!n.is_constant)
-      for (const auto& o : n.outputs) all += g.tensors.at(o).Elems() * 4;
-  EXPECT_GE(rt.PeakActivationBytes(), rt.LivenessLowerBoundBytes());
-  EXPECT_LT(rt.PeakActivationBytes(), all / 4) << "allocated " << rt.PeakActivationBytes()
-                                               << " of " << all << " bytes of activations";
+  struct Case {
+    std::string model;
+    selector::InputShapes in;
+  };
+  for (const Case& c : {Case{"mobilenetv2", {{"input", {1, 3, 224, 224}}}},
+                        Case{"paddle_det", {{"x", {1, 3, 640, 640}}}}, Case{"yolo_det", {}}}) {
+    for (const std::string layout : {"nhwc", "nChw16c"}) {
+      SCOPED_TRACE(c.model + " " + layout);
+      const std::string path = (ModelsDir() / (c.model + ".onnx")).string();
+      const selector::Graph g = selector::ImportOnnx(path, c.in);
+      RuntimeOptions ro;
+      ro.inputs = c.in;
+      Runtime rt = Runtime::Load(path, UniformPlan(g, "cpu", layout), ro);
+      int64_t all = 0;
+      for (const auto& n : g.nodes)
+        if (!n.is_constant)
+          for (const auto& o : n.outputs) all += g.tensors.at(o).Elems() * 4;
+      EXPECT_GE(rt.PeakActivationBytes(), rt.LivenessLowerBoundBytes());
+      EXPECT_LE(rt.PeakActivationBytes(), rt.LivenessLowerBoundBytes() * 5 / 4)
+          << "allocated " << rt.PeakActivationBytes() << " bytes for a lower bound of "
+          << rt.LivenessLowerBoundBytes();
+      EXPECT_LT(rt.PeakActivationBytes(), all / 4) << "allocated " << rt.PeakActivationBytes()
+                                                   << " of " << all << " bytes of activations";
+    }
+  }
 }
 
 }  // namespace
