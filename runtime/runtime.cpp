@@ -600,8 +600,9 @@ struct Runtime::Impl {
       for (int v : steps[i].outs) touch(v, i);
     }
     for (int v : output_values) touch(v, n);
-    // Greedy best fit per unit, in step order: outputs are placed before the step's inputs are
-    // released, so no kernel reads and writes one buffer.
+    // The cpu's values go to one arena (PlaceCpuValues); another unit's, a buffer each, by greedy best
+    // fit in step order: outputs are placed before the step's inputs are released, so no kernel reads
+    // and writes one buffer. Both count the liveness lower bound below.
     std::vector<std::vector<int>> starting(n + 1), ending(n + 1);
     for (size_t v = 0; v < values.size(); ++v) {
       const PValue& p = values[v];
