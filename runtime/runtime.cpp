@@ -120,8 +120,10 @@ struct Runtime::Impl {
     int alias_of = -1;  // a view: shares that value's buffer
     int slot = -1;
     size_t offset = 0;  // in its slot (the cpu's values share one arena; see PlaceCpuValues)
-    // A graph input on the cpu: no slot; during Run() its kernels read the caller's tensor in place
-    // (`bound`), as an application hands a runtime its frame, instead of a copy into a slot first.
+    // Memory outside the runtime's buffers (no slot), at `bound`: a graph input on the cpu, whose
+    // kernels read the caller's tensor in place during Run() (bound per run), as an application
+    // hands a runtime its frame, instead of a copy into a slot first; and a graph output computed
+    // straight into its Outputs() tensor (bound once), instead of copied there after the run.
     bool caller_owned = false;
     void* bound = nullptr;
     int first = -1, last = -1;  // steps that write it first and read it last
@@ -633,6 +635,19 @@ struct Runtime::Impl {
       in_place[o] = r;
       ++in_place_sums;
     }
+    // Each graph output the cpu holds in plain order is computed into its Outputs() tensor: not one
+    // a residual sum accumulates in place (it stays in its addend's buffer), not the second output of
+    // a tensor named twice, not a graph input passed through (the caller's).
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      if (output_values[k] < 0) continue;
+      const int r = Root(output_values[k]);
+      PValue& p = values[r];
+      if (p.unit != 0 || p.host_int || p.caller_owned || in_place[r] >= 0 || p.v.layout != "nchw" ||
+          runtime::PhysicalBytes(p.v) != outputs[k].f32.size() * 4)
+        continue;
+      p.caller_owned = true;
+      p.bound = outputs[k].f32.data();
+    }
     PlaceCpuValues(in_place);
     std::vector<int> free_slots;
     int64_t live = 0;
@@ -641,6 +656,7 @@ struct Runtime::Impl {
         PValue& p = values[v];
         const size_t bytes = runtime::PhysicalBytes(p.v);
         if (p.unit == 0) {  // placed above
+          if (p.caller_owned) continue;  // a graph output, in its Outputs() tensor
           if (in_place[v] >= 0) handed_over[in_place[v]] = true;
           else live += static_cast<int64_t>(bytes);
           continue;
@@ -667,7 +683,7 @@ struct Runtime::Impl {
       }
       lower_bound_bytes = std::max(lower_bound_bytes, live);
       for (int v : ending[i]) {
-        if (handed_over[v]) continue;
+        if (handed_over[v] || values[v].caller_owned) continue;
         if (values[v].unit != 0) free_slots.push_back(values[v].slot);
         live -= static_cast<int64_t>(runtime::PhysicalBytes(values[v].v));
       }
@@ -980,7 +996,8 @@ void Runtime::Run(const std::vector<Tensor>& inputs) {
     if (v < 0) continue;
     const Impl::PValue& r = m.values[m.Root(v)];
     if (r.host_int) m.outputs[k].i64 = r.host.i64;
-    else std::memcpy(m.outputs[k].f32.data(), m.Buffer(v), m.outputs[k].f32.size() * 4);
+    else if (m.Buffer(v) != m.outputs[k].f32.data())
+      std::memcpy(m.outputs[k].f32.data(), m.Buffer(v), m.outputs[k].f32.size() * 4);
   }
   m.last_run_us = Us(t0, Clock::now());
 }
