@@ -146,7 +146,7 @@ struct Runtime::Impl {
     std::vector<std::string> in_consts;  // host steps: constant tensor per input ("" when not)
     std::vector<Tensor> staging_in, staging_out;  // host steps: plain copies of f32 values
     std::vector<void*> in_ptrs, out_ptrs;          // kernel steps: buffers, fixed by Allocate()
-    std::vector<std::pair<int, int>> caller_ins;   // (index in ins, graph input value): rebound per Run
+    std::vector<std::pair<int, int>> caller_ins;   // (index in ins, caller-owned value): rebound per Run
     bool sync_after = true;  // last step of its segment (sub-graph, transition or not, unit)
   };
   std::vector<Step> steps;
@@ -602,16 +602,6 @@ struct Runtime::Impl {
       for (int v : steps[i].outs) touch(v, i);
     }
     for (int v : output_values) touch(v, n);
-    // The cpu's values go to one arena (PlaceCpuValues); another unit's, a buffer each, by greedy best
-    // fit in step order: outputs are placed before the step's inputs are released, so no kernel reads
-    // and writes one buffer. Both count the liveness lower bound below.
-    std::vector<std::vector<int>> starting(n + 1), ending(n + 1);
-    for (size_t v = 0; v < values.size(); ++v) {
-      const PValue& p = values[v];
-      if (p.alias_of >= 0 || p.host_int || p.first < 0 || p.caller_owned) continue;
-      starting[p.first].push_back(static_cast<int>(v));
-      ending[p.last].push_back(static_cast<int>(v));
-    }
     // A kernel that accumulates an input into its output (a residual sum) writes into that input's
     // buffer when the input is read last there, as an application runs it: no copy per run.
     std::vector<int> in_place(values.size(), -1);  // output value -> the input value whose slot it takes
@@ -626,9 +616,8 @@ struct Runtime::Impl {
       if (in.host_int || in.last != i || in.unit != values[o].unit || values[o].alias_of >= 0 ||
           values[o].first != i || runtime::PhysicalBytes(in.v) != runtime::PhysicalBytes(values[o].v))
         continue;
-      bool graph_input = false, read_twice = false;
-      for (const auto& [name, v] : inputs) graph_input = graph_input || Root(v) == r;
-      if (graph_input) continue;  // written by every Run before the steps: keep it whole
+      if (in.caller_owned) continue;  // a graph input: the caller's tensor, read only
+      bool read_twice = false;
       for (size_t j = 0; j < s.ins.size(); ++j)
         read_twice = read_twice || (static_cast<int>(j) != k && s.ins[j] >= 0 && Root(s.ins[j]) == r);
       if (read_twice) continue;  // also the kernel's source: it must not be overwritten while read
@@ -649,6 +638,16 @@ struct Runtime::Impl {
       p.bound = outputs[k].f32.data();
     }
     PlaceCpuValues(in_place);
+    // The cpu's values go to one arena (PlaceCpuValues); another unit's, a buffer each, by greedy best
+    // fit in step order: outputs are placed before the step's inputs are released, so no kernel reads
+    // and writes one buffer. Both count the liveness lower bound below.
+    std::vector<std::vector<int>> starting(n + 1), ending(n + 1);
+    for (size_t v = 0; v < values.size(); ++v) {
+      const PValue& p = values[v];
+      if (p.alias_of >= 0 || p.host_int || p.first < 0 || p.caller_owned) continue;
+      starting[p.first].push_back(static_cast<int>(v));
+      ending[p.last].push_back(static_cast<int>(v));
+    }
     std::vector<int> free_slots;
     int64_t live = 0;
     for (int i = 0; i <= n; ++i) {
@@ -656,7 +655,6 @@ struct Runtime::Impl {
         PValue& p = values[v];
         const size_t bytes = runtime::PhysicalBytes(p.v);
         if (p.unit == 0) {  // placed above
-          if (p.caller_owned) continue;  // a graph output, in its Outputs() tensor
           if (in_place[v] >= 0) handed_over[in_place[v]] = true;
           else live += static_cast<int64_t>(bytes);
           continue;
@@ -683,7 +681,7 @@ struct Runtime::Impl {
       }
       lower_bound_bytes = std::max(lower_bound_bytes, live);
       for (int v : ending[i]) {
-        if (handed_over[v] || values[v].caller_owned) continue;
+        if (handed_over[v]) continue;
         if (values[v].unit != 0) free_slots.push_back(values[v].slot);
         live -= static_cast<int64_t>(runtime::PhysicalBytes(values[v].v));
       }
