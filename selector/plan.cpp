@@ -315,7 +315,14 @@ struct Builder {
           if (name == "any") {
             // What oneDNN chose, source included (`nchw>nChw16c` for a first convolution): edges
             // into the sub-graph are charged the conversion into the source layout it reads.
-            const std::string chosen = cost.ChosenLayout(keys[anchor], u, opt.dtype);
+            // Asked of the kernel the runtime builds: the fused chain's key (a file of `sweep
+            // --model` holds no other), else the anchor's. The anchor alone is often unmeasured
+            // there, and its nearest relative of another chain can be a 1x1-pixel convolution for
+            // which oneDNN chose nchw: MobileNetV2's `any` priced every depthwise conv in nchw.
+            std::string chosen;
+            if (fused[si] && fused[si]->nodes.front() == anchor)
+              chosen = cost.ChosenLayout(fused[si]->problem.Key(), u, opt.dtype);
+            if (chosen.empty()) chosen = cost.ChosenLayout(keys[anchor], u, opt.dtype);
             if (chosen.empty()) continue;
             const auto arrow = chosen.find('>');
             st.in = chosen.substr(0, arrow);

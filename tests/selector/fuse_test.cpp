@@ -320,6 +320,39 @@ TEST(FusedCost, InterpolatesAmongFusedProblemsOfTheSameChain) {
   EXPECT_GT(p.subgraphs[0].predicted_us, 200);
 }
 
+// The `any` baseline runs what oneDNN chose for the kernel the runtime builds: the fused chain. A file
+// of `sweep --model` holds that row and not the anchor alone, whose nearest measured relative (a
+// 1x1-pixel conv for which oneDNN chose nchw) once made MobileNetV2's `any` an nchw plan predicted at
+// 17.5 ms, where it ran 3.0 ms.
+TEST(FusedCost, AnyTakesTheLayoutOneDnnChoseForTheFusedChain) {
+  TempDir dir;
+  const std::string fused = std::string(kConv) + "+relu";
+  {
+    SyntheticDb db(dir.File("any.db"));
+    db.Op(fused, "cpu", "nchw", 100);
+    db.Op(fused, "cpu", "nhwc", 20);
+    db.Op(fused, "cpu", "any", 21, {"f32", false, "ok", "nhwc", ""});
+    db.Op("conv2d:mb1ic8ih1iw1oc8kh1kw1sh1sw1ph0pw0g1", "cpu", "any", 1, {"f32", false, "ok", "nchw", ""});
+    db.Reorder("cpu", "nchw", "nhwc", 1, 8, 8, 8, 2);
+    db.Reorder("cpu", "nhwc", "nchw", 1, 8, 8, 8, 3);
+    db.Close();
+  }
+  Tiny t(13);
+  ConvInto(t, "c");
+  t.Node("Relu", {"c"}, {"y"});
+  t.Output("y", {"1", "8", "8", "8"});
+  const std::string model = t.Write(dir.File("conv_relu.onnx"));
+  const Plan p = Selector::Open(dir.File("any.db")).Select(model, {});
+  ASSERT_EQ(p.subgraphs.size(), 1u);
+  EXPECT_EQ(p.subgraphs[0].fused_key, fused);
+  std::map<std::string, double> total;
+  for (const auto& b : p.baselines) total[b.name] = b.total_us;
+  ASSERT_TRUE(total.count("cpu:any") && total.count("cpu:nhwc") && total.count("cpu:nchw"));
+  EXPECT_DOUBLE_EQ(total["cpu:any"], total["cpu:nhwc"]);  // 2 + 20 + 3: into nhwc, the conv, back
+  EXPECT_DOUBLE_EQ(total["cpu:any"], 2 + 20 + 3);
+  EXPECT_DOUBLE_EQ(total["cpu:nchw"], 100);
+}
+
 // A chain is no better than its anchor: where the anchor alone runs only oneDNN's reference loop
 // (paddle_det's 3-channel first conv with a blocked src), its unmeasured fused key is excluded too,
 // however cheap the chains interpolated from other shapes look there (oneDNN's post-ops only narrow
