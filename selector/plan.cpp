@@ -456,6 +456,35 @@ std::string Abbreviate(const std::vector<std::string>& ops, size_t width) {
 
 }  // namespace
 
+namespace {
+// The runtime under `any` (runtime.cpp): a convolution's kernel picks its layouts, every other op
+// runs in the layout of its first activation input.
+std::vector<int> AnyFollows(const Graph& g, const Partition& part) {
+  std::map<std::string, int> producer;
+  for (size_t s = 0; s < part.subgraphs.size(); ++s)
+    for (int i : part.subgraphs[s].nodes)
+      for (const auto& out : g.nodes[i].outputs) producer[out] = static_cast<int>(s);
+  std::vector<int> follows(part.subgraphs.size(), -1);
+  for (size_t s = 0; s < part.subgraphs.size(); ++s) {
+    if (part.subgraphs[s].nodes.empty()) continue;
+    const Node& first = g.nodes[part.subgraphs[s].nodes.front()];
+    const Kernel k = KernelOf(first.op_type);
+    if (k == Kernel::kConv || k == Kernel::kConvTranspose) {
+      follows[s] = -2;
+      continue;
+    }
+    for (const auto& in : first.inputs) {
+      auto t = g.tensors.find(in);
+      if (in.empty() || t == g.tensors.end() || t->second.is_constant || t->second.dtype != "f32") continue;
+      auto p = producer.find(in);
+      follows[s] = p == producer.end() ? -1 : p->second;
+      break;
+    }
+  }
+  return follows;
+}
+}  // namespace
+
 PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostModel& cost,
                              const PlanOptions& options) {
   if (options.dtype != "f32" && options.dtype != "bf16" && options.dtype != "int8")
@@ -492,6 +521,7 @@ PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostMo
 
   PlanProblem pp;
   const size_t n = part.subgraphs.size();
+  pp.any_follows = AnyFollows(g, part);
   pp.states.resize(n);
   for (size_t s = 0; s < n; ++s) pp.states[s] = b.States(static_cast<int>(s));
   pp.solve.unary.resize(n);
@@ -551,6 +581,7 @@ PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostMo
 
 std::vector<int> BaselineStates(const PlanProblem& pp, const std::string& layout, bool any,
                                 int* fallbacks) {
+  std::vector<int> st(pp.states.size(), -1);
   auto pick = [&](size_t s) {
     const auto& sts = pp.states[s];
     auto find = [&](auto pred) -> int {
@@ -560,9 +591,17 @@ std::vector<int> BaselineStates(const PlanProblem& pp, const std::string& layout
           best = static_cast<int>(k);
       return best;
     };
-    int k = any ? find([](const State& st) { return st.from_any; })
-                : find([&](const State& st) { return Same(st.in, layout) && Same(st.out, layout); });
-    if (k < 0 && !any) k = find([&](const State& st) { return Same(st.out, layout); });
+    int k = -1;
+    if (!any) {
+      k = find([&](const State& st) { return Same(st.in, layout) && Same(st.out, layout); });
+      if (k < 0) k = find([&](const State& st) { return Same(st.out, layout); });
+    } else if (s >= pp.any_follows.size() || pp.any_follows[s] == -2) {
+      k = find([](const State& st) { return st.from_any; });
+    } else {
+      const int from = pp.any_follows[s];
+      const std::string l = from >= 0 && st[from] >= 0 ? pp.states[from][st[from]].out : "nchw";
+      k = find([&](const State& st) { return Same(st.in, l) && Same(st.out, l); });
+    }
     if (k >= 0) return k;
     ++*fallbacks;
     k = find([](const State& st) { return PlainLike(st.in) && PlainLike(st.out); });
@@ -572,8 +611,7 @@ std::vector<int> BaselineStates(const PlanProblem& pp, const std::string& layout
                                      }) - sts.begin())
                  : k;
   };
-  std::vector<int> st(pp.states.size());
-  for (size_t s = 0; s < st.size(); ++s) st[s] = pick(s);
+  for (size_t s = 0; s < st.size(); ++s) st[s] = pick(s);  // topological: a producer before its readers
   return st;
 }
 

@@ -37,6 +37,10 @@ struct State {
 // Everything the solve sees; exposed for tests and the benchmark.
 struct PlanProblem {
   std::vector<std::vector<State>> states;  // per sub-graph
+  // Per sub-graph, the layout it runs in under oneDNN's `any`, as the runtime decides it: -2 when its
+  // first node is a convolution (oneDNN picks); else the sub-graph whose output that node reads
+  // first (it follows that layout), -1 for a graph input (nchw).
+  std::vector<int> any_follows;
   SolveProblem solve;
   std::vector<std::string> notes;
 };
@@ -46,7 +50,8 @@ PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostMo
 // A baseline: every sub-graph on the cpu in `layout` where it can run in it; otherwise (a matmul has
 // only `plain`, a 3-channel conv has no usable blocked kernel) in the nearest state: the mixed
 // candidate writing that layout, else nchw/plain, else the cheapest cpu state (each such sub-graph
-// counts in *fallbacks). `any`: oneDNN's own choice where it was measured, else nchw.
+// counts in *fallbacks). `any`: what the runtime runs under it: a convolution in oneDNN's own choice
+// where it was measured, every other sub-graph in the layout of the input it follows (any_follows).
 std::vector<int> BaselineStates(const PlanProblem& pp, const std::string& layout, bool any,
                                 int* fallbacks);
 Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, const PlanOptions& options);
