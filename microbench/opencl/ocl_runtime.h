@@ -32,6 +32,9 @@ struct DeviceCtx {
   cl::Context context;
   cl::CommandQueue queue;
   size_t max_wg = 1;
+  // A CPU device (PoCL): it computes from host memory, through the caches the cpu's kernels use, so a
+  // kernel's constants there can be flushed from them as a cpu kernel's are (OpKernel::Weights).
+  bool host_memory = false;
   std::map<std::string, cl::Program> programs;  // by file + options
   struct Tuned {
     std::string variant;

@@ -175,6 +175,7 @@ std::unique_ptr<Unit> MakeUnit(const cl::Platform& platform, const cl::Device& d
   dev->context = cl::Context(device);
   dev->queue = cl::CommandQueue(dev->context, device, CL_QUEUE_PROFILING_ENABLE);
   dev->max_wg = device.getInfo<CL_DEVICE_MAX_WORK_GROUP_SIZE>();
+  dev->host_memory = (device.getInfo<CL_DEVICE_TYPE>() & CL_DEVICE_TYPE_CPU) != 0;
   return std::make_unique<OclUnit>(std::move(info), std::move(dev), fp16);
 }
 

@@ -3,14 +3,17 @@
 // Every test skips with "no OpenCL device found: <reason>" where the ICD loader finds no device.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "layoutdb/microbench/execution.h"
 #include "layoutdb/microbench/unit.h"
 #include "layoutdb/problem.h"
 #include "microbench/opencl/ocl_runtime.h"
@@ -270,6 +273,35 @@ TEST(OpenClTuning, NearTiesKeepTheFirstConfigurationSoSweepsAgree) {
   // Among several near the best, the earliest of them, not the earliest overall.
   EXPECT_EQ(PickTuned({20.0, 10.2, 10.0}, kTuneMargin), 1u);
   EXPECT_EQ(PickTuned({}, kTuneMargin), 0u);
+}
+
+// A CPU device (PoCL) reads its kernels' constants from host memory: it lists them, as a cpu kernel
+// does, so that the warm cache mode flushes them before each run, and the kernel computes from that
+// storage (a flush leaves the results right). A GPU lists none: its memory is not the host's.
+TEST_F(OpenClTest, ACpuDeviceListsItsKernelsConstantsForTheWarmFlush) {
+  const bool cpu = U().Info().properties["device_type"] == "cpu";
+  for (const auto& [key, layout, bytes] : std::vector<std::tuple<std::string, std::string, size_t>>{
+           {"conv2d:mb1ic6ih9iw11oc20kh3kw3sh1sw1ph1pw1g1", "nc4hw4", 20 * 6 * 3 * 3 * 4},
+           {"ip:mb1ic64oc10", "plain", 64 * 10 * 4}}) {
+    auto k = PrepareChecked(key, layout);
+    ASSERT_TRUE(k);
+    const auto w = k->Weights();
+    if (!cpu) {
+      EXPECT_TRUE(w.empty()) << key;
+      continue;
+    }
+    ASSERT_GE(w.size(), 2u) << key << ": weights and bias";
+    size_t total = 0;
+    for (const auto& [p, n] : w) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 4096, 0u) << key;
+      total += n;
+    }
+    EXPECT_GE(total, bytes) << key;
+    PrivateCacheFlusher flusher(256 << 10);
+    flusher.Evict({}, w);
+    EXPECT_EQ(k->Check(), "") << key << " after its constants were flushed";
+    EXPECT_GE(k->RunUs(), 0.0);
+  }
 }
 
 TEST_F(OpenClTest, InjectedFaultIsCaught) {

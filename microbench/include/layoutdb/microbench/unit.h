@@ -86,7 +86,8 @@ class Kernel {
   virtual std::vector<std::pair<void*, size_t>> Inputs() const { return {}; }
   // The host memory of the constants RunUs() reads (weights, bias, scale and shift, statistics): in a
   // network they were last read a whole network ago. The warm cache mode flushes them from every cache
-  // level before each run (PrivateCacheFlusher). Empty: none, or none in host memory.
+  // level before each run (PrivateCacheFlusher). Empty: none, or none in host memory (a GPU's; a CPU
+  // OpenCL device such as PoCL keeps its kernels' constants in host memory and lists them).
   virtual std::vector<std::pair<void*, size_t>> Weights() const { return {}; }
 };
 
