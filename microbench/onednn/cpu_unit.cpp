@@ -307,7 +307,8 @@ class OnednnKernel : public Kernel {
           arg >= DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE && (arg % DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE) == DNNL_ARG_SRC_1;
       const bool source = (arg >= DNNL_ARG_SRC_0 && arg <= DNNL_ARG_SRC_3) ||
                           (arg >= DNNL_ARG_MULTIPLE_SRC && arg < DNNL_ARG_MULTIPLE_DST);
-      if (post_op_operand || source) in.emplace_back(mem.get_data_handle(), mem.get_desc().get_size());
+      const bool activation_b = arg == DNNL_ARG_WEIGHTS && b_is_activation_;
+      if (post_op_operand || source || activation_b) in.emplace_back(mem.get_data_handle(), mem.get_desc().get_size());
     }
     if (sum_init_) in.emplace_back(dst_.get_data_handle(), dst_.get_desc().get_size());
     return in;
@@ -318,8 +319,8 @@ class OnednnKernel : public Kernel {
   std::vector<std::pair<void*, size_t>> Weights() const override {
     std::vector<std::pair<void*, size_t>> w;
     for (const auto& [arg, mem] : args_)
-      if ((arg >= DNNL_ARG_WEIGHTS_0 && arg <= DNNL_ARG_WEIGHTS_3) || arg == DNNL_ARG_BIAS ||
-          (arg >= DNNL_ARG_MEAN && arg <= DNNL_ARG_SHIFT))
+      if (((arg >= DNNL_ARG_WEIGHTS_0 && arg <= DNNL_ARG_WEIGHTS_3) && !(arg == DNNL_ARG_WEIGHTS && b_is_activation_)) ||
+          arg == DNNL_ARG_BIAS || (arg >= DNNL_ARG_MEAN && arg <= DNNL_ARG_SHIFT))
         w.emplace_back(mem.get_data_handle(), mem.get_desc().get_size());
     return w;
   }
@@ -361,6 +362,10 @@ class OnednnKernel : public Kernel {
   std::shared_ptr<const std::vector<float>> want_;  // shared by the candidates of one (problem, dtype)
   double rtol_ = 0, atol_ = 0;
   bool int8_ = false;  // outputs are quantised integers: a fault is whole steps
+  // A batched matmul's B (mb > 1: one B per batch, which a shared weight never is: import folds a 2D
+  // weight's batch into m) is an activation a kernel just wrote, as attention's K and V are: an input
+  // to the warm cache mode, not a weight to flush.
+  bool b_is_activation_ = false;
   std::string impl_, chosen_;
   bool fault_ = false;
 };
@@ -597,6 +602,7 @@ class CpuUnit : public Unit {
       k->prim_ = dnnl::matmul(pd);
       k->args_[DNNL_ARG_SRC] = k->Filled(pd.src_desc(), t.src, sd, Tag::abc);
       k->args_[DNNL_ARG_WEIGHTS] = k->Filled(pd.weights_desc(), t.wei, wd, Tag::abc);
+      k->b_is_activation_ = mb > 1;
       k->dst_ = k->New(pd.dst_desc());
       k->dst_plain_ = memory::desc(dd, Dt::f32, Tag::abc);
     } else if (op == "ip") {

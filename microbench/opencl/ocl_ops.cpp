@@ -247,7 +247,8 @@ void PrepareGemm(OpKernel& k, DeviceCtx& dev, std::vector<Variant>& vs) {
     k.inputs_.push_back(k.Constant(dev, wt));
     k.inputs_.push_back(k.Constant(dev, k.t_.bias));
   } else {
-    k.inputs_.push_back(k.Constant(dev, k.t_.wei));
+    // A batched B is an activation (attention's K, V), not a constant (OnednnKernel::b_is_activation_).
+    k.inputs_.push_back(batch > 1 ? MakeBuffer(dev, k.t_.wei) : k.Constant(dev, k.t_.wei));
     k.inputs_.push_back(MakeBuffer(dev, {}));
   }
   k.AllocDst(static_cast<size_t>(batch * m * n));

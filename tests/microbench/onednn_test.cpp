@@ -195,7 +195,8 @@ TEST(OnednnCpu, FusedCheckCatchesAWrongResultAndTheChainChangesTheOutput) {
 // The warm cache mode writes a kernel's input activations back after evicting the private caches:
 // the sources, a binary operand and a sum's residual (dst), never the weights; and the kernel still
 // computes the right result after it.
-// ... and its weights are the constants: the warm mode flushes those from every cache level.
+// ... and its weights are the constants: the warm mode flushes those from every cache level. A batched
+// matmul's B is an activation (one per batch; import folds a shared weight's batch into m).
 TEST(OnednnCpu, InputsAreTheActivationsAKernelReadsNotItsWeights) {
   const struct {
     const char* key;
@@ -204,7 +205,8 @@ TEST(OnednnCpu, InputsAreTheActivationsAKernelReadsNotItsWeights) {
   } kCases[] = {
       {"conv2d:mb1ic16ih8iw8oc16kh3kw3sh1sw1ph1pw1g1", 1, 16 * 8 * 8 * 4, 16 * 16 * 9 * 4},  // src
       {"conv2d:mb1ic16ih8iw8oc16kh3kw3sh1sw1ph1pw1g1+sum+relu", 2, 2 * 16 * 8 * 8 * 4, 16 * 16 * 9 * 4},  // + residual
-      {"matmul:mb2m5n7k9", 1, 2 * 5 * 9 * 4, 9 * 7 * 4},
+      {"matmul:mb1m5n7k9", 1, 5 * 9 * 4, 9 * 7 * 4},  // B shared: a weight
+      {"matmul:mb2m5n7k9", 2, 2 * 5 * 9 * 4 + 2 * 9 * 7 * 4, 0},  // a B per batch: attention's K or V
       {"binary:add:mb1c5h4w6", 2, 2 * 5 * 4 * 6 * 4, 0},
   };
   PrivateCacheFlusher flusher(256 << 10);
