@@ -454,9 +454,6 @@ std::string Abbreviate(const std::vector<std::string>& ops, size_t width) {
   return s;
 }
 
-}  // namespace
-
-namespace {
 // The runtime under `any` (runtime.cpp): a convolution's kernel picks its layouts, every other op
 // runs in the layout of its first activation input.
 std::vector<int> AnyFollows(const Graph& g, const Partition& part) {
@@ -763,8 +760,8 @@ Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, con
 
   // Baselines: every sub-graph on the cpu in one layout, where it can run in it; otherwise (a matmul
   // has only `plain`, a 3-channel conv has no usable blocked kernel) in the nearest state: the mixed
-  // candidate writing that layout, else nchw/plain, else the cheapest cpu state. `any`: oneDNN's own
-  // choice where it was measured, else nchw.
+  // candidate writing that layout, else nchw/plain, else the cheapest cpu state. `any`: as the runtime
+  // runs it (BaselineStates).
   const bool have_cpu = std::find(plan.units.begin(), plan.units.end(), "cpu") != plan.units.end();
   auto add_baseline = [&](const std::string& name, const std::vector<int>& st, int fallbacks) {
     const double t = Evaluate(pp.solve, st);
