@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <memory>
 #include <new>
 
 #include "opencl/ocl_runtime.h"
@@ -15,6 +14,8 @@
 
 namespace layoutdb::microbench::opencl {
 namespace {
+
+void CL_CALLBACK FreeHostStorage(cl_mem, void* storage) { std::free(storage); }
 
 cl::Buffer MakeBuffer(DeviceCtx& dev, const std::vector<float>& data) {
   // An absent tensor (no bias) still gets a small zeroed buffer: kernels take every argument.
@@ -68,22 +69,33 @@ class OpKernel : public OclKernel {
   // cache mode flushes before each run as it does a cpu kernel's weights: in a network they were last
   // read a whole network ago. Left in cache, ResNet-50's 8 MB classifier measured 233 us on PoCL and
   // ran 1039 us in the network. Empty on other devices (their memory is not the host's).
-  std::vector<std::shared_ptr<void>> constants_;
   std::vector<std::pair<void*, size_t>> constant_ranges_;
   std::vector<std::pair<void*, size_t>> Weights() const override { return constant_ranges_; }
   // A buffer of weights, bias or parameters: on a host-memory device, over page-aligned host storage
-  // the kernel reads in place (CL_MEM_USE_HOST_PTR); else a copy, as every other buffer.
+  // the kernel reads in place (CL_MEM_USE_HOST_PTR), freed when the runtime destroys the buffer
+  // (which the launches' kernel objects keep alive past this object); else a copy, as every other
+  // buffer.
   cl::Buffer Constant(DeviceCtx& dev, const std::vector<float>& data) {
     if (!dev.host_memory) return MakeBuffer(dev, data);
     constexpr size_t kPage = 4096;
     const size_t n = std::max<size_t>(data.size(), 16), bytes = (n * sizeof(float) + kPage - 1) / kPage * kPage;
-    std::shared_ptr<void> mem(std::aligned_alloc(kPage, bytes), std::free);
+    void* mem = std::aligned_alloc(kPage, bytes);
     if (!mem) throw std::bad_alloc();
-    std::memset(mem.get(), 0, bytes);
-    if (!data.empty()) std::memcpy(mem.get(), data.data(), data.size() * sizeof(float));
-    cl::Buffer b(dev.context, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, bytes, mem.get());
-    constant_ranges_.emplace_back(mem.get(), bytes);
-    constants_.push_back(std::move(mem));
+    std::memset(mem, 0, bytes);
+    if (!data.empty()) std::memcpy(mem, data.data(), data.size() * sizeof(float));
+    cl::Buffer b;
+    try {
+      b = cl::Buffer(dev.context, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, bytes, mem);
+    } catch (...) {
+      std::free(mem);
+      throw;
+    }
+    if (clSetMemObjectDestructorCallback(b(), FreeHostStorage, mem) != CL_SUCCESS) {
+      b = cl::Buffer();  // released now: nothing uses the storage any more
+      std::free(mem);
+      return MakeBuffer(dev, data);  // not flushed, as before
+    }
+    constant_ranges_.emplace_back(mem, bytes);
     return b;
   }
   size_t dst_phys_ = 0;
