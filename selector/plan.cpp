@@ -455,12 +455,8 @@ std::string Abbreviate(const std::vector<std::string>& ops, size_t width) {
 }
 
 // The runtime under `any` (runtime.cpp): a convolution's kernel picks its layouts, every other op
-// runs in the layout of its first activation input.
+// runs in the layout of its first activation input, found among the partition's edges.
 std::vector<int> AnyFollows(const Graph& g, const Partition& part) {
-  std::map<std::string, int> producer;
-  for (size_t s = 0; s < part.subgraphs.size(); ++s)
-    for (int i : part.subgraphs[s].nodes)
-      for (const auto& out : g.nodes[i].outputs) producer[out] = static_cast<int>(s);
   std::vector<int> follows(part.subgraphs.size(), -1);
   for (size_t s = 0; s < part.subgraphs.size(); ++s) {
     if (part.subgraphs[s].nodes.empty()) continue;
@@ -472,9 +468,11 @@ std::vector<int> AnyFollows(const Graph& g, const Partition& part) {
     }
     for (const auto& in : first.inputs) {
       auto t = g.tensors.find(in);
-      if (in.empty() || t == g.tensors.end() || t->second.is_constant || t->second.dtype != "f32") continue;
-      auto p = producer.find(in);
-      follows[s] = p == producer.end() ? -1 : p->second;
+      if (t == g.tensors.end() || t->second.dtype != "f32") continue;
+      auto e = std::find_if(part.edges.begin(), part.edges.end(),
+                            [&](const Edge& x) { return x.to == static_cast<int>(s) && x.tensor == in; });
+      if (e == part.edges.end()) continue;  // a constant
+      follows[s] = e->from;
       break;
     }
   }
