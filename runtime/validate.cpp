@@ -119,7 +119,22 @@ struct RoundSamples {
       if (!r.empty()) q = q ? std::min(*q, Median(r)) : Median(r);
     return q;
   }
+  // Each round's median, in round order (rounds that timed it).
+  std::vector<double> RoundMedians() const {
+    std::vector<double> m;
+    for (const auto& r : by_round)
+      if (!r.empty()) m.push_back(Median(r));
+    return m;
+  }
 };
+
+// Whether a sub-graph's round medians agree within `rel` of their smallest: what the network's own
+// time of it repeats to, the ceiling any prediction of it can be checked against.
+bool RoundsAgree(const std::vector<double>& medians, double rel) {
+  if (medians.size() < 2) return false;
+  const auto [lo, hi] = std::minmax_element(medians.begin(), medians.end());
+  return *lo > 0 && *hi <= *lo * (1 + rel);
+}
 
 // Times `runners` interleaved in `rounds` rounds at separate moments, each with its share of the
 // budget (a sweep's visits, microbench::VisitConfig); per runner, the rounds combined as a sweep
@@ -539,20 +554,26 @@ int RunValidate(const ValidateCommandOptions& o) {
     j["baselines"].push_back(b);
   }
   j["subgraphs"] = nlohmann::json::array();
-  int within = 0, compared = 0;
+  int within = 0, compared = 0, within_at_drift = 0, repeat = 0, repeat_counted = 0;
   for (size_t s = 0; s < n_sg; ++s) {
     const auto& ps = selected.subgraphs[s];
     const double m = plan_sg[s].Quietest().value_or(0);
     const double err = m > 0 ? 100.0 * (ps.predicted_us - m) / m : 0.0;
+    const std::vector<double> rounds_us = plan_sg[s].RoundMedians();
     if (m > 0) {
       ++compared;
       within += std::fabs(err) <= 10.0;
+      within_at_drift += drift_factor > 0 && std::fabs(ps.predicted_us * drift_factor - m) <= 0.10 * m;
+      if (rounds_us.size() > 1) {
+        ++repeat_counted;
+        repeat += RoundsAgree(rounds_us, 0.10);
+      }
     }
     const int os = oracle_solve.state[s];
     nlohmann::json sj = {{"index", ps.index}, {"unit", ps.unit}, {"layout", ps.layout}, {"ops", ps.ops},
                          {"confidence", ps.confidence}, {"measured_us", m},
                          {"transition_measured_us", plan_sg_trans[s].Quietest().value_or(0)}, {"predicted_us", ps.predicted_us},
-                         {"error_pct", err},
+                         {"error_pct", err}, {"rounds_us", rounds_us},
                          {"oracle", os >= 0 ? pp.states[s][os].unit + "/" + pp.states[s][os].label : ""}};
     // The kernel the prediction priced: a measured fused sub-graph is compared with its fused key.
     if (!ps.fused_key.empty()) {
@@ -562,6 +583,10 @@ int RunValidate(const ValidateCommandOptions& o) {
     j["subgraphs"].push_back(std::move(sj));
   }
   j["subgraphs_within_10pct"] = compared ? static_cast<double>(within) / compared : 0.0;
+  j["machine_drift"]["subgraphs_within_10pct_at_drift"] =
+      compared && drift_factor > 0 ? nlohmann::json(static_cast<double>(within_at_drift) / compared) : nullptr;
+  j["subgraphs_repeat_within_10pct"] =
+      repeat_counted ? nlohmann::json(static_cast<double>(repeat) / repeat_counted) : nullptr;
   j["coverage_flops"] = coverage;
   j["kernel_coverage_flops"] = kernel_coverage;
   j["host_nodes"] = prt.HostNodes();
@@ -643,6 +668,13 @@ int RunValidate(const ValidateCommandOptions& o) {
     fmt::print("\npredicted total {} vs measured {}: {:+.1f}%; sub-graphs within 10%: {}/{}\n",
                Micro(predicted_total), Micro(measured_total), j["error_pct"].get<double>(),
                within, compared);
+    if (drift_factor > 0)
+      fmt::print("sub-graphs within 10% of the prediction times the machine's drift factor ({:.2f}x): {}/{}\n",
+                 drift_factor, within_at_drift, compared);
+    if (repeat_counted)
+      fmt::print("sub-graphs whose own time repeats within 10% across the {} rounds: {}/{} (the most any prediction "
+                 "can match)\n",
+                 std::max(1, o.rounds), repeat, repeat_counted);
     if (std::isfinite(oracle_measured))
       fmt::print("selected / oracle (measured): {:.3f}\n", measured_total / oracle_measured);
     if (drift_factor > 0) {

@@ -161,6 +161,19 @@ TEST_F(Commands, ValidateMeasuresPlanOracleAndBaselinesAndStoresThem) {
                            "local_best"})
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   for (const auto& b : j["baselines"]) EXPECT_FALSE(b["measured_us"].is_null()) << b.dump();
+  // Each sub-graph's median per round, its figure the smallest; the share whose rounds agree within
+  // 10% is how well the network's own times repeat, the most a prediction can be checked to.
+  int timed = 0, agree = 0;
+  for (const auto& s : j["subgraphs"]) {
+    const auto r = s["rounds_us"].get<std::vector<double>>();
+    if (s["measured_us"].get<double>() <= 0) continue;
+    ASSERT_EQ(r.size(), 3u) << s.dump();
+    EXPECT_DOUBLE_EQ(*std::min_element(r.begin(), r.end()), s["measured_us"].get<double>()) << s.dump();
+    ++timed;
+    agree += *std::max_element(r.begin(), r.end()) <= 1.1 * *std::min_element(r.begin(), r.end());
+  }
+  ASSERT_GT(timed, 0);
+  EXPECT_DOUBLE_EQ(j["subgraphs_repeat_within_10pct"].get<double>(), static_cast<double>(agree) / timed);
   // Timed as an inference loop runs a plan: each run right after an untimed one of the same plan.
   EXPECT_TRUE(j["warm_run"].get<bool>());
   // Every timed pass asked where the threads were; a pass timed apart is one the allowance ran out on.
@@ -246,6 +259,18 @@ TEST_F(Commands, ValidateRetimesThePlansExactKernelsToShowTheMachinesDrift) {
               100 * (j["predicted_total_us"].get<double>() * median - j["measured_total_us"].get<double>()) /
                   j["measured_total_us"].get<double>(),
               1e-6);
+  // Sub-graph by sub-graph: none within 10% as stored (a millionth of what runs), and at the drift
+  // factor those whose scaled prediction is.
+  int compared = 0, at_drift = 0;
+  for (const auto& s : j["subgraphs"]) {
+    const double m = s["measured_us"].get<double>();
+    if (m <= 0) continue;
+    ++compared;
+    at_drift += std::fabs(s["predicted_us"].get<double>() * median - m) <= 0.1 * m;
+  }
+  ASSERT_GT(compared, 0);
+  EXPECT_EQ(j["subgraphs_within_10pct"].get<double>(), 0.0) << j.dump();
+  EXPECT_NEAR(d["subgraphs_within_10pct_at_drift"].get<double>(), static_cast<double>(at_drift) / compared, 1e-12);
   // Said in the table as a warning, with the scaled prediction.
   ASSERT_EQ(Shell(fmt::format("{} validate {} --db {} --budget-s 0.3 --min-reps 3 --no-store", Bin(), model_, db), &out),
             0)
