@@ -253,6 +253,36 @@ TEST(CostFamily, DepthwiseConvolutionsAreAFamilyOfTheirOwn) {
   EXPECT_FALSE(cost.Interpolate(dense, "cpu", "nChw16c", "f32"));
 }
 
+// A model's own file (sweep --model) can hold a unit's convolutions with post-ops only: paddle_cnn's
+// on PoCL all carry a clip or a relu, and its only plain compute kernel there is a 640-FLOP matmul.
+// The unit's peak is the best rate of any compute kernel, fused ones included (each is a lower bound
+// of it). Before, the matmul's 29 FLOPs per us was the peak, and a roofline priced the residual
+// convolution at 41 ms, where PoCL ran the whole network in 0.3 ms.
+TEST(CostFamily, AUnitsPeakIsItsBestComputeKernelFusedOrNot) {
+  TempDir dir;
+  SyntheticDb db(dir.File("fused.db"), {"cpu", "ocl:0:0"});
+  double peak = 0;
+  for (int c : {16, 32, 64}) {
+    const std::string key = Conv(c, 28) + "+relu";
+    db.Op(key, "ocl:0:0", "nchw", ConvUs(Conv(c, 28)));
+    peak = std::max(peak, Problem::Parse(key).Flops() / ConvUs(Conv(c, 28)));
+  }
+  db.Op("matmul:mb1m1n10k32", "ocl:0:0", "plain", 22);
+  db.Reorder("ocl:0:0", "nchw", "nhwc", 1, 16, 16, 16, 3.8);
+  db.Op(Conv(32, 28), "cpu", "nchw", ConvUs(Conv(32, 28)));
+  db.Close();
+  const CostModel cost = CostModel::Load(dir.File("fused.db"));
+  EXPECT_DOUBLE_EQ(cost.PeakFlopsPerUs("ocl:0:0"), peak);
+  // A chain the unit has no figure for: a roofline at that rate, near the measured anchors.
+  const Problem p = Problem::Parse(Conv(32, 28) + "+sum+relu");
+  const auto e = cost.Op(p, p.Key(), "ocl:0:0", "nchw", "f32");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->confidence, Confidence::kRoofline);
+  EXPECT_DOUBLE_EQ(e->us, p.Flops() / peak + cost.LaunchUs("ocl:0:0"));
+  EXPECT_LT(e->us, 2 * ConvUs(Conv(32, 28)));
+  EXPECT_DOUBLE_EQ(cost.PeakFlopsPerUs("cpu"), Problem::Parse(Conv(32, 28)).Flops() / ConvUs(Conv(32, 28)));
+}
+
 TEST_F(CostTest, RooflineFromTheUnitsOwnPeakAndBandwidth) {
   // Peak: the best conv; bandwidth: the best eltwise or reorder (read + write).
   double peak = 0, bw = 0, launch = 1e9;
