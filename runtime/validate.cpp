@@ -111,20 +111,19 @@ struct RoundSamples {
     if (by_round.size() <= static_cast<size_t>(round)) by_round.resize(round + 1);
     by_round[round].push_back(us);
   }
-  // The quietest round's median, as a sweep stores a point (microbench::CombineVisits); nullopt when
-  // no round timed it (a view sub-graph's 0 us is a time like any other).
-  std::optional<double> Quietest() const {
-    std::optional<double> q;
-    for (const auto& r : by_round)
-      if (!r.empty()) q = q ? std::min(*q, Median(r)) : Median(r);
-    return q;
-  }
   // Each round's median, in round order (rounds that timed it).
   std::vector<double> RoundMedians() const {
     std::vector<double> m;
     for (const auto& r : by_round)
       if (!r.empty()) m.push_back(Median(r));
     return m;
+  }
+  // The quietest round's median, as a sweep stores a point (microbench::CombineVisits); nullopt when
+  // no round timed it (a view sub-graph's 0 us is a time like any other).
+  std::optional<double> Quietest() const { return Smallest(RoundMedians()); }
+  static std::optional<double> Smallest(const std::vector<double>& medians) {
+    if (medians.empty()) return std::nullopt;
+    return *std::min_element(medians.begin(), medians.end());
   }
 };
 
@@ -557,9 +556,9 @@ int RunValidate(const ValidateCommandOptions& o) {
   int within = 0, compared = 0, within_at_drift = 0, repeat = 0, repeat_counted = 0;
   for (size_t s = 0; s < n_sg; ++s) {
     const auto& ps = selected.subgraphs[s];
-    const double m = plan_sg[s].Quietest().value_or(0);
-    const double err = m > 0 ? 100.0 * (ps.predicted_us - m) / m : 0.0;
     const std::vector<double> rounds_us = plan_sg[s].RoundMedians();
+    const double m = RoundSamples::Smallest(rounds_us).value_or(0);
+    const double err = m > 0 ? 100.0 * (ps.predicted_us - m) / m : 0.0;
     if (m > 0) {
       ++compared;
       within += std::fabs(err) <= 10.0;
