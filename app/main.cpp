@@ -122,8 +122,10 @@ void AddProfilerCommands(CLI::App& app) {
   sweep->add_option("--cache", o->cache,
                     "hot: repetitions back to back; warm: before each, each thread's private caches (L2) evicted, "
                     "the weights flushed to memory and the inputs written back, as a network leaves a kernel; "
-                    "cold: every cache evicted before each (benchdnn's --cold-cache)")
-      ->check(CLI::IsMember({"hot", "warm", "cold"}))
+                    "cold: every cache evicted before each (benchdnn's --cold-cache); network (with --model): "
+                    "measured warm, then every state of every sub-graph timed inside the model's network, as "
+                    "validate times its candidates, and written over the row of the kernel it runs as")
+      ->check(CLI::IsMember({"hot", "warm", "cold", "network"}))
       ->capture_default_str();
   // --model: the model's own problems (the selector lists them), measured with the default spec's
   // settings; resumable like any sweep (done points are skipped by key). With --refine N: the
@@ -141,17 +143,37 @@ void AddProfilerCommands(CLI::App& app) {
   sweep->add_option("--input", refine->inputs, "With --model: fix an input's shape, NAME:1,3,224,224 (repeatable)")
       ->needs(model_opt);
   model_opt->excludes(sweep->get_option("--spec"));
-  sweep->callback([o, shard, refine] {
+  auto network_budget_s = std::make_shared<double>(layoutdb::runtime::NetworkSweepOptions{}.budget_s);
+  sweep->add_option("--network-budget-s", *network_budget_s,
+                    "With --cache network: seconds for timing the model's states in the network, all rounds "
+                    "together")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sweep->callback([o, shard, refine, network_budget_s] {
     layoutdb::profiler::ParseShard(*shard, &o->shard_index, &o->shard_count);
     if (refine->count > 0) {
       g_exit = RunRefine(*o, *refine);
       return;
     }
+    const bool network = o->cache == "network";
+    if (network && refine->model.empty())
+      throw std::runtime_error("--cache network needs --model: the network to time the problems in");
     if (!refine->model.empty()) {  // the default spec's dtypes and settings, the model's keys
       SetModelWork(refine->model, refine->inputs, o.get());
       o->spec = "default";
     }
+    if (network) o->cache = "warm";  // the first half: the model's problems alone, warm
     g_exit = layoutdb::profiler::RunSweep(*o);
+    if (!network || g_exit != 0 || o->dry_run) return;
+    layoutdb::runtime::NetworkSweepOptions n;  // the second half: the same problems in the network
+    n.model = refine->model;
+    n.db = o->db_path;
+    n.inputs = refine->inputs;
+    n.units = o->units;
+    n.budget_s = *network_budget_s;
+    n.settle_s = o->settle ? n.settle_s : 0;
+    n.quiet = o->quiet;
+    g_exit = layoutdb::runtime::RunNetworkSweep(n);
   });
 }
 

@@ -45,7 +45,21 @@ struct ValidateCommandOptions {
       write_report;
 };
 
+// `sweep --model M --cache network`, after the sweep of the model's problems (runtime/network_sweep.cpp):
+// every candidate state of every sub-graph timed in the model's network, as `validate` times its
+// candidates, and written over the row of the kernel it runs as.
+struct NetworkSweepOptions {
+  std::string model, db;
+  std::vector<std::string> inputs, units;
+  double budget_s = 8.0;  // all rounds together
+  int min_reps = 5;
+  int rounds = 3;
+  double settle_s = 60;   // as ValidateCommandOptions::settle_s
+  bool quiet = false;
+};
+
 int RunRun(const RunCommandOptions& o);
+int RunNetworkSweep(const NetworkSweepOptions& o);
 int RunValidate(const ValidateCommandOptions& o);
 
 }  // namespace layoutdb::runtime

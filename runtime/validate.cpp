@@ -39,6 +39,7 @@
 #include "layoutdb/microbench/unit.h"
 #include "layoutdb/runtime.h"
 #include "microbench/onednn/cpu_unit.h"
+#include "plan_timing.h"
 #include "selector/plan.h"
 
 namespace layoutdb::runtime {
@@ -64,25 +65,6 @@ Strategy Named(std::string name, std::vector<int> state) {
   return s;
 }
 
-std::string Key(const Plan& p) {
-  std::string k;
-  for (const auto& s : p.subgraphs) k += s.unit + "/" + s.layout + ";";
-  return k;
-}
-
-Plan WithStates(const Plan& base, const selector::PlanProblem& pp, const std::vector<int>& state) {
-  Plan p = base;
-  for (size_t s = 0; s < p.subgraphs.size(); ++s) {
-    if (state[s] < 0) continue;
-    const selector::State& st = pp.states[s][state[s]];
-    p.subgraphs[s].unit = st.unit;
-    p.subgraphs[s].layout = st.label;
-    p.subgraphs[s].predicted_us = st.us;
-    if (!p.subgraphs[s].fused_key.empty()) p.subgraphs[s].fused_cost = st.fused_cost;
-  }
-  return p;
-}
-
 // Every sub-graph on the cpu in one layout (the executor keeps non-4D tensors plain by itself).
 Plan FixedLayout(const Plan& base, const std::string& layout) {
   Plan p = base;
@@ -103,54 +85,6 @@ std::string NowUtc() {
 }
 
 double Median(const std::vector<double>& v) { return Percentile(v, 0.5); }
-
-// Times of one quantity (a sub-graph in one state) over the rounds of a validation.
-struct RoundSamples {
-  std::vector<std::vector<double>> by_round;
-  void Add(int round, double us) {
-    if (by_round.size() <= static_cast<size_t>(round)) by_round.resize(round + 1);
-    by_round[round].push_back(us);
-  }
-  // Each round's median, in round order (rounds that timed it).
-  std::vector<double> RoundMedians() const {
-    std::vector<double> m;
-    for (const auto& r : by_round)
-      if (!r.empty()) m.push_back(Median(r));
-    return m;
-  }
-  // The quietest round's median, as a sweep stores a point (microbench::CombineVisits); nullopt when
-  // no round timed it (a view sub-graph's 0 us is a time like any other).
-  std::optional<double> Quietest() const { return Smallest(RoundMedians()); }
-  static std::optional<double> Smallest(const std::vector<double>& medians) {
-    if (medians.empty()) return std::nullopt;
-    return *std::min_element(medians.begin(), medians.end());
-  }
-};
-
-// Whether a sub-graph's round medians agree within `rel` of their smallest: what the network's own
-// time of it repeats to, the ceiling any prediction of it can be checked against.
-bool RoundsAgree(const std::vector<double>& medians, double rel) {
-  if (medians.size() < 2) return false;
-  const auto [lo, hi] = std::minmax_element(medians.begin(), medians.end());
-  return *lo > 0 && *hi <= *lo * (1 + rel);
-}
-
-// Times `runners` interleaved in `rounds` rounds at separate moments, each with its share of the
-// budget (a sweep's visits, microbench::VisitConfig); per runner, the rounds combined as a sweep
-// combines a point's visits: the quietest round (microbench::CombineVisits). `round` is set to the
-// round being timed, for runners that record more than their total.
-std::vector<microbench::Summary> TimeInRounds(const std::vector<std::function<double()>>& runners,
-                                              const microbench::MeasureConfig& cfg, int rounds, int& round) {
-  const microbench::MeasureConfig each = microbench::VisitConfig(cfg, rounds);
-  std::vector<std::vector<microbench::Summary>> per(runners.size());
-  for (round = 0; round < std::max(1, rounds); ++round) {
-    const auto r = microbench::MeasureInterleaved(runners, each);
-    for (size_t i = 0; i < r.size(); ++i) per[i].push_back(r[i]);
-  }
-  std::vector<microbench::Summary> out;
-  for (const auto& p : per) out.push_back(microbench::CombineVisits(p, cfg.target_rel_ci));
-  return out;
-}
 
 // The machine's state against the database's. A validation compares predictions made from figures
 // measured at another moment with times measured now. So the plan's largest exactly-measured cpu
@@ -211,90 +145,41 @@ std::vector<DriftItem> MeasureDrift(const Plan& plan, const selector::CostModel&
   return kept;
 }
 
-// The placement the file's sweeps of the planned target (the most recently added, as the cost model
-// plans for) timed their passes at: the median over its sweeps of the median core-to-core probe that
-// let a pass through (execution.placement.median_ns). Not the fastest probe: on a Xeon VM that was a
-// slow spell's (microbench::PlacementGate). nullopt when no sweep recorded one.
-std::optional<double> SweepsPlacementNs(const std::string& path) {
-  std::vector<double> medians;
-  try {
-    db::Database d = db::Database::Open(path, db::Mode::kReadOnly);
-    int64_t target = 0;
-    for (const auto& u : d.Units()) target = std::max(target, u.target_id);
-    for (const auto& s : d.Sweeps()) {
-      if (s.target_id != target) continue;
-      const auto e = nlohmann::json::parse(s.execution.empty() ? "{}" : s.execution, nullptr, false);
-      if (!e.is_object() || !e.contains("placement") || !e["placement"].is_object()) continue;
-      const auto& p = e["placement"];
-      if (p.contains("median_ns") && p["median_ns"].is_number() && p["median_ns"].get<double>() > 0)
-        medians.push_back(p["median_ns"].get<double>());
-    }
-  } catch (const std::exception&) {  // the cost model opened the same file: nothing new to say here
+// The drift of a file timed in the network: its largest exactly-measured cpu sub-graphs, the stored
+// figure against this run's candidates' time of the same state (timed in the network as the file was).
+std::vector<DriftItem> NetworkDrift(const Plan& plan, const selector::PlanProblem& pp, const std::vector<int>& state,
+                                    const std::vector<std::vector<double>>& measured) {
+  std::vector<DriftItem> items;
+  for (size_t s = 0; s < plan.subgraphs.size(); ++s) {
+    const auto& ps = plan.subgraphs[s];
+    if (state[s] < 0 || ps.unit != "cpu" || ps.fused_key.empty() || ps.confidence != "exact" ||
+        !std::isfinite(measured[s][state[s]]))
+      continue;
+    items.push_back({ps.fused_key, ps.layout, pp.states[s][state[s]].us, measured[s][state[s]]});
   }
-  if (medians.empty()) return std::nullopt;
-  return Median(medians);
+  std::sort(items.begin(), items.end(), [](const DriftItem& a, const DriftItem& b) { return a.stored_us > b.stored_us; });
+  if (items.size() > kDriftKernels) items.resize(kDriftKernels);
+  return items;
 }
 
 }  // namespace
 
 int RunValidate(const ValidateCommandOptions& o) {
   const auto shapes = ParseInputs(o.inputs);
-  Plan selected = GetPlan(o.model, o.db, o.plan, shapes, o.units);
   RuntimeOptions ro;
   ro.inputs = shapes;
   ro.partial = o.partial;
-
-  // The selector's view of the same partition: its candidate states and transition costs.
-  selector::Graph g = selector::ImportOnnx(o.model, shapes);
-  selector::Partition part;
-  for (const auto& ps : selected.subgraphs) {
-    selector::Subgraph sg;
-    sg.nodes = ps.nodes;
-    for (int i : ps.nodes)
-      if (i >= 0 && i < static_cast<int>(g.nodes.size()) &&
-          selector::IsAnchorOp(g.nodes[i].op_type)) {
-        sg.anchor = i;
-        break;
-      }
-    part.subgraphs.push_back(std::move(sg));
-  }
-  part.edges = selector::ComputeEdges(g, part.subgraphs);
-  selector::CostModelOptions cost_options;
-  cost_options.refuse = microbench::MakeReferenceCheck();
-  const selector::CostModel cost = selector::CostModel::Load(o.db, cost_options);
-  selector::PlanOptions po;
-  po.units = o.units.empty() ? selected.units : o.units;
-  po.dtype = selected.dtype;
-  const selector::PlanProblem pp = selector::BuildPlanProblem(g, part, cost, po);
+  const PlanView view = ViewPlan(o.model, o.db, o.plan, shapes, o.units);
+  const selector::Graph& g = view.graph;
+  const selector::CostModel& cost = view.cost;
+  const selector::PlanProblem& pp = view.problem;
+  const Plan& selected = view.selected;
+  const std::vector<int>& selected_state = view.selected_state;
   const size_t n_sg = selected.subgraphs.size();
-  if (pp.states.size() != n_sg)
-    throw std::runtime_error(fmt::format("plan has {} sub-graphs, the selector sees {} for {}", n_sg,
-                                         pp.states.size(), o.model));
-  std::vector<int> selected_state(n_sg, -1);
-  for (size_t s = 0; s < n_sg; ++s)
-    for (size_t k = 0; k < pp.states[s].size(); ++k)
-      if (pp.states[s][k].unit == selected.subgraphs[s].unit &&
-          pp.states[s][k].label == selected.subgraphs[s].layout)
-        selected_state[s] = static_cast<int>(k);
+  std::vector<std::string> unit_names = o.units.empty() ? selected.units : o.units;
 
-  // Runtimes, one per distinct plan.
-  std::vector<Runtime> runtimes;
-  std::map<std::string, int> by_key;
-  auto load = [&](Strategy& st) {
-    const std::string key = Key(st.plan);
-    auto it = by_key.find(key);
-    if (it != by_key.end()) {
-      st.runtime = it->second;
-      return;
-    }
-    try {
-      runtimes.push_back(Runtime::Load(o.model, st.plan, ro));
-      st.runtime = static_cast<int>(runtimes.size()) - 1;
-      by_key[key] = st.runtime;
-    } catch (const std::exception& e) {
-      st.error = e.what();
-    }
-  };
+  RuntimePool runtimes(o.model, ro);
+  auto load = [&](Strategy& st) { st.runtime = runtimes.Load(st.plan, &st.error); };
   Strategy plan_st = Named("plan", selected_state);
   plan_st.plan = selected;
   plan_st.predicted_us = selected.total_predicted_us;
@@ -314,50 +199,9 @@ int RunValidate(const ValidateCommandOptions& o) {
   cfg.gate = &gate;
 
   // ---- 1. candidates ----
-  std::vector<std::string> labels;  // unit/label
-  for (const auto& states : pp.states)
-    for (const auto& st : states) {
-      const std::string l = st.unit + "/" + st.label;
-      if (std::find(labels.begin(), labels.end(), l) == labels.end()) labels.push_back(l);
-    }
-  std::vector<Strategy> cands;
-  for (const auto& l : labels) {
-    Strategy c;
-    c.name = l;
-    c.state = selected_state;
-    for (size_t s = 0; s < n_sg; ++s)
-      for (size_t k = 0; k < pp.states[s].size(); ++k)
-        if (pp.states[s][k].unit + "/" + pp.states[s][k].label == l) c.state[s] = static_cast<int>(k);
-    c.plan = WithStates(selected, pp, c.state);
-    load(c);
-    cands.push_back(std::move(c));
-  }
   // measured[s][k]: kernel time of sub-graph s in state k, as executed (the quietest round's median).
-  int round = 0;
-  std::vector<std::vector<RoundSamples>> samples(n_sg);
-  for (size_t s = 0; s < n_sg; ++s) samples[s].resize(pp.states[s].size());
-  {
-    std::vector<int> rts;
-    for (const auto& c : cands)
-      if (c.runtime >= 0 && std::find(rts.begin(), rts.end(), c.runtime) == rts.end())
-        rts.push_back(c.runtime);
-    std::vector<std::function<double()>> runners;
-    for (int r : rts) {
-      // The states this runtime's sub-graphs run in (candidates that share a runtime share them).
-      const std::vector<int>* state = nullptr;
-      for (const auto& c : cands)
-        if (c.runtime == r) state = &c.state;
-      runners.push_back([&, r, state] {
-        if (o.warm_run) runtimes[r].Run(inputs);  // untimed: see ValidateCommandOptions::warm_run
-        runtimes[r].Run(inputs);
-        const auto& t = runtimes[r].SubgraphUs();
-        for (size_t s = 0; s < n_sg; ++s)
-          if ((*state)[s] >= 0) samples[s][(*state)[s]].Add(round, t[s].kernel_us);
-        return runtimes[r].LastRunUs();
-      });
-    }
-    TimeInRounds(runners, cfg, o.rounds, round);
-  }
+  const std::vector<std::vector<RoundSamples>> samples =
+      TimeCandidates(view, runtimes, inputs, cfg, o.rounds, o.warm_run);
   std::vector<std::vector<double>> measured(n_sg);
   for (size_t s = 0; s < n_sg; ++s)
     for (size_t k = 0; k < pp.states[s].size(); ++k) {
@@ -404,7 +248,7 @@ int RunValidate(const ValidateCommandOptions& o) {
     s.predicted_us = selector::Evaluate(pp.solve, s.state);
     strategies.push_back(std::move(s));
   }
-  for (const auto& unit : po.units.empty() ? cost.Units() : po.units) {  // each OpenCL unit alone
+  for (const auto& unit : unit_names.empty() ? cost.Units() : unit_names) {  // each OpenCL unit alone
     if (unit == "cpu") continue;
     selector::SolveProblem only = pp.solve;
     bool any_state = false;
@@ -430,6 +274,7 @@ int RunValidate(const ValidateCommandOptions& o) {
     if (s.runtime >= 0 && std::find(rts.begin(), rts.end(), s.runtime) == rts.end())
       rts.push_back(s.runtime);
   std::map<int, std::vector<double>> totals;
+  int round = 0;
   std::vector<RoundSamples> plan_sg(n_sg), plan_sg_trans(n_sg);
   std::vector<std::function<double()>> runners;
   for (int r : rts)
@@ -452,7 +297,11 @@ int RunValidate(const ValidateCommandOptions& o) {
   // The machine against the database, right after: a quarter of the budget.
   microbench::MeasureConfig drift_cfg = cfg;
   drift_cfg.budget_s = cfg.budget_s / 4;
-  const std::vector<DriftItem> drift = MeasureDrift(selected, cost, drift_cfg, o.rounds, cost.CacheMode());
+  // A file timed in the network (sweep --cache network) is checked against the same timing of this run:
+  // the candidates' in-network times of the plan's largest exactly-measured sub-graphs.
+  const std::vector<DriftItem> drift = cost.CacheMode() == "network"
+                                           ? NetworkDrift(selected, pp, selected_state, measured)
+                                           : MeasureDrift(selected, cost, drift_cfg, o.rounds, cost.CacheMode());
   std::vector<double> drift_ratios;
   for (const auto& d : drift)
     if (d.stored_us > 0 && d.now_us > 0) drift_ratios.push_back(d.now_us / d.stored_us);
@@ -554,6 +403,7 @@ int RunValidate(const ValidateCommandOptions& o) {
   }
   j["subgraphs"] = nlohmann::json::array();
   int within = 0, compared = 0, within_at_drift = 0, repeat = 0, repeat_counted = 0;
+  int cand_within = 0, cand_compared = 0;
   for (size_t s = 0; s < n_sg; ++s) {
     const auto& ps = selected.subgraphs[s];
     const std::vector<double> rounds_us = plan_sg[s].RoundMedians();
@@ -568,11 +418,20 @@ int RunValidate(const ValidateCommandOptions& o) {
         repeat += RoundsAgree(rounds_us, 0.10);
       }
     }
+    // The same sub-graph in the same state, timed in the candidates' runs (its neighbours in the
+    // candidate's layout rather than the plan's): how well an in-network time taken minutes before
+    // predicts it.
+    const double cand = selected_state[s] >= 0 ? measured[s][selected_state[s]] : kInf;
+    if (m > 0 && std::isfinite(cand)) {
+      ++cand_compared;
+      cand_within += std::fabs(cand - m) <= 0.10 * m;
+    }
     const int os = oracle_solve.state[s];
     nlohmann::json sj = {{"index", ps.index}, {"unit", ps.unit}, {"layout", ps.layout}, {"ops", ps.ops},
                          {"confidence", ps.confidence}, {"measured_us", m},
                          {"transition_measured_us", plan_sg_trans[s].Quietest().value_or(0)}, {"predicted_us", ps.predicted_us},
                          {"error_pct", err}, {"rounds_us", rounds_us},
+                         {"candidate_us", std::isfinite(cand) ? nlohmann::json(cand) : nullptr},
                          {"oracle", os >= 0 ? pp.states[s][os].unit + "/" + pp.states[s][os].label : ""}};
     // The kernel the prediction priced: a measured fused sub-graph is compared with its fused key.
     if (!ps.fused_key.empty()) {
@@ -584,6 +443,8 @@ int RunValidate(const ValidateCommandOptions& o) {
   j["subgraphs_within_10pct"] = compared ? static_cast<double>(within) / compared : 0.0;
   j["machine_drift"]["subgraphs_within_10pct_at_drift"] =
       compared && drift_factor > 0 ? nlohmann::json(static_cast<double>(within_at_drift) / compared) : nullptr;
+  j["subgraphs_candidate_within_10pct"] =
+      cand_compared ? nlohmann::json(static_cast<double>(cand_within) / cand_compared) : nullptr;
   j["subgraphs_repeat_within_10pct"] =
       repeat_counted ? nlohmann::json(static_cast<double>(repeat) / repeat_counted) : nullptr;
   j["coverage_flops"] = coverage;
@@ -677,9 +538,12 @@ int RunValidate(const ValidateCommandOptions& o) {
     if (std::isfinite(oracle_measured))
       fmt::print("selected / oracle (measured): {:.3f}\n", measured_total / oracle_measured);
     if (drift_factor > 0) {
-      fmt::print("machine now: the plan's {} largest exactly-measured cpu kernels, re-timed alone as the sweep "
-                 "timed them, take {:.2f}x their stored time (median; {:.2f}x to {:.2f}x)\n",
-                 drift_ratios.size(), drift_factor, *std::min_element(drift_ratios.begin(), drift_ratios.end()),
+      fmt::print("machine now: the plan's {} largest exactly-measured cpu kernels, {}, take {:.2f}x their stored "
+                 "time (median; {:.2f}x to {:.2f}x)\n",
+                 drift_ratios.size(),
+                 cost.CacheMode() == "network" ? "timed in the network among the candidates as the file's were"
+                                               : "re-timed alone as the sweep timed them",
+                 drift_factor, *std::min_element(drift_ratios.begin(), drift_ratios.end()),
                  *std::max_element(drift_ratios.begin(), drift_ratios.end()));
       if (std::fabs(drift_factor - 1) > 0.10)
         fmt::print("warning: the machine is not in the state the database was measured in: predicted total x "

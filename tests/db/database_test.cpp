@@ -103,10 +103,12 @@ TEST(Migrate, Version1FileMigratedEqualsFreshFile) {
                                          "FROM measurement_view"),
             "ip:mb1ic2048oc1000 cpu fp");
   EXPECT_EQ(migrated.IntegrityCheck(), "ok");
-  // Migration 006 edits the tables' text in place: the migrated file takes the warm mode, refuses others,
-  // and a second connection (which read the schema afresh) sees the same.
+  // Migrations 006 and 007 edit the tables' text in place: the migrated file takes the warm and network
+  // modes, refuses others, and a second connection (which read the schema afresh) sees the same.
   RawExec(old_path, "UPDATE measurements SET cache_mode = 'warm'");
   EXPECT_EQ(RawScalar(migrated.handle(), "SELECT cache_mode FROM measurements"), "warm");
+  RawExec(old_path, "UPDATE measurements SET cache_mode = 'network'");
+  EXPECT_EQ(RawScalar(migrated.handle(), "SELECT cache_mode FROM measurements"), "network");
   EXPECT_NE(sqlite3_exec(migrated.handle(), "UPDATE measurements SET cache_mode = 'lukewarm'", nullptr, nullptr,
                          nullptr),
             SQLITE_OK);
@@ -232,12 +234,13 @@ TEST(Refuse, NewerSchemaVersion) {
   TempDir dir;
   const std::string path = dir.File("future.db");
   CreateSample(path);
-  RawExec(path, "PRAGMA user_version = 7");
+  const int future = Database::LatestVersion() + 1;
+  RawExec(path, fmt::format("PRAGMA user_version = {}", future));
   for (Mode mode : kAllModes) {
     const Refusal r = Refuse(path, mode);
-    EXPECT_EQ(r.message, fmt::format("{}: schema version 7, newer than this layoutdb ({}): upgrade "
+    EXPECT_EQ(r.message, fmt::format("{}: schema version {}, newer than this layoutdb ({}): upgrade "
                                      "layoutdb",
-                                     path, Database::LatestVersion()));
+                                     path, future, Database::LatestVersion()));
     EXPECT_EQ(r.after, r.before);
   }
 }

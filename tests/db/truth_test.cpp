@@ -123,20 +123,22 @@ TEST(Truth, RowsStoreAndReadBackStabilityTimerHostTimesAndCacheMode) {
   EXPECT_NE(sqlite3_exec(db.handle(), "UPDATE measurements SET timer = 'wall'", nullptr, nullptr, nullptr), SQLITE_OK);
   EXPECT_NE(sqlite3_exec(db.handle(), "UPDATE measurements SET cache_mode = 'tepid'", nullptr, nullptr, nullptr),
             SQLITE_OK);
-  // Schema 6 widened them to the warm mode, in every table that has the column.
+  // Schema 6 widened them to the warm mode and schema 7 to the network mode, in every table that has
+  // the column.
   for (const char* table : {"measurements", "transitions", "transfers", "sweeps", "visits"})
-    EXPECT_EQ(RawScalar(db.handle(), fmt::format("SELECT instr(sql, 'cache_mode IN (''hot'', ''warm'', ''cold'')') > 0 "
-                                                 "FROM sqlite_schema WHERE name = '{}'",
+    EXPECT_EQ(RawScalar(db.handle(), fmt::format("SELECT instr(sql, 'cache_mode IN (''hot'', ''warm'', ''cold'', "
+                                                 "''network'')') > 0 FROM sqlite_schema WHERE name = '{}'",
                                                  table)),
               "1")
         << table;
-  for (const char* table : {"measurements", "transitions", "transfers"})
-    EXPECT_EQ(sqlite3_exec(db.handle(), fmt::format("UPDATE {} SET cache_mode = 'warm'", table).c_str(), nullptr,
-                           nullptr, nullptr),
-              SQLITE_OK)
-        << table << ": " << sqlite3_errmsg(db.handle());
-  EXPECT_EQ(RawScalar(db.handle(), "SELECT group_concat(DISTINCT cache_mode) FROM measurement_view"), "warm");
-  EXPECT_EQ(RawScalar(db.handle(), "SELECT group_concat(DISTINCT cache_mode) FROM transitions"), "warm");
+  for (const char* mode : {"warm", "network"})
+    for (const char* table : {"measurements", "transitions", "transfers", "sweeps"})
+      EXPECT_EQ(sqlite3_exec(db.handle(), fmt::format("UPDATE {} SET cache_mode = '{}'", table, mode).c_str(),
+                             nullptr, nullptr, nullptr),
+                SQLITE_OK)
+          << table << ": " << sqlite3_errmsg(db.handle());
+  EXPECT_EQ(RawScalar(db.handle(), "SELECT group_concat(DISTINCT cache_mode) FROM measurement_view"), "network");
+  EXPECT_EQ(RawScalar(db.handle(), "SELECT group_concat(DISTINCT cache_mode) FROM transitions"), "network");
   EXPECT_EQ(db.IntegrityCheck(), "ok");
 }
 

@@ -2,6 +2,7 @@
 // this machine and the example models; JSON checked against its schema, outputs written as TensorProto
 // files that read back, bad input refused with one line and a non-zero exit.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -277,6 +278,85 @@ TEST_F(Commands, ValidateRetimesThePlansExactKernelsToShowTheMachinesDrift) {
       << out;
   EXPECT_NE(out.find("warning: the machine is not in the state the database was measured in"), std::string::npos)
       << out;
+}
+
+// `sweep --model M --cache network`: the model's problems measured alone (warm), then every state of
+// every sub-graph timed inside the network, as validate times its candidates, and written over the row
+// of the one kernel it runs as (cache_mode 'network', under a sweep of its own). The figures timed alone
+// stay in the visits; select prices the plan from the network's figures; validate checks such a file
+// against the same timing (its candidates' in-network times), not against kernels re-timed alone.
+// Convolutions only (--ops), to keep the sweep short under the sanitizers.
+TEST_F(Commands, SweepModelInTheNetworkStoresItsTimesAndKeepsTheOnesAlone) {
+  const std::string db = (dir_->path() / "network.db").string();
+  std::string out;
+  ASSERT_EQ(Shell(fmt::format("{} sweep --model {} --units cpu --ops conv2d --visits 1 --cache network "
+                              "--network-budget-s 1 --db {}",
+                              Bin(), model_, db),
+                  &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("rows now hold their time in the network"), std::string::npos) << out;
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  using db::testing::RawScalar;
+  EXPECT_EQ(RawScalar(h, "SELECT spec_name || ' ' || cache_mode || ' ' || status FROM sweeps ORDER BY id DESC LIMIT 1"),
+            "network network completed");
+  const int network_rows = std::stoi(RawScalar(h, "SELECT count(*) FROM measurements WHERE cache_mode = 'network'"));
+  EXPECT_GT(network_rows, 0);
+  // Only convolutions' rows, each under the network sweep, each with its visit timed alone kept.
+  EXPECT_EQ(RawScalar(h, "SELECT count(*) FROM measurements m JOIN problems p ON p.id = m.problem_id "
+                         "JOIN sweeps s ON s.id = m.sweep_id WHERE m.cache_mode = 'network' AND p.op = 'conv2d' "
+                         "AND s.spec_name = 'network' AND m.status = 'ok' AND m.median_us > 0"),
+            std::to_string(network_rows));
+  EXPECT_EQ(RawScalar(h, "SELECT count(*) FROM measurements m WHERE m.cache_mode = 'network' AND NOT EXISTS ("
+                         "SELECT 1 FROM visits v WHERE v.kind = 'measurement' AND v.cache_mode = 'warm' AND "
+                         "v.median_us > 0 AND v.key = m.problem_id || '|' || m.unit_id || '|' || m.layout || '|' || "
+                         "m.dtype)"),
+            "0");
+  // select: a fused sub-graph priced exactly is priced at its row's network figure.
+  ASSERT_EQ(Shell(fmt::format("{} select {} --db {} --json", Bin(), model_, db), &out), 0) << out;
+  const auto plan = nlohmann::json::parse(out);
+  int priced = 0;
+  for (const auto& s : plan["subgraphs"]) {
+    if (s.value("fused_cost", "") != "fused" || s["confidence"] != "exact" || s["unit"] != "cpu") continue;
+    const std::string row = RawScalar(
+        h, fmt::format("SELECT m.cache_mode || ' ' || coalesce(m.host_median_us, m.median_us) FROM measurements m "
+                       "JOIN problems p ON p.id = m.problem_id WHERE p.key = '{}' AND m.layout = '{}' AND "
+                       "m.dtype = 'f32'",
+                       s["fused_key"].get<std::string>(), s["layout"].get<std::string>()));
+    ASSERT_EQ(row.rfind("network ", 0), 0u) << s.dump() << " row: " << row;
+    EXPECT_NEAR(s["predicted_us"].get<double>(), std::stod(row.substr(8)), 1e-6 * std::stod(row.substr(8)))
+        << s.dump();
+    ++priced;
+  }
+  EXPECT_GT(priced, 0) << plan.dump();
+  sqlite3_close(h);
+  // validate: the drift is read from its own candidates' in-network times.
+  ASSERT_EQ(Shell(fmt::format("{} validate {} --db {} --budget-s 0.3 --min-reps 3 --no-store --json", Bin(),
+                              model_, db),
+                  &out),
+            0)
+      << out;
+  const auto j = nlohmann::json::parse(out);
+  std::ifstream f(Source() / "schema" / "validation.schema.json");
+  const auto errors = ValidateJson(nlohmann::json::parse(f), j);
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  const auto& d = j["machine_drift"];
+  EXPECT_EQ(d["cache_mode"], "network") << d.dump();
+  ASSERT_FALSE(d["kernels"].empty()) << d.dump();
+  for (const auto& k : d["kernels"]) {
+    bool found = false;
+    for (const auto& s : j["subgraphs"])
+      if (s.value("fused_key", "") == k["key"] && s["layout"] == k["layout"] && !s["candidate_us"].is_null() &&
+          s["candidate_us"].get<double>() == k["now_us"].get<double>() &&
+          s["predicted_us"].get<double>() == k["stored_us"].get<double>())
+        found = true;
+    EXPECT_TRUE(found) << k.dump();
+  }
+  // Without a model there is no network to time in: one line, a non-zero exit.
+  EXPECT_EQ(Shell(fmt::format("{} sweep --spec quick --cache network --db {}", Bin(), db), &out), 1) << out;
+  EXPECT_NE(out.find("--cache network needs --model"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
 }
 
 }  // namespace
