@@ -179,6 +179,18 @@ void MergeOne(sqlite3* h, const std::string& out, const std::string& in, const s
           "w.measured_at = v.measured_at) ORDER BY v.id",
           a),
       "validations");
+  // Network times (schema 8): keyed like measurements; the later one wins.
+  run(fmt::format(
+          "INSERT INTO main.network_times(sweep_id, unit_id, model, nodes, layout, dtype, median_us, p10_us, "
+          "p90_us, repetitions, rel_ci, measured_at) SELECT ms.dst, mu.dst, n.model, n.nodes, n.layout, n.dtype, "
+          "n.median_us, n.p10_us, n.p90_us, n.repetitions, n.rel_ci, n.measured_at FROM {0}.network_times n "
+          "JOIN temp.merge_units mu ON mu.src = n.unit_id JOIN temp.merge_sweeps ms ON ms.src = n.sweep_id "
+          "WHERE true ON CONFLICT(unit_id, model, nodes, layout, dtype) DO UPDATE SET "
+          "sweep_id = excluded.sweep_id, median_us = excluded.median_us, p10_us = excluded.p10_us, "
+          "p90_us = excluded.p90_us, repetitions = excluded.repetitions, rel_ci = excluded.rel_ci, "
+          "measured_at = excluded.measured_at WHERE excluded.measured_at > network_times.measured_at",
+          a),
+      "network times");
   // Calibrations belong to their sweep: taken with it once (a sweep merged again keeps its own).
   run(fmt::format(
           "INSERT INTO main.calibrations(sweep_id, kernel, points_done, median_us, p10_us, p90_us, "

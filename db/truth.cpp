@@ -1,4 +1,4 @@
-// Schema 4's rows (calibrations) and the checkpoint that tolerates readers: what keeps measurements
+// Schema 4's rows (calibrations), schema 8's (network_times) and the checkpoint that tolerates readers: what keeps measurements
 // honest over time, beside the typed rows of database.cpp.
 #include <fmt/format.h>
 
@@ -40,6 +40,45 @@ std::vector<CalibrationRow> Database::Calibrations(std::optional<int64_t> sweep_
     c.work = q.Real(8);
     c.measured_at = q.Text(9);
     out.push_back(std::move(c));
+  }
+  return out;
+}
+
+void Database::PutNetworkTime(const NetworkTimeRow& r) {
+  Stmt q(handle(), path(),
+         "INSERT INTO network_times(sweep_id, unit_id, model, nodes, layout, dtype, median_us, p10_us, "
+         "p90_us, repetitions, rel_ci, measured_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+         "ON CONFLICT(unit_id, model, nodes, layout, dtype) DO UPDATE SET sweep_id = excluded.sweep_id, "
+         "median_us = excluded.median_us, p10_us = excluded.p10_us, p90_us = excluded.p90_us, "
+         "repetitions = excluded.repetitions, rel_ci = excluded.rel_ci, measured_at = excluded.measured_at");
+  q.Bind(1, r.sweep_id).Bind(2, r.unit_id).Bind(3, r.model).Bind(4, r.nodes).Bind(5, r.layout).Bind(6, r.dtype);
+  q.Bind(7, r.median_us).Bind(8, r.p10_us).Bind(9, r.p90_us).Bind(10, r.repetitions).Bind(11, r.rel_ci);
+  q.Bind(12, r.measured_at.empty() ? NowUtc() : r.measured_at);
+  q.Run(fmt::format("storing the network time of nodes {} of {} ({})", r.nodes, r.model, r.layout));
+}
+
+std::vector<NetworkTimeRow> Database::NetworkTimes(std::optional<int64_t> unit_id) {
+  Stmt q(handle(), path(),
+         "SELECT id, sweep_id, unit_id, model, nodes, layout, dtype, median_us, p10_us, p90_us, repetitions, "
+         "rel_ci, measured_at FROM network_times WHERE ?1 IS NULL OR unit_id = ?1 ORDER BY id");
+  q.Bind(1, unit_id);
+  std::vector<NetworkTimeRow> out;
+  while (q.Step("reading network times")) {
+    NetworkTimeRow r;
+    r.id = q.Int(0);
+    r.sweep_id = q.Int(1);
+    r.unit_id = q.Int(2);
+    r.model = q.Text(3);
+    r.nodes = q.Text(4);
+    r.layout = q.Text(5);
+    r.dtype = q.Text(6);
+    r.median_us = q.Real(7);
+    r.p10_us = q.Real(8);
+    r.p90_us = q.Real(9);
+    r.repetitions = q.Int(10);
+    r.rel_ci = q.Real(11);
+    r.measured_at = q.Text(12);
+    out.push_back(std::move(r));
   }
   return out;
 }

@@ -3,15 +3,17 @@
 //
 // Why: a kernel timed alone, however its caches are prepared (hot, warm, cold), is not the kernel in a
 // network, where its input was just written by its neighbour and the other sub-graphs' weights compete
-// for the last-level cache. Measured on the six example models (validate's candidate_us against the
-// plan's own time, minutes apart, one run each): in-network times of the same sub-graph in the same
-// state, its neighbours in another layout, lie within 10% of the plan's for 214 of 233 sub-graphs; the
-// warm sweep's isolated times of the same kernels, taken right before, for 140.
+// for the last-level cache. On the six example models (one validate each, right after a warm sweep of
+// the model): a sub-graph's time among validate's candidates (candidate_us: same state, its neighbours
+// in another layout) lay within 10% of its time in the plan, minutes later, for 212 of 233 sub-graphs;
+// the warm sweep's figures, taken alone minutes before, for 132.
 //
 // How: exactly as `validate` times its candidates (plan_timing.h, TimeCandidates): for every (unit,
 // layout) label a sub-graph may take, one run of the model in which every sub-graph that has that state
 // takes it; all runs interleaved, in rounds at separate moments; a state's figure is its quietest
-// round's median, as a sweep stores a point's quietest visit. A sub-graph's time is written to the row
+// round's median, as a sweep stores a point's quietest visit. Every sub-graph's time in every state is
+// stored for this model (network_times, schema 8: the selector prices that state from it when it plans
+// the same file at the same shapes with the same partition). It is also written to the row
 // of the one kernel it runs as: its fused key when the fused problem covers every node, else the
 // problem of its single node; nothing else (a sub-graph of several separate kernels, a view) is
 // written (views of a plain tensor, free, aside). A key several sub-graphs share takes the mean of the
@@ -142,12 +144,11 @@ int RunNetworkSweep(const NetworkSweepOptions& o) {
 
   // Per (key, unit, layout): every instance's combined figures.
   std::map<std::tuple<std::string, std::string, std::string>, std::vector<microbench::Summary>> by_row;
-  int states = 0, unkeyed = 0;
+  int unkeyed = 0;
   for (size_t s = 0; s < n_sg; ++s)
     for (size_t k = 0; k < pp.states[s].size(); ++k) {
       const auto sm = samples[s][k].Combined(cfg.target_rel_ci);
       if (!sm || sm->repetitions == 0) continue;
-      ++states;
       const std::string key = KernelKey(view, s, pp.states[s][k]);
       if (key.empty()) {
         ++unkeyed;
@@ -185,8 +186,31 @@ int RunNetworkSweep(const NetworkSweepOptions& o) {
   std::map<std::pair<int64_t, int64_t>, std::vector<db::MeasurementRow>> rows;  // (problem, unit) -> rows
   for (const auto& [name, id] : unit_id)
     for (auto& m : d.Measurements(id)) rows[{m.problem_id, id}].push_back(std::move(m));
+  int instances = 0;
   {
     db::Database::Transaction tx(d);
+    // Every sub-graph's own time in every state, for this model (network_times).
+    const std::string model = selector::ModelInstance(o.model, view.graph);
+    for (size_t s = 0; s < n_sg; ++s)
+      for (size_t k = 0; k < pp.states[s].size(); ++k) {
+        const auto sm = samples[s][k].Combined(cfg.target_rel_ci);
+        const auto uid = unit_id.find(pp.states[s][k].unit);
+        if (!sm || sm->repetitions == 0 || uid == unit_id.end()) continue;
+        db::NetworkTimeRow r;
+        r.sweep_id = sweep_id;
+        r.unit_id = uid->second;
+        r.model = model;
+        r.nodes = selector::NodeList(view.partition.subgraphs[s].nodes);
+        r.layout = pp.states[s][k].label;
+        r.dtype = view.selected.dtype;
+        r.median_us = sm->median_us;
+        r.p10_us = sm->p10_us;
+        r.p90_us = sm->p90_us;
+        r.repetitions = sm->repetitions;
+        r.rel_ci = sm->rel_ci;
+        d.PutNetworkTime(r);
+        ++instances;
+      }
     for (auto& [row_key, figures] : by_row) {
       const auto& [key, unit, layout] = row_key;
       const auto problem = d.ProblemByKey(key);
@@ -219,10 +243,10 @@ int RunNetworkSweep(const NetworkSweepOptions& o) {
   for (const auto& c : changes)
     if (c.alone_us > 0) ratios.push_back(c.network_us / c.alone_us);
   if (!o.quiet) {
-    fmt::print("network: {} states of {} sub-graphs timed in {} ({} rounds); {} rows now hold their time in the "
-               "network, {} states run as several kernels (left as measured alone), {} keys without a usable "
-               "row\n",
-               states, n_sg, o.model, std::max(1, o.rounds), changes.size(), unkeyed, missing);
+    fmt::print("network: {} states of {} sub-graphs timed in {} ({} rounds), each stored for this model; {} "
+               "problem rows now hold their time in the network, {} states run as several kernels (their parts "
+               "left as measured alone), {} keys without a usable row\n",
+               instances, n_sg, o.model, std::max(1, o.rounds), changes.size(), unkeyed, missing);
     if (!ratios.empty())
       fmt::print("network: in the network over alone, median {:.2f}x (p10 {:.2f}x, p90 {:.2f}x)\n",
                  Percentile(ratios, 0.5), Percentile(ratios, 0.1), Percentile(ratios, 0.9));

@@ -102,6 +102,7 @@ PlanView ViewPlan(const std::string& model, const std::string& db, const std::st
   selector::PlanOptions po;
   po.units = units.empty() ? selected.units : units;
   po.dtype = selected.dtype;
+  po.model_instance = selector::ModelInstance(model, g);
   selector::PlanProblem pp = selector::BuildPlanProblem(g, part, cost, po);
   const size_t n_sg = selected.subgraphs.size();
   if (pp.states.size() != n_sg)

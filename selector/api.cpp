@@ -151,8 +151,9 @@ Plan Selector::Select(const std::string& model_path, const SelectOptions& option
   selector::Partition part = options.partition_path.empty()
                                  ? selector::DefaultPartition(g)
                                  : selector::LoadPartition(g, options.partition_path);
-  Plan plan =
-      selector::BuildPlan(g, part, impl_->cost, ToPlanOptions(options, model_path, impl_->db_path));
+  selector::PlanOptions po = ToPlanOptions(options, model_path, impl_->db_path);
+  po.model_instance = selector::ModelInstance(model_path, g);
+  Plan plan = selector::BuildPlan(g, part, impl_->cost, po);
   plan.model_hash = ModelHash(model_path);
   return plan;
 }

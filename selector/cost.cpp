@@ -243,6 +243,17 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     fam.overhead_us = std::clamp(intercept, 0.0, tmin);
   }
 
+  // A model's own sub-graphs timed in its network (schema 8).
+  for (const auto& r : db.NetworkTimes()) {
+    auto ui = unit_index.find(r.unit_id);
+    if (ui == unit_index.end()) continue;
+    Estimate e;
+    e.us = r.median_us;
+    e.spread_us = r.rel_ci * r.median_us;
+    e.unstable = r.rel_ci > kWideRelCi;
+    network_[r.model + "|" + r.nodes + "|" + names[ui->second] + "|" + r.layout + "|" + r.dtype] = e;
+  }
+
   // The host's streaming read rate beyond the last-level cache: the median of the target's sweeps'
   // memory calibrations (one thread summing a window of a buffer twice the LLC, read again only after
   // the whole buffer). It bounds the units that read host memory: the cpu, and OpenCL devices of type
@@ -423,6 +434,15 @@ std::vector<std::string> CostModel::Layouts(const std::string& unit, const std::
 std::vector<std::string> CostModel::UnitLayouts(const std::string& unit) const {
   const int u = UnitIndex(unit);
   return u < 0 ? std::vector<std::string>{} : unit_layouts_[u];
+}
+
+std::optional<Estimate> CostModel::InNetwork(const std::string& model, const std::string& nodes,
+                                             const std::string& unit, const std::string& layout,
+                                             const std::string& dtype) const {
+  if (model.empty() || network_.empty()) return std::nullopt;
+  auto it = network_.find(model + "|" + nodes + "|" + unit + "|" + layout + "|" + dtype);
+  if (it == network_.end()) return std::nullopt;
+  return it->second;
 }
 
 double CostModel::PeakFlopsPerUs(const std::string& unit) const {

@@ -173,6 +173,12 @@ class CostModel {
                                    const std::string& dtype, const std::string& post_op,
                                    double out_bytes) const;
 
+  // Sub-graph `nodes` (NodeList) of model `model` (ModelInstance) in state `layout` on the unit, as
+  // timed inside that model's network (sweep --model --cache network; schema 8's network_times):
+  // exact, its spread the interval's half-width; nullopt when it was not timed so.
+  std::optional<Estimate> InNetwork(const std::string& model, const std::string& nodes, const std::string& unit,
+                                    const std::string& layout, const std::string& dtype) const;
+
   // Roofline parameters, from the unit's measurements.
   double PeakFlopsPerUs(const std::string& unit) const;
   double BytesPerUs(const std::string& unit) const;
@@ -277,6 +283,7 @@ class CostModel {
   bool has_fused_ = false;
   std::string cache_mode_ = "hot";
   std::unordered_map<std::string, double> marginals_;  // unit|layout|dtype|post-op -> us per out byte
+  std::unordered_map<std::string, Estimate> network_;  // model|nodes|unit|layout|dtype -> InNetwork
 };
 
 // The time the selector compares units by, from a measurement's statistics: what an application sees,

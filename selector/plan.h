@@ -16,7 +16,16 @@ struct PlanOptions {
   std::vector<std::string> units;  // empty: every unit of the database
   std::string dtype = "f32";
   std::string model, db;           // for the plan's header only
+  // The model file and input shapes (ModelInstance): a state of a sub-graph timed in this model's own
+  // network (sweep --model --cache network) is priced from that time. Empty: never.
+  std::string model_instance;
 };
+
+// What identifies a model's own network times (db::NetworkTimeRow::model): the file's content hash
+// (ModelHash) and the graph's input shapes, `16fde8363a846d7c input:1,3,224,224`.
+std::string ModelInstance(const std::string& model_path, const Graph& g);
+// A sub-graph's nodes as network_times.nodes spells them: `3,4,5`.
+std::string NodeList(const std::vector<int>& nodes);
 
 // One (unit, input layout, output layout) a sub-graph may run in. The anchor reads `in` and writes
 // `out` (they differ for a mixed candidate such as nchw>nChw16c); nodes before the anchor run in

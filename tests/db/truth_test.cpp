@@ -294,5 +294,69 @@ TEST(Truth, MergeTakesSweepsCacheModeAndTheirCalibrationsOnce) {
   EXPECT_EQ(cs[0].median_us, 400);
 }
 
+// Schema 8: a model's own sub-graphs timed in its network. One row per (unit, model, nodes, layout,
+// dtype): stored again, the row takes the new figure; merged (twice), it arrives once under the merged
+// file's unit and sweep, the later figure winning.
+TEST(Truth, NetworkTimesStoreReplaceAndMergeOnce) {
+  TempDir dir;
+  const std::string in = dir.File("in.db"), out = dir.File("out.db");
+  {
+    Database db = Database::Open(in, Mode::kReadWrite);
+    const int64_t t = db.UpsertTarget(testing::SampleTarget("fp"));
+    const int64_t unit = db.UpsertUnit(testing::SampleUnit(t, "cpu"));
+    SweepRow s;
+    s.target_id = t;
+    s.spec_name = "network";
+    s.spec = "{}";
+    s.spec_hash = "h";
+    s.started_at = "2026-12-01T10:00:00Z";
+    s.status = "completed";
+    s.cache_mode = "network";
+    const int64_t id = db.InsertSweep(s);
+    NetworkTimeRow r;
+    r.sweep_id = id;
+    r.unit_id = unit;
+    r.model = "16fde8363a846d7c input:1,3,224,224";
+    r.nodes = "3,4,5";
+    r.layout = "nchw>nChw16c";
+    r.dtype = "f32";
+    r.median_us = 90;
+    r.p10_us = 88;
+    r.p90_us = 95;
+    r.repetitions = 12;
+    r.rel_ci = 0.03;
+    r.measured_at = "2026-12-01T10:00:01Z";
+    db.PutNetworkTime(r);
+    r.median_us = 92;  // timed again: replaces
+    r.measured_at = "2026-12-01T10:05:00Z";
+    db.PutNetworkTime(r);
+    r.nodes = "6";  // a view: nothing computed
+    r.layout = "nChw16c";
+    r.median_us = 0;
+    db.PutNetworkTime(r);
+    const auto rows = db.NetworkTimes(unit);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].nodes, "3,4,5");
+    EXPECT_EQ(rows[0].layout, "nchw>nChw16c");
+    EXPECT_EQ(rows[0].median_us, 92);
+    EXPECT_EQ(rows[0].model, "16fde8363a846d7c input:1,3,224,224");
+    EXPECT_EQ(rows[0].repetitions, 12);
+    EXPECT_DOUBLE_EQ(rows[0].rel_ci, 0.03);
+    EXPECT_EQ(rows[1].median_us, 0);
+    EXPECT_TRUE(db.NetworkTimes(unit + 1).empty());
+    r.median_us = -1;  // no time is negative
+    EXPECT_THROW(db.PutNetworkTime(r), Error);
+    db.Checkpoint();
+  }
+  Merge(out, {in});
+  Merge(out, {in});
+  Database db = Database::Open(out, Mode::kReadOnly);
+  const auto rows = db.NetworkTimes();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].median_us, 92);
+  EXPECT_EQ(rows[0].sweep_id, db.Sweeps().at(0).id);
+  EXPECT_EQ(rows[0].unit_id, db.Units().at(0).id);
+}
+
 }  // namespace
 }  // namespace layoutdb::db

@@ -313,23 +313,32 @@ TEST_F(Commands, SweepModelInTheNetworkStoresItsTimesAndKeepsTheOnesAlone) {
                          "v.median_us > 0 AND v.key = m.problem_id || '|' || m.unit_id || '|' || m.layout || '|' || "
                          "m.dtype)"),
             "0");
-  // select: a fused sub-graph priced exactly is priced at its row's network figure.
+  // Every state of every sub-graph is kept for this model (network_times): select prices each sub-graph
+  // of the plan at its own figure, and a convolution's row (the kernel it runs as) took the figure too.
   ASSERT_EQ(Shell(fmt::format("{} select {} --db {} --json", Bin(), model_, db), &out), 0) << out;
   const auto plan = nlohmann::json::parse(out);
-  int priced = 0;
+  const std::string instance = RawScalar(h, "SELECT DISTINCT model FROM network_times");
+  EXPECT_EQ(instance.rfind(ModelHash(model_) + " ", 0), 0u) << instance;
+  int convs = 0;
   for (const auto& s : plan["subgraphs"]) {
-    if (s.value("fused_cost", "") != "fused" || s["confidence"] != "exact" || s["unit"] != "cpu") continue;
-    const std::string row = RawScalar(
-        h, fmt::format("SELECT m.cache_mode || ' ' || coalesce(m.host_median_us, m.median_us) FROM measurements m "
-                       "JOIN problems p ON p.id = m.problem_id WHERE p.key = '{}' AND m.layout = '{}' AND "
-                       "m.dtype = 'f32'",
-                       s["fused_key"].get<std::string>(), s["layout"].get<std::string>()));
-    ASSERT_EQ(row.rfind("network ", 0), 0u) << s.dump() << " row: " << row;
-    EXPECT_NEAR(s["predicted_us"].get<double>(), std::stod(row.substr(8)), 1e-6 * std::stod(row.substr(8)))
+    const std::string mine = RawScalar(
+        h, fmt::format("SELECT n.median_us FROM network_times n JOIN units u ON u.id = n.unit_id WHERE "
+                       "u.name = '{}' AND n.nodes = '{}' AND n.layout = '{}' AND n.dtype = 'f32'",
+                       s["unit"].get<std::string>(), fmt::join(s["nodes"].get<std::vector<int>>(), ","),
+                       s["layout"].get<std::string>()));
+    ASSERT_FALSE(mine.empty()) << s.dump();
+    EXPECT_NEAR(s["predicted_us"].get<double>(), std::stod(mine), 1e-6 * std::stod(mine) + 1e-9) << s.dump();
+    EXPECT_EQ(s["confidence"], "exact") << s.dump();
+    if (s.value("fused_cost", "") != "fused" || s["fused_key"].get<std::string>().rfind("conv2d:", 0) != 0) continue;
+    ++convs;
+    EXPECT_EQ(RawScalar(h, fmt::format("SELECT m.cache_mode FROM measurements m JOIN problems p ON "
+                                       "p.id = m.problem_id JOIN units u ON u.id = m.unit_id WHERE p.key = '{}' "
+                                       "AND u.name = 'cpu' AND m.layout = '{}' AND m.dtype = 'f32'",
+                                       s["fused_key"].get<std::string>(), s["layout"].get<std::string>())),
+              "network")
         << s.dump();
-    ++priced;
   }
-  EXPECT_GT(priced, 0) << plan.dump();
+  EXPECT_GT(convs, 0) << plan.dump();
   sqlite3_close(h);
   // validate: the drift is read from its own candidates' in-network times.
   ASSERT_EQ(Shell(fmt::format("{} validate {} --db {} --budget-s 0.3 --min-reps 3 --no-store --json", Bin(),

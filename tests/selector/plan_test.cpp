@@ -607,6 +607,45 @@ TEST(Plan, UnknownOperatorRunsOnCpuInPlainLayoutAndIsReported) {
             p.notes.end());
 }
 
+// A state of a sub-graph timed in this very model's network (sweep --model --cache network; schema 8)
+// is priced from that time when the same file is planned at the same shapes; the same graph in another
+// file keeps the per-problem figures (operator by operator here: conv 100 + relu 5 in nchw).
+TEST(Plan, AStateTimedInTheModelsOwnNetworkIsPricedFromThatTime) {
+  TempDir dir;
+  // x [1,3,28,28] -> Conv(3->32) -> Relu -> Conv(32->32) -> Relu: nodes 0,1 and 2,3.
+  auto write = [&](const std::string& name, float w) {
+    onnx_testing::Tiny t(13);
+    t.Input("x", {"1", "3", "28", "28"});
+    t.Floats("W0", {32, 3, 3, 3}, w);
+    t.Floats("W1", {32, 32, 3, 3}, w);
+    for (int i = 0; i < 2; ++i) {
+      auto* c = t.Node("Conv", {i ? "r0" : "x", i ? "W1" : "W0"}, {fmt::format("c{}", i)});
+      onnx_testing::Tiny::IntsAttr(c, "kernel_shape", {3, 3});
+      onnx_testing::Tiny::IntsAttr(c, "pads", {1, 1, 1, 1});
+      t.Node("Relu", {fmt::format("c{}", i)}, {i ? "y" : "r0"});
+    }
+    t.Output("y", {"1", "32", "28", "28"});
+    return t.Write(dir.File(name));
+  };
+  const std::string a = write("a.onnx", 0.1f), b = write("b.onnx", 0.2f);
+  const std::string instance = ModelInstance(a, ImportOnnx(a, {}));
+  EXPECT_EQ(instance, ModelHash(a) + " x:1,3,28,28");
+  SyntheticDb db(dir.File("t.db"));
+  FillCpu(db, Times{});
+  db.NetworkTime(instance, "2,3", "cpu", "nchw", 61.5);
+  const std::string path = db.Close();
+  const Plan pa = Selector::Open(path).Select(a, {});
+  const Plan pb = Selector::Open(path).Select(b, {});
+  ASSERT_EQ(pa.subgraphs.size(), 2u);
+  ASSERT_EQ(Layouts(pa), (std::vector<std::string>{"cpu/nchw", "cpu/nchw"}));
+  ASSERT_EQ(Layouts(pb), Layouts(pa));
+  EXPECT_DOUBLE_EQ(pa.subgraphs[1].predicted_us, 61.5);
+  EXPECT_EQ(pa.subgraphs[1].confidence, "exact");
+  EXPECT_DOUBLE_EQ(pb.subgraphs[1].predicted_us, 105);
+  EXPECT_DOUBLE_EQ(pa.subgraphs[0].predicted_us, 105);  // not timed in the network: as before
+  EXPECT_NEAR(pb.total_predicted_us - pa.total_predicted_us, 105 - 61.5, 1e-9);
+}
+
 TEST(Plan, ErrorsNameWhatIsWrong) {
   TempDir dir;
   {

@@ -106,6 +106,34 @@ class SyntheticDb {
     t.stats = layoutdb::testing::SampleStats(us);
     db_->PutTransfer(t);
   }
+  // Sub-graph `nodes` of model `model` (selector::ModelInstance) timed in its network (schema 8), under
+  // a network sweep of its own.
+  void NetworkTime(const std::string& model, const std::string& nodes, const std::string& unit,
+                   const std::string& layout, double us) {
+    if (network_sweep_ == 0) {
+      db::SweepRow s;
+      s.target_id = target_;
+      s.spec_name = "network";
+      s.spec = "{}";
+      s.spec_hash = "synthetic";
+      s.status = "completed";
+      s.cache_mode = "network";
+      network_sweep_ = db_->InsertSweep(s);
+    }
+    db::NetworkTimeRow r;
+    r.sweep_id = network_sweep_;
+    r.unit_id = units_.at(unit);
+    r.model = model;
+    r.nodes = nodes;
+    r.layout = layout;
+    r.dtype = "f32";
+    r.median_us = us;
+    r.p10_us = 0.98 * us;
+    r.p90_us = 1.02 * us;
+    r.repetitions = 30;
+    r.rel_ci = 0.01;
+    db_->PutNetworkTime(r);
+  }
   // Closes the file (checkpointed) so a reader sees one self-contained file.
   const std::string& Close() {
     if (db_) {
@@ -120,6 +148,7 @@ class SyntheticDb {
   std::string path_;
   std::optional<db::Database> db_;
   int64_t target_ = 0;
+  int64_t network_sweep_ = 0;
   std::map<std::string, int64_t> units_;
 };
 

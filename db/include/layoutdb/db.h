@@ -130,6 +130,17 @@ struct VisitRow {
   std::string measured_at;     // filled in by PutVisit when empty
 };
 
+// Schema 8: one sub-graph of one model, in one state, timed inside the model's network (sweep --model
+// --cache network); see schema/008_network_times.sql.
+struct NetworkTimeRow {
+  int64_t id = 0, sweep_id = 0, unit_id = 0;
+  std::string model, nodes, layout, dtype;
+  double median_us = 0, p10_us = 0, p90_us = 0;
+  int64_t repetitions = 0;
+  double rel_ci = 0;
+  std::string measured_at;  // filled in by PutNetworkTime when empty
+};
+
 struct ValidationRow {
   int64_t id = 0, target_id = 0;
   std::string model, model_hash, plan, strategy;
@@ -219,6 +230,9 @@ class Database {
   std::vector<TransitionRow> Transitions(std::optional<int64_t> unit_id = std::nullopt);
   std::vector<TransferRow> Transfers();
   std::vector<ValidationRow> Validations();
+  // Schema 8: insert-or-replace on (unit, model, nodes, layout, dtype).
+  void PutNetworkTime(const NetworkTimeRow& r);
+  std::vector<NetworkTimeRow> NetworkTimes(std::optional<int64_t> unit_id = std::nullopt);
   void PutCalibration(const CalibrationRow& c);                              // schema 4
   std::vector<CalibrationRow> Calibrations(std::optional<int64_t> sweep_id = std::nullopt);
 
