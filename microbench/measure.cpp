@@ -287,4 +287,29 @@ Summary CombineVisits(const std::vector<Summary>& visits, double target_rel_ci) 
   return r;
 }
 
+db::Stats ToStats(const Summary& s, const std::string& timer, const std::string& cache_mode) {
+  db::Stats d;
+  d.median_us = s.median_us;
+  d.p10_us = s.p10_us;
+  d.p90_us = s.p90_us;
+  d.mean_us = s.mean_us;
+  d.stddev_us = s.stddev_us;
+  d.min_us = s.min_us;
+  d.repetitions = s.repetitions;
+  d.rel_ci = s.rel_ci;
+  d.stable = s.stable;
+  d.timer = timer;
+  d.cache_mode = cache_mode;
+  if (s.has_host) {
+    d.host_median_us = s.host_median_us;
+    d.host_p10_us = s.host_p10_us;
+    d.host_p90_us = s.host_p90_us;
+  } else if (timer == "host") {  // the figures are the host's already
+    d.host_median_us = s.median_us;
+    d.host_p10_us = s.p10_us;
+    d.host_p90_us = s.p90_us;
+  }
+  return d;
+}
+
 }  // namespace layoutdb::microbench

@@ -99,25 +99,6 @@ microbench::Summary CombineInstances(const std::vector<microbench::Summary>& xs,
   return c;
 }
 
-db::Stats ToStats(const microbench::Summary& s) {
-  db::Stats d;
-  d.median_us = s.median_us;
-  d.p10_us = s.p10_us;
-  d.p90_us = s.p90_us;
-  d.mean_us = s.mean_us;
-  d.stddev_us = s.stddev_us;
-  d.min_us = s.min_us;
-  d.repetitions = s.repetitions;
-  d.rel_ci = s.rel_ci;
-  d.stable = s.stable;
-  d.timer = "host";  // the runtime's steady clock around each sub-graph, waited for
-  d.host_median_us = s.median_us;
-  d.host_p10_us = s.p10_us;
-  d.host_p90_us = s.p90_us;
-  d.cache_mode = "network";
-  return d;
-}
-
 }  // namespace
 
 int RunNetworkSweep(const NetworkSweepOptions& o) {
@@ -133,13 +114,8 @@ int RunNetworkSweep(const NetworkSweepOptions& o) {
   if (plan_rt < 0) throw std::runtime_error(error);
   const std::vector<Tensor> inputs = MakeInputs(pool[plan_rt].InputSpecs(), {}, 1);
 
-  microbench::MeasureConfig cfg;
-  cfg.budget_s = o.budget_s;
-  cfg.min_reps = o.min_reps;
-  cfg.warmup = 2;
-  cfg.target_rel_ci = 0.01;
   microbench::PlacementGate gate(o.settle_s, microbench::PlacementGate::kApartFactor, SweepsPlacementNs(o.db));
-  cfg.gate = &gate;
+  const microbench::MeasureConfig cfg = PlanTimingConfig(o.budget_s, o.min_reps, &gate);
   const auto samples = TimeCandidates(view, pool, inputs, cfg, o.rounds, /*warm_run=*/true);
 
   // Per (key, unit, layout): every instance's combined figures.
@@ -227,7 +203,7 @@ int RunNetworkSweep(const NetworkSweepOptions& o) {
         const bool chosen = m.layout == "any" && m.chosen_layout == layout;
         if (!(same || chosen) || m.status != "ok" || m.is_reference || !m.stats) continue;
         if (same) changes.push_back({key, unit, layout, selector::ComparableUs(*m.stats), mid.median_us});
-        m.stats = ToStats(mid);
+        m.stats = microbench::ToStats(mid, "host", "network");  // the runtime's steady clock
         m.sweep_id = sweep_id;
         m.measured_at.clear();
         d.PutMeasurement(m);

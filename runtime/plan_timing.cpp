@@ -8,6 +8,7 @@
 
 #include "command_util.h"
 #include "layoutdb/db.h"
+#include "layoutdb/microbench/calibration.h"
 #include "layoutdb/microbench/unit.h"
 
 namespace layoutdb::runtime {
@@ -54,6 +55,16 @@ std::vector<microbench::Summary> TimeInRounds(const std::vector<std::function<do
   std::vector<microbench::Summary> out;
   for (const auto& p : per) out.push_back(microbench::CombineVisits(p, cfg.target_rel_ci));
   return out;
+}
+
+microbench::MeasureConfig PlanTimingConfig(double budget_s, int min_reps, microbench::PlacementGate* gate) {
+  microbench::MeasureConfig cfg;
+  cfg.budget_s = budget_s;
+  cfg.min_reps = min_reps;
+  cfg.warmup = 2;
+  cfg.target_rel_ci = 0.01;
+  cfg.gate = gate;
+  return cfg;
 }
 
 // The median over the planned target's sweeps (the most recently added, as the cost model plans for)

@@ -43,6 +43,11 @@ bool RoundsAgree(const std::vector<double>& medians, double rel);
 std::vector<microbench::Summary> TimeInRounds(const std::vector<std::function<double()>>& runners,
                                               const microbench::MeasureConfig& cfg, int rounds, int& round);
 
+// How validate and the network sweep time plans: `budget_s` for all the rounds of a phase, at least
+// `min_reps` runs each, 2 warm-ups, a 1% stability target; every timed pass asks `gate` (when given)
+// for the threads to be near each other, as the sweep's passes did (microbench::PlacementGate).
+microbench::MeasureConfig PlanTimingConfig(double budget_s, int min_reps, microbench::PlacementGate* gate);
+
 // The placement the file's sweeps of the planned target timed their passes at (see plan_timing.cpp);
 // nullopt when no sweep recorded one.
 std::optional<double> SweepsPlacementNs(const std::string& path);

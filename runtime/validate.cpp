@@ -188,15 +188,9 @@ int RunValidate(const ValidateCommandOptions& o) {
   const std::vector<Tensor> inputs =
       MakeInputs(runtimes[plan_st.runtime].InputSpecs(), o.input_data, 1);
 
-  microbench::MeasureConfig cfg;
-  cfg.budget_s = o.budget_s;
-  cfg.min_reps = o.min_reps;
-  cfg.warmup = 2;
-  cfg.target_rel_ci = 0.01;
-  // Every timed pass waits (within --settle-s in all) for the threads to be near each other, as the
-  // sweep's passes did (microbench::PlacementGate).
+  // Every timed pass waits (within --settle-s in all) for the threads to be near each other.
   microbench::PlacementGate gate(o.settle_s, microbench::PlacementGate::kApartFactor, SweepsPlacementNs(o.db));
-  cfg.gate = &gate;
+  const microbench::MeasureConfig cfg = PlanTimingConfig(o.budget_s, o.min_reps, &gate);
 
   // ---- 1. candidates ----
   // measured[s][k]: kernel time of sub-graph s in state k, as executed (the quietest round's median).

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "layoutdb/db.h"
+
 namespace layoutdb::microbench {
 
 class PlacementGate;  // calibration.h
@@ -74,6 +76,11 @@ std::optional<std::pair<size_t, size_t>> MedianCiRanks(size_t n, double confiden
 // statistics of MedianCiRanks; with fewer than 6 samples it has none: rel_ci is then the whole range
 // over the median and the summary is never stable.
 Summary Summarize(std::vector<double> samples_us, double target_rel_ci = 0.02);
+
+// A summary as the database stores it. `timer`: the clock of the summary's figures (host or event);
+// `cache_mode`: how the runs were prepared (hot, warm, cold; network: timed inside a model's network).
+// The host figures are the summary's own host ones, else (timer host) its figures.
+db::Stats ToStats(const Summary& s, const std::string& timer, const std::string& cache_mode);
 
 // The q-quantile (0..1) of samples, linear between order statistics: the rule Summarize's median,
 // p10 and p90 use (0 for no samples).
