@@ -94,7 +94,7 @@ microbench::Summary CombineInstances(const std::vector<microbench::Summary>& xs,
   c.median_us = sum / static_cast<double>(xs.size());
   c.mean_us = mean_sum / c.repetitions;
   c.stddev_us = std::sqrt(std::max(0.0, sq / c.repetitions - c.mean_us * c.mean_us));
-  c.rel_ci = std::max(c.rel_ci, 0.5 * (hi - lo) / c.median_us);
+  if (c.median_us > 0) c.rel_ci = std::max(c.rel_ci, 0.5 * (hi - lo) / c.median_us);
   c.stable = stable && c.rel_ci <= target_rel_ci;
   return c;
 }
@@ -202,7 +202,8 @@ int RunNetworkSweep(const NetworkSweepOptions& o) {
         const bool same = m.layout == layout;
         const bool chosen = m.layout == "any" && m.chosen_layout == layout;
         if (!(same || chosen) || m.status != "ok" || m.is_reference || !m.stats) continue;
-        if (same) changes.push_back({key, unit, layout, selector::ComparableUs(*m.stats), mid.median_us});
+        // Against what was timed alone (a row a network sweep wrote before holds no such figure).
+        if (same) changes.push_back({key, unit, layout, m.stats->cache_mode == "network" ? 0 : selector::ComparableUs(*m.stats), mid.median_us});
         m.stats = microbench::ToStats(mid, "host", "network");  // the runtime's steady clock
         m.sweep_id = sweep_id;
         m.measured_at.clear();
