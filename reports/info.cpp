@@ -202,6 +202,12 @@ nlohmann::json InfoJson(db::Database& db) {
   j["transitions"] = totals.transitions;
   j["transfers"] = totals.transfers;
   j["validations"] = totals.validations;
+  {  // schema 8: sub-graph states timed in their model's network, and how many models
+    const auto nt = db.NetworkTimes();
+    std::set<std::string> models;
+    for (const auto& r : nt) models.insert(r.model);
+    j["network_times"] = {{"states", nt.size()}, {"models", models.size()}};
+  }
   return j;
 }
 
@@ -346,6 +352,13 @@ std::string InfoText(db::Database& db) {
   line("");
   line(fmt::format("Transitions: {}   Transfers: {}   Problems: {}   Validations: {}",
                    totals.transitions, totals.transfers, totals.problems, totals.validations));
+  const auto nt = db.NetworkTimes();
+  if (!nt.empty()) {
+    std::set<std::string> models;
+    for (const auto& r : nt) models.insert(r.model);
+    line(fmt::format("Network times: {} sub-graph states of {} model{} (sweep --model --cache network)", nt.size(),
+                     models.size(), models.size() == 1 ? "" : "s"));
+  }
   return out;
 }
 

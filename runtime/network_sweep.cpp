@@ -116,6 +116,7 @@ int RunNetworkSweep(const NetworkSweepOptions& o) {
 
   microbench::PlacementGate gate(o.settle_s, microbench::PlacementGate::kApartFactor, SweepsPlacementNs(o.db));
   const microbench::MeasureConfig cfg = PlanTimingConfig(o.budget_s, o.min_reps, &gate);
+  const std::string started = db::NowUtc();
   const auto samples = TimeCandidates(view, pool, inputs, cfg, o.rounds, /*warm_run=*/true);
 
   // Per (key, unit, layout): every instance's combined figures.
@@ -146,7 +147,7 @@ int RunNetworkSweep(const NetworkSweepOptions& o) {
   sw.spec_hash = HashHex(sw.spec);
   sw.filters = nlohmann::json{{"units", o.units}}.dump();
   sw.tool_version = "layoutdb " LAYOUTDB_VERSION;
-  sw.started_at = db::NowUtc();
+  sw.started_at = started;  // when the timing began: the row is written once it is done
   sw.status = "running";
   sw.points_total = static_cast<int64_t>(by_row.size());
   sw.cache_mode = "network";

@@ -339,6 +339,10 @@ TEST_F(Commands, SweepModelInTheNetworkStoresItsTimesAndKeepsTheOnesAlone) {
         << s.dump();
   }
   EXPECT_GT(convs, 0) << plan.dump();
+  // `info` says what the file holds for the model.
+  const std::string states = RawScalar(h, "SELECT count(*) FROM network_times");
+  ASSERT_EQ(Shell(fmt::format("{} info --db {}", Bin(), db), &out), 0) << out;
+  EXPECT_NE(out.find(fmt::format("Network times: {} sub-graph states of 1 model", states)), std::string::npos) << out;
   sqlite3_close(h);
   // validate: the drift is read from its own candidates' in-network times.
   ASSERT_EQ(Shell(fmt::format("{} validate {} --db {} --budget-s 0.3 --min-reps 3 --no-store --json", Bin(),
