@@ -87,6 +87,17 @@ Stability CountStability(db::Database& db) {
   return s;
 }
 
+// Schema 8's network times: sub-graph states, and the models (file and input shapes) they belong to.
+struct NetworkTimesCount {
+  size_t states = 0, models = 0;
+};
+NetworkTimesCount CountNetworkTimes(db::Database& db) {
+  const auto rows = db.NetworkTimes();
+  std::set<std::string> models;
+  for (const auto& r : rows) models.insert(r.model);
+  return {rows.size(), models.size()};
+}
+
 // Per calibration kernel of a sweep: its median over the sweep and its range (max - min) over it.
 struct Drift {
   int64_t checks = 0;
@@ -202,12 +213,8 @@ nlohmann::json InfoJson(db::Database& db) {
   j["transitions"] = totals.transitions;
   j["transfers"] = totals.transfers;
   j["validations"] = totals.validations;
-  {  // schema 8: sub-graph states timed in their model's network, and how many models
-    const auto nt = db.NetworkTimes();
-    std::set<std::string> models;
-    for (const auto& r : nt) models.insert(r.model);
-    j["network_times"] = {{"states", nt.size()}, {"models", models.size()}};
-  }
+  const NetworkTimesCount nt = CountNetworkTimes(db);
+  j["network_times"] = {{"states", nt.states}, {"models", nt.models}};
   return j;
 }
 
@@ -352,13 +359,10 @@ std::string InfoText(db::Database& db) {
   line("");
   line(fmt::format("Transitions: {}   Transfers: {}   Problems: {}   Validations: {}",
                    totals.transitions, totals.transfers, totals.problems, totals.validations));
-  const auto nt = db.NetworkTimes();
-  if (!nt.empty()) {
-    std::set<std::string> models;
-    for (const auto& r : nt) models.insert(r.model);
-    line(fmt::format("Network times: {} sub-graph states of {} model{} (sweep --model --cache network)", nt.size(),
-                     models.size(), models.size() == 1 ? "" : "s"));
-  }
+  const NetworkTimesCount nt = CountNetworkTimes(db);
+  if (nt.states > 0)
+    line(fmt::format("Network times: {} sub-graph states of {} model{} (sweep --model --cache network)", nt.states,
+                     nt.models, nt.models == 1 ? "" : "s"));
   return out;
 }
 
