@@ -119,13 +119,16 @@ int RunNetworkSweep(const NetworkSweepOptions& o) {
   const std::string started = db::NowUtc();
   const auto samples = TimeCandidates(view, pool, inputs, cfg, o.rounds, /*warm_run=*/true);
 
-  // Per (key, unit, layout): every instance's combined figures.
+  // Each state's rounds combined once (nullopt: not timed); per (key, unit, layout) every instance's.
+  std::vector<std::vector<std::optional<microbench::Summary>>> combined(n_sg);
   std::map<std::tuple<std::string, std::string, std::string>, std::vector<microbench::Summary>> by_row;
   int unkeyed = 0;
   for (size_t s = 0; s < n_sg; ++s)
     for (size_t k = 0; k < pp.states[s].size(); ++k) {
-      const auto sm = samples[s][k].Combined(cfg.target_rel_ci);
-      if (!sm || sm->repetitions == 0) continue;
+      auto sm = samples[s][k].Combined(cfg.target_rel_ci);
+      if (sm && sm->repetitions == 0) sm.reset();
+      combined[s].push_back(sm);
+      if (!sm) continue;
       const std::string key = KernelKey(view, s, pp.states[s][k]);
       if (key.empty()) {
         ++unkeyed;
@@ -167,16 +170,15 @@ int RunNetworkSweep(const NetworkSweepOptions& o) {
   {
     db::Database::Transaction tx(d);
     // Every sub-graph's own time in every state, for this model (network_times).
-    const std::string model = selector::ModelInstance(o.model, view.graph);
     for (size_t s = 0; s < n_sg; ++s)
       for (size_t k = 0; k < pp.states[s].size(); ++k) {
-        const auto sm = samples[s][k].Combined(cfg.target_rel_ci);
+        const auto& sm = combined[s][k];
         const auto uid = unit_id.find(pp.states[s][k].unit);
-        if (!sm || sm->repetitions == 0 || uid == unit_id.end()) continue;
+        if (!sm || uid == unit_id.end()) continue;
         db::NetworkTimeRow r;
         r.sweep_id = sweep_id;
         r.unit_id = uid->second;
-        r.model = model;
+        r.model = view.model_instance;
         r.nodes = selector::NodeList(view.partition.subgraphs[s].nodes);
         r.layout = pp.states[s][k].label;
         r.dtype = view.selected.dtype;

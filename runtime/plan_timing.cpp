@@ -113,7 +113,7 @@ PlanView ViewPlan(const std::string& model, const std::string& db, const std::st
   selector::PlanOptions po;
   po.units = units.empty() ? selected.units : units;
   po.dtype = selected.dtype;
-  po.model_instance = selector::ModelInstance(model, g);
+  po.model_instance = selector::ModelInstance(selected.model_hash.empty() ? ModelHash(model) : selected.model_hash, g);
   selector::PlanProblem pp = selector::BuildPlanProblem(g, part, cost, po);
   const size_t n_sg = selected.subgraphs.size();
   if (pp.states.size() != n_sg)
@@ -124,7 +124,9 @@ PlanView ViewPlan(const std::string& model, const std::string& db, const std::st
     for (size_t k = 0; k < pp.states[s].size(); ++k)
       if (pp.states[s][k].unit == selected.subgraphs[s].unit && pp.states[s][k].label == selected.subgraphs[s].layout)
         selected_state[s] = static_cast<int>(k);
-  return PlanView{std::move(g), std::move(part), std::move(cost), std::move(pp), std::move(selected), std::move(selected_state)};
+  std::string instance = po.model_instance;
+  return PlanView{std::move(g),        std::move(part),           std::move(cost), std::move(pp),
+                  std::move(selected), std::move(selected_state), std::move(instance)};
 }
 
 Plan WithStates(const Plan& base, const selector::PlanProblem& pp, const std::vector<int>& state) {

@@ -60,6 +60,7 @@ struct PlanView {
   selector::PlanProblem problem;
   Plan selected;
   std::vector<int> selected_state;  // per sub-graph: index into problem.states (-1: not among them)
+  std::string model_instance;       // selector::ModelInstance of the model at these shapes
 };
 // `plan_path` empty: selected now from `db`. Throws when the plan's partition is not the selector's.
 PlanView ViewPlan(const std::string& model, const std::string& db, const std::string& plan_path,

@@ -151,10 +151,11 @@ Plan Selector::Select(const std::string& model_path, const SelectOptions& option
   selector::Partition part = options.partition_path.empty()
                                  ? selector::DefaultPartition(g)
                                  : selector::LoadPartition(g, options.partition_path);
+  const std::string hash = ModelHash(model_path);  // reads the whole file: once
   selector::PlanOptions po = ToPlanOptions(options, model_path, impl_->db_path);
-  po.model_instance = selector::ModelInstance(model_path, g);
+  po.model_instance = selector::ModelInstance(hash, g);
   Plan plan = selector::BuildPlan(g, part, impl_->cost, po);
-  plan.model_hash = ModelHash(model_path);
+  plan.model_hash = hash;
   return plan;
 }
 

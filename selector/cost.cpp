@@ -436,11 +436,13 @@ std::vector<std::string> CostModel::UnitLayouts(const std::string& unit) const {
   return u < 0 ? std::vector<std::string>{} : unit_layouts_[u];
 }
 
-std::optional<Estimate> CostModel::InNetwork(const std::string& model, const std::string& nodes,
+std::string NodeList(const std::vector<int>& nodes) { return fmt::format("{}", fmt::join(nodes, ",")); }
+
+std::optional<Estimate> CostModel::InNetwork(const std::string& model, const std::vector<int>& nodes,
                                              const std::string& unit, const std::string& layout,
                                              const std::string& dtype) const {
   if (model.empty() || network_.empty()) return std::nullopt;
-  auto it = network_.find(model + "|" + nodes + "|" + unit + "|" + layout + "|" + dtype);
+  auto it = network_.find(model + "|" + NodeList(nodes) + "|" + unit + "|" + layout + "|" + dtype);
   if (it == network_.end()) return std::nullopt;
   return it->second;
 }

@@ -173,10 +173,11 @@ class CostModel {
                                    const std::string& dtype, const std::string& post_op,
                                    double out_bytes) const;
 
-  // Sub-graph `nodes` (NodeList) of model `model` (ModelInstance) in state `layout` on the unit, as
+  // The sub-graph of nodes `nodes` of model `model` (ModelInstance) in state `layout` on the unit, as
   // timed inside that model's network (sweep --model --cache network; schema 8's network_times):
-  // exact, its spread the interval's half-width; nullopt when it was not timed so.
-  std::optional<Estimate> InNetwork(const std::string& model, const std::string& nodes, const std::string& unit,
+  // exact, its spread the interval's half-width; nullopt when it was not timed so (at once when the
+  // file holds no network time).
+  std::optional<Estimate> InNetwork(const std::string& model, const std::vector<int>& nodes, const std::string& unit,
                                     const std::string& layout, const std::string& dtype) const;
 
   // Roofline parameters, from the unit's measurements.
@@ -285,6 +286,9 @@ class CostModel {
   std::unordered_map<std::string, double> marginals_;  // unit|layout|dtype|post-op -> us per out byte
   std::unordered_map<std::string, Estimate> network_;  // model|nodes|unit|layout|dtype -> InNetwork
 };
+
+// A sub-graph's nodes as network_times.nodes spells them: `3,4,5`.
+std::string NodeList(const std::vector<int>& nodes);
 
 // The time the selector compares units by, from a measurement's statistics: what an application sees,
 // i.e. the host's steady clock from enqueue to finish (host_median_us; equal to the median on the cpu

@@ -267,14 +267,13 @@ struct Builder {
     }
     // Timed in this very model's network (sweep --model --cache network): that time, however its
     // parts were priced.
-    if (!opt.model_instance.empty())
-      if (auto e = cost.InNetwork(opt.model_instance, NodeList(sg.nodes), st->unit, st->label, opt.dtype)) {
-        st->us = e->us;
-        st->spread_us = e->spread_us;
-        st->unstable = e->unstable ? 1 : 0;
-        st->confidence = Confidence::kExact;
-        st->estimators = 1 << static_cast<int>(Estimator::kMeasured);
-      }
+    if (auto e = cost.InNetwork(opt.model_instance, sg.nodes, st->unit, st->label, opt.dtype)) {
+      st->us = e->us;
+      st->spread_us = e->spread_us;
+      st->unstable = e->unstable ? 1 : 0;
+      st->confidence = Confidence::kExact;
+      st->estimators = 1 << static_cast<int>(Estimator::kMeasured);
+    }
     return true;
   }
 
@@ -490,16 +489,14 @@ std::vector<int> AnyFollows(const Graph& g, const Partition& part) {
 }
 }  // namespace
 
-std::string ModelInstance(const std::string& model_path, const Graph& g) {
-  std::string id = ModelHash(model_path);
+std::string ModelInstance(const std::string& model_hash, const Graph& g) {
+  std::string id = model_hash;
   for (const auto& name : g.inputs) {
     auto it = g.tensors.find(name);
     id += fmt::format(" {}:{}", name, it == g.tensors.end() ? "" : fmt::format("{}", fmt::join(it->second.shape, ",")));
   }
   return id;
 }
-
-std::string NodeList(const std::vector<int>& nodes) { return fmt::format("{}", fmt::join(nodes, ",")); }
 
 PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostModel& cost,
                              const PlanOptions& options) {

@@ -22,10 +22,9 @@ struct PlanOptions {
 };
 
 // What identifies a model's own network times (db::NetworkTimeRow::model): the file's content hash
-// (ModelHash) and the graph's input shapes, `16fde8363a846d7c input:1,3,224,224`.
-std::string ModelInstance(const std::string& model_path, const Graph& g);
-// A sub-graph's nodes as network_times.nodes spells them: `3,4,5`.
-std::string NodeList(const std::vector<int>& nodes);
+// (`model_hash`, ModelHash of the file: Plan::model_hash) and the graph's input shapes,
+// `16fde8363a846d7c input:1,3,224,224`.
+std::string ModelInstance(const std::string& model_hash, const Graph& g);
 
 // One (unit, input layout, output layout) a sub-graph may run in. The anchor reads `in` and writes
 // `out` (they differ for a mixed candidate such as nchw>nChw16c); nodes before the anchor run in

@@ -628,7 +628,7 @@ TEST(Plan, AStateTimedInTheModelsOwnNetworkIsPricedFromThatTime) {
     return t.Write(dir.File(name));
   };
   const std::string a = write("a.onnx", 0.1f), b = write("b.onnx", 0.2f);
-  const std::string instance = ModelInstance(a, ImportOnnx(a, {}));
+  const std::string instance = ModelInstance(ModelHash(a), ImportOnnx(a, {}));
   EXPECT_EQ(instance, ModelHash(a) + " x:1,3,28,28");
   SyntheticDb db(dir.File("t.db"));
   FillCpu(db, Times{});
