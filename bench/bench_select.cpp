@@ -2,7 +2,8 @@
 // shape inference, partition, solve), the solve alone, one cost lookup; and, printed before the timings,
 // the interpolation's leave-one-out accuracy per op family.
 //
-//   bench/bench_select [--db FILE] [--model FILE.onnx] [--input NAME:1,128,768]... [benchmark flags]
+//   bench/bench_select [--db FILE] [--model FILE.onnx] [--input NAME:1,128,768]...
+//                      [--heldout-csv FILE] [benchmark flags]
 //
 // The database: --db, else $LAYOUTDB_DB, else ./layout.db, else a synthetic one written to a
 // temporary directory (then the accuracy figures only check the interpolation against its own rule).
@@ -15,10 +16,12 @@
 #include <chrono>
 #include <limits>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -33,7 +36,7 @@ using namespace layoutdb;
 
 namespace {
 
-std::string g_db, g_model;
+std::string g_db, g_model, g_heldout_csv;
 std::map<std::string, std::vector<int64_t>> g_inputs;
 std::optional<selector::testing::TempDir> g_tmp;
 
@@ -223,6 +226,22 @@ std::string StableCopy(const std::string& src) {
   return path;
 }
 
+// Every held-out point and each estimator's prediction of it, for analysis outside (one row per
+// point: the measured time and kNN's, the local fit's and the learned model's estimate; empty where
+// an estimator has none).
+void WriteHeldOut(const selector::CostModel& cost, const std::string& file) {
+  std::FILE* f = std::fopen(file.c_str(), "w");
+  if (!f) throw std::runtime_error(fmt::format("cannot write {}", file));
+  auto cell = [](const std::optional<double>& v) { return v ? fmt::format("{:.4g}", *v) : std::string(); };
+  fmt::print(f, "key,unit,layout,dtype,op,chosen,us,knn,local,learned\n");
+  for (const auto& h : cost.HeldOutPredictions())
+    fmt::print(f, "{},{},{},{},{},{},{:.4g},{},{},{}\n", h.key, h.unit, h.layout, h.dtype, h.op,
+               selector::EstimatorName(cost.ChosenEstimator(h.unit, h.op)), h.us, cell(h.knn),
+               cell(h.local), cell(h.learned));
+  std::fclose(f);
+  fmt::print("held-out predictions written to {}\n", file);
+}
+
 // Held-out accuracy per op family: kNN's and the local linear fit's leave-one-out, the learned
 // model's out-of-fold predictions (one model per unit and op with layout and dtype as features, and
 // one per layout and dtype), and the estimator the cost model chose per unit and op at load time.
@@ -242,6 +261,7 @@ void PrintAccuracy(const std::string& path) {
   const selector::CostModel base = timed(knn_only, &ms_knn);
   const selector::CostModel cost = timed({}, &ms_pooled);
   const selector::CostModel per_layout = timed(split, &ms_split);
+  if (!g_heldout_csv.empty() && path == g_db) WriteHeldOut(cost, g_heldout_csv);
   std::map<std::string, double> split_pred;
   for (const auto& h : per_layout.HeldOutPredictions())
     if (h.learned) split_pred[h.key + "|" + h.unit + "|" + h.layout + "|" + h.dtype] = *h.learned;
@@ -308,6 +328,7 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--db" && i + 1 < argc) g_db = argv[++i];
     else if (a == "--model" && i + 1 < argc) g_model = argv[++i];
+    else if (a == "--heldout-csv" && i + 1 < argc) g_heldout_csv = argv[++i];
     else if (a == "--input" && i + 1 < argc) g_inputs.insert(layoutdb::ParseInputShape(argv[++i]));
     else rest.push_back(argv[i]);
   }
