@@ -107,6 +107,13 @@ int DtypeSize(std::string_view dtype) {
   throw std::invalid_argument(fmt::format("unknown dtype '{}' (known: f32, bf16, f16, int8)", dtype));
 }
 
+int LayoutChannelBlock(std::string_view layout) {
+  if (layout == "nChw8c") return 8;
+  if (layout == "nChw16c") return 16;
+  if (layout == "nc4hw4") return 4;
+  return 1;
+}
+
 const std::vector<std::string>& KnownOps() {
   static const std::vector<std::string> kOps = [] {
     std::vector<std::string> v;

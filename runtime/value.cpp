@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "backend.h"
+#include "layoutdb/problem.h"
 
 namespace layoutdb::runtime {
 
@@ -12,12 +13,6 @@ int64_t Value::Elems() const {
 }
 
 namespace {
-int64_t BlockOf(const std::string& layout) {
-  if (layout == "nChw8c") return 8;
-  if (layout == "nChw16c") return 16;
-  if (layout == "nc4hw4") return 4;
-  return 1;
-}
 size_t ElemSize(const std::string& dtype) { return dtype == "f32" || dtype.empty() ? 4 : 8; }
 }  // namespace
 
@@ -28,7 +23,7 @@ bool LayoutApplies(const std::string& layout, size_t rank) {
 }
 
 size_t PhysicalBytes(const Value& v) {
-  const int64_t block = v.shape.size() == 4 ? BlockOf(v.layout) : 1;
+  const int64_t block = v.shape.size() == 4 ? LayoutChannelBlock(v.layout) : 1;
   int64_t n = 1;
   for (size_t k = 0; k < v.shape.size(); ++k) {
     int64_t d = v.shape[k];

@@ -223,6 +223,7 @@ class CostModel {
     double flops = 0, bytes = 0, us = 0;
     double rel_ci = 0;
     std::string impl;  // the implementation oneDNN (or the OpenCL kernel) chose
+    double work = 0;   // what kNN scales by (ScaledWork): FLOPs, padded for convolutions, or bytes
   };
   struct Curve {  // (bytes, us) sorted by bytes
     std::vector<std::pair<double, double>> points;

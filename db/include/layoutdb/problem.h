@@ -50,6 +50,10 @@ namespace layoutdb {
 // Element size in bytes of a dtype name (`f32`, `bf16`, `f16`, `int8`); throws on an unknown name.
 int DtypeSize(std::string_view dtype);
 
+// Channels per block of a blocked activation layout (nChw8c 8, nChw16c 16, nc4hw4 4: the channel
+// dimension padded to a multiple of it); 1 for a plain one (nchw, nhwc, plain) and any other name.
+int LayoutChannelBlock(std::string_view layout);
+
 class Problem {
  public:
   Problem() = default;
