@@ -233,11 +233,11 @@ void WriteHeldOut(const selector::CostModel& cost, const std::string& file) {
   std::FILE* f = std::fopen(file.c_str(), "w");
   if (!f) throw std::runtime_error(fmt::format("cannot write {}", file));
   auto cell = [](const std::optional<double>& v) { return v ? fmt::format("{:.4g}", *v) : std::string(); };
-  fmt::print(f, "key,unit,layout,dtype,op,chosen,us,knn,local,learned\n");
+  fmt::print(f, "key,unit,layout,dtype,op,chosen,us,knn,local,learned,anchored\n");
   for (const auto& h : cost.HeldOutPredictions())
-    fmt::print(f, "{},{},{},{},{},{},{:.4g},{},{},{}\n", h.key, h.unit, h.layout, h.dtype, h.op,
+    fmt::print(f, "{},{},{},{},{},{},{:.4g},{},{},{},{}\n", h.key, h.unit, h.layout, h.dtype, h.op,
                selector::EstimatorName(cost.ChosenEstimator(h.unit, h.op)), h.us, cell(h.knn),
-               cell(h.local), cell(h.learned));
+               cell(h.local), cell(h.learned), cell(h.anchored));
   std::fclose(f);
   fmt::print("held-out predictions written to {}\n", file);
 }
@@ -287,6 +287,8 @@ void PrintAccuracy(const std::string& path) {
     std::optional<double> chosen_h = h.knn;
     if (chosen == selector::Estimator::kLearned && h.learned) chosen_h = h.learned;
     if (chosen == selector::Estimator::kLocal) chosen_h = h.local;
+    // A fused chain whose anchor is measured: the plan prices it by the anchor and the marginals.
+    if (h.anchored) chosen_h = h.anchored;
     const std::optional<double> pred[kColumns] = {h.knn, h.local, h.learned, split_h, chosen_h};
     for (Acc* x : {&by_op[h.op], &by_op["(all)"]}) {
       ++x->n;
@@ -314,6 +316,19 @@ void PrintAccuracy(const std::string& path) {
     }
     fmt::print("  {}\n", chosen_by_op[op]);
   }
+  // Fused points with their anchor measured in the same state: the chain's other shapes (kNN)
+  // against the anchor plus the post-ops' marginal costs.
+  int fused = 0, knn_within = 0, anchored_within = 0;
+  for (const auto& h : cost.HeldOutPredictions()) {
+    if (!h.anchored) continue;
+    ++fused;
+    knn_within += h.knn && std::abs(*h.knn / h.us - 1) <= 0.10;
+    anchored_within += std::abs(*h.anchored / h.us - 1) <= 0.10;
+  }
+  if (fused > 0)
+    fmt::print("fused points with their anchor measured: {}; within 10% by the chain's other shapes (knn) "
+               "{:.1f}%, by the anchor plus marginal costs {:.1f}% (chosen)\n",
+               fused, 100.0 * knn_within / fused, 100.0 * anchored_within / fused);
   fmt::print("cost model load time: kNN and the local fit {:.1f} ms, with learned models (per unit and "
              "op) {:.1f} ms, (per layout and dtype) {:.1f} ms\n\n",
              ms_knn, ms_pooled, ms_split);

@@ -385,13 +385,7 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
 // others' (median) rates taken off. The rate of a post-op is the median of its samples, per (unit,
 // layout, dtype), and pooled over the unit's layouts for a layout that has none.
 void CostModel::FitMarginals() {
-  struct Pair {
-    std::vector<std::string> chain;
-    int unit;
-    std::string layout, dtype;
-    double diff_per_byte;
-  };
-  std::vector<Pair> pairs;
+  std::vector<MarginalPair> pairs;
   for (const auto& [key, rows] : rows_) {
     if (key.find('+') == std::string::npos) continue;
     Problem p;
@@ -407,11 +401,39 @@ void CostModel::FitMarginals() {
       const Row* a = FindRow(anchor, r.unit, r.layout, r.dtype);
       if (!a || !a->usable) continue;
       const double out_bytes = static_cast<double>(p.DstElems()) * DtypeSize(r.dtype);
-      pairs.push_back({p.post_ops(), r.unit, r.layout, r.dtype, (r.us - a->us) / out_bytes});
+      pairs.push_back({key, p.post_ops(), r.unit, r.layout, r.dtype, (r.us - a->us) / out_bytes});
     }
   }
+  marginals_ = FitMarginalRates(pairs, "");
+  // Each pair's fused point predicted from its measured anchor and the rates fitted without it.
+  std::unordered_map<std::string, size_t> heldout_at;
+  for (size_t i = 0; i < heldout_.size(); ++i) {
+    const HeldOut& h = heldout_[i];
+    if (h.key.find('+') != std::string::npos) heldout_at[Join({h.key, h.unit, h.layout, h.dtype})] = i;
+  }
+  for (const MarginalPair& pr : pairs) {
+    auto at = heldout_at.find(Join({pr.key, units_[pr.unit], pr.layout, pr.dtype}));
+    if (at == heldout_at.end()) continue;
+    const Problem p = Problem::Parse(pr.key);
+    const Row* a = FindRow(p.WithPostOps({}).Key(), pr.unit, pr.layout, pr.dtype);
+    const auto rates = FitMarginalRates(pairs, pr.key);
+    const double out_bytes = static_cast<double>(p.DstElems()) * DtypeSize(pr.dtype);
+    double us = a->us;
+    bool all = true;
+    for (const std::string& po : pr.chain) {
+      const auto m = MarginalFrom(rates, units_[pr.unit], pr.layout, pr.dtype, po, out_bytes);
+      all = all && m;
+      if (m) us += *m;
+    }
+    if (all) heldout_[at->second].anchored = us;
+  }
+}
+
+std::unordered_map<std::string, double> CostModel::FitMarginalRates(const std::vector<MarginalPair>& pairs,
+                                                                    const std::string& exclude_key) const {
+  std::unordered_map<std::string, double> rates;
   std::unordered_map<std::string, std::vector<double>> samples;
-  auto add = [&](const Pair& pr, const std::string& po, double rate) {
+  auto add = [&](const MarginalPair& pr, const std::string& po, double rate) {
     samples[Join({units_[pr.unit], pr.layout, pr.dtype, po})].push_back(rate);
     samples[Join({units_[pr.unit], "*", pr.dtype, po})].push_back(rate);
   };
@@ -420,18 +442,18 @@ void CostModel::FitMarginals() {
     const size_t m = v.size() / 2;
     return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
   };
-  for (const Pair& pr : pairs)
-    if (pr.chain.size() == 1) add(pr, pr.chain[0], pr.diff_per_byte);
-  for (const auto& [k, v] : samples) marginals_[k] = median(v);
+  for (const MarginalPair& pr : pairs)
+    if (pr.chain.size() == 1 && pr.key != exclude_key) add(pr, pr.chain[0], pr.diff_per_byte);
+  for (const auto& [k, v] : samples) rates[k] = median(v);
   // Longer chains: one unknown post-op at a time, the others' rates known.
   std::unordered_map<std::string, std::vector<double>> more;
-  for (const Pair& pr : pairs) {
-    if (pr.chain.size() < 2) continue;
+  for (const MarginalPair& pr : pairs) {
+    if (pr.chain.size() < 2 || pr.key == exclude_key) continue;
     double known = 0;
     int unknown = -1, unknowns = 0;
     for (size_t i = 0; i < pr.chain.size(); ++i) {
-      auto it = marginals_.find(Join({units_[pr.unit], pr.layout, pr.dtype, pr.chain[i]}));
-      if (it != marginals_.end()) known += it->second;
+      auto it = rates.find(Join({units_[pr.unit], pr.layout, pr.dtype, pr.chain[i]}));
+      if (it != rates.end()) known += it->second;
       else unknown = static_cast<int>(i), ++unknowns;
     }
     if (unknowns != 1) continue;
@@ -440,18 +462,26 @@ void CostModel::FitMarginals() {
     more[Join({units_[pr.unit], "*", pr.dtype, pr.chain[unknown]})].push_back(rate);
   }
   for (const auto& [k, v] : more)
-    if (!marginals_.count(k)) marginals_[k] = median(v);
+    if (!rates.count(k)) rates[k] = median(v);
+  return rates;
+}
+
+std::optional<double> CostModel::MarginalFrom(const std::unordered_map<std::string, double>& rates,
+                                              const std::string& unit, const std::string& layout,
+                                              const std::string& dtype, const std::string& post_op,
+                                              double out_bytes) const {
+  auto it = rates.find(Join({unit, layout, dtype, post_op}));
+  if (it == rates.end()) it = rates.find(Join({unit, "*", dtype, post_op}));
+  if (it == rates.end()) return std::nullopt;
+  // A post-op costs something: a negative fitted rate (noise on a post-op cheaper than the spread of
+  // the anchor's time) counts as free.
+  return std::max(0.0, it->second) * out_bytes;
 }
 
 std::optional<double> CostModel::MarginalUs(const std::string& unit, const std::string& layout,
                                             const std::string& dtype, const std::string& post_op,
                                             double out_bytes) const {
-  auto it = marginals_.find(Join({unit, layout, dtype, post_op}));
-  if (it == marginals_.end()) it = marginals_.find(Join({unit, "*", dtype, post_op}));
-  if (it == marginals_.end()) return std::nullopt;
-  // A post-op costs something: a negative fitted rate (noise on a post-op cheaper than the spread of
-  // the anchor's time) counts as free.
-  return std::max(0.0, it->second) * out_bytes;
+  return MarginalFrom(marginals_, unit, layout, dtype, post_op, out_bytes);
 }
 
 int CostModel::UnitIndex(const std::string& unit) const {
@@ -1029,7 +1059,7 @@ void CostModel::ChooseEstimators() {
   for (const auto& [fkey, fam] : families_) {
     for (const Neighbour& n : fam.members) {
       const Problem p = Problem::Parse(n.key);
-      HeldOut h{n.key, fam.unit, fam.layout, fam.dtype, fam.op, n.us, std::nullopt, std::nullopt, std::nullopt};
+      HeldOut h{n.key, fam.unit, fam.layout, fam.dtype, fam.op, n.us, std::nullopt, std::nullopt, std::nullopt, std::nullopt};
       if (auto e = Interpolate(p, fam.unit, fam.layout, fam.dtype, n.key)) h.knn = e->us;
       // The local fit as Op serves it: kNN where the family is too small for it, nothing (a
       // roofline) where it refuses to extrapolate.

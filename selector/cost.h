@@ -142,10 +142,13 @@ class CostModel {
   // leave-one-out (Interpolate and Local with the key excluded) and the learned model's out-of-fold
   // prediction (the member trained without the key's fold). The choice per (unit, op) is made on
   // these at load time.
+  // A fused point whose anchor is measured in the same state also has `anchored`: the anchor's
+  // measured time plus the post-ops' marginal costs fitted without the point (what the plan prices
+  // an unmeasured chain by when its anchor is measured).
   struct HeldOut {
     std::string key, unit, layout, dtype, op;
     double us = 0;
-    std::optional<double> knn, learned, local;
+    std::optional<double> knn, learned, local, anchored;
   };
   const std::vector<HeldOut>& HeldOutPredictions() const { return heldout_; }
 
@@ -235,6 +238,24 @@ class CostModel {
 
   int UnitIndex(const std::string& unit) const;
   void FitMarginals();
+  // One measured (fused, anchor) pair: the fused key, its chain, where, and (fused - anchor) per
+  // output byte.
+  struct MarginalPair {
+    std::string key;
+    std::vector<std::string> chain;
+    int unit;
+    std::string layout, dtype;
+    double diff_per_byte;
+  };
+  // Post-op rates (unit|layout|dtype|post-op and unit|*|dtype|post-op -> us per output byte) fitted
+  // from `pairs`, without those of `exclude_key`.
+  std::unordered_map<std::string, double> FitMarginalRates(const std::vector<MarginalPair>& pairs,
+                                                           const std::string& exclude_key) const;
+  // A post-op's cost at `out_bytes` from `rates`; nullopt when it has no rate on the unit.
+  std::optional<double> MarginalFrom(const std::unordered_map<std::string, double>& rates,
+                                     const std::string& unit, const std::string& layout,
+                                     const std::string& dtype, const std::string& post_op,
+                                     double out_bytes) const;
   std::optional<double> ReorderMeasured(int unit, const std::string& src, const std::string& dst,
                                         const std::string& dtype, int64_t bytes) const;
 

@@ -250,6 +250,37 @@ TEST(FusedCost, AnchorPlusMeasuredMarginalPostOpCosts) {
   EXPECT_NEAR(sg.predicted_us, 100 + (0.001 + 0.004 + 0.001) * my_bytes, 1e-6);
 }
 
+// Not measured fused, the same chain measured at other shapes, the anchor measured here: the
+// anchor's own time plus the marginals, not the chain's other shapes scaled (held-out fused points of
+// two default sweeps: 64% and 61% within 10% so, 39% and 38% from the other shapes).
+TEST(FusedCost, AMeasuredAnchorPlusMarginalsBeatsTheChainsOtherShapes) {
+  // Two other shapes whose anchor runs at a different rate than ours: scaled by FLOPs from them the
+  // chain would cost 2 x 100 here; their (fused - anchor) pairs give the chain's marginal rates.
+  TempDir dir;
+  double rate = 0;  // us per output byte of the whole chain
+  {
+    SyntheticDb db(dir.File("a.db"));
+    FillSeparate(db);
+    for (int c : {16, 32}) {
+      const std::string other = fmt::format("conv2d:mb1ic8ih8iw8oc{}kh3kw3sh1sw1ph1pw1g1", c);
+      const double out_bytes = c * 8.0 * 8 * 4;
+      const double anchor_us = 2 * 100.0 * c / 8;  // twice our time per FLOP
+      db.Op(other, "cpu", "nchw", anchor_us);
+      db.Op(other + "+relu+sum+relu", "cpu", "nchw", anchor_us + 0.006 * out_bytes);
+      db.Op(other + "+relu", "cpu", "nchw", anchor_us + 0.001 * out_bytes);
+      db.Op(other + "+sum", "cpu", "nchw", anchor_us + 0.004 * out_bytes);
+      rate = 0.006;
+    }
+    db.Close();
+  }
+  const Plan p = SelectResidual(dir.File("a.db"));
+  const PlanSubgraph& sg = p.subgraphs[0];
+  EXPECT_EQ(sg.fused_key, kFusedKey);
+  EXPECT_EQ(sg.fused_cost, "anchor+marginal");
+  EXPECT_EQ(sg.confidence, "interpolated");
+  EXPECT_NEAR(sg.predicted_us, 100 + rate * 8 * 8 * 8 * 4, 1e-6);
+}
+
 // A post-op never measured fused anywhere: no rate to add, so the sub-graph is costed pass by pass,
 // and the plan says so for that sub-graph.
 TEST(FusedCost, APostOpWithoutAMarginalFallsBackToSeparatePassesWithANote) {
