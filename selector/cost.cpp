@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <set>
@@ -54,18 +55,20 @@ std::string FamilyKey(const std::string& unit, const std::string& layout, const 
   return Join({unit, layout, dtype, p.op(), p.alg() + form, Chain(p)});
 }
 
-// A convolution's kernels compute in blocks of channels: the layout's block (nChw8c 8, nChw16c 16,
-// nc4hw4 4) and in a plain layout (nchw, nhwc, oneDNN's `any`) the 16 floats of an AVX-512 vector,
-// by which oneDNN's brgemm and jit kernels block channels internally. A 1x1 convolution with 40
-// output channels does the work of 48 in nhwc (on this Xeon 6.6 ns per kFLOP against 5.0 for 32
-// channels, the same input). kNN scales a convolution's neighbour by FLOPs with the channels rounded
-// up to the block (per group; a depthwise convolution's groups are its channels). Leave-one-out on
+// A convolution's kernels compute in blocks of channels. In a blocked layout (nChw8c, nChw16c,
+// nc4hw4) the tensors themselves are padded to the block, input and output channels alike; in a plain
+// one (nchw, nhwc, oneDNN's `any`) oneDNN's brgemm and jit kernels hold 16 output channels in an
+// AVX-512 vector of floats and loop over input channels one by one. A 1x1 convolution with 40 output
+// channels does the work of 48 in nhwc (on this Xeon 6.6 ns per kFLOP against 5.0 for 32 channels,
+// the same input). kNN scales a convolution's neighbour by FLOPs with the channels so rounded up (per
+// group; a depthwise convolution's groups are its channels and its vector lanes). Leave-one-out on
 // four files of this machine (a default sweep twice, two files of model problems; bench_select):
-// conv2d within 10% +2.3, +1.7, +2.8, +2.8 points (all ops +1.3, +1.0, +2.2, +2.2); 16 channels
-// in every layout gave +1.8, +1.1, +1.1, +2.1. A block chosen per family or per (unit, op) by
-// leave-one-out (1 to 64, with and without a fitted law of FLOPs and bytes) fitted the families'
-// noise: +6.5 points when the points judged had helped choose, -1.2 to +1.8 when each half of the
-// points was judged by the other half's choice. Memory-bound ops and matmul keep their sizes
+// conv2d within 10% +2.6, +2.5, +4.8, +4.0 points by kNN. Padding input channels in plain layouts too
+// made a 3-channel first convolution 5x its time (paddle_cnn: 36 us predicted, 7.5 run) and did worse
+// on all four files; 16 channels in every layout worse again. A block chosen per family or per (unit,
+// op) by leave-one-out (1 to 64, with and without a fitted law of FLOPs and bytes) fitted the
+// families' noise: +6.5 points when the points judged had helped choose, -1.2 to +1.8 when each half
+// of the points was judged by the other half's choice. Memory-bound ops and matmul keep their sizes
 // (padding gained them nothing).
 constexpr int64_t kPlainChannelBlock = 16;
 
@@ -83,8 +86,8 @@ double ScaledWork(const Problem& p, const std::string& dtype, const std::string&
   double scale = 1;
   if (g > 1 && g == ic)
     scale = static_cast<double>(RoundUp(g, block)) / static_cast<double>(g);
-  else if (g >= 1)
-    scale = static_cast<double>(RoundUp(ic / g, block) * RoundUp(oc / g, block)) /
+  else if (g >= 1)  // a plain layout's input channels are a loop, not vector lanes: not padded
+    scale = static_cast<double>(RoundUp(ic / g, blocked) * RoundUp(oc / g, block)) /
             static_cast<double>((ic / g) * (oc / g));
   return p.Flops() * scale;
 }
@@ -405,6 +408,7 @@ void CostModel::FitMarginals() {
     }
   }
   marginals_ = FitMarginalRates(pairs, "");
+  if (!options_.anchored_held_out) return;
   // Each pair's fused point predicted from its measured anchor and the rates fitted without it.
   std::unordered_map<std::string, size_t> heldout_at;
   for (size_t i = 0; i < heldout_.size(); ++i) {

@@ -37,6 +37,10 @@ struct CostModelOptions {
   // (false), or one per (unit, layout, dtype, op, alg) like kNN's families (true).
   bool learned_per_layout = false;
   bool learned = true;  // false: no learned models (kNN and the local fit)
+  // Also predict every held-out fused point from its measured anchor and marginals fitted without
+  // it (HeldOut::anchored; bench_select): a refit per point, about 30 ms on a default sweep, that no
+  // plan needs.
+  bool anchored_held_out = false;
   // Asked (once per state) before an unmeasured state is estimated; a reason refuses it (see
   // RefuseCheck). Empty: nothing is asked.
   RefuseCheck refuse;

@@ -27,14 +27,14 @@ std::string Conv(int c, int hw) {
 }
 std::string Relu(int c, int hw) { return fmt::format("eltwise:relu:mb1c{}h{}w{}", c, hw, hw); }
 
-// Convolutions follow kNN's own rule exactly (a fixed part plus a part linear in FLOPs, the channels
-// computed in blocks of 16 as oneDNN's kernels do in nchw): kNN predicts them perfectly. Eltwise ops spill out of the cache: their time grows with the square of the bytes
+// Convolutions follow kNN's own rule exactly (a fixed part plus a part linear in FLOPs, the output
+// channels computed in blocks of 16 as oneDNN's kernels do in nchw): kNN predicts them perfectly. Eltwise ops spill out of the cache: their time grows with the square of the bytes
 // beyond a size, which linear scaling from a neighbour of another size gets wrong and a model of the
 // time per byte as a function of the bytes does not.
 double ConvUs(const std::string& key) {
   const Problem p = Problem::Parse(key);
-  const double padded = (p.Get("ic") + 15) / 16 * 16;  // ic == oc
-  return 2.0 + p.Flops() * (padded * padded) / (p.Get("ic") * p.Get("oc")) / 50e3;
+  const double padded = static_cast<double>((p.Get("oc") + 15) / 16 * 16);
+  return 2.0 + p.Flops() * padded / static_cast<double>(p.Get("oc")) / 50e3;
 }
 double ReluUs(const std::string& key) {
   const double b = Problem::Parse(key).Bytes(4);
