@@ -228,6 +228,18 @@ TEST(FusedCost, AnExactFusedRowIsTheSubgraphsCostNotTheSumOfItsPasses) {
   EXPECT_TRUE(ValidateJson(schema, j).empty());
 }
 
+// The residual sub-graph planned on `db` is costed as its anchor plus the post-ops' marginal costs,
+// `us` in all.
+void ExpectAnchorPlusMarginals(const std::string& db, double us) {
+  const Plan p = SelectResidual(db);
+  ASSERT_EQ(p.subgraphs.size(), 1u);
+  const PlanSubgraph& sg = p.subgraphs[0];
+  EXPECT_EQ(sg.fused_key, kFusedKey);
+  EXPECT_EQ(sg.fused_cost, "anchor+marginal");
+  EXPECT_EQ(sg.confidence, "interpolated");
+  EXPECT_NEAR(sg.predicted_us, us, 1e-6);
+}
+
 // Not measured fused, and no fused problem of the same chain: the anchor's own time plus, per post-op,
 // the marginal cost fitted from another shape's (fused - anchor) pairs, scaled by output bytes.
 TEST(FusedCost, AnchorPlusMeasuredMarginalPostOpCosts) {
@@ -242,12 +254,7 @@ TEST(FusedCost, AnchorPlusMeasuredMarginalPostOpCosts) {
     db.Op(other + "+sum", "cpu", "nchw", 300 + 0.004 * other_bytes);   // sum: 4 ns per output byte
     db.Close();
   }
-  const Plan p = SelectResidual(dir.File("m.db"));
-  const PlanSubgraph& sg = p.subgraphs[0];
-  EXPECT_EQ(sg.fused_key, kFusedKey);
-  EXPECT_EQ(sg.fused_cost, "anchor+marginal");
-  EXPECT_EQ(sg.confidence, "interpolated");
-  EXPECT_NEAR(sg.predicted_us, 100 + (0.001 + 0.004 + 0.001) * my_bytes, 1e-6);
+  ExpectAnchorPlusMarginals(dir.File("m.db"), 100 + (0.001 + 0.004 + 0.001) * my_bytes);
 }
 
 // Not measured fused, the same chain measured at other shapes, the anchor measured here: the
@@ -257,7 +264,7 @@ TEST(FusedCost, AMeasuredAnchorPlusMarginalsBeatsTheChainsOtherShapes) {
   // Two other shapes whose anchor runs at a different rate than ours: scaled by FLOPs from them the
   // chain would cost 2 x 100 here; their (fused - anchor) pairs give the chain's marginal rates.
   TempDir dir;
-  double rate = 0;  // us per output byte of the whole chain
+  const double rate = 0.001 + 0.004 + 0.001;  // relu, sum, relu: us per output byte
   {
     SyntheticDb db(dir.File("a.db"));
     FillSeparate(db);
@@ -266,19 +273,13 @@ TEST(FusedCost, AMeasuredAnchorPlusMarginalsBeatsTheChainsOtherShapes) {
       const double out_bytes = c * 8.0 * 8 * 4;
       const double anchor_us = 2 * 100.0 * c / 8;  // twice our time per FLOP
       db.Op(other, "cpu", "nchw", anchor_us);
-      db.Op(other + "+relu+sum+relu", "cpu", "nchw", anchor_us + 0.006 * out_bytes);
+      db.Op(other + "+relu+sum+relu", "cpu", "nchw", anchor_us + rate * out_bytes);
       db.Op(other + "+relu", "cpu", "nchw", anchor_us + 0.001 * out_bytes);
       db.Op(other + "+sum", "cpu", "nchw", anchor_us + 0.004 * out_bytes);
-      rate = 0.006;
     }
     db.Close();
   }
-  const Plan p = SelectResidual(dir.File("a.db"));
-  const PlanSubgraph& sg = p.subgraphs[0];
-  EXPECT_EQ(sg.fused_key, kFusedKey);
-  EXPECT_EQ(sg.fused_cost, "anchor+marginal");
-  EXPECT_EQ(sg.confidence, "interpolated");
-  EXPECT_NEAR(sg.predicted_us, 100 + rate * 8 * 8 * 8 * 4, 1e-6);
+  ExpectAnchorPlusMarginals(dir.File("a.db"), 100 + rate * 8 * 8 * 8 * 4);
 }
 
 // A post-op never measured fused anywhere: no rate to add, so the sub-graph is costed pass by pass,
