@@ -489,6 +489,11 @@ int64_t Database::UpsertUnit(const UnitRow& u) {
   return ReturnedId(*q, impl_->path, fmt::format("storing unit {} of target {}", u.name, u.target_id));
 }
 
+int64_t Database::PlannedTargetId() {
+  Stmt q(impl_->db, impl_->path, "SELECT COALESCE(MAX(target_id), 0) FROM units");
+  return q.Step() ? q.Int(0) : 0;
+}
+
 std::vector<UnitRow> Database::Units(std::optional<int64_t> target_id) {
   Stmt q(impl_->db, impl_->path,
          "SELECT id, target_id, name, kind, vendor, device_name, driver, compute_units, clock_mhz, "

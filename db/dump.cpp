@@ -10,9 +10,9 @@
 namespace layoutdb::db {
 
 const std::vector<std::string>& Database::TableNames() {
-  static const std::vector<std::string> kTables = {"targets",      "units",       "sweeps",
-                                                   "problems",     "measurements", "transitions",
-                                                   "transfers",    "validations"};
+  static const std::vector<std::string> kTables = {
+      "targets",   "units",       "sweeps",       "problems", "measurements", "transitions",
+      "transfers", "validations", "calibrations", "visits",   "network_times"};
   return kTables;
 }
 

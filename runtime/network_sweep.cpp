@@ -138,8 +138,7 @@ int RunNetworkSweep(const NetworkSweepOptions& o) {
     }
 
   db::Database d = db::Database::Open(o.db, db::Mode::kReadWrite);
-  int64_t target = 0;
-  for (const auto& u : d.Units()) target = std::max(target, u.target_id);
+  const int64_t target = d.PlannedTargetId();
   std::map<std::string, int64_t> unit_id;
   for (const auto& u : d.Units(target)) unit_id[u.name] = u.id;
   db::SweepRow sw;

@@ -74,8 +74,7 @@ std::optional<double> SweepsPlacementNs(const std::string& path) {
   std::vector<double> medians;
   try {
     db::Database d = db::Database::Open(path, db::Mode::kReadOnly);
-    int64_t target = 0;
-    for (const auto& u : d.Units()) target = std::max(target, u.target_id);
+    const int64_t target = d.PlannedTargetId();
     for (const auto& s : d.Sweeps()) {
       if (s.target_id != target) continue;
       const auto e = nlohmann::json::parse(s.execution.empty() ? "{}" : s.execution, nullptr, false);

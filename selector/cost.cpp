@@ -178,8 +178,7 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
   // Units of one target: a merged file may hold several machines; the selector plans for the most
   // recently added one.
   auto unit_rows = db.Units();
-  int64_t target = 0;
-  for (const auto& u : unit_rows) target = std::max(target, u.target_id);
+  const int64_t target = db.PlannedTargetId();
   std::map<int64_t, int> unit_index;  // db id -> index into units_
   std::vector<db::UnitRow> mine;
   for (const auto& u : unit_rows)

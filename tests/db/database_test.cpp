@@ -312,6 +312,22 @@ TEST_F(Rows, TargetAndUnitRoundTripAndUpsert) {
   EXPECT_TRUE(db_->Units(target_ + 1).empty());
 }
 
+// A file holding two machines is planned for the one added last; a target without units yet (a
+// sweep that stopped before listing its devices) does not count, and a file without units has none.
+TEST(PlannedTarget, TheMostRecentlyAddedTargetWithUnits) {
+  TempDir dir;
+  Database d = Database::Open(dir.File("two.db"), Mode::kReadWrite);
+  EXPECT_EQ(d.PlannedTargetId(), 0);
+  const int64_t a = d.UpsertTarget(testing::SampleTarget("fp-a"));
+  EXPECT_EQ(d.PlannedTargetId(), 0);
+  d.UpsertUnit(testing::SampleUnit(a, "cpu"));
+  EXPECT_EQ(d.PlannedTargetId(), a);
+  const int64_t b = d.UpsertTarget(testing::SampleTarget("fp-b"));
+  EXPECT_EQ(d.PlannedTargetId(), a);
+  d.UpsertUnit(testing::SampleUnit(b, "cpu"));
+  EXPECT_EQ(d.PlannedTargetId(), b);
+}
+
 TEST_F(Rows, SweepLifecycle) {
   SweepRow s;
   s.target_id = target_;

@@ -182,8 +182,9 @@ TEST_F(Commands, ValidateMeasuresPlanOracleAndBaselinesAndStoresThem) {
   EXPECT_GT(pl["checks"].get<int>(), 0) << pl.dump();
   EXPECT_LE(pl["apart_passes"].get<int>(), pl["checks"].get<int>());
   EXPECT_LE(pl["waits"].get<int>(), pl["checks"].get<int>());
-  if (!pl["lowest_ns"].is_null() && !pl["median_ns"].is_null())
+  if (!pl["lowest_ns"].is_null() && !pl["median_ns"].is_null()) {
     EXPECT_GE(pl["median_ns"].get<double>(), pl["lowest_ns"].get<double>());
+  }
   // Stored: one row per strategy, the plan's with its per sub-graph figures.
   db::Database d = db::Database::Open(db_, db::Mode::kReadOnly);
   const auto rows = d.Validations();

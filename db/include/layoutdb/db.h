@@ -190,6 +190,9 @@ class Database {
   std::optional<TargetRow> TargetByFingerprint(const std::string& fingerprint);
   int64_t UpsertUnit(const UnitRow& u);
   std::vector<UnitRow> Units(std::optional<int64_t> target_id = std::nullopt);
+  // The target the selector plans for: of a file holding several machines, the most recently added
+  // one with units; 0 when the file has no unit.
+  int64_t PlannedTargetId();
 
   int64_t InsertSweep(const SweepRow& s);
   // `execution`, when not empty, replaces the row's execution JSON (what the sweep learned of the
@@ -260,7 +263,8 @@ class Database {
     std::vector<std::vector<std::optional<std::string>>> rows;
   };
   TableDump DumpTable(const std::string& table);
-  // targets, units, sweeps, problems, measurements, transitions, transfers, validations.
+  // targets, units, sweeps, problems, measurements, transitions, transfers, validations,
+  // calibrations, visits, network_times.
   static const std::vector<std::string>& TableNames();
 
   // Folds the WAL back into the main file and switches to a rollback journal, so the file stands alone.
