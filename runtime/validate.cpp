@@ -97,6 +97,7 @@ double Median(const std::vector<double>& v) { return Percentile(v, 0.5); }
 struct DriftItem {
   std::string key, layout;
   double stored_us = 0, now_us = 0;
+  int subgraph = -1;  // network mode: the sub-graph timed (a kernel several sub-graphs run is one each)
 };
 constexpr size_t kDriftKernels = 8;
 
@@ -155,7 +156,7 @@ std::vector<DriftItem> NetworkDrift(const Plan& plan, const selector::PlanProble
     if (state[s] < 0 || ps.unit != "cpu" || ps.fused_key.empty() || ps.confidence != "exact" ||
         !std::isfinite(measured[s][state[s]]))
       continue;
-    items.push_back({ps.fused_key, ps.layout, pp.states[s][state[s]].us, measured[s][state[s]]});
+    items.push_back({ps.fused_key, ps.layout, pp.states[s][state[s]].us, measured[s][state[s]], static_cast<int>(s)});
   }
   std::sort(items.begin(), items.end(), [](const DriftItem& a, const DriftItem& b) { return a.stored_us > b.stored_us; });
   if (items.size() > kDriftKernels) items.resize(kDriftKernels);
@@ -370,8 +371,10 @@ int RunValidate(const ValidateCommandOptions& o) {
       std::isfinite(oracle_measured) ? nlohmann::json(measured_total / oracle_measured) : nullptr;
   {
     nlohmann::json d{{"kernels", nlohmann::json::array()}};
-    for (const auto& k : drift)
+    for (const auto& k : drift) {
       d["kernels"].push_back({{"key", k.key}, {"layout", k.layout}, {"stored_us", k.stored_us}, {"now_us", k.now_us}});
+      if (k.subgraph >= 0) d["kernels"].back()["subgraph"] = k.subgraph;
+    }
     d["factor"] = drift_factor > 0 ? nlohmann::json(drift_factor) : nullptr;
     d["cache_mode"] = cost.CacheMode();
     // The prediction as the machine runs now: every figure scaled by the drift factor.

@@ -358,14 +358,20 @@ TEST_F(Commands, SweepModelInTheNetworkStoresItsTimesAndKeepsTheOnesAlone) {
   const auto& d = j["machine_drift"];
   EXPECT_EQ(d["cache_mode"], "network") << d.dump();
   ASSERT_FALSE(d["kernels"].empty()) << d.dump();
+  // Each entry is one sub-graph's: its key, layout, prediction and candidate time, named by index.
+  std::set<int> named;
   for (const auto& k : d["kernels"]) {
-    bool found = false;
-    for (const auto& s : j["subgraphs"])
-      if (s.value("fused_key", "") == k["key"] && s["layout"] == k["layout"] && !s["candidate_us"].is_null() &&
-          s["candidate_us"].get<double>() == k["now_us"].get<double>() &&
-          s["predicted_us"].get<double>() == k["stored_us"].get<double>())
-        found = true;
-    EXPECT_TRUE(found) << k.dump();
+    ASSERT_TRUE(k.contains("subgraph")) << k.dump();
+    const int i = k["subgraph"].get<int>();
+    EXPECT_TRUE(named.insert(i).second) << "sub-graph " << i << " twice: " << d.dump();
+    ASSERT_LT(i, static_cast<int>(j["subgraphs"].size()));
+    const auto& s = j["subgraphs"][i];
+    EXPECT_EQ(s["index"].get<int>(), i);
+    EXPECT_EQ(s.value("fused_key", ""), k["key"]) << k.dump();
+    EXPECT_EQ(s["layout"], k["layout"]) << k.dump();
+    ASSERT_FALSE(s["candidate_us"].is_null()) << s.dump();
+    EXPECT_EQ(s["candidate_us"].get<double>(), k["now_us"].get<double>()) << k.dump();
+    EXPECT_EQ(s["predicted_us"].get<double>(), k["stored_us"].get<double>()) << k.dump();
   }
   // Without a model there is no network to time in: one line, a non-zero exit.
   EXPECT_EQ(Shell(fmt::format("{} sweep --spec quick --cache network --db {}", Bin(), db), &out), 1) << out;
