@@ -1,5 +1,5 @@
-// Schema 4's rows (calibrations), schema 8's (network_times) and the checkpoint that tolerates readers: what keeps measurements
-// honest over time, beside the typed rows of database.cpp.
+// Schema 4's rows (calibrations), schema 8's (network_times) and the checkpoint that tolerates
+// readers: what keeps measurements honest over time, beside the typed rows of database.cpp.
 #include <fmt/format.h>
 
 #include <cctype>

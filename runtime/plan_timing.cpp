@@ -123,9 +123,9 @@ PlanView ViewPlan(const std::string& model, const std::string& db, const std::st
     for (size_t k = 0; k < pp.states[s].size(); ++k)
       if (pp.states[s][k].unit == selected.subgraphs[s].unit && pp.states[s][k].label == selected.subgraphs[s].layout)
         selected_state[s] = static_cast<int>(k);
-  std::string instance = po.model_instance;
-  return PlanView{std::move(g),        std::move(part),           std::move(cost), std::move(pp),
-                  std::move(selected), std::move(selected_state), std::move(instance)};
+  return PlanView{std::move(g),        std::move(part),           std::move(cost),
+                  std::move(pp),       std::move(selected),       std::move(selected_state),
+                  std::move(po.model_instance)};
 }
 
 Plan WithStates(const Plan& base, const selector::PlanProblem& pp, const std::vector<int>& state) {

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 #include <map>
 #include <set>
@@ -92,9 +91,7 @@ double ScaledWork(const Problem& p, const std::string& dtype, const std::string&
   return p.Flops() * scale;
 }
 
-bool IsBlocked(const std::string& layout) {
-  return layout == "nChw8c" || layout == "nChw16c" || layout == "nc4hw4";
-}
+bool IsBlocked(const std::string& layout) { return LayoutChannelBlock(layout) > 1; }
 
 bool IsStructural(const std::string& name) {
   return name == "kh" || name == "kw" || name == "sh" || name == "sw" || name == "dh" ||
