@@ -124,9 +124,9 @@ void AddProfilerCommands(CLI::App& app) {
                     "the weights flushed to memory and the inputs written back, as a network leaves a kernel; "
                     "cold: every cache evicted before each (benchdnn's --cold-cache); network (with --model): "
                     "measured warm, then every state of every sub-graph timed inside the model's network, as "
-                    "validate times its candidates, and written over the row of the kernel it runs as")
-      ->check(CLI::IsMember({"hot", "warm", "cold", "network"}))
-      ->capture_default_str();
+                    "validate times its candidates, and written over the row of the kernel it runs as. Default: the "
+                    "mode this machine's target in the file was swept in (a resumed sweep keeps it), warm for a new one")
+      ->check(CLI::IsMember({"hot", "warm", "cold", "network"}));
   // --model: the model's own problems (the selector lists them), measured with the default spec's
   // settings; resumable like any sweep (done points are skipped by key). With --refine N: the
   // candidates of refinement come from this model's plan instead.

@@ -361,6 +361,18 @@ db::TargetRow MakeTarget(const std::vector<std::unique_ptr<Unit>>& units, const 
   return t;
 }
 
+std::string CacheModeFor(db::Database& database, const std::vector<std::unique_ptr<Unit>>& units) {
+  std::map<std::string, std::string> mode_of;  // fingerprint -> mode
+  for (const char* mode : {"hot", "warm", "cold"}) mode_of[MakeTarget(units, mode).fingerprint] = mode;
+  std::string mode = "warm";
+  int64_t newest = -1;
+  for (const auto& t : database.Targets()) {
+    auto it = mode_of.find(t.fingerprint);
+    if (it != mode_of.end() && t.id > newest) newest = t.id, mode = it->second;
+  }
+  return mode;
+}
+
 namespace {
 
 // The status, reason and statistics every kind of row shares.
@@ -600,14 +612,17 @@ SweepSpec SpecOfKeys(const SweepSpec& spec, const std::vector<std::string>& keys
   return out;
 }
 
-int RunSweep(const SweepOptions& o) {
-  if (o.cache != "hot" && o.cache != "warm" && o.cache != "cold")
-    throw std::invalid_argument(fmt::format("bad --cache '{}': expected hot, warm or cold", o.cache));
-  const SweepSpec spec = o.keys.empty() ? LoadSpec(o.spec)
-                                        : SpecOfKeys(LoadSpec(o.spec), o.keys, o.transition_shapes, o.transfer_bytes);
+int RunSweep(const SweepOptions& options) {
+  if (!options.cache.empty() && options.cache != "hot" && options.cache != "warm" && options.cache != "cold")
+    throw std::invalid_argument(fmt::format("bad --cache '{}': expected hot, warm or cold", options.cache));
+  const SweepSpec spec = options.keys.empty()
+                             ? LoadSpec(options.spec)
+                             : SpecOfKeys(LoadSpec(options.spec), options.keys, options.transition_shapes,
+                                          options.transfer_bytes);
   std::vector<std::string> warnings;
   auto units = microbench::DiscoverUnits(&warnings);
   for (const auto& w : warnings) fmt::print(stderr, "layoutdb: warning: {}\n", w);
+  SweepOptions o = options;
   const auto work = PlanWork(spec, units, o);
   if (o.dry_run) return DryRun(spec, units, work, o);
 
@@ -615,6 +630,7 @@ int RunSweep(const SweepOptions& o) {
   // released after it (see lock.cpp).
   const WriterLock lock(o.db_path);
   auto database = db::Database::Open(o.db_path, db::Mode::kReadWrite);
+  if (o.cache.empty()) o.cache = CacheModeFor(database, units);
   int64_t target_id = 0;
   const std::vector<int64_t> unit_ids = RegisterTargetAndUnits(database, units, o, &target_id);
   const int64_t cpu_unit_id = unit_ids.front();

@@ -1,4 +1,5 @@
-// A quick cpu f32 sweep of this machine (the README's `--spec quick --units cpu --dtypes f32`), made once
+// A quick cpu f32 sweep of this machine (the README's `--spec quick --units cpu --dtypes f32`, hot: the
+// tests that read it do not depend on the cache mode, and the warm default costs a flush per run), made once
 // per build of the program and shared by every test and suite that reads one (a lock keeps parallel
 // test processes from making it twice: ctest runs each test in its own process). A test that writes to
 // its database copies it first. The sweep takes about 30 s (over a minute under the sanitizers), so
@@ -37,7 +38,7 @@ inline std::string SharedQuickDb(std::string* error) {
     for (const char* s : {"", "-wal", "-shm"}) fs::remove(tmp + s);
     std::string out;
     const int rc =
-        Shell(fmt::format("'{}' sweep --db '{}' --spec quick --units cpu --dtypes f32 --quiet", bin, tmp), &out);
+        Shell(fmt::format("'{}' sweep --db '{}' --spec quick --units cpu --dtypes f32 --cache hot --quiet", bin, tmp), &out);
     if (rc == 0) {
       fs::rename(tmp, db);
     } else {

@@ -58,7 +58,7 @@ class CorruptFiles : public ::testing::Test {
             {"merge", "--out", dir_.File("merged.db"), db}};
   }
   std::vector<std::string> Sweep(const std::string& db) const {
-    return {"sweep", "--db", db, "--spec", "quick", "--units", "cpu", "--dtypes", "f32", "--quiet"};
+    return {"sweep", "--db", db, "--spec", "quick", "--units", "cpu", "--dtypes", "f32", "--quiet", "--cache", "hot"};
   }
 
   // Runs each command on `db` and expects the one line "layoutdb: error: <db>: <what>", the file
@@ -271,7 +271,7 @@ TEST_F(FullDisk, FillingUpMidSweepKeepsEveryCommittedPointAndResumes) {
   const std::string points = "SELECT problem_id, unit_id, layout, dtype, sweep_id, median_us FROM measurements";
   const auto before = Query(f, points + " ORDER BY 1, 2, 3, 4");
   Fill(120);
-  const std::vector<std::string> more = {"sweep", "--db", f, "--spec", spec, "--units", "cpu", "--quiet"};
+  const std::vector<std::string> more = {"sweep", "--db", f, "--spec", spec, "--units", "cpu", "--quiet", "--cache", "hot"};
   const Result r = Layoutdb(more);
   EXPECT_TRUE(OneErrorLine(r));
   const std::string e = ErrorText(r);

@@ -93,7 +93,8 @@ class Kills : public ::testing::Test {
   }
 
   std::vector<std::string> SweepArgs(const std::string& db) const {
-    return {"sweep", "--db", db, "--spec", spec_, "--units", "cpu", "--quiet"};
+    // Hot: the kills do not depend on the cache mode, and the warm default flushes before every run.
+    return {"sweep", "--db", db, "--spec", spec_, "--units", "cpu", "--quiet", "--cache", "hot"};
   }
 
   // Runs the program with the kill shim preloaded: SIGKILL just before the `at`-th write, sync or

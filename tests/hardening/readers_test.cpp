@@ -47,7 +47,7 @@ TEST(Readers, NeverFailOrSeeHalfPointsWhileASweepWrites) {
   const std::string out = dir.File("sweep.out"), err = dir.File("sweep.err");
   const int out_fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   const int err_fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  const pid_t sweep = Spawn({"sweep", "--db", db, "--spec", spec, "--units", "cpu", "--quiet"}, {}, out_fd, err_fd);
+  const pid_t sweep = Spawn({"sweep", "--db", db, "--spec", spec, "--units", "cpu", "--quiet", "--cache", "hot"}, {}, out_fd, err_fd);
   close(out_fd);
   close(err_fd);
 
@@ -108,7 +108,7 @@ TEST(Readers, NeverFailOrSeeHalfPointsWhileASweepWrites) {
   EXPECT_EQ(Scalar(db, "SELECT status FROM sweeps ORDER BY id DESC LIMIT 1"), "completed");
   EXPECT_EQ(IntegrityCheck(db), "ok");
   // Once the readers are gone, a run of the same command resumes nothing and leaves one file.
-  const Result again = Layoutdb({"sweep", "--db", db, "--spec", spec, "--units", "cpu", "--quiet"});
+  const Result again = Layoutdb({"sweep", "--db", db, "--spec", spec, "--units", "cpu", "--quiet", "--cache", "hot"});
   EXPECT_EQ(again.code, 0) << again.err;
   EXPECT_FALSE(fs::exists(db + "-wal") && fs::file_size(db + "-wal") > 0);
 }

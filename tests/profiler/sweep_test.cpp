@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -100,6 +101,15 @@ class SweepTest : public ::testing::Test {
   std::vector<std::string> SweepArgs(const std::string& db, std::vector<std::string> extra = {},
                                      bool slow = false) {
     std::vector<std::string> a = {"sweep", "--db", db, "--spec", slow ? slow_spec_ : spec_, "--units", "cpu"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    // Hot unless the test says otherwise: what these tests check does not depend on the cache mode,
+    // and the default, warm, flushes caches before every run (several times the test's time).
+    if (std::find(extra.begin(), extra.end(), "--cache") == extra.end()) a.insert(a.end(), {"--cache", "hot"});
+    return a;
+  }
+  // The same without a cache mode: the default's.
+  std::vector<std::string> DefaultModeSweepArgs(const std::string& db, std::vector<std::string> extra = {}) {
+    std::vector<std::string> a = {"sweep", "--db", db, "--spec", spec_, "--units", "cpu"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -397,15 +407,15 @@ TEST_F(SweepTest, FinishesWhileAReaderHasTheFileOpenAndSaysItStaysInWal) {
 
 TEST_F(SweepTest, StoresHowEachPointWasMeasured) {
   const std::string db = (dir_ / "m.db").string();
-  const ProcessResult r = Exec(SweepArgs(db));
+  const ProcessResult r = Exec(DefaultModeSweepArgs(db));
   ASSERT_EQ(r.code, 0) << r.out;
   // Every ok point says whether it reached its target, on which clock, with the host's time beside it
-  // (the CPU's figure is the host's), and in which cache mode.
+  // (the CPU's figure is the host's), and in which cache mode (a new file's default: warm).
   EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements WHERE status = 'ok' AND (stable IS NULL OR "
-                      "timer <> 'host' OR host_median_us <> median_us OR cache_mode <> 'hot')")[0],
+                      "timer <> 'host' OR host_median_us <> median_us OR cache_mode <> 'warm')")[0],
             "0");
   EXPECT_EQ(Query(db, "SELECT count(*) FROM transitions WHERE status = 'ok' AND (stable IS NULL OR "
-                      "host_median_us IS NULL OR cache_mode <> 'hot')")[0],
+                      "host_median_us IS NULL OR cache_mode <> 'warm')")[0],
             "0");
   // A point is stable exactly when its interval reached the spec's target (2%).
   EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements WHERE status = 'ok' AND is_reference = 0 AND "
@@ -413,7 +423,7 @@ TEST_F(SweepTest, StoresHowEachPointWasMeasured) {
             "0");
   // The view shows them.
   EXPECT_EQ(Query(db, "SELECT count(*) FROM measurement_view WHERE status = 'ok' AND stable IS NOT NULL AND "
-                      "timer = 'host' AND cache_mode = 'hot'")[0],
+                      "timer = 'host' AND cache_mode = 'warm'")[0],
             Query(db, "SELECT count(*) FROM measurements WHERE status = 'ok'")[0]);
   // The summary line counts them (operators and reorders alike).
   const std::string stable = Query(db, "SELECT (SELECT count(*) FROM measurements WHERE status = 'ok' AND stable = 1) "
@@ -425,7 +435,7 @@ TEST_F(SweepTest, StoresHowEachPointWasMeasured) {
             std::string::npos)
       << r.out;
   // The sweep records its cache mode and the CPUs it could use; calibrations at its start and end.
-  EXPECT_EQ(Query(db, "SELECT cache_mode FROM sweeps")[0], "hot");
+  EXPECT_EQ(Query(db, "SELECT cache_mode FROM sweeps")[0], "warm");
   EXPECT_GE(std::stoi(Query(db, "SELECT json_extract(execution, '$.threads') FROM sweeps")[0]), 1);
   EXPECT_EQ(Query(db, "SELECT group_concat(DISTINCT kernel) FROM (SELECT kernel FROM calibrations ORDER BY kernel)")[0],
             "compute,memory");
@@ -466,17 +476,25 @@ TEST_F(SweepTest, ColdCacheSweepIsAnotherTargetAndSaysSo) {
   EXPECT_NE(r.out.find("--cache"), std::string::npos) << r.out;
 }
 
-// The warm mode (each thread's private caches evicted, the kernel's inputs read back) is a third target
-// of its own, stored as such, and its kernels still pass their checks.
-TEST_F(SweepTest, WarmCacheSweepIsAThirdTarget) {
+// The warm mode (each thread's private caches evicted, the weights flushed, the kernel's inputs read
+// back) is a target of its own beside hot, stored as such, and its kernels still pass their checks. A
+// sweep given no mode takes the mode of this machine's newest target in the file, so that a file swept
+// hot resumes hot (before warm became the default, every file was), and warm after a warm target.
+TEST_F(SweepTest, WarmCacheSweepIsAnotherTargetAndASweepWithoutAModeKeepsTheFiles) {
   const std::string db = (dir_ / "w.db").string();
-  ASSERT_EQ(Exec(SweepArgs(db, {"--ops", "softmax"})).code, 0);
-  ProcessResult r = Exec(SweepArgs(db, {"--ops", "softmax,conv2d", "--cache", "warm", "--add-target"}));
+  ASSERT_EQ(Exec(SweepArgs(db, {"--ops", "softmax", "--cache", "hot"})).code, 0);
+  ProcessResult r = Exec(DefaultModeSweepArgs(db, {"--ops", "softmax"}));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("warm cache"), std::string::npos) << r.out;
+  r = Exec(SweepArgs(db, {"--ops", "softmax,conv2d", "--cache", "warm", "--add-target"}));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("; warm cache -> "), std::string::npos) << r.out;
   EXPECT_EQ(Query(db, "SELECT count(DISTINCT fingerprint) FROM targets")[0], "2");
+  r = Exec(DefaultModeSweepArgs(db, {"--ops", "softmax,conv2d"}));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM targets")[0], "2");
   EXPECT_EQ(Query(db, "SELECT group_concat(cache_mode) FROM (SELECT cache_mode FROM sweeps ORDER BY id)")[0],
-            "hot,warm");
+            "hot,hot,warm,warm");
   EXPECT_NE(Query(db, "SELECT count(*) FROM measurements m JOIN sweeps s ON s.id = m.sweep_id "
                       "WHERE s.cache_mode = 'warm' AND m.cache_mode = 'warm' AND m.status = 'ok' AND m.median_us > 0")[0],
             "0");

@@ -203,11 +203,11 @@ TEST_F(Commands, ValidateMeasuresPlanOracleAndBaselinesAndStoresThem) {
 // with the browser tests beside it, and a sanitized build stored 8 ms for a kernel it re-timed at
 // 65 us minutes later. The file's sweep is then marked warm: the kernels are re-timed in that mode (the
 // sweep's flush before every run), and the JSON says so. (A warm sweep of the model itself took 124 s
-// under the sanitizers against 36 s hot; the warm sweep is SweepTest.WarmCacheSweepIsAThirdTarget's.)
+// under the sanitizers against 36 s hot; the warm sweep is SweepTest.WarmCacheSweepIsAnotherTargetAndASweepWithoutAModeKeepsTheFiles's.)
 TEST_F(Commands, ValidateRetimesThePlansExactKernelsToShowTheMachinesDrift) {
   const std::string db = (dir_->path() / "model.db").string();
   std::string out;
-  ASSERT_EQ(Shell(fmt::format("{} sweep --model {} --units cpu --visits 1 --db {} --quiet", Bin(), model_, db), &out),
+  ASSERT_EQ(Shell(fmt::format("{} sweep --model {} --units cpu --visits 1 --cache hot --db {} --quiet", Bin(), model_, db), &out),
             0)
       << out;
   db::testing::RawExec(db, "UPDATE sweeps SET cache_mode = 'warm'");

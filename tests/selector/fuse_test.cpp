@@ -472,7 +472,7 @@ TEST(SweepModel, MeasuresTheModelsOwnProblemsThenSelectFindsEveryComputeSubgraph
   const std::string db = dir.File("model.db");
   std::string out;
   const std::string sweep = fmt::format("'{}' sweep --model '{}' --input image:1,3,64,64 --db '{}' --units cpu "
-                                        "--dtypes f32 --quiet",
+                                        "--dtypes f32 --cache hot --quiet",
                                         bin, model.string(), db);
   ASSERT_EQ(layoutdb::testing::Shell(sweep, &out), 0) << out;
   // The keys it measured are the model's own.

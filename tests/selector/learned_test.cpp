@@ -250,7 +250,7 @@ TEST(RefineSweep, MeasuresTheTopCandidatesAndStoresThem) {
   const std::string db = dir.File("refine.db");
   std::string out;
   const std::string bin = testing::LayoutdbBin();
-  ASSERT_EQ(layoutdb::testing::Shell(fmt::format("{} sweep --spec quick --ops eltwise --units cpu --dtypes f32 --quiet --db {}",
+  ASSERT_EQ(layoutdb::testing::Shell(fmt::format("{} sweep --spec quick --ops eltwise --units cpu --dtypes f32 --cache hot --quiet --db {}",
                                        bin, db), &out), 0) << out;
   std::vector<RefineCandidate> expected;
   {

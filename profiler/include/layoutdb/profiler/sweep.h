@@ -22,8 +22,10 @@ struct SweepOptions {
   bool dry_run = false;
   bool quiet = false;
   bool add_target = false;          // allow a database that holds other machines' targets
-  std::string cache = "hot";        // hot: repetitions back to back; warm: each thread's private caches
-                                    // evicted before each; cold: every cache evicted before each
+  std::string cache;                // hot: repetitions back to back; warm: each thread's private caches
+                                    // evicted and the weights flushed before each; cold: every cache
+                                    // evicted before each; empty: the mode this machine's target in the
+                                    // file was swept in (resuming it), warm for a new one (CacheModeFor)
   // Measure exactly these problem keys (canonical), with the spec's timing and dtypes, instead of the
   // spec's problems, reorders and transfers (`sweep --refine`: the selector picks them). Stored like
   // any sweep (spec name `<spec>+keys`); a key already measured is skipped, as on a resume.
@@ -83,6 +85,13 @@ std::vector<WorkItem> PlanWork(const SweepSpec& spec,
 // run on, when fewer than the machine's; the cache mode, when not hot).
 db::TargetRow MakeTarget(const std::vector<std::unique_ptr<microbench::Unit>>& units,
                          const std::string& cache_mode = "hot");
+
+// The cache mode a sweep into `database` takes when none is given: the mode of this machine's target
+// there (the newest, where the file holds it in several modes), so that a sweep resumes as it began;
+// `warm` for a file that holds no target of this machine. Warm is the default
+// because it is the state a network leaves a kernel in (README, "Measuring"): plans priced from warm
+// sweeps came closer to their runs than hot ones for five of six example models.
+std::string CacheModeFor(db::Database& database, const std::vector<std::unique_ptr<microbench::Unit>>& units);
 
 // What a point needs after a visit (or when a resumed sweep finds it with its visits open).
 enum class VisitNext {
