@@ -100,16 +100,16 @@ class SweepTest : public ::testing::Test {
   }
   std::vector<std::string> SweepArgs(const std::string& db, std::vector<std::string> extra = {},
                                      bool slow = false) {
-    std::vector<std::string> a = {"sweep", "--db", db, "--spec", slow ? slow_spec_ : spec_, "--units", "cpu"};
-    a.insert(a.end(), extra.begin(), extra.end());
+    std::vector<std::string> a = DefaultModeSweepArgs(db, extra, slow);
     // Hot unless the test says otherwise: what these tests check does not depend on the cache mode,
     // and the default, warm, flushes caches before every run (several times the test's time).
     if (std::find(extra.begin(), extra.end(), "--cache") == extra.end()) a.insert(a.end(), {"--cache", "hot"});
     return a;
   }
-  // The same without a cache mode: the default's.
-  std::vector<std::string> DefaultModeSweepArgs(const std::string& db, std::vector<std::string> extra = {}) {
-    std::vector<std::string> a = {"sweep", "--db", db, "--spec", spec_, "--units", "cpu"};
+  // The same without a cache mode unless `extra` gives one: the default's.
+  std::vector<std::string> DefaultModeSweepArgs(const std::string& db, const std::vector<std::string>& extra = {},
+                                                bool slow = false) {
+    std::vector<std::string> a = {"sweep", "--db", db, "--spec", slow ? slow_spec_ : spec_, "--units", "cpu"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }

@@ -203,7 +203,8 @@ TEST_F(Commands, ValidateMeasuresPlanOracleAndBaselinesAndStoresThem) {
 // with the browser tests beside it, and a sanitized build stored 8 ms for a kernel it re-timed at
 // 65 us minutes later. The file's sweep is then marked warm: the kernels are re-timed in that mode (the
 // sweep's flush before every run), and the JSON says so. (A warm sweep of the model itself took 124 s
-// under the sanitizers against 36 s hot; the warm sweep is SweepTest.WarmCacheSweepIsAnotherTargetAndASweepWithoutAModeKeepsTheFiles's.)
+// under the sanitizers against 36 s hot; the warm sweeps are SweepTest's, among them
+// WarmCacheSweepIsAnotherTargetAndASweepWithoutAModeKeepsTheFiles.)
 TEST_F(Commands, ValidateRetimesThePlansExactKernelsToShowTheMachinesDrift) {
   const std::string db = (dir_->path() / "model.db").string();
   std::string out;
