@@ -362,13 +362,11 @@ db::TargetRow MakeTarget(const std::vector<std::unique_ptr<Unit>>& units, const 
 }
 
 std::string CacheModeFor(db::Database& database, const std::vector<std::unique_ptr<Unit>>& units) {
-  std::map<std::string, std::string> mode_of;  // fingerprint -> mode
-  for (const char* mode : {"hot", "warm", "cold"}) mode_of[MakeTarget(units, mode).fingerprint] = mode;
   std::string mode = "warm";
   int64_t newest = -1;
-  for (const auto& t : database.Targets()) {
-    auto it = mode_of.find(t.fingerprint);
-    if (it != mode_of.end() && t.id > newest) newest = t.id, mode = it->second;
+  for (const char* m : {"hot", "warm", "cold"}) {
+    const auto t = database.TargetByFingerprint(MakeTarget(units, m).fingerprint);
+    if (t && t->id > newest) newest = t->id, mode = m;
   }
   return mode;
 }

@@ -174,12 +174,9 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     : options_(options), mutex_(std::make_unique<std::mutex>()) {
   // Units of one target: a merged file may hold several machines; the selector plans for the most
   // recently added one.
-  auto unit_rows = db.Units();
   const int64_t target = db.PlannedTargetId();
+  std::vector<db::UnitRow> mine = db.Units(target);
   std::map<int64_t, int> unit_index;  // db id -> index into units_
-  std::vector<db::UnitRow> mine;
-  for (const auto& u : unit_rows)
-    if (u.target_id == target) mine.push_back(u);
   std::sort(mine.begin(), mine.end(), [](const db::UnitRow& a, const db::UnitRow& b) {
     if ((a.name == "cpu") != (b.name == "cpu")) return a.name == "cpu";
     return a.name < b.name;
