@@ -148,13 +148,21 @@ class CostModel {
   // these at load time.
   // A fused point whose anchor is measured in the same state also has `anchored`: the anchor's
   // measured time plus the post-ops' marginal costs fitted without the point (what the plan prices
-  // an unmeasured chain by when its anchor is measured).
+  // an unmeasured chain by when its anchor is measured), `anchor_estimated`: the anchor's own
+  // held-out estimate (HeldOutChosen) plus those marginals, and `nearer`: that or the chain's other
+  // shapes (HeldOutChosen of the point), whichever kNN is less uncertain of (knn_log_sd; what the
+  // plan prices a chain by when neither it nor its anchor is measured).
   struct HeldOut {
     std::string key, unit, layout, dtype, op;
     double us = 0;
-    std::optional<double> knn, learned, local, anchored;
+    std::optional<double> knn, learned, local, anchored, anchor_estimated, nearer;
+    double knn_log_sd = 0;  // Estimate::log_sd of kNN's prediction
   };
   const std::vector<HeldOut>& HeldOutPredictions() const { return heldout_; }
+  // What Op answers for a point held out: the chosen estimator's prediction; kNN's where the learned
+  // model has none (the local fit's column already holds kNN's where the family is too small for it,
+  // and nothing where it refused: Op's roofline, a miss).
+  std::optional<double> HeldOutChosen(const HeldOut& h) const;
 
   // max(flops / peak, bytes / bandwidth) + launch overhead, from the unit's own measurements.
   std::optional<Estimate> Roofline(double flops, double bytes, const std::string& unit) const;
@@ -175,7 +183,9 @@ class CostModel {
   // The measured marginal cost of one post-op after an anchor whose output is `out_bytes`, on (unit,
   // layout, dtype): the median over measured (fused - anchor) pairs of the time per output byte
   // (see FitMarginals in cost.cpp), times out_bytes; the unit's rate over all its layouts when the
-  // layout has none; nullopt when the post-op was never measured fused on the unit in that dtype.
+  // layout has none; for an activation never measured fused on the unit in that dtype, the rate of
+  // the activations that were (pooled, per layout, then over the unit's layouts); nullopt for any
+  // other post-op never measured fused there.
   std::optional<double> MarginalUs(const std::string& unit, const std::string& layout,
                                    const std::string& dtype, const std::string& post_op,
                                    double out_bytes) const;

@@ -115,11 +115,16 @@ struct Builder {
   }
 
   // The cost of an anchor sub-graph's fused kernel (FuseSubgraph) on (unit, in > out): the fused key
-  // exact; else, when the anchor alone is measured there, its time plus the measured marginal cost of
-  // each post-op; else interpolated among fused problems of the same chain; else the anchor's
-  // estimate plus the marginals. With the anchor measured, its time and the marginals predicted a
-  // held-out fused point within 10% for 64% and 61% of 374 (two default sweeps, bench_select),
-  // the chain's other shapes for 39% and 38%. nullopt with *rule "separate" when the fused key was
+  // exact; else the anchor's cost there (measured, else estimated from its own family) plus the
+  // measured marginal cost of each post-op; else, where the anchor has only a roofline or a post-op
+  // no marginal, or where the chain's other shapes are nearer than the anchor's (both estimated),
+  // interpolated among fused problems of the same chain. With the anchor measured, its
+  // time and the marginals predicted a held-out fused point within 10% for 64% and 61% of 374 (two
+  // default sweeps, bench_select), the chain's other shapes for 39% and 38%; with the anchor held out
+  // too, its estimate and the marginals for 48% and 51% (warm and hot default sweeps), the chain's
+  // other shapes for 41% and 40%: an anchor's family holds every shape of the spec, a chain's only
+  // the few swept fused (a 1x1 convolution + relu on 320x320 pixels: 1682 us from the chain's other
+  // shapes, 344 run). nullopt with *rule "separate" when the fused key was
   // measured there and is unusable, or a post-op has no measured marginal on the unit (the caller
   // costs the nodes one by one); nullopt with *infeasible when the anchor cannot run there.
   std::optional<Estimate> FusedCost(const FusedProblem& fp, const std::string& unit, const std::string& in,
@@ -147,11 +152,15 @@ struct Builder {
         *infeasible = true;
         return std::nullopt;
       }
-      if (a->confidence == Confidence::kExact)
-        if (auto e = WithMarginals(*a, fp, unit, out, measured_name)) {
-          *rule = "anchor+marginal";
-          return e;
-        }
+      // Both estimated: the one nearer its data (the smaller log_sd, which grows with the distance
+      // to the nearest measured problem). On the fused points of a warm and a hot default sweep (the
+      // anchor held out too) so 49.5% and 51.8% within 10%, the anchor always 47.4% and 49.7%.
+      if (a->confidence != Confidence::kRoofline)
+        if (auto e = WithMarginals(*a, fp, unit, out, measured_name))
+          if (a->confidence == Confidence::kExact || e->log_sd <= fused->log_sd) {
+            *rule = "anchor+marginal";
+            return e;
+          }
       *rule = "fused";
       return fused;
     }
