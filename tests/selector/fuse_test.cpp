@@ -229,15 +229,15 @@ TEST(FusedCost, AnExactFusedRowIsTheSubgraphsCostNotTheSumOfItsPasses) {
 }
 
 // The residual sub-graph planned on `db` is costed as its anchor plus the post-ops' marginal costs,
-// `us` in all.
-void ExpectAnchorPlusMarginals(const std::string& db, double us) {
+// `us` in all (within `tolerance`).
+void ExpectAnchorPlusMarginals(const std::string& db, double us, double tolerance = 1e-6) {
   const Plan p = SelectResidual(db);
   ASSERT_EQ(p.subgraphs.size(), 1u);
   const PlanSubgraph& sg = p.subgraphs[0];
   EXPECT_EQ(sg.fused_key, kFusedKey);
   EXPECT_EQ(sg.fused_cost, "anchor+marginal");
   EXPECT_EQ(sg.confidence, "interpolated");
-  EXPECT_NEAR(sg.predicted_us, us, 1e-6);
+  EXPECT_NEAR(sg.predicted_us, us, tolerance);
 }
 
 // Not measured fused, and no fused problem of the same chain: the anchor's own time plus, per post-op,
@@ -308,13 +308,7 @@ TEST(FusedCost, AnEstimatedAnchorPlusMarginalsBeatsTheChainsOtherShapes) {
     db.Op(conv(32) + "+sum", "cpu", "nchw", anchor_us + 0.004 * out_bytes);
     db.Close();
   }
-  const Plan p = SelectResidual(dir.File("e.db"));
-  ASSERT_EQ(p.subgraphs.size(), 1u);
-  const PlanSubgraph& sg = p.subgraphs[0];
-  EXPECT_EQ(sg.fused_key, kFusedKey);
-  EXPECT_EQ(sg.fused_cost, "anchor+marginal");
-  EXPECT_EQ(sg.confidence, "interpolated");
-  EXPECT_NEAR(sg.predicted_us, 1000 + rate * 8 * 8 * 8 * 4, 100);
+  ExpectAnchorPlusMarginals(dir.File("e.db"), 1000 + rate * 8 * 8 * 8 * 4, 100);
 }
 
 // A post-op never measured fused anywhere: no rate to add, so the sub-graph is costed pass by pass,
