@@ -375,11 +375,6 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
   FitMarginals();
 }
 
-// Marginal post-op costs. Every fused key measured beside its anchor (same unit, layout, dtype, both
-// usable) gives (fused - anchor) per byte of the anchor's output. A one-post-op chain is a sample of
-// that post-op directly; a longer chain is a sample of its one post-op without a one-op figure, the
-// others' (median) rates taken off. The rate of a post-op is the median of its samples, per (unit,
-// layout, dtype), and pooled over the unit's layouts for a layout that has none.
 namespace {
 // An activation post-op (an eltwise algorithm) runs on the output in registers, as every other one
 // does: one never measured fused on a unit costs the median rate of those that were (the key
@@ -395,6 +390,11 @@ bool IsActivation(const std::string& post_op) {
 }
 }  // namespace
 
+// Marginal post-op costs. Every fused key measured beside its anchor (same unit, layout, dtype, both
+// usable) gives (fused - anchor) per byte of the anchor's output. A one-post-op chain is a sample of
+// that post-op directly; a longer chain is a sample of its one post-op without a one-op figure, the
+// others' (median) rates taken off. The rate of a post-op is the median of its samples, per (unit,
+// layout, dtype), and pooled over the unit's layouts for a layout that has none.
 void CostModel::FitMarginals() {
   std::vector<MarginalPair> pairs;
   for (const auto& [key, rows] : rows_) {

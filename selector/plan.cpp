@@ -121,8 +121,8 @@ struct Builder {
   // interpolated among fused problems of the same chain. With the anchor measured, its
   // time and the marginals predicted a held-out fused point within 10% for 64% and 61% of 374 (two
   // default sweeps, bench_select), the chain's other shapes for 39% and 38%; with the anchor held out
-  // too, its estimate and the marginals for 48% and 51% (warm and hot default sweeps), the chain's
-  // other shapes for 41% and 40%: an anchor's family holds every shape of the spec, a chain's only
+  // too, its estimate and the marginals for 47% and 50% of 386 (warm and hot default sweeps), the
+  // chain's other shapes for 38% and 36%: an anchor's family holds every shape of the spec, a chain's only
   // the few swept fused (a 1x1 convolution + relu on 320x320 pixels: 1682 us from the chain's other
   // shapes, 344 run). nullopt with *rule "separate" when the fused key was
   // measured there and is unusable, or a post-op has no measured marginal on the unit (the caller
