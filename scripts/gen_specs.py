@@ -367,6 +367,12 @@ def main():
         {"name": "binary-broadcast", "source": "squeeze-excitation Muls of MobileNetV3 / EfficientNet-B0 / "
                                                "paddle_det: a [1,C,H,W] map times a run-time [1,C,1,1] scale",
          "keys": [f"binary:mul:mb1c{c}h{h}w{h}bc1" for (c, h) in se_shapes]},
+        {"name": "binary-broadcast-grid",
+         "source": "per-channel Muls from 16 to 256 channels on 14-112 pixel maps: the four real shapes have "
+                   "64-960 channels, and a Paddle detector's 16-channel one on 160x160 ran at 18 GB/s in its "
+                   "network where they run at 40-70",
+         "op": "binary", "alg": "mul",
+         "grid": {"mb": [1], "c": [16, 64, 256], "h": [14, 28, 56, 112], "w": ["h"], "bc": [1]}},
         {"name": "softmax-norm",
          "keys": ["softmax:mb1c12h128w128ax3", "softmax:mb1c12h197w197ax3", "softmax:mb1c1000h1w1",
                   "lnorm:mb1t128c768", "lnorm:mb1t197c768"] +
