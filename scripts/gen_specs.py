@@ -293,6 +293,9 @@ def main():
                         "kh": [3], "kw": [3], "sh": [1, 2], "sw": ["sh"], "ph": [1], "pw": [1], "g": ["ic"]}}
     grid_mm = {"name": "matmul-grid", "op": "matmul",
                "grid": {"mb": [1], "m": [32, 128, 512], "n": [256, 1024], "k": [256, 1024]}}
+    # A reduction over a map's spatial axes, for each reduction the models use.
+    reduce_grid = {"mb": [1], "c": [64, 128, 256, 512], "h": [7, 14, 28, 56], "w": ["h"], "oc": ["c"],
+                   "oh": [1], "ow": [1]}
     default_groups = [
         {"name": "conv-real", "source": "ResNet-50, MobileNetV2, MobileNetV3-Large, EfficientNet-B0, VGG-16",
          "keys": convs},
@@ -407,23 +410,11 @@ def main():
          'source': "ReduceMean and ReduceMax over a map's spatial axes (global pooling as exporters write it)",
          'op': 'reduce',
          'alg': 'mean',
-         'grid': {'mb': [1],
-                  'c': [64, 128, 256, 512],
-                  'h': [7, 14, 28, 56],
-                  'w': ['h'],
-                  'oc': ['c'],
-                  'oh': [1],
-                  'ow': [1]}},
+         'grid': reduce_grid},
         {'name': 'reduce-max-grid',
          'op': 'reduce',
          'alg': 'max',
-         'grid': {'mb': [1],
-                  'c': [64, 128, 256, 512],
-                  'h': [7, 14, 28, 56],
-                  'w': ['h'],
-                  'oc': ['c'],
-                  'oh': [1],
-                  'ow': [1]}},
+         'grid': reduce_grid},
         {'name': 'transpose-grid',
          'source': "NCHW to NHWC transposes, and attention's head split (tokens x heads x head width)",
          'op': 'transpose',
