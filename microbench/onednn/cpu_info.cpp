@@ -137,6 +137,13 @@ UnitInfo ReadCpuInfo() {
     const std::string name = level == "1" ? "l1d" : "l" + level;
     caches[name] = ParseCacheSize(ReadLine(dir + "size"));
   }
+  // Some VMs expose no cache directory in sysfs; glibc reads the sizes from CPUID instead.
+  if (caches.empty()) {
+    const std::pair<const char*, int> levels[] = {
+        {"l1d", _SC_LEVEL1_DCACHE_SIZE}, {"l2", _SC_LEVEL2_CACHE_SIZE}, {"l3", _SC_LEVEL3_CACHE_SIZE}};
+    for (const auto& [name, key] : levels)
+      if (const long bytes = sysconf(key); bytes > 0) caches[name] = static_cast<int64_t>(bytes);
+  }
   if (caches.contains("l1d")) info.local_mem = caches["l1d"].get<int64_t>();
 
   const dnnl_version_t* v = dnnl_version();
