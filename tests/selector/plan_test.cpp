@@ -646,6 +646,55 @@ TEST(Plan, AStateTimedInTheModelsOwnNetworkIsPricedFromThatTime) {
   EXPECT_NEAR(pb.total_predicted_us - pa.total_predicted_us, 105 - 61.5, 1e-9);
 }
 
+// A plan whose kernels are mostly a few microseconds, priced from a file timed with caches evicted
+// (warm, cold), says that a network this small may run them much faster, and which sweep times them
+// in the network; not for a hot file, larger kernels, or sub-graphs already timed in the network.
+TEST(Plan, MostlySmallKernelsFromAWarmFileAreFlagged) {
+  TempDir dir;
+  // x [1,3,28,28] -> Conv(3->32) -> Relu -> Conv(32->32) -> Relu: nodes 0,1 and 2,3.
+  onnx_testing::Tiny t(13);
+  t.Input("x", {"1", "3", "28", "28"});
+  t.Floats("W0", {32, 3, 3, 3}, 0.1f);
+  t.Floats("W1", {32, 32, 3, 3}, 0.1f);
+  for (int i = 0; i < 2; ++i) {
+    auto* c = t.Node("Conv", {i ? "r0" : "x", i ? "W1" : "W0"}, {fmt::format("c{}", i)});
+    onnx_testing::Tiny::IntsAttr(c, "kernel_shape", {3, 3});
+    onnx_testing::Tiny::IntsAttr(c, "pads", {1, 1, 1, 1});
+    t.Node("Relu", {fmt::format("c{}", i)}, {i ? "y" : "r0"});
+  }
+  t.Output("y", {"1", "32", "28", "28"});
+  const std::string model = t.Write(dir.File("m.onnx"));
+  auto plan = [&](const std::string& name, const std::string& mode, double conv_us, bool in_network) {
+    SyntheticDb db(dir.File(name));
+    db::SweepRow sw;
+    sw.target_id = db.db().Units().front().target_id;
+    sw.spec_name = "synthetic";
+    sw.spec = "{}";
+    sw.spec_hash = "0";
+    sw.status = "completed";
+    sw.cache_mode = mode;
+    db.db().InsertSweep(sw);
+    FillCpu(db, Times{conv_us, 10 * conv_us, 10 * conv_us, 20});
+    if (in_network) {
+      const std::string instance = ModelInstance(ModelHash(model), ImportOnnx(model, {}));
+      for (const char* nodes : {"0,1", "2,3"}) db.NetworkTime(instance, nodes, "cpu", "nchw", conv_us);
+    }
+    return Selector::Open(db.Close()).Select(model, {});
+  };
+  auto flagged = [](const Plan& p) {
+    return std::count_if(p.notes.begin(), p.notes.end(), [](const std::string& n) {
+      return n.rfind("2 of 2 sub-graphs (100% of the predicted kernel time) are priced under 20 us", 0) == 0 &&
+             n.find("sweep --model") != std::string::npos && n.find("--cache network") != std::string::npos;
+    });
+  };
+  const Plan warm = plan("warm.db", "warm", 5, false);
+  EXPECT_EQ(flagged(warm), 1) << fmt::format("{}", fmt::join(warm.notes, "\n"));
+  EXPECT_EQ(flagged(plan("cold.db", "cold", 5, false)), 1);
+  EXPECT_EQ(flagged(plan("hot.db", "hot", 5, false)), 0);
+  EXPECT_EQ(flagged(plan("large.db", "warm", 100, false)), 0);
+  EXPECT_EQ(flagged(plan("network.db", "warm", 5, true)), 0);
+}
+
 TEST(Plan, ErrorsNameWhatIsWrong) {
   TempDir dir;
   {
