@@ -148,16 +148,7 @@ TEST(Plan, ConstantWeightsCostAtLeastStreamingThemFromMemory) {
           }
       }
       if (rate > 0) {
-        db::SweepRow sw;
-        sw.target_id = db.db().Units().front().target_id;
-        sw.spec_name = "synthetic";
-        sw.spec = "{}";
-        sw.spec_hash = "0";
-        sw.tool_version = "test";
-        sw.started_at = "2026-01-01T00:00:00Z";
-        sw.status = "completed";
-        sw.cache_mode = cache_mode;
-        const int64_t sweep = db.db().InsertSweep(sw);
+        const int64_t sweep = db.Sweep(cache_mode);
         for (double k : {0.9, 1.0, 1.1}) {  // the median rate counts
           db::CalibrationRow c;
           c.sweep_id = sweep;
@@ -610,24 +601,26 @@ TEST(Plan, UnknownOperatorRunsOnCpuInPlainLayoutAndIsReported) {
 // A state of a sub-graph timed in this very model's network (sweep --model --cache network; schema 8)
 // is priced from that time when the same file is planned at the same shapes; the same graph in another
 // file keeps the per-problem figures (operator by operator here: conv 100 + relu 5 in nchw).
+// An ONNX file: x [1,3,28,28] -> Conv(3->32) -> Relu -> Conv(32->32) -> Relu (nodes 0,1 and 2,3), every
+// weight `w` (two values make two files of one graph).
+std::string TwoConvReluModel(const std::string& path, float w) {
+  onnx_testing::Tiny t(13);
+  t.Input("x", {"1", "3", "28", "28"});
+  t.Floats("W0", {32, 3, 3, 3}, w);
+  t.Floats("W1", {32, 32, 3, 3}, w);
+  for (int i = 0; i < 2; ++i) {
+    auto* c = t.Node("Conv", {i ? "r0" : "x", i ? "W1" : "W0"}, {fmt::format("c{}", i)});
+    onnx_testing::Tiny::IntsAttr(c, "kernel_shape", {3, 3});
+    onnx_testing::Tiny::IntsAttr(c, "pads", {1, 1, 1, 1});
+    t.Node("Relu", {fmt::format("c{}", i)}, {i ? "y" : "r0"});
+  }
+  t.Output("y", {"1", "32", "28", "28"});
+  return t.Write(path);
+}
+
 TEST(Plan, AStateTimedInTheModelsOwnNetworkIsPricedFromThatTime) {
   TempDir dir;
-  // x [1,3,28,28] -> Conv(3->32) -> Relu -> Conv(32->32) -> Relu: nodes 0,1 and 2,3.
-  auto write = [&](const std::string& name, float w) {
-    onnx_testing::Tiny t(13);
-    t.Input("x", {"1", "3", "28", "28"});
-    t.Floats("W0", {32, 3, 3, 3}, w);
-    t.Floats("W1", {32, 32, 3, 3}, w);
-    for (int i = 0; i < 2; ++i) {
-      auto* c = t.Node("Conv", {i ? "r0" : "x", i ? "W1" : "W0"}, {fmt::format("c{}", i)});
-      onnx_testing::Tiny::IntsAttr(c, "kernel_shape", {3, 3});
-      onnx_testing::Tiny::IntsAttr(c, "pads", {1, 1, 1, 1});
-      t.Node("Relu", {fmt::format("c{}", i)}, {i ? "y" : "r0"});
-    }
-    t.Output("y", {"1", "32", "28", "28"});
-    return t.Write(dir.File(name));
-  };
-  const std::string a = write("a.onnx", 0.1f), b = write("b.onnx", 0.2f);
+  const std::string a = TwoConvReluModel(dir.File("a.onnx"), 0.1f), b = TwoConvReluModel(dir.File("b.onnx"), 0.2f);
   const std::string instance = ModelInstance(ModelHash(a), ImportOnnx(a, {}));
   EXPECT_EQ(instance, ModelHash(a) + " x:1,3,28,28");
   SyntheticDb db(dir.File("t.db"));
@@ -651,29 +644,10 @@ TEST(Plan, AStateTimedInTheModelsOwnNetworkIsPricedFromThatTime) {
 // in the network; not for a hot file, larger kernels, or sub-graphs already timed in the network.
 TEST(Plan, MostlySmallKernelsFromAWarmFileAreFlagged) {
   TempDir dir;
-  // x [1,3,28,28] -> Conv(3->32) -> Relu -> Conv(32->32) -> Relu: nodes 0,1 and 2,3.
-  onnx_testing::Tiny t(13);
-  t.Input("x", {"1", "3", "28", "28"});
-  t.Floats("W0", {32, 3, 3, 3}, 0.1f);
-  t.Floats("W1", {32, 32, 3, 3}, 0.1f);
-  for (int i = 0; i < 2; ++i) {
-    auto* c = t.Node("Conv", {i ? "r0" : "x", i ? "W1" : "W0"}, {fmt::format("c{}", i)});
-    onnx_testing::Tiny::IntsAttr(c, "kernel_shape", {3, 3});
-    onnx_testing::Tiny::IntsAttr(c, "pads", {1, 1, 1, 1});
-    t.Node("Relu", {fmt::format("c{}", i)}, {i ? "y" : "r0"});
-  }
-  t.Output("y", {"1", "32", "28", "28"});
-  const std::string model = t.Write(dir.File("m.onnx"));
+  const std::string model = TwoConvReluModel(dir.File("m.onnx"), 0.1f);
   auto plan = [&](const std::string& name, const std::string& mode, double conv_us, bool in_network) {
     SyntheticDb db(dir.File(name));
-    db::SweepRow sw;
-    sw.target_id = db.db().Units().front().target_id;
-    sw.spec_name = "synthetic";
-    sw.spec = "{}";
-    sw.spec_hash = "0";
-    sw.status = "completed";
-    sw.cache_mode = mode;
-    db.db().InsertSweep(sw);
+    db.Sweep(mode);
     FillCpu(db, Times{conv_us, 10 * conv_us, 10 * conv_us, 20});
     if (in_network) {
       const std::string instance = ModelInstance(ModelHash(model), ImportOnnx(model, {}));

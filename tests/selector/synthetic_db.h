@@ -106,6 +106,20 @@ class SyntheticDb {
     t.stats = layoutdb::testing::SampleStats(us);
     db_->PutTransfer(t);
   }
+  // A completed sweep of this target timed in `cache_mode` (hot, warm, cold): the file's cache mode
+  // when it is the newest sweep. Returns its id.
+  int64_t Sweep(const std::string& cache_mode) {
+    db::SweepRow s;
+    s.target_id = target_;
+    s.spec_name = "synthetic";
+    s.spec = "{}";
+    s.spec_hash = "0";
+    s.tool_version = "test";
+    s.started_at = "2026-01-01T00:00:00Z";
+    s.status = "completed";
+    s.cache_mode = cache_mode;
+    return db_->InsertSweep(s);
+  }
   // Sub-graph `nodes` of model `model` (selector::ModelInstance) timed in its network (schema 8), under
   // a network sweep of its own.
   void NetworkTime(const std::string& model, const std::string& nodes, const std::string& unit,
