@@ -598,9 +598,6 @@ TEST(Plan, UnknownOperatorRunsOnCpuInPlainLayoutAndIsReported) {
             p.notes.end());
 }
 
-// A state of a sub-graph timed in this very model's network (sweep --model --cache network; schema 8)
-// is priced from that time when the same file is planned at the same shapes; the same graph in another
-// file keeps the per-problem figures (operator by operator here: conv 100 + relu 5 in nchw).
 // An ONNX file: x [1,3,28,28] -> Conv(3->32) -> Relu -> Conv(32->32) -> Relu (nodes 0,1 and 2,3), every
 // weight `w` (two values make two files of one graph).
 std::string TwoConvReluModel(const std::string& path, float w) {
@@ -618,6 +615,9 @@ std::string TwoConvReluModel(const std::string& path, float w) {
   return t.Write(path);
 }
 
+// A state of a sub-graph timed in this very model's network (sweep --model --cache network; schema 8)
+// is priced from that time when the same file is planned at the same shapes; the same graph in another
+// file keeps the per-problem figures (operator by operator here: conv 100 + relu 5 in nchw).
 TEST(Plan, AStateTimedInTheModelsOwnNetworkIsPricedFromThatTime) {
   TempDir dir;
   const std::string a = TwoConvReluModel(dir.File("a.onnx"), 0.1f), b = TwoConvReluModel(dir.File("b.onnx"), 0.2f);

@@ -106,12 +106,12 @@ class SyntheticDb {
     t.stats = layoutdb::testing::SampleStats(us);
     db_->PutTransfer(t);
   }
-  // A completed sweep of this target timed in `cache_mode` (hot, warm, cold): the file's cache mode
-  // when it is the newest sweep. Returns its id.
-  int64_t Sweep(const std::string& cache_mode) {
+  // A completed sweep of this target timed in `cache_mode` (hot, warm, cold, network): the file's cache
+  // mode when it is the newest sweep. Returns its id.
+  int64_t Sweep(const std::string& cache_mode, const std::string& spec_name = "synthetic") {
     db::SweepRow s;
     s.target_id = target_;
-    s.spec_name = "synthetic";
+    s.spec_name = spec_name;
     s.spec = "{}";
     s.spec_hash = "0";
     s.tool_version = "test";
@@ -124,16 +124,7 @@ class SyntheticDb {
   // a network sweep of its own.
   void NetworkTime(const std::string& model, const std::string& nodes, const std::string& unit,
                    const std::string& layout, double us) {
-    if (network_sweep_ == 0) {
-      db::SweepRow s;
-      s.target_id = target_;
-      s.spec_name = "network";
-      s.spec = "{}";
-      s.spec_hash = "synthetic";
-      s.status = "completed";
-      s.cache_mode = "network";
-      network_sweep_ = db_->InsertSweep(s);
-    }
+    if (network_sweep_ == 0) network_sweep_ = Sweep("network", "network");
     db::NetworkTimeRow r;
     r.sweep_id = network_sweep_;
     r.unit_id = units_.at(unit);
