@@ -104,6 +104,10 @@ TEST(Calibration, BothKernelsRunAndSayTheirWork) {
   EXPECT_EQ(big.buffer_bytes(), size_t{128} << 20);
   EXPECT_EQ(big.window_bytes(), size_t{32} << 20);
   EXPECT_EQ(big.Run(1)[1].work, 32.0 * (1 << 20));
+  // A VM's report of its host's whole L3 (508 MiB): the buffer stops at 256 MiB, still 8 windows.
+  Calibrator host(size_t{508} << 20);
+  EXPECT_EQ(host.buffer_bytes(), size_t{256} << 20);
+  EXPECT_EQ(host.window_bytes(), size_t{32} << 20);
   for (const auto& c : r) {
     EXPECT_EQ(c.summary.repetitions, 3);
     EXPECT_GT(c.summary.median_us, 0);

@@ -25,11 +25,14 @@ struct CalibrationResult {
 
 class Calibrator {
  public:
-  // The memory kernel's buffer is twice `llc_bytes` (at least 16 MiB). Each run reads the next window
-  // of it (32 MiB, or the whole buffer when smaller), so that a window is read again only after the
-  // whole buffer has passed through the caches: the rate beyond the last level, without streaming
+  // The memory kernel's buffer is twice `llc_bytes`, within 16 MiB..256 MiB. Each run reads the next
+  // window of it (32 MiB, or the whole buffer when smaller), so that a window is read again only after
+  // the whole buffer has passed through the caches: the rate beyond the last level, without streaming
   // twice the LLC per run (960 MiB on a Xeon VM that reports the host's 480 MiB L3; the sweeps of the
-  // sanitized test suite spent 96% of their time there).
+  // sanitized test suite spent 96% of their time there). The cap: VMs report their host's whole L3
+  // (480 MiB on a Xeon, 508 MiB on an EPYC), and writing a 1 GiB buffer once took 3 s of every sweep
+  // there, most of a short one; read one window at a time, 64 MiB..1 GiB buffers gave rates within 10%
+  // of each other on the EPYC (a 32 MiB window in 1.36-1.60 ms), 256 MiB within 5% of 1 GiB.
   explicit Calibrator(size_t llc_bytes);
   // Times both kernels, interleaved, `reps` runs each after one warm-up run: `compute` (a chain of
   // FMAs on 16 accumulators, one thread, in registers) and `memory` (one thread summing a window).
@@ -42,10 +45,16 @@ class Calibrator {
   size_t window_bytes() const { return window_floats_ * sizeof(float); }  // one memory run's read
 
   static constexpr size_t kWindowBytes = size_t{32} << 20;
+  static constexpr size_t kMinBufferBytes = size_t{16} << 20;
+  static constexpr size_t kMaxBufferBytes = size_t{256} << 20;
 
  private:
+  struct Unmap {
+    size_t bytes;  // no initializer: a nested class's own one is not seen before this class ends
+    void operator()(float* p) const;
+  };
   size_t floats_, window_floats_, windows_, next_window_ = 0;
-  std::unique_ptr<float[]> buf_;
+  std::unique_ptr<float[], Unmap> buf_;
   float sink_ = 0;
 };
 
