@@ -283,6 +283,31 @@ TEST(CostFamily, FarNeighboursScaleByTheRooflineOfThePaddedWork) {
   EXPECT_NEAR(e->us / padded_us(128, 24), 1.0, 0.03);
 }
 
+// A transposed convolution scales from its neighbours by the bytes it moves, not by FLOPs: oneDNN's
+// time for it follows the output it writes (op_table.cpp). The synthetic machine writes 1 GB/s and
+// computes for free; from 16- and 64-channel neighbours, a 32 -> 64 channel one costs its bytes (by
+// FLOPs it would come out 2x its 16 -> 64 neighbour, 1.2x its time).
+TEST(CostFamily, TransposedConvolutionsScaleByTheirBytes) {
+  TempDir dir;
+  SyntheticDb db(dir.File("deconv.db"), {"cpu"});
+  auto deconv = [](int ic, int oc, int hw) {
+    return fmt::format("deconv:mb1ic{}ih{}iw{}oc{}kh2kw2sh2sw2ph0pw0g1", ic, hw, hw, oc);
+  };
+  auto bytes_us = [&](int ic, int oc, int hw) { return Problem::Parse(deconv(ic, oc, hw)).Bytes(4) / 1e3; };
+  for (int ic : {16, 64})
+    for (int oc : {16, 64})
+      for (int hw : {40, 80}) db.Op(deconv(ic, oc, hw), "cpu", "nhwc", bytes_us(ic, oc, hw));
+  db.Close();
+  const CostModel cost = CostModel::Load(dir.File("deconv.db"));
+  for (int hw : {40, 80}) {
+    const Problem p = Problem::Parse(deconv(32, 64, hw));
+    const auto e = cost.Op(p, p.Key(), "cpu", "nhwc", "f32");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->confidence, Confidence::kInterpolated);
+    EXPECT_NEAR(e->us / bytes_us(32, 64, hw), 1.0, 0.05) << hw;
+  }
+}
+
 // A depthwise convolution is a family of its own: never interpolated from dense convolutions (other
 // kernels, another regime), and interpolated from depthwise ones.
 TEST(CostFamily, DepthwiseConvolutionsAreAFamilyOfTheirOwn) {
