@@ -356,6 +356,36 @@ TEST(FusedCost, AnActivationNeverMeasuredFusedCostsTheOtherActivationsRate) {
   EXPECT_NEAR(p.subgraphs[0].predicted_us, 100 + 0.002 * my_bytes, 1e-6);  // the median rate: clip's
 }
 
+// A binary post-op by a per-channel constant never measured fused (a Div after the activation: one
+// right after the convolution folds into its weights) costs the median rate of the per-channel ones
+// that were (addc, mulc, subc), as activations pool theirs; not a pass of its own.
+TEST(FusedCost, AChannelConstantNeverMeasuredFusedCostsTheOtherChannelConstantsRate) {
+  const std::string other = "conv2d:mb1ic8ih16iw16oc16kh3kw3sh1sw1ph1pw1g1";  // output 16 KiB
+  const double other_bytes = 16.0 * 16 * 16 * 4, my_bytes = 8.0 * 8 * 8 * 4;
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("c.db"));
+    db.Op(kConv, "cpu", "nchw", 100);
+    db.Op(other, "cpu", "nchw", 300);
+    db.Op(other + "+relu", "cpu", "nchw", 300 + 0.010 * other_bytes);  // 10 ns per output byte
+    db.Op(other + "+addc", "cpu", "nchw", 300 + 0.001 * other_bytes);  // 1
+    db.Op(other + "+mulc", "cpu", "nchw", 300 + 0.003 * other_bytes);  // 3
+    db.Op(other + "+subc", "cpu", "nchw", 300 + 0.005 * other_bytes);  // 5
+    db.Close();
+  }
+  Tiny t(13);
+  ConvInto(t, "c");
+  t.Node("Relu", {"c"}, {"r"});
+  t.Floats("d", {1, 8, 1, 1}, 2.0f);
+  t.Node("Div", {"r", "d"}, {"y"});
+  t.Output("y", {"1", "8", "8", "8"});
+  const Plan p = Selector::Open(dir.File("c.db")).Select(t.Write(dir.File("div.onnx")), {});
+  ASSERT_EQ(p.subgraphs.size(), 1u);
+  EXPECT_EQ(p.subgraphs[0].fused_key, std::string(kConv) + "+relu+divc");
+  EXPECT_EQ(p.subgraphs[0].fused_cost, "anchor+marginal");
+  EXPECT_NEAR(p.subgraphs[0].predicted_us, 100 + (0.010 + 0.003) * my_bytes, 1e-6);  // divc at mulc's rate
+}
+
 // A database without any fused measurement: today's rule (every operator its own pass), said once.
 TEST(FusedCost, NoFusedMeasurementAtAllCostsOperatorByOperatorAndSaysSo) {
   TempDir dir;
