@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -329,61 +330,55 @@ TEST(FusedCost, APostOpWithoutAMarginalFallsBackToSeparatePassesWithANote) {
   EXPECT_TRUE(HasNote(p, "was not measured fused")) << fmt::format("{}", fmt::join(p.notes, "\n"));
 }
 
-// An activation never measured fused on the unit runs inside the anchor's kernel as the measured ones
-// do: it costs their pooled marginal rate, not a pass of its own over the output.
-TEST(FusedCost, AnActivationNeverMeasuredFusedCostsTheOtherActivationsRate) {
-  const std::string other = "conv2d:mb1ic8ih16iw16oc16kh3kw3sh1sw1ph1pw1g1";  // output 16 KiB
-  const double other_bytes = 16.0 * 16 * 16 * 4, my_bytes = 8.0 * 8 * 8 * 4;
+// A file where kConv alone costs 100 us, and a 16-channel convolution (output 16 KiB) 300 us alone and
+// each of `chains` fused at its rate over that (us per output byte); a model of kConv and `followers`
+// planned on it: its one sub-graph.
+PlanSubgraph PlanOnPooledRates(const std::vector<std::pair<std::string, double>>& chains,
+                                  const std::function<void(Tiny&)>& followers) {
+  const std::string other = "conv2d:mb1ic8ih16iw16oc16kh3kw3sh1sw1ph1pw1g1";
+  const double other_bytes = 16.0 * 16 * 16 * 4;
   TempDir dir;
   {
-    SyntheticDb db(dir.File("l.db"));
+    SyntheticDb db(dir.File("r.db"));
     db.Op(kConv, "cpu", "nchw", 100);
-    db.Op("eltwise:leakyrelu:mb1c8h8w8", "cpu", "nchw", 30);  // a pass of its own: 30 us
     db.Op(other, "cpu", "nchw", 300);
-    db.Op(other + "+relu", "cpu", "nchw", 300 + 0.001 * other_bytes);     // 1 ns per output byte
-    db.Op(other + "+clip", "cpu", "nchw", 300 + 0.002 * other_bytes);     // 2
-    db.Op(other + "+sigmoid", "cpu", "nchw", 300 + 0.004 * other_bytes);  // 4
+    for (const auto& [chain, rate] : chains) db.Op(other + "+" + chain, "cpu", "nchw", 300 + rate * other_bytes);
     db.Close();
   }
   Tiny t(13);
   ConvInto(t, "c");
-  t.Node("LeakyRelu", {"c"}, {"y"});
+  followers(t);
   t.Output("y", {"1", "8", "8", "8"});
-  const Plan p = Selector::Open(dir.File("l.db")).Select(t.Write(dir.File("leaky.onnx")), {});
-  ASSERT_EQ(p.subgraphs.size(), 1u);
-  EXPECT_EQ(p.subgraphs[0].fused_key, std::string(kConv) + "+leakyrelu");
-  EXPECT_EQ(p.subgraphs[0].fused_cost, "anchor+marginal");
-  EXPECT_NEAR(p.subgraphs[0].predicted_us, 100 + 0.002 * my_bytes, 1e-6);  // the median rate: clip's
+  const Plan p = Selector::Open(dir.File("r.db")).Select(t.Write(dir.File("m.onnx")), {});
+  EXPECT_EQ(p.subgraphs.size(), 1u);
+  return p.subgraphs.at(0);
+}
+
+constexpr double kMyBytes = 8.0 * 8 * 8 * 4;  // kConv's output
+
+// An activation never measured fused on the unit runs inside the anchor's kernel as the measured ones
+// do: it costs their pooled marginal rate, not a pass of its own over the output.
+TEST(FusedCost, AnActivationNeverMeasuredFusedCostsTheOtherActivationsRate) {
+  const PlanSubgraph sg = PlanOnPooledRates({{"relu", 0.001}, {"clip", 0.002}, {"sigmoid", 0.004}},
+                                               [](Tiny& t) { t.Node("LeakyRelu", {"c"}, {"y"}); });
+  EXPECT_EQ(sg.fused_key, std::string(kConv) + "+leakyrelu");
+  EXPECT_EQ(sg.fused_cost, "anchor+marginal");
+  EXPECT_NEAR(sg.predicted_us, 100 + 0.002 * kMyBytes, 1e-6);  // the median rate: clip's
 }
 
 // A binary post-op by a per-channel constant never measured fused (a Div after the activation: one
 // right after the convolution folds into its weights) costs the median rate of the per-channel ones
 // that were (addc, mulc, subc), as activations pool theirs; not a pass of its own.
 TEST(FusedCost, AChannelConstantNeverMeasuredFusedCostsTheOtherChannelConstantsRate) {
-  const std::string other = "conv2d:mb1ic8ih16iw16oc16kh3kw3sh1sw1ph1pw1g1";  // output 16 KiB
-  const double other_bytes = 16.0 * 16 * 16 * 4, my_bytes = 8.0 * 8 * 8 * 4;
-  TempDir dir;
-  {
-    SyntheticDb db(dir.File("c.db"));
-    db.Op(kConv, "cpu", "nchw", 100);
-    db.Op(other, "cpu", "nchw", 300);
-    db.Op(other + "+relu", "cpu", "nchw", 300 + 0.010 * other_bytes);  // 10 ns per output byte
-    db.Op(other + "+addc", "cpu", "nchw", 300 + 0.001 * other_bytes);  // 1
-    db.Op(other + "+mulc", "cpu", "nchw", 300 + 0.003 * other_bytes);  // 3
-    db.Op(other + "+subc", "cpu", "nchw", 300 + 0.005 * other_bytes);  // 5
-    db.Close();
-  }
-  Tiny t(13);
-  ConvInto(t, "c");
-  t.Node("Relu", {"c"}, {"r"});
-  t.Floats("d", {1, 8, 1, 1}, 2.0f);
-  t.Node("Div", {"r", "d"}, {"y"});
-  t.Output("y", {"1", "8", "8", "8"});
-  const Plan p = Selector::Open(dir.File("c.db")).Select(t.Write(dir.File("div.onnx")), {});
-  ASSERT_EQ(p.subgraphs.size(), 1u);
-  EXPECT_EQ(p.subgraphs[0].fused_key, std::string(kConv) + "+relu+divc");
-  EXPECT_EQ(p.subgraphs[0].fused_cost, "anchor+marginal");
-  EXPECT_NEAR(p.subgraphs[0].predicted_us, 100 + (0.010 + 0.003) * my_bytes, 1e-6);  // divc at mulc's rate
+  const PlanSubgraph sg = PlanOnPooledRates(
+      {{"relu", 0.010}, {"addc", 0.001}, {"mulc", 0.003}, {"subc", 0.005}}, [](Tiny& t) {
+        t.Node("Relu", {"c"}, {"r"});
+        t.Floats("d", {1, 8, 1, 1}, 2.0f);
+        t.Node("Div", {"r", "d"}, {"y"});
+      });
+  EXPECT_EQ(sg.fused_key, std::string(kConv) + "+relu+divc");
+  EXPECT_EQ(sg.fused_cost, "anchor+marginal");
+  EXPECT_NEAR(sg.predicted_us, 100 + (0.010 + 0.003) * kMyBytes, 1e-6);  // divc at mulc's rate
 }
 
 // A database without any fused measurement: today's rule (every operator its own pass), said once.
