@@ -140,13 +140,15 @@ const std::vector<std::string>& KnownPostOps() {
   return kPostOps;
 }
 
+PostOpKind PostOpKindOf(std::string_view name) {
+  if (name == "sum") return PostOpKind::kSum;
+  if (name == "add" || name == "sub" || name == "mul" || name == "div") return PostOpKind::kTensor;
+  if (name == "addc" || name == "subc" || name == "mulc" || name == "divc") return PostOpKind::kChannel;
+  const auto& algs = KnownAlgs("eltwise");
+  return std::find(algs.begin(), algs.end(), name) != algs.end() ? PostOpKind::kActivation : PostOpKind::kUnknown;
+}
+
 namespace {
-bool IsBinaryPostOp(std::string_view name) {
-  return name == "add" || name == "sub" || name == "mul" || name == "div";
-}
-bool IsChannelPostOp(std::string_view name) {
-  return name == "addc" || name == "subc" || name == "mulc" || name == "divc";
-}
 // Activations of one operation per element (a compare and a select or multiply).
 bool CheapActivation(std::string_view name) {
   return name == "relu" || name == "clip" || name == "leakyrelu";
@@ -393,7 +395,7 @@ double Problem::Flops() const {
   // A post-op is one more operation per output element (an activation costs what its eltwise does).
   double post = 0;
   for (const auto& po : post_ops_)
-    post += (IsBinaryPostOp(po) || IsChannelPostOp(po) || po == "sum" || CheapActivation(po) ? 1.0 : 8.0) *
+    post += (PostOpKindOf(po) != PostOpKind::kActivation || CheapActivation(po) ? 1.0 : 8.0) *
             static_cast<double>(DstElems());
   return post + AnchorFlops();
 }
@@ -426,8 +428,9 @@ double Problem::Bytes(int dtype_size) const {
   // A post-op's second tensor is read once: full size for sum and binary, one value per channel for
   // the per-channel binaries (N x C).
   for (const auto& po : post_ops_) {
-    if (po == "sum" || IsBinaryPostOp(po)) elems += static_cast<double>(DstElems());
-    if (IsChannelPostOp(po))
+    const PostOpKind kind = PostOpKindOf(po);
+    if (kind == PostOpKind::kSum || kind == PostOpKind::kTensor) elems += static_cast<double>(DstElems());
+    if (kind == PostOpKind::kChannel)
       elems += static_cast<double>(Get("mb")) *
                (op_ == "conv2d" || op_ == "deconv" || op_ == "ip" ? Get("oc") : Get("n"));
   }

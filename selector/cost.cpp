@@ -390,10 +390,13 @@ namespace {
 // within 10% 64.4% -> 66.3%; the point is the plan's: a chain with a Div nobody measured fused is one
 // kernel, not a pass of its own (FusedCost.AChannelConstantNeverMeasuredFused...).
 std::string PoolOf(const std::string& post_op) {
-  const auto& algs = KnownAlgs("eltwise");
-  if (std::find(algs.begin(), algs.end(), post_op) != algs.end()) return "activation*";
-  if (post_op == "addc" || post_op == "subc" || post_op == "mulc" || post_op == "divc") return "channel*";
-  if (post_op == "add" || post_op == "sub" || post_op == "mul" || post_op == "div") return "tensor*";
+  switch (PostOpKindOf(post_op)) {
+    case PostOpKind::kActivation: return "activation*";
+    case PostOpKind::kChannel: return "channel*";
+    case PostOpKind::kTensor: return "tensor*";
+    case PostOpKind::kSum:
+    case PostOpKind::kUnknown: break;
+  }
   return "";
 }
 }  // namespace

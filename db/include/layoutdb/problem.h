@@ -117,6 +117,10 @@ const std::vector<std::string>& KnownAlgs(std::string_view op);
 // Whether an op takes a post-op chain (conv2d, deconv, matmul, ip), and the post-op names it may have.
 bool FusesPostOps(std::string_view op);
 const std::vector<std::string>& KnownPostOps();
+// The kinds of post-op above: an activation, the residual sum, a full-size second tensor (add..), a
+// per-channel one (addc..); kUnknown for a name that is none of them.
+enum class PostOpKind { kActivation, kSum, kTensor, kChannel, kUnknown };
+PostOpKind PostOpKindOf(std::string_view name);
 
 // A stable 64-bit FNV-1a hash of a text, as 16 lower-case hex digits (key and spec identity; not a
 // security measure).
