@@ -131,19 +131,26 @@ bool FusesPostOps(std::string_view op) {
   return op == "conv2d" || op == "deconv" || op == "matmul" || op == "ip";
 }
 
+namespace {
+// The post-ops that are not activations, and their kinds: one list for KnownPostOps and PostOpKindOf.
+constexpr std::pair<std::string_view, PostOpKind> kOtherPostOps[] = {
+    {"sum", PostOpKind::kSum},       {"add", PostOpKind::kTensor},     {"sub", PostOpKind::kTensor},
+    {"mul", PostOpKind::kTensor},    {"div", PostOpKind::kTensor},     {"addc", PostOpKind::kChannel},
+    {"subc", PostOpKind::kChannel},  {"mulc", PostOpKind::kChannel},   {"divc", PostOpKind::kChannel}};
+}  // namespace
+
 const std::vector<std::string>& KnownPostOps() {
   static const std::vector<std::string> kPostOps = [] {
     std::vector<std::string> v = KnownAlgs("eltwise");
-    for (const char* b : {"sum", "add", "sub", "mul", "div", "addc", "subc", "mulc", "divc"}) v.push_back(b);
+    for (const auto& [name, kind] : kOtherPostOps) v.emplace_back(name);
     return v;
   }();
   return kPostOps;
 }
 
 PostOpKind PostOpKindOf(std::string_view name) {
-  if (name == "sum") return PostOpKind::kSum;
-  if (name == "add" || name == "sub" || name == "mul" || name == "div") return PostOpKind::kTensor;
-  if (name == "addc" || name == "subc" || name == "mulc" || name == "divc") return PostOpKind::kChannel;
+  for (const auto& [other, kind] : kOtherPostOps)
+    if (name == other) return kind;
   const auto& algs = KnownAlgs("eltwise");
   return std::find(algs.begin(), algs.end(), name) != algs.end() ? PostOpKind::kActivation : PostOpKind::kUnknown;
 }
