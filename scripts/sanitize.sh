@@ -12,10 +12,18 @@ dir=${LAYOUTDB_SANITIZE_DIR:-build-sanitize}
 step=${1:-all}
 start=$SECONDS
 if [[ $step != test ]]; then
-  # -O1 with line tables: a third of -O3's compile time, readable stack traces, tests not much slower.
+  # -O1 with line tables: a third of -O3's compile time, readable stack traces, tests not much slower;
+  # the suites' own code at -O0 (55% of -O1's compile time under ASan).
+  # The suites built here: those of the code that reads what comes from outside (files, models, plans)
+  # and runs it: db, selector, runtime, hardening (which runs every command of the sanitized program:
+  # sweeps killed and resumed, merges, reports read while a sweep writes, ...). The microbench,
+  # profiler and reports suites run in the normal build: most of their time is measuring, which the
+  # sanitizers would only slow (they were 330 of this stage's 1140 test-seconds and a fifth of its
+  # compiling); their code runs sanitized here through the program the hardening suite starts.
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -gline-tables-only" \
     "-DCMAKE_C_FLAGS_RELEASE=-O1 -gline-tables-only" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-    -DLAYOUTDB_SANITIZE=ON -DLAYOUTDB_FUZZ=ON -DLAYOUTDB_BUILD_BENCH=OFF >/dev/null
+    -DLAYOUTDB_SANITIZE=ON -DLAYOUTDB_FUZZ=ON -DLAYOUTDB_BUILD_BENCH=OFF -DLAYOUTDB_TEST_OPT=-O0 \
+    "-DLAYOUTDB_TEST_SUITES=${LAYOUTDB_SANITIZE_SUITES-db;selector;runtime;hardening}" >/dev/null
   cmake --build "$dir" -j "$(nproc)"
 fi
 built=$SECONDS
@@ -29,14 +37,15 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_strin
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$supp/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$supp/ubsan.supp}
 # Left out under the sanitizers (it runs in the normal build): Install.*, which builds an app without the
-# sanitizers against the installed (sanitized) static libraries: that cannot link. Every other test runs;
-# the heavy ones take a sample of their cases here (tests/sample.h: every 10th libonnx-testdata model,
-# every 4th kill moment, ...; each prints what it covered and the seed that repeats it).
+# sanitizers against the installed (sanitized) static libraries: that cannot link. Every other test of
+# the suites built here runs; the heavy ones take a sample of their cases here (tests/sample.h: every
+# 10th libonnx-testdata model, every 4th kill moment, ...; each prints what it covered and the seed that
+# repeats it).
 exclude=${LAYOUTDB_SANITIZE_EXCLUDE-^Install\\.}
-# PoCL's kernel cache: the normal build's (build/pocl-cache, warm after its tests) where there is one,
-# instead of a cold one here: compiling the OpenCL kernels again took minutes of this stage. PoCL keys
-# its cache by kernel source, options and device, so sharing it changes no result.
-if [[ -d build/pocl-cache ]]; then export POCL_CACHE_DIR=${POCL_CACHE_DIR:-$PWD/build/pocl-cache}; fi
+# The OpenCL kernel caches (PoCL's and layoutdb's, tests/test_env.cpp): the normal build's, warm after
+# its tests, where there is one, instead of cold ones here: compiling the OpenCL kernels again took
+# minutes of this stage. They are keyed by kernel source, options and device: sharing changes no result.
+if [[ -d build ]]; then export LAYOUTDB_TEST_CACHE_ROOT=${LAYOUTDB_TEST_CACHE_ROOT:-$PWD/build}; fi
 # The quick sweep the hardening and runtime tests read (tests/quick_db.h): the normal build's, where it
 # has made one, instead of sweeping again under the sanitizers (125 s on a 2-vCPU EPYC). It is data;
 # the sweep code itself runs sanitized in the sweep and kill tests.

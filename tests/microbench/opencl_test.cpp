@@ -45,10 +45,9 @@ class ScopedEnv {
 class OpenClTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    // Binaries cached under the build tree (or a temp dir), never in the user's home.
-    const char* bin = std::getenv("LAYOUTDB_BINARY_DIR");
-    cache_dir_ = new fs::path(fs::path(bin ? bin : fs::temp_directory_path().string()) / "ocl-test-cache");
-    setenv("LAYOUTDB_CACHE_DIR", cache_dir_->c_str(), 1);
+    // Binaries cached under the build tree, never in the user's home (tests/test_env.cpp).
+    const char* dir = std::getenv("LAYOUTDB_CACHE_DIR");
+    cache_dir_ = new fs::path(dir ? dir : "");
     // Tuning compiles a kernel per work-group size on PoCL; the tests pin the first candidate except
     // where tuning itself is tested.
     setenv("LAYOUTDB_OCL_TUNE", "0", 1);

@@ -128,12 +128,7 @@ struct Result {
 class OclBackendTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    // Program binaries cached under the build tree, never in the user's home.
-    const char* bin = std::getenv("LAYOUTDB_BINARY_DIR");
-    const auto dir =
-        std::filesystem::path(bin ? bin : std::filesystem::temp_directory_path().string()) /
-        "ocl-test-cache";
-    setenv("LAYOUTDB_CACHE_DIR", dir.c_str(), 0);
+    // Program binaries are cached under the build tree (tests/test_env.cpp).
     why_ = new std::string;
     try {
       backend_ = MakeOclBackend("ocl:0:0").release();

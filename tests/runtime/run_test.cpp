@@ -48,6 +48,9 @@ struct Case {
   std::string model;
   selector::InputShapes inputs;
   bool opencl = true;  // also every OpenCL layout (slow on PoCL for the big ones)
+  // Also nchw in, nChw16c out at every node. oneDNN 2.6 has only its reference kernel for that pair past
+  // a first convolution: on the 416x416 detector it was 34 of the test's 38 s.
+  bool pairs = true;
 };
 
 void ExpectSameAsNchw(const Case& c) {
@@ -70,6 +73,7 @@ void ExpectSameAsNchw(const Case& c) {
   std::vector<Plan> plans;
   std::vector<std::string> names;
   for (const char* l : {"nhwc", "nChw8c", "nChw16c", "any", "nchw>nChw16c"}) {
+    if (!c.pairs && std::string(l).find('>') != std::string::npos) continue;
     plans.push_back(UniformPlan(g, "cpu", l));
     names.push_back(std::string("cpu/") + l);
   }
@@ -117,7 +121,7 @@ TEST(WholeModel, BertBlockLayerNormalization17) {
 TEST(WholeModel, PaddleDetectorWithFpnResize) {
   ExpectSameAsNchw({"paddle_det", {{"x", {1, 3, 160, 224}}}, false});
 }
-TEST(WholeModel, YoloDetectorWithConvTransposeHead) { ExpectSameAsNchw({"yolo_det", {}, false}); }
+TEST(WholeModel, YoloDetectorWithConvTransposeHead) { ExpectSameAsNchw({"yolo_det", {}, false, false}); }
 
 // ---- refusals ----
 
