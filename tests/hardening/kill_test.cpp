@@ -230,9 +230,9 @@ TEST_F(Kills, SweepKilledAtEveryStepOfCommitsAndCheckpointResumes) {
   ASSERT_GT(want.size(), 8u);
   ASSERT_GT(calls, 20);
 
-  // A fresh sweep killed at one step, then resumed. Under the sanitizers every 4th of these moments
+  // A fresh sweep killed at one step, then resumed. Under the sanitizers every 6th of these moments
   // (tests/sample.h): each is two sweeps there, of seconds each.
-  for (long at : layoutdb::testing::Sample("kill moments of a fresh sweep", 4).Of(Spread(calls, 4, 6, 6))) {
+  for (long at : layoutdb::testing::Sample("kill moments of a fresh sweep", 6).Of(Spread(calls, 4, 6, 6))) {
     const std::string db = dir_.File(fmt::format("k{}.db", at));
     std::string log;
     Result r = WithShim(SweepArgs(db), fs::path(db).filename().string(), at, &log);
@@ -336,7 +336,8 @@ TEST_F(MergeExportKills, KilledMergeLeavesNoHalfFileAndRerunCompletes) {
   const Points want = ReadPoints(ref);
   ASSERT_GT(calls, 5);
   // Into a new file: after the kill there is no file of that name (only OUT.partial); a rerun completes.
-  for (long at : Spread(calls, 3, 4, 5)) {
+  // Under the sanitizers every 2nd moment here and below (tests/sample.h).
+  for (long at : layoutdb::testing::Sample("kill moments of a merge", 2).Of(Spread(calls, 3, 4, 5))) {
     const std::string out = dir_.File(fmt::format("m{}.db", at));
     std::string log;
     const Result r = WithShim(MergeArgs(out), fs::path(out).filename().string(), at, &log);
@@ -356,7 +357,8 @@ TEST_F(MergeExportKills, KilledMergeLeavesNoHalfFileAndRerunCompletes) {
     return CountCalls(MergeArgs(out, 1), "count-existing.db");
   }();
   const Points shard0 = ReadPoints(shards_[0]);
-  for (long at : Spread(calls_existing, 2, 4, 4)) {
+  const auto into_existing = layoutdb::testing::Sample("kill moments of a merge into a file", 2);
+  for (long at : into_existing.Of(Spread(calls_existing, 2, 4, 4))) {
     const std::string out = dir_.File(fmt::format("e{}.db", at));
     fs::copy_file(shards_[0], out);
     std::string log;
@@ -379,7 +381,7 @@ TEST_F(MergeExportKills, KilledExportLeavesNoFileAndRerunCompletes) {
   const long calls = CountCalls({"export", "--db", src, "--out", ref}, "app-ref.db");
   const Points want = ReadPoints(ref);
   ASSERT_GT(calls, 5);
-  for (long at : Spread(calls, 3, 4, 5)) {
+  for (long at : layoutdb::testing::Sample("kill moments of an export", 2).Of(Spread(calls, 3, 4, 5))) {
     const std::string out = dir_.File(fmt::format("app{}.db", at));
     std::string log;
     const Result r = WithShim({"export", "--db", src, "--out", out}, fs::path(out).filename().string(), at, &log);
