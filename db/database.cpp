@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "layoutdb/db.h"
+#include "layoutdb/human.h"
 #include "sqlite.h"
 
 namespace layoutdb::db {
@@ -170,7 +171,7 @@ void CheckKeyHash(const std::string& path, int64_t id, const std::string& key,
   if (key_hash != expected) {
     throw Error(fmt::format("{}: problem {} '{}': stored key_hash {} does not match its key ({}): "
                             "the row was altered",
-                            path, id, key, key_hash, expected));
+                            path, id, Printable(key), Printable(key_hash), expected));
   }
 }
 
@@ -356,6 +357,11 @@ Database Database::Open(const std::string& path, Mode mode) {
                               "{} schema objects and no layoutdb application_id)",
                               path, objects));
     }
+  }
+  if (impl->version < 0) {
+    // SQLite's user_version is a signed 32-bit header field; layoutdb only ever writes 1..latest.
+    throw Error(fmt::format("{}: schema version {} is negative: not a version layoutdb wrote", path,
+                            impl->version));
   }
   if (impl->version > latest) {
     throw Error(fmt::format("{}: schema version {}, newer than this layoutdb ({}): upgrade layoutdb",

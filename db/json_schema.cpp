@@ -6,6 +6,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "layoutdb/human.h"
+
 namespace layoutdb {
 namespace {
 
@@ -26,13 +28,6 @@ bool HasType(const json& v, const std::string& type) {
     return std::trunc(d) == d && d >= -9223372036854775808.0 && d < 9223372036854775808.0;
   }
   throw std::invalid_argument(fmt::format("schema: unknown type '{}'", type));
-}
-
-// A property name as it may appear in a one-line message: control characters, quotes and backslashes
-// escaped as JSON escapes them (a name is the document's text, and may hold a newline).
-std::string Printable(const std::string& name) {
-  const std::string quoted = json(name).dump(-1, ' ', false, json::error_handler_t::replace);
-  return quoted.substr(1, quoted.size() - 2);
 }
 
 std::string TypeName(const json& v) {

@@ -139,6 +139,17 @@ TEST_F(CorruptFiles, NewerSchemaVersion) {
                 fmt::format("schema version {}, newer than this layoutdb ({}): upgrade layoutdb", latest + 1, latest));
 }
 
+// SQLite's user_version is signed: a negative one (found by fuzz_database) was taken as "older" and
+// migrated from index -N of the embedded migrations (UBSan: out-of-range vector index).
+TEST_F(CorruptFiles, NegativeSchemaVersion) {
+  const std::string f = dir_.File("negative.db");
+  fs::copy_file(good_, f);
+  RawSql(f, "PRAGMA user_version = -285212668");
+  auto commands = Readers(f);
+  commands.push_back(Sweep(f));
+  ExpectRefused(f, commands, "schema version -285212668 is negative: not a version layoutdb wrote");
+}
+
 TEST_F(CorruptFiles, EmptyFileAndFolder) {
   const std::string empty = dir_.File("empty.db");
   WriteBytes(empty, "");
@@ -163,6 +174,22 @@ TEST_F(CorruptFiles, ProblemRowEditedSoItsHashNoLongerMatches) {
   ExpectRefused(f, commands,
                 fmt::format("problem {} '{}': stored key_hash {} does not match its key ({}): the row was altered",
                             id, edited, HashHex(key), HashHex(edited)));
+}
+
+// A stored hash (or key) holding a newline and bytes that are not UTF-8 (found by fuzz_database) is
+// quoted, escaped, so the refusal stays one line.
+TEST_F(CorruptFiles, ProblemHashWithANewline) {
+  const std::string f = dir_.File("newline.db");
+  fs::copy_file(good_, f);
+  const std::string key = Scalar(f, "SELECT key FROM problems ORDER BY id LIMIT 1");
+  const std::string id = Scalar(f, "SELECT id FROM problems ORDER BY id LIMIT 1");
+  RawSql(f, fmt::format("UPDATE problems SET key_hash = 'fe' || char(10) || CAST(x'ff' AS TEXT) || '5b' "
+                        "WHERE id = {}", id));
+  auto commands = Readers(f);
+  commands.push_back(Sweep(f));
+  ExpectRefused(f, commands,
+                fmt::format("problem {} '{}': stored key_hash fe\\n\ufffd5b does not match its key ({}): the row "
+                            "was altered", id, key, HashHex(key)));
 }
 
 // As root, permissions do not stop a write: the commands then run as nobody, as a user would.

@@ -10,5 +10,9 @@ namespace layoutdb {
 std::string HumanBytes(double bytes);
 // 42s, 7m23s, 2h05m.
 std::string HumanDuration(double seconds);
+// Text from a file (a JSON property name, a key stored in a database) as it may appear in a one-line
+// message: control characters, quotes and backslashes escaped as JSON escapes them, bytes that are not
+// UTF-8 replaced.
+std::string Printable(const std::string& text);
 
 }  // namespace layoutdb
