@@ -6,6 +6,8 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "layoutdb/human.h"
+
 namespace layoutdb {
 namespace {
 
@@ -271,6 +273,16 @@ Problem Problem::Parse(std::string_view key) {
   auto fail = [&](const std::string& what) -> Problem {
     throw std::invalid_argument(fmt::format("bad problem key '{}': {}", key, what));
   };
+  // A key is printable ASCII; anything else is refused before any message quotes the key raw (a newline
+  // in it would break the one-line error, and every part of a key would be named again in `what`).
+  for (size_t i = 0; i < key.size(); ++i) {
+    const auto c = static_cast<unsigned char>(key[i]);
+    if (c < 0x20 || c > 0x7e) {
+      throw std::invalid_argument(fmt::format("bad problem key '{}': byte 0x{:02x} at offset {} (a key is "
+                                              "printable ASCII)",
+                                              Printable(std::string(key)), c, i));
+    }
+  }
   const size_t c1 = key.find(':');
   if (c1 == std::string_view::npos) return fail("expected OP:PARAMS");
   std::string op(key.substr(0, c1));

@@ -95,6 +95,10 @@ TEST(ProblemKey, RefusesBadKeysWithTheReason) {
             "bad problem key 'eltwise:swish:mb1c1h1w1': eltwise:swish:mb1c1h1w1: unknown algorithm "
             "'swish' for eltwise (known: relu, clip, hardswish, hardsigmoid, sigmoid, gelu, tanh, leakyrelu)");
   EXPECT_EQ(message("ip:mb1ic2oc"), "bad problem key 'ip:mb1ic2oc': expected NAME followed by a number at 'oc'");
+  // Anything but printable ASCII is named by byte and offset, the key escaped so the message is one line.
+  EXPECT_EQ(message("conv\n2d:mb1"), "bad problem key 'conv\\n2d:mb1': byte 0x0a at offset 4 (a key is printable ASCII)");
+  EXPECT_EQ(message("pool:max:mb1\xc3\xa9"),
+            "bad problem key 'pool:max:mb1\u00e9': byte 0xc3 at offset 12 (a key is printable ASCII)");
 }
 
 TEST(ProblemKey, PostOpChainsRoundTripAndAddTheirWork) {

@@ -69,6 +69,18 @@ TEST_F(FuzzRegression, SpecWithANewlineInAPropertyName) {
   EXPECT_FALSE(fs::exists(dir_.File("x.db")));
 }
 
+// Problem keys: a key of a spec holding backslashes and a newline was quoted raw, twice (the key, then
+// its op), so the error ran over two lines (fuzz_spec, stop 33); a key is printable ASCII or refused.
+TEST_F(FuzzRegression, SpecWithANewlineInAProblemKey) {
+  const std::string spec = Input("spec-newline-in-a-problem-key.json");
+  ExpectRefused({"sweep", "--db", dir_.File("x.db"), "--spec", spec, "--dry-run"},
+                fmt::format("sweep spec {}: /problems/0/keys/0 (group 'conv-real'): bad problem key "
+                            "'co\\\\\\\\\\nv2d:mb1ic3ih224iw224oc32kh3kw3sh2sw2ph1pw1g1': byte 0x0a at offset 4 "
+                            "(a key is printable ASCII)",
+                            spec));
+  EXPECT_FALSE(fs::exists(dir_.File("x.db")));
+}
+
 // ONNX importer: a Split of a scalar read its axis 0 past the end of an empty shape (UBSan: reference
 // binding to null pointer, selector/onnx_fold.cpp); a scalar has no axis.
 TEST_F(FuzzRegression, OnnxSplitOfAScalar) {
