@@ -366,7 +366,12 @@ int32_t ResultType(const onnx::NodeProto& n, int32_t t) {
 bool Evaluate(const onnx::NodeProto& n, int64_t opset, ValMap& vals) {
   if (n.output_size() == 0 || n.output(0).empty()) return false;
   const std::string& op = n.op_type();
-  auto in = [&](int k) { return Get(vals, n, k); };
+  // An input the operator needs: an empty name there (or too few inputs) is refused, never read.
+  auto in = [&](int k) {
+    const Val* v = Get(vals, n, k);
+    if (!v) throw std::runtime_error(fmt::format("input {} is missing (the operator needs it)", k));
+    return v;
+  };
   auto all_data = [&]() {
     for (int k = 0; k < n.input_size(); ++k)
       if (!n.input(k).empty() && !DataOf(vals, n, k)) return false;

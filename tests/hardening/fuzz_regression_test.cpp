@@ -122,6 +122,15 @@ TEST_F(FuzzRegression, OnnxFloatShapeValueBeyondInt64) {
                      "node 4 (Pad 'x3'): a float value used as an integer is out of range: 9.96921e+35");
 }
 
+// ONNX importer: an Unsqueeze whose data input is named "" (ONNX's "optional input not given") and
+// whose axes are a constant was folded, reading its absent input (UBSan: reference binding to null
+// pointer, selector/onnx_fold_eval.cpp; fuzz_onnx_import, stop 33). An input an operator needs is
+// refused when missing.
+TEST_F(FuzzRegression, OnnxUnsqueezeWithAnEmptyDataInput) {
+  ExpectModelRefused("onnx-unsqueeze-with-an-empty-data-input.onnx",
+                     "node 0 (Unsqueeze ''): input 0 is missing (the operator needs it)");
+}
+
 // Plan reader: a float where an integer belongs (index 1e300) was cast to int by nlohmann: undefined
 // behaviour (UBSan: 1e+300 is outside the range of representable values of type 'int').
 TEST_F(FuzzRegression, PlanWithAFloatForAnIndex) {
