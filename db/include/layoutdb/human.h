@@ -1,5 +1,6 @@
 // Sizes and durations as a person reads them, for every command's output (devices, sweep progress,
-// info). Here because db/ is the library every command links.
+// info), and text read from files made safe to quote in a one-line message. Here because db/ is the
+// library every command links.
 #pragma once
 
 #include <string>
