@@ -770,14 +770,16 @@ void Database::PutVisit(const VisitRow& v) {
   q->Run(fmt::format("storing visit {} of {} {} ({})", v.visit, v.kind, v.key, v.status));
 }
 
-std::vector<VisitRow> Database::OpenVisits(int64_t target_id) {
-  Stmt q(impl_->db, impl_->path,
+namespace {
+// Visits as the query `where` selects them (its one parameter bound to `arg`), by kind, key and visit.
+template <typename Arg>
+std::vector<VisitRow> ReadVisits(sqlite3* db, const std::string& path, const char* where, const Arg& arg) {
+  Stmt q(db, path,
          fmt::format("SELECT id, sweep_id, kind, key, visit, settled, status, reason, impl, "
-                     "is_reference, chosen_layout, config, measured_at, {} FROM visits "
-                     "WHERE settled = 0 AND sweep_id IN (SELECT id FROM sweeps WHERE target_id = ?1) "
+                     "is_reference, chosen_layout, config, measured_at, {} FROM visits WHERE {} "
                      "ORDER BY kind, key, visit",
-                     kStatsColumns));
-  q.Bind(1, target_id);
+                     kStatsColumns, where));
+  q.Bind(1, arg);
   std::vector<VisitRow> out;
   while (q.Step()) {
     VisitRow v;
@@ -798,6 +800,16 @@ std::vector<VisitRow> Database::OpenVisits(int64_t target_id) {
     out.push_back(std::move(v));
   }
   return out;
+}
+}  // namespace
+
+std::vector<VisitRow> Database::OpenVisits(int64_t target_id) {
+  return ReadVisits(impl_->db, impl_->path,
+                    "settled = 0 AND sweep_id IN (SELECT id FROM sweeps WHERE target_id = ?1)", target_id);
+}
+
+std::vector<VisitRow> Database::Visits(const std::string& kind) {
+  return ReadVisits(impl_->db, impl_->path, "kind = ?1", kind);
 }
 
 void Database::SettleVisits(const std::string& kind, const std::string& key) {

@@ -94,6 +94,35 @@ TEST(VisitRows, OpenVisitsOfATargetReadBackUntilSettled) {
   EXPECT_EQ(open[0].stats->median_us, 11);
 }
 
+// Every visit of a kind, settled or open, of every target: what a reader of a finished file compares
+// (how far a stored row's visits agreed).
+TEST(VisitRows, VisitsOfAKindReadBackSettledOrNot) {
+  TempDir dir;
+  Database db = Database::Open(dir.File("v.db"), Mode::kReadWrite);
+  const int64_t t = db.UpsertTarget(testing::SampleTarget("fp"));
+  const int64_t other = db.UpsertTarget(testing::SampleTarget("other"));
+  const int64_t s = Sweep(db, t), so = Sweep(db, other);
+  db.PutVisit(Visit(s, "1|1|nchw|f32", 2, 12));
+  db.PutVisit(Visit(s, "1|1|nchw|f32", 1, 10));
+  db.PutVisit(Visit(so, "1|9|nchw|f32", 1, 30));
+  VisitRow tr = Visit(s, "1|nchw|nhwc|f32|mb1c8h8w8", 1, 5);
+  tr.kind = "transition";
+  db.PutVisit(tr);
+  db.SettleVisits("measurement", "1|1|nchw|f32");
+
+  const auto all = db.Visits("measurement");
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].key, "1|1|nchw|f32");
+  EXPECT_EQ(all[0].visit, 1);
+  EXPECT_TRUE(all[0].settled);
+  ASSERT_TRUE(all[1].stats);
+  EXPECT_EQ(all[1].stats->median_us, 12);
+  EXPECT_EQ(all[2].key, "1|9|nchw|f32");
+  EXPECT_FALSE(all[2].settled);
+  ASSERT_EQ(db.Visits("transition").size(), 1u);
+  EXPECT_TRUE(db.Visits("transfer").empty());
+}
+
 TEST(VisitRows, BadVisitsAreRefusedWithOneLine) {
   TempDir dir;
   Database db = Database::Open(dir.File("v.db"), Mode::kReadWrite);

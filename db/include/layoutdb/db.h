@@ -225,6 +225,9 @@ class Database {
   // The visits not yet settled of the sweeps of this target, by kind, key and visit: what a resumed
   // sweep continues from.
   std::vector<VisitRow> OpenVisits(int64_t target_id);
+  // Every visit of one kind (measurement, transition, transfer), settled or not: how far a stored
+  // row's visits agreed (bench_select's repeatability column).
+  std::vector<VisitRow> Visits(const std::string& kind);
   // Marks the visits of one candidate settled (its row is written from them).
   void SettleVisits(const std::string& kind, const std::string& key);
 
