@@ -48,7 +48,8 @@ const std::vector<OpRow>& Rows() {
     // writes (a 2-vCPU EPYC VM, 2x2 stride 2: 16 -> 64 channels on 160x160 pixels 3.9x the time of 16
     // -> 16, 4x the FLOPs; 64 -> 64 1.2x the time of 16 -> 64, 4x the FLOPs). Leave-one-out on that
     // machine's default sweep (bench_select, 198 points in 11 layouts and dtypes), within 10%: kNN
-    // 38.4% -> 51.0%, the local fit 18.2% -> 55.6%, median error 17.2% -> 9.1%.
+    // 38.4% -> 51.0%, the local fit 18.2% -> 55.6%, median error 17.2% -> 9.1%. kNN now scales it by
+    // that output alone (ScaledWork in cost.cpp).
     Anchor("ConvTranspose", "deconv", "", true, K::kConvTranspose, true),
     Anchor("MatMul", "matmul", "", true, K::kMatMul, false),
     // Gemm with a constant B is an inner product (ip); with a computed B, a matmul (import decides).
