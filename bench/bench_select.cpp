@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <limits>
 #include <cmath>
@@ -242,29 +243,50 @@ void WriteHeldOut(const selector::CostModel& cost, const std::string& file) {
   fmt::print("held-out predictions written to {}\n", file);
 }
 
-// Whether each stored measurement's quietest visit (the value the file keeps) was reproduced within 10%
-// by another of its visits, by "key|unit|layout|dtype"; measurements with a single visit are absent.
-// A point whose own visits disagree by more than 10% is one no estimator can be expected to land
-// within 10% of: the share that agree is the ceiling the held-out figures are read against.
+// One measured point's name in the maps below.
+std::string PointId(const std::string& key, const std::string& unit, const std::string& layout,
+                    const std::string& dtype) {
+  return key + "|" + unit + "|" + layout + "|" + dtype;
+}
+
+// Whether each stored measurement's quietest visit (the one the file keeps: the lowest median, as the
+// sweep combines visits) was reproduced within 10% by another of its visits, in the time the cost
+// model reads (ComparableUs: the host time where a unit has one), by PointId; measurements with a
+// single visit are absent. A point whose own visits disagree by more than 10% is one no estimator can
+// be expected to land within 10% of: the share that agree is what the held-out figures are read against.
 std::map<std::string, bool> Reproduced(const std::string& path) {
   db::Database d = db::Database::Open(path, db::Mode::kReadOnly);
   std::map<int64_t, std::string> unit_names, problem_keys;
   for (const auto& u : d.Units()) unit_names[u.id] = u.name;
   for (const auto& p : d.Problems()) problem_keys[p.id] = p.key;
-  std::map<std::string, std::vector<double>> medians;  // by the visits' key
+  std::map<std::string, std::vector<db::Stats>> visits;  // by the visits' key
   for (const auto& v : d.Visits("measurement"))
-    if (v.status == "ok" && v.stats && v.stats->median_us > 0) medians[v.key].push_back(v.stats->median_us);
+    if (v.status == "ok" && v.stats && v.stats->median_us > 0) visits[v.key].push_back(*v.stats);
+  auto id = [](std::string_view text, int64_t* out) {
+    return std::from_chars(text.data(), text.data() + text.size(), *out).ec == std::errc();
+  };
   std::map<std::string, bool> out;
-  for (auto& [key, m] : medians) {
-    if (m.size() < 2) continue;
+  for (const auto& [key, v] : visits) {
+    if (v.size() < 2) continue;
     // The visits' key: problem_id|unit_id|layout|dtype.
     const size_t a = key.find('|'), b = key.find('|', a + 1);
-    if (a == std::string::npos || b == std::string::npos) continue;
-    const auto p = problem_keys.find(std::stoll(key.substr(0, a)));
-    const auto u = unit_names.find(std::stoll(key.substr(a + 1, b - a - 1)));
+    int64_t problem = 0, unit = 0;
+    if (b == std::string::npos || !id(std::string_view(key).substr(0, a), &problem) ||
+        !id(std::string_view(key).substr(a + 1, b - a - 1), &unit))
+      continue;
+    const auto p = problem_keys.find(problem);
+    const auto u = unit_names.find(unit);
     if (p == problem_keys.end() || u == unit_names.end()) continue;
-    std::sort(m.begin(), m.end());
-    out[p->second + "|" + u->second + "|" + key.substr(b + 1)] = m[1] <= 1.10 * m[0];
+    const auto kept = std::min_element(v.begin(), v.end(), [](const db::Stats& x, const db::Stats& y) {
+      return x.median_us < y.median_us;
+    });
+    const double t = selector::ComparableUs(*kept);
+    bool again = false;
+    for (auto it = v.begin(); it != v.end(); ++it)
+      again = again || (it != kept && std::abs(selector::ComparableUs(*it) / t - 1) <= 0.10);
+    const size_t c = key.find('|', b + 1);
+    if (c == std::string::npos) continue;
+    out[PointId(p->second, u->second, key.substr(b + 1, c - b - 1), key.substr(c + 1))] = again;
   }
   return out;
 }
@@ -293,7 +315,7 @@ void PrintAccuracy(const std::string& path) {
   if (!g_heldout_csv.empty() && path == g_db) WriteHeldOut(cost, g_heldout_csv);
   std::map<std::string, double> split_pred;
   for (const auto& h : per_layout.HeldOutPredictions())
-    if (h.learned) split_pred[h.key + "|" + h.unit + "|" + h.layout + "|" + h.dtype] = *h.learned;
+    if (h.learned) split_pred[PointId(h.key, h.unit, h.layout, h.dtype)] = *h.learned;
   const std::map<std::string, bool> reproduced = Reproduced(path);
   constexpr int kColumns = 5;
   struct Acc {
@@ -306,7 +328,7 @@ void PrintAccuracy(const std::string& path) {
   std::map<std::string, std::string> chosen_by_op;
   for (const auto& h : cost.HeldOutPredictions()) {
     std::optional<double> split_h;
-    if (auto it = split_pred.find(h.key + "|" + h.unit + "|" + h.layout + "|" + h.dtype); it != split_pred.end())
+    if (auto it = split_pred.find(PointId(h.key, h.unit, h.layout, h.dtype)); it != split_pred.end())
       split_h = it->second;
     const selector::Estimator chosen = cost.ChosenEstimator(h.unit, h.op);
     std::string& c = chosen_by_op[h.op];
@@ -316,7 +338,7 @@ void PrintAccuracy(const std::string& path) {
     // A fused chain whose anchor is measured: the plan prices it by the anchor and the marginals.
     if (h.anchored) chosen_h = h.anchored;
     const std::optional<double> pred[kColumns] = {h.knn, h.local, h.learned, split_h, chosen_h};
-    const auto rep = reproduced.find(h.key + "|" + h.unit + "|" + h.layout + "|" + h.dtype);
+    const auto rep = reproduced.find(PointId(h.key, h.unit, h.layout, h.dtype));
     for (Acc* x : {&by_op[h.op], &by_op["(all)"], &by_op_unit[h.op + " " + h.unit], &by_op_unit["(all) " + h.unit]}) {
       ++x->n;
       if (rep != reproduced.end()) ++x->visited, x->repeat += rep->second;
