@@ -262,18 +262,22 @@ std::map<std::string, bool> Reproduced(const std::string& path) {
   std::map<std::string, std::vector<db::Stats>> visits;  // by the visits' key
   for (const auto& v : d.Visits("measurement"))
     if (v.status == "ok" && v.stats && v.stats->median_us > 0) visits[v.key].push_back(*v.stats);
-  auto id = [](std::string_view text, int64_t* out) {
+  auto id = [](const std::string& text, int64_t* out) {
     return std::from_chars(text.data(), text.data() + text.size(), *out).ec == std::errc();
   };
   std::map<std::string, bool> out;
   for (const auto& [key, v] : visits) {
     if (v.size() < 2) continue;
     // The visits' key: problem_id|unit_id|layout|dtype.
-    const size_t a = key.find('|'), b = key.find('|', a + 1);
+    std::vector<std::string> f;
+    for (size_t at = 0;;) {
+      const size_t bar = key.find('|', at);
+      f.push_back(key.substr(at, bar - at));
+      if (bar == std::string::npos) break;
+      at = bar + 1;
+    }
     int64_t problem = 0, unit = 0;
-    if (b == std::string::npos || !id(std::string_view(key).substr(0, a), &problem) ||
-        !id(std::string_view(key).substr(a + 1, b - a - 1), &unit))
-      continue;
+    if (f.size() != 4 || !id(f[0], &problem) || !id(f[1], &unit)) continue;
     const auto p = problem_keys.find(problem);
     const auto u = unit_names.find(unit);
     if (p == problem_keys.end() || u == unit_names.end()) continue;
@@ -284,9 +288,7 @@ std::map<std::string, bool> Reproduced(const std::string& path) {
     bool again = false;
     for (auto it = v.begin(); it != v.end(); ++it)
       again = again || (it != kept && std::abs(selector::ComparableUs(*it) / t - 1) <= 0.10);
-    const size_t c = key.find('|', b + 1);
-    if (c == std::string::npos) continue;
-    out[PointId(p->second, u->second, key.substr(b + 1, c - b - 1), key.substr(c + 1))] = again;
+    out[PointId(p->second, u->second, f[2], f[3])] = again;
   }
   return out;
 }
