@@ -399,6 +399,9 @@ void PrintAccuracy(const std::string& path) {
                "nearer its data, {:.1f}%\n",
                fused, 100.0 * chain_within / fused, 100.0 * anchored_within / fused,
                100.0 * estimated_within / fused, 100.0 * nearer_within / fused);
+  fmt::print("kNN's price of a convolution's weight element, chosen by leave-one-out (FLOPs):");
+  for (const std::string& u : base.Units()) fmt::print(" {} {:g}", u, base.WeightFlops(u));
+  fmt::print("\n");
   fmt::print("cost model load time: kNN and the local fit {:.1f} ms, with learned models (per unit and "
              "op) {:.1f} ms, (per layout and dtype) {:.1f} ms\n\n",
              ms_knn, ms_pooled, ms_split);

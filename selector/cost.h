@@ -201,6 +201,8 @@ class CostModel {
   double PeakFlopsPerUs(const std::string& unit) const;
   double BytesPerUs(const std::string& unit) const;
   double LaunchUs(const std::string& unit) const;
+  // What kNN adds per weight element of a convolution, in FLOPs (chosen by leave-one-out at load).
+  double WeightFlops(const std::string& unit) const;
   // Bytes per us one thread streams from memory beyond the last-level cache (the sweeps' memory
   // calibration), on units that read host memory (the cpu, OpenCL devices of type cpu): what constant
   // weights cost to read in a network, where they are not in cache as in a hot-cache measurement.
@@ -240,7 +242,9 @@ class CostModel {
     double flops = 0, bytes = 0, us = 0;
     double rel_ci = 0;
     std::string impl;  // the implementation oneDNN (or the OpenCL kernel) chose
-    double work = 0;   // what kNN scales by (ScaledWork): FLOPs, padded for convolutions, or bytes
+    double work = 0;   // what kNN scales by: flops_work + the unit's weight_flops * weights
+    double flops_work = 0;  // ScaledWork: FLOPs, padded for convolutions, or bytes
+    double weights = 0;     // a convolution's weight elements (WeightElems), else 0
   };
   struct Curve {  // (bytes, us) sorted by bytes
     std::vector<std::pair<double, double>> points;
@@ -248,6 +252,7 @@ class CostModel {
   };
   struct UnitStats {
     double peak_flops_per_us = 0, bytes_per_us = 0, launch_us = 0, stream_bytes_per_us = 0;
+    double weight_flops = 0;  // what one weight element costs a convolution, in FLOPs (ChooseWeightCost)
   };
 
   int UnitIndex(const std::string& unit) const;
@@ -302,6 +307,10 @@ class CostModel {
   // and the choice per (unit, op) (cost.cpp, ChooseEstimators).
   struct LearnedGroup;
   void ChooseEstimators();
+  // The least-squares fixed part of a family's runs (its overhead_us) from its members' work.
+  static void FitOverhead(Family* fam);
+  // Each unit's weight_flops, chosen by kNN's leave-one-out on its convolutions.
+  void ChooseWeightCost();
   const Neighbour* Nearest(const std::string& family, const Problem& p, const std::string& exclude) const;
   bool LearnedRow(const LearnedGroup& g, const Problem& p, const std::string& layout,
                   const std::string& dtype, const Neighbour* near, double knn_us,
