@@ -399,7 +399,7 @@ void PrintAccuracy(const std::string& path) {
                "nearer its data, {:.1f}%\n",
                fused, 100.0 * chain_within / fused, 100.0 * anchored_within / fused,
                100.0 * estimated_within / fused, 100.0 * nearer_within / fused);
-  fmt::print("kNN's price of a convolution's weight element, chosen by leave-one-out (FLOPs):");
+  fmt::print("kNN's price of a weight element (convolution, matmul, inner product), chosen by leave-one-out, in FLOPs:");
   for (const std::string& u : base.Units()) fmt::print(" {} {:g}", u, base.WeightFlops(u));
   fmt::print("\n");
   fmt::print("cost model load time: kNN and the local fit {:.1f} ms, with learned models (per unit and "

@@ -109,8 +109,12 @@ double ScaledWork(const Problem& p, const std::string& dtype, const std::string&
   return p.Flops() * scale;
 }
 
-// A convolution's weight elements (0 for other ops): what ChooseWeightCost prices on top of FLOPs.
+// A compute kernel's weight elements: a convolution's or inner product's weights, a matmul's second
+// operand (a linear layer's weights, or attention's keys and values); 0 for other ops. What
+// ChooseWeightCost prices on top of FLOPs.
 double WeightElems(const Problem& p) {
+  if (p.op() == "ip") return static_cast<double>(p.Get("ic") * p.Get("oc"));
+  if (p.op() == "matmul") return static_cast<double>(p.Get("mb") * p.Get("k") * p.Get("n"));
   if (p.op() != "conv2d") return 0;
   const int64_t g = std::max<int64_t>(1, p.Get("g"));
   return static_cast<double>(p.Get("oc")) * static_cast<double>(p.Get("ic") / g) *
@@ -508,16 +512,19 @@ void CostModel::FitOverhead(Family* fam) {
 // and few pixels (ResNet's 512-channel 3x3 convolutions on 14x14, 7x7 out) runs far below the
 // FLOP rate of its neighbours: scaled by FLOPs alone, 25-33% under. kNN scales a convolution by
 // FLOPs + w * weight elements, w chosen per unit among kWeightFlops by leave-one-out on the unit's
-// convolutions; a larger price must win by 1% of the points and 3 at least (on a handful of
+// convolutions, matmuls and inner products; a larger price must win by 1% of the points and 3 at least (on a handful of
 // points, a synthetic file or a model's few problems, any price can win by one). On two default
 // sweeps of a 2-vCPU EPYC (bench_select, chosen estimator): the cpu chose 16 FLOPs per weight,
 // its convolutions within 10% 74.4 -> 77.4% and 69.9 -> 71.6% (that file's repeatability: 72.2%);
-// PoCL chose 0 (its own repeatability is 46%).
+// PoCL chose 0 (its own repeatability is 46%). Chosen on convolutions alone, the same prices;
+// sharing it with matmuls and inner products: matmul 76.2 -> 81.2% and 68.8 -> 71.2% (a 32x1024x1024 one, bound by
+// its 4 MB second operand, was 32% under), convolutions and inner products unchanged.
 void CostModel::ChooseWeightCost() {
   constexpr double kWeightFlops[] = {0, 4, 8, 16, 32, 64};
-  std::vector<std::vector<Family*>> convs(units_.size());
+  std::vector<std::vector<Family*>> weighted(units_.size());  // a unit's families with weights
   for (auto& [key, fam] : families_)
-    if (fam.op == "conv2d" && UnitIndex(fam.unit) >= 0) convs[UnitIndex(fam.unit)].push_back(&fam);
+    if (!fam.members.empty() && fam.members.front().weights > 0 && UnitIndex(fam.unit) >= 0)
+      weighted[UnitIndex(fam.unit)].push_back(&fam);
   auto set = [](const std::vector<Family*>& fams, double w) {
     for (Family* fam : fams) {
       for (Neighbour& n : fam->members) n.work = n.flops_work + w * n.weights;
@@ -525,28 +532,32 @@ void CostModel::ChooseWeightCost() {
     }
   };
   for (size_t u = 0; u < units_.size(); ++u) {
-    if (convs[u].empty()) continue;
-    std::vector<std::pair<const Family*, Problem>> points;
-    for (const Family* fam : convs[u])
-      for (const Neighbour& n : fam->members) points.emplace_back(fam, Problem::Parse(n.key));
+    if (weighted[u].empty()) continue;
+    struct Point {
+      const Family* fam;
+      Problem p;
+      std::string key;
+      double us;
+    };
+    std::vector<Point> points;
+    for (const Family* fam : weighted[u])
+      for (const Neighbour& n : fam->members) points.push_back({fam, Problem::Parse(n.key), n.key, n.us});
     double best_w = 0;
     size_t best = 0;
     for (const double w : kWeightFlops) {
       stats_[u].weight_flops = w;
-      set(convs[u], w);
+      set(weighted[u], w);
       size_t within = 0;
-      for (const auto& [fam, p] : points) {
-        const std::string key = p.Key();
-        auto e = Interpolate(p, fam->unit, fam->layout, fam->dtype, key);
-        const Row* r = FindRow(key, static_cast<int>(u), fam->layout, fam->dtype);
-        if (e && r && std::abs(e->us / r->us - 1) <= 0.1) ++within;
+      for (const Point& pt : points) {
+        auto e = Interpolate(pt.p, pt.fam->unit, pt.fam->layout, pt.fam->dtype, pt.key);
+        if (e && std::abs(e->us / pt.us - 1) <= 0.1) ++within;
       }
       // Another price replaces the best so far only by a clear margin: on a handful of points
       // (a synthetic file, a model's own few problems) any price can win by one point.
       if (w == 0 || within > best + std::max<size_t>(2, points.size() / 100)) best = within, best_w = w;
     }
     stats_[u].weight_flops = best_w;
-    set(convs[u], best_w);
+    set(weighted[u], best_w);
   }
 }
 

@@ -201,7 +201,8 @@ class CostModel {
   double PeakFlopsPerUs(const std::string& unit) const;
   double BytesPerUs(const std::string& unit) const;
   double LaunchUs(const std::string& unit) const;
-  // What kNN adds per weight element of a convolution, in FLOPs (chosen by leave-one-out at load).
+  // What kNN adds per weight element of a convolution, inner product or matmul, in FLOPs (chosen
+  // by leave-one-out at load).
   double WeightFlops(const std::string& unit) const;
   // Bytes per us one thread streams from memory beyond the last-level cache (the sweeps' memory
   // calibration), on units that read host memory (the cpu, OpenCL devices of type cpu): what constant
@@ -244,7 +245,7 @@ class CostModel {
     std::string impl;  // the implementation oneDNN (or the OpenCL kernel) chose
     double work = 0;   // what kNN scales by: flops_work + the unit's weight_flops * weights
     double flops_work = 0;  // ScaledWork: FLOPs, padded for convolutions, or bytes
-    double weights = 0;     // a convolution's weight elements (WeightElems), else 0
+    double weights = 0;     // weight elements (WeightElems) of a convolution, inner product, matmul
   };
   struct Curve {  // (bytes, us) sorted by bytes
     std::vector<std::pair<double, double>> points;
@@ -252,7 +253,7 @@ class CostModel {
   };
   struct UnitStats {
     double peak_flops_per_us = 0, bytes_per_us = 0, launch_us = 0, stream_bytes_per_us = 0;
-    double weight_flops = 0;  // what one weight element costs a convolution, in FLOPs (ChooseWeightCost)
+    double weight_flops = 0;  // what one weight element costs, in FLOPs (ChooseWeightCost)
   };
 
   int UnitIndex(const std::string& unit) const;
@@ -309,7 +310,8 @@ class CostModel {
   void ChooseEstimators();
   // The least-squares fixed part of a family's runs (its overhead_us) from its members' work.
   static void FitOverhead(Family* fam);
-  // Each unit's weight_flops, chosen by kNN's leave-one-out on its convolutions.
+  // Each unit's weight_flops, chosen by kNN's leave-one-out on its convolutions, matmuls and
+  // inner products.
   void ChooseWeightCost();
   const Neighbour* Nearest(const std::string& family, const Problem& p, const std::string& exclude) const;
   bool LearnedRow(const LearnedGroup& g, const Problem& p, const std::string& layout,

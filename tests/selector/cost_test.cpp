@@ -308,6 +308,62 @@ TEST(CostFamily, TransposedConvolutionsScaleByTheirBytes) {
   }
 }
 
+// Each output pixel of a transposed convolution sums kh*kw/(sh*sw) taps: a 4x4 stride-2 one does
+// four times the work per output pixel of a 2x2 stride-2 one (ResNet-style decoders, FPN upsampling
+// with 4x4 kernels). Interpolated from 2x2 ones alone, a 4x4 one comes out at its taps' share.
+TEST(CostFamily, TransposedConvolutionsCountTheirTapsPerOutputPixel) {
+  TempDir dir;
+  SyntheticDb db(dir.File("taps.db"), {"cpu"});
+  auto deconv = [](int c, int hw, int k) {
+    return fmt::format("deconv:mb1ic{0}ih{1}iw{1}oc{0}kh{2}kw{2}sh2sw2ph{3}pw{3}g1", c, hw, k, k / 2 - 1);
+  };
+  // 1 ns per output element and tap (a 2x2 stride-2 one: one tap per output pixel).
+  auto us = [&](int c, int hw, int k) {
+    return static_cast<double>(Problem::Parse(deconv(c, hw, k)).DstElems()) * (k * k / 4) * 1e-3;
+  };
+  for (int c : {16, 32, 64})
+    for (int hw : {20, 40, 80}) db.Op(deconv(c, hw, 2), "cpu", "nhwc", us(c, hw, 2));
+  db.Close();
+  const CostModel cost = CostModel::Load(dir.File("taps.db"));
+  const Problem p = Problem::Parse(deconv(32, 40, 4));
+  const auto e = cost.Op(p, p.Key(), "cpu", "nhwc", "f32");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->confidence, Confidence::kInterpolated);
+  EXPECT_NEAR(e->us / us(32, 40, 4), 1.0, 0.05);
+}
+
+// With caches evicted before each repetition a kernel reads its weights from the last-level cache:
+// a 1x1 convolution with many weights and few pixels runs below its neighbours' FLOP rate. On a
+// synthetic machine where each weight costs 60 FLOPs' time, leave-one-out at load prices weights
+// (WeightFlops > 0), and a weight-bound convolution is interpolated within 10%; where time follows
+// FLOPs alone, the price stays 0 (a convolution is not priced for weights it was never slowed by).
+TEST(CostFamily, WeightsArePricedWhereLeaveOneOutSaysTheyCost) {
+  for (const double per_weight : {0.0, 60.0}) {
+    TempDir dir;
+    SyntheticDb db(dir.File("w.db"), {"cpu"});
+    auto us = [&](int ic, int oc, int hw) {
+      const Problem p = Problem::Parse(Conv1x1(ic, oc, hw));
+      return 2.0 + (p.Flops() + per_weight * ic * oc) * 5e-6;
+    };
+    // Channels measured 4x apart, images 2x apart: a convolution's nearest shapes are its own
+    // channels on other images, whose weights weigh less (or more) against their FLOPs.
+    for (int c : {64, 256, 1024})
+      for (int hw : {7, 14, 28, 56}) db.Op(Conv1x1(c, c, hw), "cpu", "nhwc", us(c, c, hw));
+    db.Close();
+    const CostModel cost = CostModel::Load(dir.File("w.db"));
+    if (per_weight == 0) {
+      EXPECT_EQ(cost.WeightFlops("cpu"), 0);
+      continue;
+    }
+    EXPECT_GT(cost.WeightFlops("cpu"), 0);
+    const Problem p = Problem::Parse(Conv1x1(256, 256, 10));
+    const auto e = cost.Op(p, p.Key(), "cpu", "nhwc", "f32");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->confidence, Confidence::kInterpolated);
+    EXPECT_NEAR(e->us / us(256, 256, 10), 1.0, 0.1);
+  }
+}
+
 // A depthwise convolution is a family of its own: never interpolated from dense convolutions (other
 // kernels, another regime), and interpolated from depthwise ones.
 TEST(CostFamily, DepthwiseConvolutionsAreAFamilyOfTheirOwn) {
