@@ -402,6 +402,14 @@ void PrintAccuracy(const std::string& path) {
   fmt::print("kNN's price of a weight element (convolution, matmul, inner product), chosen by leave-one-out, in FLOPs:");
   for (const std::string& u : base.Units()) fmt::print(" {} {:g}", u, base.WeightFlops(u));
   fmt::print("\n");
+  fmt::print("memory-bound ops kNN scales by the unit's element-wise rate at their size, chosen by leave-one-out:");
+  for (const std::string& u : base.Units()) {
+    std::vector<std::string> ops;
+    for (const auto& [op, unused] : by_op)
+      if (base.ScalesByRateCurve(u, op)) ops.push_back(op);
+    fmt::print(" {} [{}]", u, fmt::join(ops, " "));
+  }
+  fmt::print("\n");
   fmt::print("cost model load time: kNN and the local fit {:.1f} ms, with learned models (per unit and "
              "op) {:.1f} ms, (per layout and dtype) {:.1f} ms\n\n",
              ms_knn, ms_pooled, ms_split);

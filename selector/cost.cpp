@@ -397,6 +397,7 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     rows = std::move(kept);
   }
   ChooseWeightCost();
+  ChooseRateCurve();
   ChooseEstimators();
   FitMarginals();
 }
@@ -507,18 +508,41 @@ void CostModel::FitOverhead(Family* fam) {
   fam->overhead_us = std::clamp(intercept, 0.0, tmin);
 }
 
-// What a weight element costs, per unit. With the caches evicted before each repetition (warm),
-// a convolution reads its weights from the last-level cache or memory, and one with many weights
-// and few pixels (ResNet's 512-channel 3x3 convolutions on 14x14, 7x7 out) runs far below the
-// FLOP rate of its neighbours: scaled by FLOPs alone, 25-33% under. kNN scales a convolution by
-// FLOPs + w * weight elements, w chosen per unit among kWeightFlops by leave-one-out on the unit's
-// convolutions, matmuls and inner products; a larger price must win by 1% of the points and 3 at least (on a handful of
-// points, a synthetic file or a model's few problems, any price can win by one). On two default
-// sweeps of a 2-vCPU EPYC (bench_select, chosen estimator): the cpu chose 16 FLOPs per weight,
-// its convolutions within 10% 74.4 -> 77.4% and 69.9 -> 71.6% (that file's repeatability: 72.2%);
-// PoCL chose 0 (its own repeatability is 46%). Chosen on convolutions alone, the same prices;
-// sharing it with matmuls and inner products: matmul 76.2 -> 81.2% and 68.8 -> 71.2% (a 32x1024x1024 one, bound by
-// its 4 MB second operand, was 32% under), convolutions and inner products unchanged.
+std::vector<CostModel::HeldPoint> CostModel::HeldPoints(const std::vector<Family*>& fams) {
+  std::vector<HeldPoint> points;
+  for (const Family* fam : fams)
+    for (const Neighbour& n : fam->members) points.push_back({fam, Problem::Parse(n.key), n.key, n.us});
+  return points;
+}
+
+size_t CostModel::KnnWithin(const std::vector<HeldPoint>& points) const {
+  size_t within = 0;
+  for (const HeldPoint& pt : points) {
+    auto e = Interpolate(pt.p, pt.fam->unit, pt.fam->layout, pt.fam->dtype, pt.key);
+    if (e && std::abs(e->us / pt.us - 1) <= 0.1) ++within;
+  }
+  return within;
+}
+
+namespace {
+// A rule chosen by leave-one-out replaces the one before it only by a clear margin: on a handful of
+// points (a synthetic file, a model's own few problems) any rule can win by one point.
+bool ClearlyMore(size_t within, size_t best, size_t points) {
+  return within > best + std::max<size_t>(2, points / 100);
+}
+}  // namespace
+
+// What a weight element costs, per unit. With the caches evicted before each repetition (warm), a
+// convolution reads its weights from the last-level cache or memory, and one with many weights and
+// few pixels (ResNet's 512-channel 3x3 convolutions on 14x14, 7x7 out) runs far below the FLOP rate
+// of its neighbours: scaled by FLOPs alone, 25-33% under. kNN scales a convolution by FLOPs + w *
+// weight elements, w chosen per unit among kWeightFlops by leave-one-out on the unit's convolutions,
+// matmuls and inner products (a larger price must win clearly). On two default sweeps of a 2-vCPU
+// EPYC (bench_select, chosen estimator): the cpu chose 16 FLOPs per weight, its convolutions within
+// 10% 74.4 -> 77.4% and 69.9 -> 71.6% (that file's repeatability: 72.2%); PoCL chose 0 (its own
+// repeatability is 46%). Chosen on convolutions alone, the same prices; sharing it with matmuls and
+// inner products: matmul 76.2 -> 81.2% and 68.8 -> 71.2% (a 32x1024x1024 one, bound by its 4 MB
+// second operand, was 32% under), convolutions and inner products unchanged.
 void CostModel::ChooseWeightCost() {
   constexpr double kWeightFlops[] = {0, 4, 8, 16, 32, 64};
   std::vector<std::vector<Family*>> weighted(units_.size());  // a unit's families with weights
@@ -533,32 +557,88 @@ void CostModel::ChooseWeightCost() {
   };
   for (size_t u = 0; u < units_.size(); ++u) {
     if (weighted[u].empty()) continue;
-    struct Point {
-      const Family* fam;
-      Problem p;
-      std::string key;
-      double us;
-    };
-    std::vector<Point> points;
-    for (const Family* fam : weighted[u])
-      for (const Neighbour& n : fam->members) points.push_back({fam, Problem::Parse(n.key), n.key, n.us});
+    const std::vector<HeldPoint> points = HeldPoints(weighted[u]);
     double best_w = 0;
     size_t best = 0;
     for (const double w : kWeightFlops) {
       stats_[u].weight_flops = w;
       set(weighted[u], w);
-      size_t within = 0;
-      for (const Point& pt : points) {
-        auto e = Interpolate(pt.p, pt.fam->unit, pt.fam->layout, pt.fam->dtype, pt.key);
-        if (e && std::abs(e->us / pt.us - 1) <= 0.1) ++within;
-      }
-      // Another price replaces the best so far only by a clear margin: on a handful of points
-      // (a synthetic file, a model's own few problems) any price can win by one point.
-      if (w == 0 || within > best + std::max<size_t>(2, points.size() / 100)) best = within, best_w = w;
+      const size_t within = KnnWithin(points);
+      if (w == 0 || ClearlyMore(within, best, points.size())) best = within, best_w = w;
     }
     stats_[u].weight_flops = best_w;
     set(weighted[u], best_w);
   }
+}
+
+// A memory-bound kernel's rate depends on where its bytes fit: on the EPYC's 2 vCPUs element-wise
+// ops move 158 GB/s up to 3 MB (the two cores' L2), 107 at 6 MB, 55 at 12 MB and 50 at 24 MB
+// (the L3 slice and beyond). Scaled by bytes, a 56x56x512 max pooling (6.4 MB) came out 28% under
+// from 28x28 neighbours. The unit's rate by size is the median rate of its element-wise points per
+// factor of 2 in bytes (3 points or more), made never to rise with size (small sizes are slow from
+// overhead, which kNN takes off apart); a memory-bound op scales by its bytes at that rate where
+// leave-one-out (kNN's) on the unit's points of that op says so clearly. On two default sweeps of the
+// EPYC (bench_select, chosen estimator, cpu): it was chosen for eltwise (84.5 -> 89.6% and 81.3 ->
+// 84.4% within 10%), pooling (60.6 -> 61.6%, 48.5 -> 52.7%) and binary ops (77.1 -> 76.7%, 59.0 ->
+// 52.8%: kNN gained, the learned model chosen over it lost); all points 69.4 -> 70.0% and 61.7 ->
+// 62.0%. Scaled so everywhere, concat fell 76 -> 41% and transposes 89 -> 78%.
+void CostModel::ChooseRateCurve() {
+  std::vector<std::map<int, std::vector<double>>> bins(units_.size());
+  std::map<std::pair<int, std::string>, std::vector<Family*>> by_op;
+  for (auto& [key, fam] : families_) {
+    const int u = UnitIndex(fam.unit);
+    if (u < 0 || !fam.memory_bound) continue;
+    by_op[{u, fam.op}].push_back(&fam);
+    if (fam.op != "eltwise" || fam.fused) continue;
+    for (const Neighbour& n : fam.members)
+      if (n.bytes > 0 && n.us > 0) bins[u][static_cast<int>(std::floor(std::log2(n.bytes)))].push_back(n.bytes / n.us);
+  }
+  for (size_t u = 0; u < units_.size(); ++u) {
+    auto& curve = stats_[u].rate_by_bytes;
+    for (auto& [b, rates] : bins[u]) {
+      if (rates.size() < 3) continue;
+      std::nth_element(rates.begin(), rates.begin() + rates.size() / 2, rates.end());
+      curve.emplace_back(std::exp2(b + 0.5), rates[rates.size() / 2]);
+    }
+    for (size_t i = curve.size(); i-- > 1;) curve[i - 1].second = std::max(curve[i - 1].second, curve[i].second);
+  }
+  for (auto& [unit_op, fams] : by_op) {
+    const UnitStats& st = stats_[unit_op.first];
+    if (st.rate_by_bytes.size() < 2) continue;
+    auto set = [&](bool curve) {
+      for (Family* fam : fams) {
+        for (Neighbour& n : fam->members) n.work = curve ? st.MemoryWork(n.flops_work) : n.flops_work;
+        FitOverhead(fam);
+      }
+    };
+    const std::vector<HeldPoint> points = HeldPoints(fams);
+    const size_t by_bytes = KnnWithin(points);
+    const std::string key = Join({units_[unit_op.first], unit_op.second});
+    rate_curve_ops_.insert(key);
+    set(true);
+    if (ClearlyMore(KnnWithin(points), by_bytes, points.size())) continue;
+    rate_curve_ops_.erase(key);
+    set(false);
+  }
+}
+
+double CostModel::UnitStats::MemoryWork(double bytes) const {
+  if (rate_by_bytes.size() < 2 || !(bytes > 0)) return bytes;
+  const auto& v = rate_by_bytes;
+  double rate = v.back().second;
+  if (bytes <= v.front().first) {
+    rate = v.front().second;
+  } else if (bytes < v.back().first) {  // log-log between the two nearest sizes
+    auto hi = std::lower_bound(v.begin(), v.end(), std::make_pair(bytes, -kInf));
+    auto lo = hi - 1;
+    const double t = (std::log(bytes) - std::log(lo->first)) / (std::log(hi->first) - std::log(lo->first));
+    rate = std::exp(std::log(lo->second) + t * (std::log(hi->second) - std::log(lo->second)));
+  }
+  return bytes * v.front().second / rate;  // the curve's first rate is its best
+}
+
+bool CostModel::ScalesByRateCurve(const std::string& unit, const std::string& op) const {
+  return rate_curve_ops_.count(Join({unit, op})) > 0;
 }
 
 std::optional<double> CostModel::HeldOutChosen(const HeldOut& h) const {
@@ -854,7 +934,9 @@ std::optional<Estimate> CostModel::Interpolate(const Problem& p, const std::stri
     for (const auto& [name, v] : p.params())
       if (c < shape.size()) shape[c++] = !IsStructural(name);
   }
-  const double size = ScaledWork(p, dtype, layout) + st.weight_flops * WeightElems(p);
+  const double size = memory && ScalesByRateCurve(unit, p.op())
+                          ? st.MemoryWork(ScaledWork(p, dtype, layout))
+                          : ScaledWork(p, dtype, layout) + st.weight_flops * WeightElems(p);
   const double p_roof = roofline_known ? roof(size, p.Bytes(DtypeSize(dtype))) : 0;
   std::vector<double> preds;
   double rel_ci = 0;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -201,6 +202,9 @@ class CostModel {
   double PeakFlopsPerUs(const std::string& unit) const;
   double BytesPerUs(const std::string& unit) const;
   double LaunchUs(const std::string& unit) const;
+  // True when kNN scales the memory-bound `op` on `unit` by the unit's rate at each size rather
+  // than by bytes (chosen by leave-one-out at load).
+  bool ScalesByRateCurve(const std::string& unit, const std::string& op) const;
   // What kNN adds per weight element of a convolution, inner product or matmul, in FLOPs (chosen
   // by leave-one-out at load).
   double WeightFlops(const std::string& unit) const;
@@ -254,6 +258,11 @@ class CostModel {
   struct UnitStats {
     double peak_flops_per_us = 0, bytes_per_us = 0, launch_us = 0, stream_bytes_per_us = 0;
     double weight_flops = 0;  // what one weight element costs, in FLOPs (ChooseWeightCost)
+    // The unit's element-wise rate by bytes moved, (bytes, bytes per us) sorted by bytes, never
+    // rising with size (ChooseRateCurve); empty when too few were measured.
+    std::vector<std::pair<double, double>> rate_by_bytes;
+    // `bytes` in bytes at the unit's best rate: what they take at the rate of their size.
+    double MemoryWork(double bytes) const;
   };
 
   int UnitIndex(const std::string& unit) const;
@@ -313,6 +322,19 @@ class CostModel {
   // Each unit's weight_flops, chosen by kNN's leave-one-out on its convolutions, matmuls and
   // inner products.
   void ChooseWeightCost();
+  // Each unit's rate_by_bytes, and the memory-bound ops kNN scales by it (rate_curve_ops_), chosen
+  // per (unit, op) by leave-one-out.
+  void ChooseRateCurve();
+  std::set<std::string> rate_curve_ops_;  // unit|op
+  // Leave-one-out of kNN over families' members: how many it places within 10%.
+  struct HeldPoint {
+    const Family* fam;
+    Problem p;
+    std::string key;
+    double us;
+  };
+  static std::vector<HeldPoint> HeldPoints(const std::vector<Family*>& fams);
+  size_t KnnWithin(const std::vector<HeldPoint>& points) const;
   const Neighbour* Nearest(const std::string& family, const Problem& p, const std::string& exclude) const;
   bool LearnedRow(const LearnedGroup& g, const Problem& p, const std::string& layout,
                   const std::string& dtype, const Neighbour* near, double knn_us,

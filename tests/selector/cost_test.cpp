@@ -364,6 +364,40 @@ TEST(CostFamily, WeightsArePricedWhereLeaveOneOutSaysTheyCost) {
   }
 }
 
+// A memory-bound kernel's rate depends on where its bytes fit. On a synthetic machine whose
+// element-wise ops and poolings move 100 GB/s in cache, halved at 2 MB and falling on (its caches),
+// a 4 MB pooling interpolated from pools of 2 and 8 MB scales by its bytes at the rate of their
+// size, not by bytes alone; where the rate is the same at every size the rule is not chosen.
+TEST(CostFamily, MemoryBoundOpsScaleByTheUnitsRateAtTheirSize) {
+  for (const bool caches : {false, true}) {
+    TempDir dir;
+    SyntheticDb db(dir.File("rate.db"), {"cpu"});
+    auto us = [&](const std::string& key) {
+      const double bytes = Problem::Parse(key).Bytes(4);
+      return 1.0 + bytes / (caches ? 100e3 / (1 + bytes / 2e6) : 100e3);
+    };
+    for (int c : {16, 32, 64, 128, 256, 512})
+      for (int hw : {14, 28, 56, 112}) {
+        db.Op(Relu(c, hw), "cpu", "nchw", us(Relu(c, hw)));
+        db.Op(Relu(c, hw), "cpu", "nhwc", us(Relu(c, hw)));
+      }
+    auto pool = [](int c, int hw) {
+      return fmt::format("pool:max:mb1ic{}ih{}iw{}kh2kw2sh2sw2ph0pw0", c, hw, hw);
+    };
+    for (int c : {32, 128, 512})
+      for (int hw : {14, 28, 56, 112}) db.Op(pool(c, hw), "cpu", "nhwc", us(pool(c, hw)));
+    db.Close();
+    const CostModel cost = CostModel::Load(dir.File("rate.db"));
+    EXPECT_EQ(cost.ScalesByRateCurve("cpu", "pool"), caches);
+    if (!caches) continue;
+    const Problem p = Problem::Parse(pool(256, 56));  // 4 MB; 128 and 512 channels: 2 and 8 MB
+    const auto e = cost.Op(p, p.Key(), "cpu", "nhwc", "f32");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->confidence, Confidence::kInterpolated);
+    EXPECT_NEAR(e->us / us(pool(256, 56)), 1.0, 0.1);
+  }
+}
+
 // A depthwise convolution is a family of its own: never interpolated from dense convolutions (other
 // kernels, another regime), and interpolated from depthwise ones.
 TEST(CostFamily, DepthwiseConvolutionsAreAFamilyOfTheirOwn) {
