@@ -28,17 +28,20 @@ std::string Conv(int c, int hw) {
 std::string Relu(int c, int hw) { return fmt::format("eltwise:relu:mb1c{}h{}w{}", c, hw, hw); }
 
 // Convolutions follow kNN's own rule exactly (a fixed part plus a part linear in FLOPs, the output
-// channels computed in blocks of 16 as oneDNN's kernels do in nchw): kNN predicts them perfectly. Eltwise ops spill out of the cache: their time grows with the square of the bytes
-// beyond a size, which linear scaling from a neighbour of another size gets wrong and a model of the
-// time per byte as a function of the bytes does not.
+// channels computed in blocks of 16 as oneDNN's kernels do in nchw): kNN predicts them perfectly.
+// Eltwise ops' time per byte follows the shape, not the bytes alone: it falls as the channels grow
+// (vector lanes) and rises with the image (a power law of each), which scaling a neighbour by its
+// bytes (even at a rate by size: one size is many shapes) gets wrong and a model of the time per
+// byte as a function of the shape does not.
 double ConvUs(const std::string& key) {
   const Problem p = Problem::Parse(key);
   const double padded = static_cast<double>((p.Get("oc") + 15) / 16 * 16);
   return 2.0 + p.Flops() * padded / static_cast<double>(p.Get("oc")) / 50e3;
 }
 double ReluUs(const std::string& key) {
-  const double b = Problem::Parse(key).Bytes(4);
-  return 1.0 + b / 20e3 * (1.0 + b / 4e5);
+  const Problem p = Problem::Parse(key);
+  return 1.0 + p.Bytes(4) / 20e3 * std::pow(static_cast<double>(p.Get("c")) / 64, -0.3) *
+                   std::pow(static_cast<double>(p.Get("h")) / 14, 0.3);
 }
 const std::vector<int> kChannels = {16, 24, 32, 48, 64, 96, 128, 192, 256};
 const std::vector<int> kSizes = {7, 10, 14, 20, 28, 40, 56};
@@ -104,8 +107,8 @@ TEST_F(LearnedTest, LeaveOneOutKeepsTheBestEstimatorPerOp) {
   EXPECT_LE(MedianRelErr(h, "conv2d", Est::kKnn), MedianRelErr(h, "conv2d", Est::kLearned));
   EXPECT_LE(MedianRelErr(h, "conv2d", Est::kKnn), MedianRelErr(h, "conv2d", Est::kLocal));
   EXPECT_EQ(cost_->ChosenEstimator("cpu", "conv2d"), Estimator::kKnn);
-  // The eltwise ops' time per byte grows with the bytes: both the learned correction and the local
-  // fit of log(time / bytes) follow that better than kNN's linear scaling, and one of them is chosen.
+  // The eltwise ops' time per byte follows their shape: both the learned correction and the local
+  // fit of log(time / bytes) follow that better than kNN's scaling, and one of them is chosen.
   EXPECT_LT(MedianRelErr(h, "eltwise", Est::kLearned), MedianRelErr(h, "eltwise", Est::kKnn));
   EXPECT_LT(MedianRelErr(h, "eltwise", Est::kLocal), MedianRelErr(h, "eltwise", Est::kKnn));
   const Estimator eltwise = cost_->ChosenEstimator("cpu", "eltwise");
