@@ -33,6 +33,16 @@ std::string Conv(int c, int hw, int k = 3) {
 }
 std::string Relu(int c, int hw) { return fmt::format("eltwise:relu:mb1c{}h{}w{}", c, hw, hw); }
 
+// `key` costed on the cpu in `layout` (f32): interpolated, within `tolerance` (relative) of `truth_us`.
+void ExpectInterpolatedNear(const CostModel& cost, const std::string& key, const std::string& layout,
+                            double truth_us, double tolerance) {
+  const Problem p = Problem::Parse(key);
+  const auto e = cost.Op(p, p.Key(), "cpu", layout, "f32");
+  ASSERT_TRUE(e) << key << " " << layout;
+  EXPECT_EQ(e->confidence, Confidence::kInterpolated) << key << " " << layout;
+  EXPECT_NEAR(e->us / truth_us, 1.0, tolerance) << key << " " << layout;
+}
+
 class CostTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -276,11 +286,7 @@ TEST(CostFamily, FarNeighboursScaleByTheRooflineOfThePaddedWork) {
   db.Op(Relu(64, 28), "cpu", "nchw", 1.0);  // memory far faster than the convolutions' compute
   db.Close();
   const CostModel cost = CostModel::Load(dir.File("far.db"));
-  const Problem p = Problem::Parse(Conv1x1(128, 24, 28));
-  const auto e = cost.Op(p, p.Key(), "cpu", "nhwc", "f32");
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->confidence, Confidence::kInterpolated);
-  EXPECT_NEAR(e->us / padded_us(128, 24), 1.0, 0.03);
+  ExpectInterpolatedNear(cost, Conv1x1(128, 24, 28), "nhwc", padded_us(128, 24), 0.03);
 }
 
 // A transposed convolution scales from its neighbours by the bytes it moves, not by FLOPs: oneDNN's
@@ -299,13 +305,7 @@ TEST(CostFamily, TransposedConvolutionsScaleByTheirBytes) {
       for (int hw : {40, 80}) db.Op(deconv(ic, oc, hw), "cpu", "nhwc", bytes_us(ic, oc, hw));
   db.Close();
   const CostModel cost = CostModel::Load(dir.File("deconv.db"));
-  for (int hw : {40, 80}) {
-    const Problem p = Problem::Parse(deconv(32, 64, hw));
-    const auto e = cost.Op(p, p.Key(), "cpu", "nhwc", "f32");
-    ASSERT_TRUE(e);
-    EXPECT_EQ(e->confidence, Confidence::kInterpolated);
-    EXPECT_NEAR(e->us / bytes_us(32, 64, hw), 1.0, 0.05) << hw;
-  }
+  for (int hw : {40, 80}) ExpectInterpolatedNear(cost, deconv(32, 64, hw), "nhwc", bytes_us(32, 64, hw), 0.05);
 }
 
 // Each output pixel of a transposed convolution sums kh*kw/(sh*sw) taps: a 4x4 stride-2 one does
@@ -325,11 +325,7 @@ TEST(CostFamily, TransposedConvolutionsCountTheirTapsPerOutputPixel) {
     for (int hw : {20, 40, 80}) db.Op(deconv(c, hw, 2), "cpu", "nhwc", us(c, hw, 2));
   db.Close();
   const CostModel cost = CostModel::Load(dir.File("taps.db"));
-  const Problem p = Problem::Parse(deconv(32, 40, 4));
-  const auto e = cost.Op(p, p.Key(), "cpu", "nhwc", "f32");
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->confidence, Confidence::kInterpolated);
-  EXPECT_NEAR(e->us / us(32, 40, 4), 1.0, 0.05);
+  ExpectInterpolatedNear(cost, deconv(32, 40, 4), "nhwc", us(32, 40, 4), 0.05);
 }
 
 // With caches evicted before each repetition a kernel reads its weights from the last-level cache:
@@ -356,11 +352,7 @@ TEST(CostFamily, WeightsArePricedWhereLeaveOneOutSaysTheyCost) {
       continue;
     }
     EXPECT_GT(cost.WeightFlops("cpu"), 0);
-    const Problem p = Problem::Parse(Conv1x1(256, 256, 10));
-    const auto e = cost.Op(p, p.Key(), "cpu", "nhwc", "f32");
-    ASSERT_TRUE(e);
-    EXPECT_EQ(e->confidence, Confidence::kInterpolated);
-    EXPECT_NEAR(e->us / us(256, 256, 10), 1.0, 0.1);
+    ExpectInterpolatedNear(cost, Conv1x1(1024, 1024, 5), "nhwc", us(1024, 1024, 5), 0.1);
   }
 }
 
@@ -390,11 +382,8 @@ TEST(CostFamily, MemoryBoundOpsScaleByTheUnitsRateAtTheirSize) {
     const CostModel cost = CostModel::Load(dir.File("rate.db"));
     EXPECT_EQ(cost.ScalesByRateCurve("cpu", "pool"), caches);
     if (!caches) continue;
-    const Problem p = Problem::Parse(pool(256, 56));  // 4 MB; 128 and 512 channels: 2 and 8 MB
-    const auto e = cost.Op(p, p.Key(), "cpu", "nhwc", "f32");
-    ASSERT_TRUE(e);
-    EXPECT_EQ(e->confidence, Confidence::kInterpolated);
-    EXPECT_NEAR(e->us / us(pool(256, 56)), 1.0, 0.1);
+    // 4 MB; its neighbours of 128 and 512 channels: 2 and 8 MB.
+    ExpectInterpolatedNear(cost, pool(256, 56), "nhwc", us(pool(256, 56)), 0.1);
   }
 }
 
