@@ -602,9 +602,10 @@ void CostModel::ChooseRateCurve() {
     }
     for (size_t i = curve.size(); i-- > 1;) curve[i - 1].second = std::max(curve[i - 1].second, curve[i].second);
   }
-  for (auto& [unit_op, fams] : by_op) {
+  for (auto& [unit_op, families] : by_op) {
     const UnitStats& st = stats_[unit_op.first];
     if (st.rate_by_bytes.size() < 2) continue;
+    const std::vector<Family*>& fams = families;  // a lambda may not capture a structured binding
     auto set = [&](bool curve) {
       for (Family* fam : fams) {
         for (Neighbour& n : fam->members) n.work = curve ? st.MemoryWork(n.flops_work) : n.flops_work;
