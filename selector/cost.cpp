@@ -47,10 +47,14 @@ std::string Chain(const Problem& p) {
 // neighbours on a file without depthwise ones, MobileNetV2's came out 2.3x under (scaled by FLOPs)
 // or 6x over (by rooflines); held-out points of two files of model problems: kNN within 10% 38.7% /
 // 36.5% as one family, 40.9% / 38.4% apart.
+bool IsDepthwise(const Problem& p) {
+  return p.op() == "conv2d" && p.Get("g") > 1 && p.Get("g") == p.Get("ic");
+}
+
 std::string FamilyKey(const std::string& unit, const std::string& layout, const std::string& dtype,
                       const Problem& p) {
   std::string form = p.op() == "binary" && p.Get("bc") != 0 ? fmt::format("bc{}", p.Get("bc")) : "";
-  if (p.op() == "conv2d" && p.Get("g") > 1 && p.Get("g") == p.Get("ic")) form = "dw";
+  if (IsDepthwise(p)) form = "dw";
   return Join({unit, layout, dtype, p.op(), p.alg() + form, Chain(p)});
 }
 
@@ -168,7 +172,7 @@ bool CostModel::IsMemoryBound(const std::string& op) { return IsMemoryBoundFamil
 // Leave-one-out on two default sweeps of this EPYC (one quiet, one noisy): depthwise points within
 // 10% by kNN 55.6 -> 60.5% and 49.2 -> 57.9%.
 std::vector<double> ProblemFeatures(const Problem& p) {
-  const bool depthwise = p.op() == "conv2d" && p.Get("g") > 1 && p.Get("g") == p.Get("ic");
+  const bool depthwise = IsDepthwise(p);
   std::vector<double> f;
   f.reserve(p.params().size());
   for (const auto& [name, v] : p.params()) {
