@@ -3,10 +3,13 @@
 // the interpolation's leave-one-out accuracy per op family.
 //
 //   bench/bench_select [--db FILE] [--model FILE.onnx] [--input NAME:1,128,768]...
-//                      [--heldout-csv FILE] [benchmark flags]
+//                      [--heldout-csv FILE] [--against FILE] [benchmark flags]
 //
 // The database: --db, else $LAYOUTDB_DB, else ./layout.db, else a synthetic one written to a
 // temporary directory (then the accuracy figures only check the interpolation against its own rule).
+// --against FILE: every problem FILE measured that the database did not (a model's `sweep --model`,
+// another spec's sweep) is predicted from the database alone and checked against FILE: the accuracy a
+// model's plan has before `sweep --model`, per family, with the signed median error (a bias).
 // The ONNX model: --model, else the largest example model found under models/ of the build directory.
 // Timings also run on a ResNet-style synthetic DAG of 700 nodes described in memory.
 #include <benchmark/benchmark.h>
@@ -37,7 +40,7 @@ using namespace layoutdb;
 
 namespace {
 
-std::string g_db, g_model, g_heldout_csv;
+std::string g_db, g_model, g_heldout_csv, g_against;
 std::map<std::string, std::vector<int64_t>> g_inputs;
 std::optional<selector::testing::TempDir> g_tmp;
 
@@ -417,6 +420,116 @@ void PrintAccuracy(const std::string& path) {
   benchmark::DoNotOptimize(plain.Units().size());
 }
 
+
+// How `select` prices `p` in one state when the database has no row of it: CostModel::Op, and a
+// fused chain as FusedCost does (plan.cpp): interpolated among its chain's other shapes, or the anchor
+// plus each post-op's marginal cost, whichever is nearer its data. nullopt with *refused when the plan
+// would not price the state as one kernel (the anchor, or the nearest measured problem, has only a
+// reference kernel there; a post-op has no measured marginal).
+std::optional<selector::Estimate> PlanPrice(const selector::CostModel& cost, const Problem& p,
+                                            const std::string& key, const std::string& unit,
+                                            const std::string& layout, const std::string& dtype, bool* refused) {
+  using selector::Confidence;
+  if (p.post_ops().empty()) return cost.Op(p, key, unit, layout, dtype, true, refused);
+  const auto fused = cost.Op(p, key, unit, layout, dtype, false, refused);
+  if (*refused || (fused && fused->confidence == Confidence::kExact)) return fused;
+  const Problem anchor(p.op(), p.alg(), p.params());
+  auto a = cost.Op(anchor, anchor.Key(), unit, layout, dtype, true, refused);
+  if (!a) {
+    *refused = true;
+    return std::nullopt;
+  }
+  std::optional<selector::Estimate> with = a;
+  const double out_bytes = static_cast<double>(p.DstElems()) * DtypeSize(dtype);
+  for (const auto& po : p.post_ops()) {
+    const auto m = cost.MarginalUs(unit, layout, dtype, po, out_bytes);
+    if (m) with->us += *m;
+    else with.reset();
+    if (!with) break;
+  }
+  if (!fused) {
+    *refused = !with;
+    return with;
+  }
+  const bool nearer = with && a->confidence != Confidence::kRoofline &&
+                      (a->confidence == Confidence::kExact || with->log_sd <= fused->log_sd);
+  return nearer ? with : fused;
+}
+
+// The problems `other` measured that `path` did not, predicted from `path` as `select` prices them
+// (PlanPrice), per op and unit: how many, within 10%, the median |error|, the median signed error
+// (negative: predicted faster than measured), how many were rooflines, how many states the plan
+// would refuse (not counted in the errors), and the sum of the predictions over the sum of the
+// measurements. Then the misses that cost the most time. Layout `any` is left out (a plan's states
+// are concrete layouts). Both files should come from one machine at one time: drift between the
+// two runs shows as a bias.
+void PrintAgainst(const std::string& path, const std::string& other) {
+  const selector::CostModel cost = selector::CostModel::Load(path);
+  db::Database d = db::Database::Open(other, db::Mode::kReadOnly);
+  std::map<int64_t, std::string> unit_names, problem_keys;
+  for (const auto& u : d.Units()) unit_names[u.id] = u.name;
+  for (const auto& p : d.Problems()) problem_keys[p.id] = p.key;
+  struct Acc {
+    int n = 0, within = 0, roofline = 0, refused = 0;
+    double measured_us = 0, predicted_us = 0;
+    std::vector<double> err;  // signed, relative
+  };
+  struct Miss {
+    double us_off;
+    std::string what;
+  };
+  std::map<std::string, Acc> by;
+  std::vector<Miss> misses;
+  const auto& units = cost.Units();
+  for (const auto& m : d.Measurements()) {
+    if (m.status != "ok" || m.is_reference || !m.stats || m.layout == "any") continue;
+    const std::string& key = problem_keys.at(m.problem_id);
+    const std::string& unit = unit_names.at(m.unit_id);
+    const double us = selector::ComparableUs(*m.stats);
+    if (us <= 0 || std::find(units.begin(), units.end(), unit) == units.end() ||
+        cost.Measured(key, unit, m.layout, m.dtype))
+      continue;
+    const Problem p = Problem::Parse(key);
+    bool refused = false;
+    const auto e = PlanPrice(cost, p, key, unit, m.layout, m.dtype, &refused);
+    for (const std::string& g : {p.op() + " " + unit, "(all) " + unit}) {
+      Acc& a = by[g];
+      if (!e) {
+        a.refused += refused;
+        continue;
+      }
+      ++a.n;
+      a.err.push_back(e->us / us - 1);
+      a.within += std::abs(a.err.back()) <= 0.10;
+      a.roofline += e->confidence == selector::Confidence::kRoofline;
+      a.measured_us += us;
+      a.predicted_us += e->us;
+    }
+    if (e)
+      misses.push_back({std::abs(e->us - us),
+                        fmt::format("{:+7.1f}%  {} {} {} {}: {:.1f} us measured, {:.1f} us ({}) predicted",
+                                    100 * (e->us / us - 1), key, unit, m.layout, m.dtype, us, e->us,
+                                    selector::EstimatorName(e->estimator))});
+  }
+  fmt::print("against {}: its problems not measured in {}, priced from it as a plan prices them:\n"
+             "  {:<22} {:>6} {:>8} {:>7} {:>10} {:>9} {:>8} {:>14}\n",
+             other, path, "op unit", "points", "within", "|err|", "signed", "roofline", "refused", "sum pred/meas");
+  for (auto& [g, a] : by) {
+    if (a.err.empty()) continue;
+    std::vector<double> abs_err;
+    for (double e : a.err) abs_err.push_back(std::abs(e));
+    std::sort(abs_err.begin(), abs_err.end());
+    std::sort(a.err.begin(), a.err.end());
+    fmt::print("  {:<22} {:>6} {:>7.1f}% {:>6.1f}% {:>+9.1f}% {:>9} {:>8} {:>14.3f}\n", g, a.n,
+               100.0 * a.within / a.n, 100 * abs_err[abs_err.size() / 2], 100 * a.err[a.err.size() / 2],
+               a.roofline, a.refused, a.predicted_us / a.measured_us);
+  }
+  // A 2 ms kernel 20% under costs a plan more than a 1 us one twice over.
+  std::sort(misses.begin(), misses.end(), [](const Miss& a, const Miss& b) { return a.us_off > b.us_off; });
+  fmt::print("  the misses that cost the most time:\n");
+  for (size_t i = 0; i < misses.size() && i < 12; ++i) fmt::print("  {}\n", misses[i].what);
+  fmt::print("\n");
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -426,6 +539,7 @@ int main(int argc, char** argv) {
     if (a == "--db" && i + 1 < argc) g_db = argv[++i];
     else if (a == "--model" && i + 1 < argc) g_model = argv[++i];
     else if (a == "--heldout-csv" && i + 1 < argc) g_heldout_csv = argv[++i];
+    else if (a == "--against" && i + 1 < argc) g_against = argv[++i];
     else if (a == "--input" && i + 1 < argc) g_inputs.insert(layoutdb::ParseInputShape(argv[++i]));
     else rest.push_back(argv[i]);
   }
@@ -443,6 +557,7 @@ int main(int argc, char** argv) {
   }
   try {
     PrintAccuracy(g_db);
+    if (!g_against.empty()) PrintAgainst(g_db, g_against);
     fmt::print("the same, stable measurements only (p90 <= 1.5 x p10):\n");
     PrintAccuracy(StableCopy(g_db));
   } catch (const std::exception& e) {
