@@ -103,9 +103,11 @@ TEST_F(LearnedTest, LeaveOneOutKeepsTheBestEstimatorPerOp) {
   // Every usable measurement is predicted without itself by every estimator.
   EXPECT_EQ(h.size(), kChannels.size() * kSizes.size() * 3);
   // kNN's rule is the convolutions' law: neither the learned correction nor the local fit can beat
-  // it, and on a tie the baseline is kept.
-  EXPECT_LE(MedianRelErr(h, "conv2d", Est::kKnn), MedianRelErr(h, "conv2d", Est::kLearned));
-  EXPECT_LE(MedianRelErr(h, "conv2d", Est::kKnn), MedianRelErr(h, "conv2d", Est::kLocal));
+  // it, and on a tie the baseline is kept. Each median error is 0 up to rounding (kNN's and the
+  // learned model's exactly 0 with GCC, the local fit's 2e-15): a tie is within 1e-9.
+  constexpr double kRounding = 1e-9;
+  EXPECT_LE(MedianRelErr(h, "conv2d", Est::kKnn), MedianRelErr(h, "conv2d", Est::kLearned) + kRounding);
+  EXPECT_LE(MedianRelErr(h, "conv2d", Est::kKnn), MedianRelErr(h, "conv2d", Est::kLocal) + kRounding);
   EXPECT_EQ(cost_->ChosenEstimator("cpu", "conv2d"), Estimator::kKnn);
   // The eltwise ops' time per byte follows their shape: both the learned correction and the local
   // fit of log(time / bytes) follow that better than kNN's scaling, and one of them is chosen.
