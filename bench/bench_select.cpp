@@ -420,12 +420,12 @@ void PrintAccuracy(const std::string& path) {
   benchmark::DoNotOptimize(plain.Units().size());
 }
 
-
 // How `select` prices `p` in one state when the database has no row of it: CostModel::Op, and a
 // fused chain as FusedCost does (plan.cpp): interpolated among its chain's other shapes, or the anchor
 // plus each post-op's marginal cost, whichever is nearer its data. nullopt with *refused when the plan
 // would not price the state as one kernel (the anchor, or the nearest measured problem, has only a
-// reference kernel there; a post-op has no measured marginal).
+// reference kernel there; a post-op has no measured marginal). It follows FusedCost's rule for one
+// problem in one state, without the graph: a change of that rule must be made here too.
 std::optional<selector::Estimate> PlanPrice(const selector::CostModel& cost, const Problem& p,
                                             const std::string& key, const std::string& unit,
                                             const std::string& layout, const std::string& dtype, bool* refused) {
