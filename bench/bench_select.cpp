@@ -492,7 +492,9 @@ void PrintAgainst(const std::string& path, const std::string& other) {
     const Problem p = Problem::Parse(key);
     bool refused = false;
     const auto e = PlanPrice(cost, p, key, unit, m.layout, m.dtype, &refused);
-    for (const std::string& g : {p.op() + " " + unit, "(all) " + unit}) {
+    // A depthwise convolution is a family of its own (cost.cpp), and so is it here.
+    const bool depthwise = p.op() == "conv2d" && p.Get("g") > 1 && p.Get("g") == p.Get("ic");
+    for (const std::string& g : {p.op() + (depthwise ? "-dw " : " ") + unit, "(all) " + unit}) {
       Acc& a = by[g];
       if (!e) {
         a.refused += refused;
