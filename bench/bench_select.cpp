@@ -430,11 +430,19 @@ std::optional<selector::Estimate> PlanPrice(const selector::CostModel& cost, con
                                             const std::string& key, const std::string& unit,
                                             const std::string& layout, const std::string& dtype, bool* refused) {
   using selector::Confidence;
+  // A mixed (src>dst) state is priced from its exact measurement only (plan.cpp's Lookup).
+  const bool mixed = layout.find('>') != std::string::npos;
+  if (p.post_ops().empty() && mixed) {
+    *refused = true;
+    return std::nullopt;
+  }
   if (p.post_ops().empty()) return cost.Op(p, key, unit, layout, dtype, true, refused);
-  const auto fused = cost.Op(p, key, unit, layout, dtype, false, refused);
+  auto fused = cost.Op(p, key, unit, layout, dtype, false, refused);
   if (*refused || (fused && fused->confidence == Confidence::kExact)) return fused;
+  if (mixed) fused.reset();
   const Problem anchor(p.op(), p.alg(), p.params());
   auto a = cost.Op(anchor, anchor.Key(), unit, layout, dtype, true, refused);
+  if (a && mixed && a->confidence != Confidence::kExact) a.reset();
   if (!a) {
     *refused = true;
     return std::nullopt;
