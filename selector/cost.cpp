@@ -191,16 +191,23 @@ double SquaredDistance(const std::vector<double>& a, const std::vector<double>& 
 }
 }  // namespace
 
+namespace {
+// Linear in log-log between the two nearest of `points` (sorted by x, strictly inside their range):
+// what a measured curve of time or rate by size reads between its sizes.
+double LogLogBetween(const std::vector<std::pair<double, double>>& points, double x) {
+  auto hi = std::lower_bound(points.begin(), points.end(), std::make_pair(x, -kInf));
+  auto lo = hi - 1;
+  const double t = (std::log(x) - std::log(lo->first)) / (std::log(hi->first) - std::log(lo->first));
+  return std::exp(std::log(lo->second) + t * (std::log(hi->second) - std::log(lo->second)));
+}
+}  // namespace
+
 double CostModel::Curve::At(double bytes) const {
   if (points.empty()) return kInf;
   if (bytes <= points.front().first) return points.front().second;  // overhead-dominated floor
   if (bytes >= points.back().first)  // beyond the largest size measured: linear in bytes
     return points.back().second * bytes / points.back().first;
-  auto hi = std::lower_bound(points.begin(), points.end(), std::make_pair(bytes, -kInf));
-  auto lo = hi - 1;
-  // Linear in log-log between the two nearest measured sizes.
-  const double t = (std::log(bytes) - std::log(lo->first)) / (std::log(hi->first) - std::log(lo->first));
-  return std::exp(std::log(lo->second) + t * (std::log(hi->second) - std::log(lo->second)));
+  return LogLogBetween(points, bytes);
 }
 
 CostModel CostModel::Load(const std::string& db_path, const CostModelOptions& options) {
@@ -633,11 +640,8 @@ double CostModel::UnitStats::MemoryWork(double bytes) const {
   double rate = v.back().second;
   if (bytes <= v.front().first) {
     rate = v.front().second;
-  } else if (bytes < v.back().first) {  // log-log between the two nearest sizes
-    auto hi = std::lower_bound(v.begin(), v.end(), std::make_pair(bytes, -kInf));
-    auto lo = hi - 1;
-    const double t = (std::log(bytes) - std::log(lo->first)) / (std::log(hi->first) - std::log(lo->first));
-    rate = std::exp(std::log(lo->second) + t * (std::log(hi->second) - std::log(lo->second)));
+  } else if (bytes < v.back().first) {
+    rate = LogLogBetween(v, bytes);
   }
   return bytes * v.front().second / rate;  // the curve's first rate is its best
 }
