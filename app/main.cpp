@@ -53,13 +53,14 @@ int RunRefine(layoutdb::profiler::SweepOptions o, layoutdb::selector::RefineOpti
   cost_options.refuse = layoutdb::microbench::MakeReferenceCheck();
   {
     const sel::CostModel cost = sel::CostModel::Load(o.db_path, cost_options);
-    auto ranked = sel::RankRefine(cost, sel::RefineCandidateKeys(cost, r), r);
+    auto ranked = r.model.empty() ? sel::RankRefine(cost, sel::RefineCandidateKeys(cost, r), r)
+                                  : sel::RankRefineModel(cost, r);
     candidates = ranked.size();
     if (ranked.size() > static_cast<size_t>(r.count)) ranked.resize(static_cast<size_t>(r.count));
     picks = std::move(ranked);
   }
   fmt::print("refine: {} of {} uncertain candidate problems{}\n", picks.size(), candidates,
-             r.model.empty() ? " (grid neighbourhood of the measured keys)" : " (of " + r.model + ")");
+             r.model.empty() ? " (grid neighbourhood of the measured keys)" : " (what the plan of " + r.model + " prices)");
   if (picks.empty()) return 0;
   fmt::print("{}", sel::FormatRefinePicks(picks));
   for (const auto& c : picks)
@@ -67,7 +68,7 @@ int RunRefine(layoutdb::profiler::SweepOptions o, layoutdb::selector::RefineOpti
   const int rc = layoutdb::profiler::RunSweep(o);
   if (o.dry_run) return rc;
   fmt::print("\nrefine: estimates before and after\n{}",
-             sel::FormatRefineChanges(picks, sel::CostModel::Load(o.db_path, cost_options)));
+             sel::FormatRefineChanges(picks, sel::CostModel::Load(o.db_path, cost_options), r));
   return rc;
 }
 

@@ -9,7 +9,8 @@
 // temporary directory (then the accuracy figures only check the interpolation against its own rule).
 // --against FILE: every problem FILE measured that the database did not (a model's `sweep --model`,
 // another spec's sweep) is predicted from the database alone and checked against FILE: the accuracy a
-// model's plan has before `sweep --model`, per family, with the signed median error (a bias).
+// model's plan has before `sweep --model`, per family, with the signed median error (a bias); with
+// --model too, that model's plan made on the database against the same plan priced by FILE.
 // The ONNX model: --model, else the largest example model found under models/ of the build directory.
 // Timings also run on a ResNet-style synthetic DAG of 700 nodes described in memory.
 #include <benchmark/benchmark.h>
@@ -30,9 +31,11 @@
 #include <vector>
 
 #include "layoutdb/db.h"
+#include "layoutdb/microbench/unit.h"
 #include "layoutdb/selector.h"
 #include "selector/cost.h"
 #include "selector/plan.h"
+#include "selector/solve.h"
 #include "tests/selector/synthetic_db.h"
 
 namespace fs = std::filesystem;
@@ -540,6 +543,116 @@ void PrintAgainst(const std::string& path, const std::string& other) {
   for (size_t i = 0; i < misses.size() && i < 12; ++i) fmt::print("  {}\n", misses[i].what);
   fmt::print("\n");
 }
+// A solve with the plan's seeds (BuildPlan's): one per unit/label.
+selector::SolveResult SolvePlan(const selector::PlanProblem& pp) {
+  std::vector<std::vector<std::string>> labels(pp.states.size());
+  for (size_t s = 0; s < pp.states.size(); ++s)
+    for (const auto& st : pp.states[s]) labels[s].push_back(st.unit + "/" + st.label);
+  return selector::Solve(pp.solve, labels);
+}
+
+// --against FILE with --model: the model's plan made on the database, priced by FILE, a file that
+// measured the model's own problems (`sweep --model`, every state exact): how far the plan's
+// predicted total is from FILE's price of the same choices (sub-graphs and transitions), how many
+// sub-graphs' predictions land within 10% of it, and what the plan loses against FILE's own plan
+// (regret: FILE's price of the database's plan over FILE's optimum). What `sweep --refine` should
+// shrink; both files from one machine at one time.
+void PrintPlanAgainst(const std::string& path, const std::string& other) {
+  selector::CostModelOptions options;
+  options.refuse = microbench::MakeReferenceCheck();
+  const selector::CostModel cost = selector::CostModel::Load(path, options);
+  const selector::CostModel truth = selector::CostModel::Load(other, options);
+  const selector::Graph g = selector::ImportOnnx(g_model, g_inputs);
+  const selector::Partition part = selector::DefaultPartition(g);
+  selector::PlanOptions po;
+  for (const auto& u : cost.Units())
+    if (std::find(truth.Units().begin(), truth.Units().end(), u) != truth.Units().end()) po.units.push_back(u);
+  const selector::PlanProblem pp = selector::BuildPlanProblem(g, part, cost, po);
+  const selector::PlanProblem pt = selector::BuildPlanProblem(g, part, truth, po);
+  const selector::SolveResult plan = SolvePlan(pp), best = SolvePlan(pt);
+  // The plan's choices as states of FILE's problem.
+  std::vector<int> mapped(pp.states.size(), -1);
+  int within = 0, priced = 0, inexact = 0;
+  std::vector<std::pair<double, std::string>> misses;
+  for (size_t s = 0; s < pp.states.size(); ++s) {
+    const selector::State& mine = pp.states[s][static_cast<size_t>(plan.state[s])];
+    inexact += mine.confidence != selector::Confidence::kExact;
+    for (size_t k = 0; k < pt.states[s].size(); ++k) {
+      const selector::State& t = pt.states[s][k];
+      if (t.unit != mine.unit || t.label != mine.label) continue;
+      mapped[s] = static_cast<int>(k);
+      if (t.confidence != selector::Confidence::kExact) break;  // FILE does not know it either
+      ++priced;
+      within += std::abs(mine.us / t.us - 1) <= 0.10;
+      misses.push_back({std::abs(mine.us - t.us),
+                        fmt::format("#{:<3} {}/{}: {:.1f} us predicted ({}), {:.1f} us in {} ({:+.1f}%)", s,
+                                    mine.unit, mine.label, mine.us, selector::ConfidenceName(mine.confidence),
+                                    t.us, other, 100 * (mine.us / t.us - 1))});
+    }
+  }
+  fmt::print("the plan of {} made on {}, priced by {}: {} sub-graphs, {} not exact in the database\n",
+             g_model, path, other, pp.states.size(), inexact);
+  if (std::count(mapped.begin(), mapped.end(), -1) > 0) {
+    fmt::print("  {} of its states cannot run according to {}: no total\n\n",
+               std::count(mapped.begin(), mapped.end(), -1), other);
+    return;
+  }
+  const double priced_total = selector::Evaluate(pt.solve, mapped);
+  fmt::print("  predicted total {:.1f} us, priced {:.1f} us ({:+.1f}%); sub-graphs within 10%: {} of {} priced "
+             "exactly\n  regret: {:.1f} us against its optimum {:.1f} us (x{:.3f})\n",
+             plan.total, priced_total, 100 * (plan.total / priced_total - 1), within, priced,
+             priced_total - best.total, best.total, priced_total / best.total);
+  std::sort(misses.begin(), misses.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t i = 0; i < misses.size() && i < 5; ++i) fmt::print("  {}\n", misses[i].second);
+  double kernels = 0, best_kernels = 0;
+  for (size_t s = 0; s < pp.states.size(); ++s) {
+    kernels += pt.states[s][static_cast<size_t>(mapped[s])].us;
+    best_kernels += pt.states[s][static_cast<size_t>(best.state[s])].us;
+  }
+  fmt::print("  of which kernels {:.1f} us, transitions {:.1f} us; the optimum's {:.1f} and {:.1f} us\n", kernels,
+             priced_total - kernels, best_kernels, best.total - best_kernels);
+  // The transitions priced furthest from FILE's price: edges with one reader, and each tensor several
+  // sub-graphs read (its conversions and transfers alone).
+  if (pp.solve.pairs.size() == pt.solve.pairs.size()) {
+    std::vector<std::pair<double, std::string>> edges;
+    for (size_t k = 0; k < pp.solve.pairs.size(); ++k) {
+      const auto& a = pp.solve.pairs[k];
+      const auto& b = pt.solve.pairs[k];
+      if (a.a != b.a || a.b != b.b) continue;
+      const double mine = a.cost[static_cast<size_t>(plan.state[a.a]) * pp.states[a.b].size() + plan.state[a.b]];
+      const double t = b.cost[static_cast<size_t>(mapped[b.a]) * pt.states[b.b].size() + mapped[b.b]];
+      if (mine == t) continue;
+      edges.push_back({std::abs(mine - t), fmt::format("#{} -> #{}: {:.1f} us predicted, {:.1f} us priced",
+                                                       a.a, a.b, mine, t)});
+    }
+    auto alone = [](const selector::SolveProblem& sp, size_t k, const std::vector<int>& state) {
+      selector::SolveProblem one;
+      for (const auto& u : sp.unary) one.unary.push_back(std::vector<double>(u.size(), 0.0));
+      one.shared = {sp.shared[k]};
+      return selector::Evaluate(one, state);
+    };
+    if (pp.solve.shared.size() == pt.solve.shared.size())
+      for (size_t k = 0; k < pp.solve.shared.size(); ++k) {
+        const double mine = alone(pp.solve, k, plan.state), t = alone(pt.solve, k, mapped);
+        if (mine != t)
+          edges.push_back({std::abs(mine - t), fmt::format("#{} -> {} readers: {:.1f} us predicted, {:.1f} us priced",
+                                                           pp.solve.shared[k].from, pp.solve.shared[k].readers.size(),
+                                                           mine, t)});
+      }
+    std::sort(edges.begin(), edges.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+    for (size_t i = 0; i < edges.size() && i < 5; ++i) fmt::print("  transition {}\n", edges[i].second);
+  }
+  // Where the decisions differ: each sub-graph's choice and FILE's, both priced by FILE.
+  for (size_t s = 0; s < pp.states.size(); ++s) {
+    const selector::State& chose = pt.states[s][static_cast<size_t>(mapped[s])];
+    const selector::State& opt = pt.states[s][static_cast<size_t>(best.state[s])];
+    if (&chose == &opt) continue;
+    const selector::State& mine = pp.states[s][static_cast<size_t>(plan.state[s])];
+    fmt::print("  #{:<3} chose {}/{} ({:.1f} us predicted, {:.1f} us priced), optimum {}/{} ({:.1f} us priced)\n", s,
+               chose.unit, chose.label, mine.us, chose.us, opt.unit, opt.label, opt.us);
+  }
+  fmt::print("\n");
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -559,6 +672,7 @@ int main(int argc, char** argv) {
     g_db = SyntheticDatabase();
     fmt::print("no database given: using a synthetic one ({})\n", g_db);
   }
+  const bool model_given = !g_model.empty();
   if (g_model.empty()) {
     g_model = FindModel();
     // The example BERT stack leaves batch and sequence dynamic.
@@ -568,6 +682,7 @@ int main(int argc, char** argv) {
   try {
     PrintAccuracy(g_db);
     if (!g_against.empty()) PrintAgainst(g_db, g_against);
+    if (!g_against.empty() && model_given) PrintPlanAgainst(g_db, g_against);
     fmt::print("the same, stable measurements only (p90 <= 1.5 x p10):\n");
     PrintAccuracy(StableCopy(g_db));
   } catch (const std::exception& e) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <map>
 #include <set>
@@ -127,6 +128,27 @@ double WeightElems(const Problem& p) {
 
 bool IsBlocked(const std::string& layout) { return LayoutChannelBlock(layout) > 1; }
 
+// N, C, H, W of a transition's shape (`mb1c64h56w56`); empty when it is not one.
+std::vector<int64_t> ParseShape4(const std::string& s) {
+  long long n = 0, c = 0, h = 0, w = 0;
+  int used = 0;
+  if (std::sscanf(s.c_str(), "mb%lldc%lldh%lldw%lld%n", &n, &c, &h, &w, &used) != 4 ||
+      used != static_cast<int>(s.size()) || n <= 0 || c <= 0 || h <= 0 || w <= 0)
+    return {};
+  return {n, c, h, w};
+}
+
+// The bytes a reorder touches, what its curve is keyed by: a blocked layout's channels padded to its
+// block. A 1-channel 640x640 tensor is 16 times its size in nChw16c (1618 us from nChw16c to nhwc on
+// a 2-vCPU EPYC, where a 16-channel 160x160 one of the same 1.6 MB took 41): by bytes alone, the
+// two were one point of the curve, their mean.
+double ReorderBytes(const std::string& src, const std::string& dst, double bytes, const std::vector<int64_t>& shape) {
+  const int64_t block = std::max(LayoutChannelBlock(src), LayoutChannelBlock(dst));
+  if (shape.size() != 4 || block <= 1 || shape[1] <= 0) return bytes;
+  const int64_t c = shape[1], padded = (c + block - 1) / block * block;
+  return bytes * static_cast<double>(padded) / static_cast<double>(c);
+}
+
 bool IsStructural(const std::string& name) {
   return name == "kh" || name == "kw" || name == "sh" || name == "sw" || name == "dh" ||
          name == "dw" || name == "g" || name == "ax";
@@ -139,6 +161,12 @@ double ComparableUs(const db::Stats& s) {
 }
 
 bool IsUnstable(const db::Stats& s) { return s.stable ? !*s.stable : s.rel_ci > kWideRelCi; }
+
+double UncertainUs(const Estimate& e) {
+  if (e.confidence == Confidence::kExact) return 0;
+  const double sd = e.confidence == Confidence::kRoofline ? kRooflineLogSd : e.log_sd;
+  return e.us * std::expm1(sd);
+}
 
 const char* EstimatorName(Estimator e) {
   switch (e) {
@@ -354,8 +382,11 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     if (ui == unit_index.end() || t.status != "ok" || !t.stats || t.stats->median_us <= 0) continue;
     const int u = ui->second;
     const double us = ComparableUs(*t.stats);
-    reorders_[Join({names[u], Normal(t.src_layout), Normal(t.dst_layout), t.dtype})].points.emplace_back(
-        static_cast<double>(t.bytes), us);
+    const std::string src = Normal(t.src_layout), dst = Normal(t.dst_layout);
+    const std::vector<int64_t> shape = ParseShape4(t.shape);
+    reorders_[Join({names[u], src, dst, t.dtype})].points.emplace_back(
+        ReorderBytes(src, dst, static_cast<double>(t.bytes), shape), us);
+    if (!shape.empty()) reorder_shapes_[Join({names[u], src, dst, t.dtype, t.shape})] = us;
     layouts_of[u].insert(Normal(t.src_layout));
     layouts_of[u].insert(Normal(t.dst_layout));
     // A reorder reads and writes the tensor once.
@@ -1123,26 +1154,32 @@ std::optional<Estimate> CostModel::Roofline(double flops, double bytes, const st
 }
 
 std::optional<double> CostModel::ReorderMeasured(int u, const std::string& src, const std::string& dst,
-                                                 const std::string& dtype, int64_t bytes) const {
+                                                 const std::string& dtype, int64_t bytes,
+                                                 const std::vector<int64_t>& shape) const {
+  if (shape.size() == 4) {
+    auto exact = reorder_shapes_.find(Join({units_[u], src, dst, dtype,
+                                            fmt::format("mb{}c{}h{}w{}", shape[0], shape[1], shape[2], shape[3])}));
+    if (exact != reorder_shapes_.end()) return exact->second;
+  }
   auto it = reorders_.find(Join({units_[u], src, dst, dtype}));
   if (it == reorders_.end() && dtype != "f32") it = reorders_.find(Join({units_[u], src, dst, "f32"}));
   if (it == reorders_.end()) return std::nullopt;
-  return it->second.At(static_cast<double>(bytes));
+  return it->second.At(ReorderBytes(src, dst, static_cast<double>(bytes), shape));
 }
 
 double CostModel::Reorder(const std::string& unit, const std::string& src_in,
                           const std::string& dst_in, const std::string& dtype, int64_t bytes,
-                          bool rank4) const {
+                          const std::vector<int64_t>& shape) const {
   const std::string src = Normal(src_in), dst = Normal(dst_in);
   if (src == dst || bytes <= 0) return 0;
-  if (!rank4 && !IsBlocked(src) && !IsBlocked(dst)) return 0;
+  if (shape.size() != 4 && !IsBlocked(src) && !IsBlocked(dst)) return 0;
   const int u = UnitIndex(unit);
   if (u < 0) return kInf;
-  if (auto t = ReorderMeasured(u, src, dst, dtype, bytes)) return *t;
+  if (auto t = ReorderMeasured(u, src, dst, dtype, bytes, shape)) return *t;
   // Not measured directly: through nchw, when both halves were measured.
   if (src != "nchw" && dst != "nchw") {
-    auto a = ReorderMeasured(u, src, "nchw", dtype, bytes);
-    auto b = ReorderMeasured(u, "nchw", dst, dtype, bytes);
+    auto a = ReorderMeasured(u, src, "nchw", dtype, bytes, shape);
+    auto b = ReorderMeasured(u, "nchw", dst, dtype, bytes, shape);
     if (a && b) return *a + *b;
   }
   // Else the unit's measured bandwidth: read once, write once.

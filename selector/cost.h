@@ -65,6 +65,12 @@ struct Estimate {
   double log_sd = 0;
 };
 
+// The uncertainty `sweep --refine` gives a roofline estimate (log units: a factor e).
+constexpr double kRooflineLogSd = 1.0;
+// How far an estimate may be off, in microseconds: its time times (e^log_sd - 1); a roofline's with
+// kRooflineLogSd; 0 when exact.
+double UncertainUs(const Estimate& e);
+
 class CostModel {
  public:
   explicit CostModel(db::Database& db, const CostModelOptions& options = {});
@@ -168,11 +174,13 @@ class CostModel {
   // max(flops / peak, bytes / bandwidth) + launch overhead, from the unit's own measurements.
   std::optional<Estimate> Roofline(double flops, double bytes, const std::string& unit) const;
 
-  // Reorder of a `bytes`-sized activation from one layout to another on a unit (0 when the layouts
-  // are the same memory order; `plain` is nchw). `rank4` false: 2D/3D tensors, where nchw, nhwc and
-  // plain are all row-major and only blocked layouts need a reorder.
+  // Reorder of a `bytes`-sized activation of `shape` from one layout to another on a unit (0 when the
+  // layouts are the same memory order; `plain` is nchw). A shape that is not 4-D: 2D/3D tensors,
+  // where nchw, nhwc and plain are all row-major and only blocked layouts need a reorder. A 4-D shape
+  // measured in that dtype (`sweep --model` measures the model's own) is exact; else interpolated by
+  // the bytes the reorder touches, a blocked layout's channels padded to its block.
   double Reorder(const std::string& unit, const std::string& src, const std::string& dst,
-                 const std::string& dtype, int64_t bytes, bool rank4 = true) const;
+                 const std::string& dtype, int64_t bytes, const std::vector<int64_t>& shape) const;
   // Moving `bytes` from one unit to another, plain layout, through the host (`cpu`): write to a
   // device, read from it, or read then write between two devices. Infinity when not measured.
   double Transfer(const std::string& src_unit, const std::string& dst_unit, int64_t bytes) const;
@@ -286,7 +294,8 @@ class CostModel {
                                      const std::string& dtype, const std::string& post_op,
                                      double out_bytes) const;
   std::optional<double> ReorderMeasured(int unit, const std::string& src, const std::string& dst,
-                                        const std::string& dtype, int64_t bytes) const;
+                                        const std::string& dtype, int64_t bytes,
+                                        const std::vector<int64_t>& shape) const;
 
   std::vector<std::string> units_;                            // index -> name
   std::unordered_map<std::string, std::vector<Row>> rows_;    // problem key -> its measurements
@@ -308,7 +317,8 @@ class CostModel {
   bool Refused(const std::string& key, const std::string& unit, const std::string& layout,
                const std::string& dtype) const;
   std::unordered_map<std::string, std::vector<std::string>> layouts_;  // unit|op|dtype -> names
-  std::unordered_map<std::string, Curve> reorders_;           // unit|src|dst|dtype
+  std::unordered_map<std::string, Curve> reorders_;           // unit|src|dst|dtype, by padded bytes
+  std::unordered_map<std::string, double> reorder_shapes_;     // unit|src|dst|dtype|mbNcChHwW -> us
   std::unordered_map<std::string, Curve> transfers_;          // device|method
   std::vector<UnitStats> stats_;
   std::vector<std::vector<std::string>> unit_layouts_;

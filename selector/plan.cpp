@@ -46,7 +46,7 @@ struct EdgeX {
   int from = -1, to = -1;  // -1: the host side (graph input / output)
   std::string tensor;
   int64_t bytes = 0;       // at the plan's dtype
-  bool rank4 = true;
+  std::vector<int64_t> shape;  // empty when unknown; a reorder is 4-D only with 4 dimensions
 };
 
 struct Builder {
@@ -213,7 +213,7 @@ struct Builder {
       auto it = g.tensors.find(n.inputs.front());
       if (it != g.tensors.end()) {
         const double r = cost.Reorder(unit, layout, "nchw", opt.dtype, it->second.Elems() * dsize,
-                                      it->second.shape.size() == 4);
+                                      it->second.shape);
         if (!std::isfinite(r)) return std::nullopt;
         e->us += r;
       }
@@ -248,6 +248,7 @@ struct Builder {
   bool Cost(int si, const Subgraph& sg, int anchor, const std::string& anchor_name, State* st) const {
     st->us = 0;
     st->spread_us = 0;
+    st->uncertain_us = 0;
     st->unstable = 0;
     st->confidence = Confidence::kExact;
     st->estimators = 0;
@@ -255,6 +256,7 @@ struct Builder {
     auto add = [&](const Estimate& e) {
       st->us += e.us;
       st->spread_us += e.spread_us;
+      st->uncertain_us += UncertainUs(e);
       st->unstable += e.unstable ? 1 : 0;
       st->confidence = std::min(st->confidence, e.confidence);
       st->estimators |= 1 << static_cast<int>(e.estimator);
@@ -298,6 +300,7 @@ struct Builder {
     if (auto e = cost.InNetwork(opt.model_instance, sg.nodes, st->unit, st->label, opt.dtype)) {
       st->us = e->us;
       st->spread_us = e->spread_us;
+      st->uncertain_us = 0;
       st->unstable = e->unstable ? 1 : 0;
       st->confidence = Confidence::kExact;
       st->estimators = 1 << static_cast<int>(Estimator::kMeasured);
@@ -418,7 +421,7 @@ struct Builder {
     std::vector<Step> out;
     auto reorder = [&](const std::string& u, const std::string& from, const std::string& to) {
       out.push_back({fmt::format("reorder {} {}", u, to),
-                     cost.Reorder(u, from, to, opt.dtype, e.bytes, e.rank4)});
+                     cost.Reorder(u, from, to, opt.dtype, e.bytes, e.shape)});
     };
     if (u1 == u2) {
       if (l1 != l2) reorder(u1, l1, l2);
@@ -464,7 +467,7 @@ struct Builder {
       int64_t elems = 1;
       for (auto d : shape) elems *= d;
       e.bytes = shape.empty() ? bytes_f32 * dsize / 4 : elems * dsize;
-      e.rank4 = shape.size() == 4;
+      e.shape = shape;
       return e;
     };
     for (const Edge& e : part.edges) {

@@ -35,6 +35,7 @@ struct State {
   double us = 0;      // sum of the sub-graph's node costs
   Confidence confidence = Confidence::kExact;
   double spread_us = 0;  // sum of the node estimates' spreads (half-widths of their intervals)
+  double uncertain_us = 0;  // sum of the node estimates' UncertainUs: what `sweep --refine` ranks by
   int unstable = 0;      // nodes whose exact estimate did not reach its stability target
   bool from_any = false;  // the anchor's cost is oneDNN's `any` candidate (its chosen layout)
   int estimators = 0;     // bit (1 << Estimator) for every estimator that costed one of its nodes

@@ -10,6 +10,7 @@
 
 #include "graph.h"
 #include "layoutdb/selector.h"
+#include "plan.h"
 
 namespace layoutdb::selector {
 namespace {
@@ -44,24 +45,59 @@ bool IsShapeClass(const std::string& name) {
 
 std::string Factor(double log_sd) { return fmt::format("x{:.2f}", std::exp(log_sd)); }
 
-std::string StateText(const RefineState& s) {
+std::string StateText(const RefineState& s, bool model) {
+  if (model)  // a sub-graph's state: several nodes, several estimators
+    return fmt::format("{}/{} {:.1f} us ({}, +-{:.1f} us)", s.unit, s.layout, s.estimate.us,
+                       ConfidenceName(s.estimate.confidence), s.uncertain_us);
   return fmt::format("{}/{} {:.1f} us ({}, {} {})", s.unit, s.layout, s.estimate.us,
                      ConfidenceName(s.estimate.confidence), EstimatorName(s.estimate.estimator),
                      Factor(s.log_sd));
+}
+
+// True when the unit holds any measurement of `key` in `dtype` (usable or not).
+bool HeldOn(const CostModel& cost, const std::string& key, const std::string& unit, const std::string& dtype) {
+  const Problem p = Problem::Parse(key);
+  for (const auto& layout : cost.Layouts(unit, p.op(), dtype))
+    if (cost.Measured(key, unit, layout, dtype)) return true;
+  return false;
+}
+
+// The model's plan problem in one dtype, over the options' units.
+struct ModelPlan {
+  Graph g;
+  Partition part;
+  PlanProblem pp;
+};
+ModelPlan BuildModelPlan(const CostModel& cost, const RefineOptions& o, const std::string& dtype) {
+  InputShapes inputs;
+  for (const auto& i : o.inputs) inputs.insert(ParseInputShape(i));
+  ModelPlan m;
+  m.g = ImportOnnx(o.model, inputs);
+  m.part = DefaultPartition(m.g);
+  PlanOptions po;
+  po.units = Units(cost, o);
+  po.dtype = dtype;
+  m.pp = BuildPlanProblem(m.g, m.part, cost, po);
+  return m;
+}
+
+// The keys the plan prices sub-graph `si` by: its anchor's fused key, its other nodes' problems.
+std::vector<std::string> SubgraphKeys(const Graph& g, const Subgraph& sg) {
+  std::vector<std::string> keys;
+  std::set<int> covered;
+  if (auto fp = FuseSubgraph(g, sg)) {
+    keys.push_back(fp->problem.Key());
+    covered.insert(fp->nodes.begin(), fp->nodes.end());  // folded nodes included
+  }
+  for (int idx : sg.nodes)
+    if (!covered.count(idx) && g.nodes[idx].problem) keys.push_back(g.nodes[idx].problem->Key());
+  return keys;
 }
 
 }  // namespace
 
 std::vector<std::string> RefineCandidateKeys(const CostModel& cost, const RefineOptions& o) {
   std::set<std::string> keys;
-  if (!o.model.empty()) {
-    InputShapes inputs;
-    for (const auto& i : o.inputs) inputs.insert(ParseInputShape(i));
-    const Graph g = ImportOnnx(o.model, inputs);
-    for (const Node& n : g.nodes)
-      if (n.problem) keys.insert(n.problem->Key());
-    return {keys.begin(), keys.end()};  // RankRefine drops those exact in every state
-  }
   std::set<std::string> measured;
   for (const auto& s : cost.Samples()) measured.insert(s.key);
   for (const auto& key : measured) {
@@ -144,36 +180,110 @@ std::vector<RefineCandidate> RankRefine(const CostModel& cost, const std::vector
   return out;
 }
 
+std::vector<RefineCandidate> RankRefineModel(const CostModel& cost, const RefineOptions& o) {
+  std::vector<RefineCandidate> out;
+  for (const auto& dtype : Dtypes(o)) {
+    const ModelPlan m = BuildModelPlan(cost, o, dtype);
+    std::map<std::string, RefineCandidate> by_key;
+    std::map<std::string, double> top_stake;  // per key, the largest single sub-graph's stake
+    for (size_t si = 0; si < m.pp.states.size(); ++si) {
+      std::vector<State> states;
+      for (const State& st : m.pp.states[si])
+        if (std::isfinite(st.us)) states.push_back(st);
+      std::sort(states.begin(), states.end(), [](const State& a, const State& b) { return a.us < b.us; });
+      if (states.empty()) continue;
+      // Intervals in log time, as RankRefine's: us x e^(+-2 sd), sd = log(1 + uncertain_us / us).
+      auto sd = [](const State& st) { return st.us > 0 ? std::log1p(st.uncertain_us / st.us) : 0.0; };
+      const State& best = states.front();
+      double other = 0;
+      bool overlaps = false;
+      for (size_t k = 1; k < states.size(); ++k)
+        if (std::log(states[k].us) - 2 * sd(states[k]) <= std::log(best.us) + 2 * sd(best)) {
+          overlaps = true;
+          other = std::max(other, states[k].uncertain_us);
+        }
+      // A flipped decision gains at most the best state's time.
+      const double stake = best.uncertain_us + std::min(other, best.us);
+      if (stake <= 0) continue;
+      // The keys that would make its uncertain states exact: those some unit with such a state lacks.
+      std::set<std::string> lacking;
+      for (const auto& key : SubgraphKeys(m.g, m.part.subgraphs[si]))
+        for (const State& st : states)
+          if (st.uncertain_us > 0 && !HeldOn(cost, key, st.unit, dtype)) lacking.insert(key);
+      for (const auto& key : lacking) {
+        RefineCandidate& c = by_key[key];
+        c.key = key;
+        c.dtype = dtype;
+        ++c.instances;
+        c.score += stake;
+        if (c.subgraph >= 0 && stake <= top_stake[key]) continue;
+        // Shown with the states of the sub-graph that stakes the most on it.
+        top_stake[key] = stake;
+        c.subgraph = static_cast<int>(si);
+        c.overlaps = overlaps;
+        c.states.clear();
+        for (const State& st : states) {
+          Estimate e;
+          e.us = st.us;
+          e.confidence = st.confidence;
+          c.states.push_back({st.unit, st.label, e, 0, st.uncertain_us});
+        }
+      }
+    }
+    for (auto& [key, c] : by_key) out.push_back(std::move(c));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const RefineCandidate& a, const RefineCandidate& b) { return a.score > b.score; });
+  return out;
+}
+
 std::string FormatRefinePicks(const std::vector<RefineCandidate>& picks) {
-  std::string s = fmt::format("{:<3} {:<52} {:<5} {:>6}  {}\n", "#", "problem", "dtype", "score",
-                              "best | runner-up (estimate, estimator, uncertainty factor)");
+  const bool model = !picks.empty() && picks.front().subgraph >= 0;
+  std::string s = fmt::format("{:<3} {:<52} {:<5} {:>9}  {}\n", "#", "problem", "dtype",
+                              model ? "stake us" : "score",
+                              model ? "sub-graph (of N running it): best | runner-up (estimate, +- uncertainty)"
+                                    : "best | runner-up (estimate, estimator, uncertainty factor)");
   for (size_t i = 0; i < picks.size(); ++i) {
     const auto& c = picks[i];
-    s += fmt::format("{:<3} {:<52} {:<5} {:>6.3f}  {}{}{}\n", i + 1, c.key, c.dtype, c.score,
-                     StateText(c.states[0]), c.states.size() > 1 ? " | " + StateText(c.states[1]) : "",
+    const std::string where = model ? fmt::format("#{} (of {}): ", c.subgraph, c.instances) : "";
+    s += fmt::format("{:<3} {:<52} {:<5} {:>9.3f}  {}{}{}{}\n", i + 1, c.key, c.dtype, c.score, where,
+                     StateText(c.states[0], model),
+                     c.states.size() > 1 ? " | " + StateText(c.states[1], model) : "",
                      c.overlaps ? "  (overlap)" : "");
   }
   return s;
 }
 
-std::string FormatRefineChanges(const std::vector<RefineCandidate>& before, const CostModel& after) {
+std::string FormatRefineChanges(const std::vector<RefineCandidate>& before, const CostModel& after,
+                                const RefineOptions& o) {
+  std::map<std::string, ModelPlan> plans;  // per dtype, with a model
   std::string s;
   for (const auto& c : before) {
     const Problem p = Problem::Parse(c.key);
-    s += fmt::format("{} {}:\n", c.key, c.dtype);
+    const bool model = c.subgraph >= 0;
+    if (model && !plans.count(c.dtype)) plans.emplace(c.dtype, BuildModelPlan(after, o, c.dtype));
+    s += model ? fmt::format("{} {} (sub-graph #{}):\n", c.key, c.dtype, c.subgraph)
+               : fmt::format("{} {}:\n", c.key, c.dtype);
     std::string best_after;
     double best_us = 0;
     for (const auto& st : c.states) {
-      auto e = after.Op(p, c.key, st.unit, st.layout, c.dtype);
+      std::optional<Estimate> e;
+      if (model) {
+        for (const State& now : plans.at(c.dtype).pp.states[static_cast<size_t>(c.subgraph)])
+          if (now.unit == st.unit && now.label == st.layout && std::isfinite(now.us))
+            e = Estimate{now.us, now.confidence};
+      } else {
+        e = after.Op(p, c.key, st.unit, st.layout, c.dtype);
+      }
       std::string now = "unusable now (reference kernel or unsupported)";
       if (e) {
         now = fmt::format("{:.1f} us {} ({:+.1f}%)", e->us, ConfidenceName(e->confidence),
                           100 * (e->us / st.estimate.us - 1));
         if (best_after.empty() || e->us < best_us) best_after = st.unit + "/" + st.layout, best_us = e->us;
       }
-      s += fmt::format("  {:<16} before {:>10.1f} us ({}, {}) -> {}\n", st.unit + "/" + st.layout,
+      s += fmt::format("  {:<16} before {:>10.1f} us ({}{}) -> {}\n", st.unit + "/" + st.layout,
                        st.estimate.us, ConfidenceName(st.estimate.confidence),
-                       EstimatorName(st.estimate.estimator), now);
+                       model ? "" : std::string(", ") + EstimatorName(st.estimate.estimator), now);
     }
     const std::string best_before = c.states[0].unit + "/" + c.states[0].layout;
     s += fmt::format("  best: {} -> {}{}\n", best_before, best_after,

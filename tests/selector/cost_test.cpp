@@ -471,19 +471,45 @@ TEST_F(CostTest, ConfidenceOrdersExactOverInterpolatedOverRoofline) {
 }
 
 TEST_F(CostTest, ReordersInterpolatedLogLogBetweenMeasuredSizes) {
+  using Shape = std::vector<int64_t>;
   const int64_t small = 64 * 14 * 14 * 4, large = 64 * 56 * 56 * 4;
-  EXPECT_DOUBLE_EQ(cost_->Reorder("cpu", "nchw", "nChw16c", "f32", small), 5);
-  EXPECT_DOUBLE_EQ(cost_->Reorder("cpu", "nchw", "nChw16c", "f32", large), 80);
+  EXPECT_DOUBLE_EQ(cost_->Reorder("cpu", "nchw", "nChw16c", "f32", small, Shape{1, 64, 14, 14}), 5);
+  EXPECT_DOUBLE_EQ(cost_->Reorder("cpu", "nchw", "nChw16c", "f32", large, Shape{1, 64, 56, 56}), 80);
   const int64_t mid = 64 * 28 * 28 * 4;  // geometric middle of the two sizes
-  EXPECT_NEAR(cost_->Reorder("cpu", "nchw", "nChw16c", "f32", mid), std::sqrt(5.0 * 80.0), 1e-9);
-  EXPECT_DOUBLE_EQ(cost_->Reorder("cpu", "nchw", "nChw16c", "f32", 2 * large), 160);  // linear beyond
+  EXPECT_NEAR(cost_->Reorder("cpu", "nchw", "nChw16c", "f32", mid, Shape{1, 64, 28, 28}), std::sqrt(5.0 * 80.0), 1e-9);
+  EXPECT_DOUBLE_EQ(cost_->Reorder("cpu", "nchw", "nChw16c", "f32", 2 * large, Shape{1, 128, 56, 56}), 160);  // linear beyond
   // Same memory order: free; plain is nchw; 2D tensors: only blocked layouts reorder.
-  EXPECT_EQ(cost_->Reorder("cpu", "nhwc", "nhwc", "f32", large), 0);
-  EXPECT_EQ(cost_->Reorder("cpu", "plain", "nchw", "f32", large), 0);
-  EXPECT_EQ(cost_->Reorder("cpu", "nhwc", "nchw", "f32", large, false), 0);
-  EXPECT_GT(cost_->Reorder("cpu", "nChw16c", "nchw", "f32", large, false), 0);
+  EXPECT_EQ(cost_->Reorder("cpu", "nhwc", "nhwc", "f32", large, Shape{1, 64, 56, 56}), 0);
+  EXPECT_EQ(cost_->Reorder("cpu", "plain", "nchw", "f32", large, Shape{1, 64, 56, 56}), 0);
+  EXPECT_EQ(cost_->Reorder("cpu", "nhwc", "nchw", "f32", large, Shape{64, 56 * 56}), 0);
+  EXPECT_GT(cost_->Reorder("cpu", "nChw16c", "nchw", "f32", large, Shape{64, 56 * 56}), 0);
   // nhwc -> nChw16c was not measured: through nchw.
-  EXPECT_DOUBLE_EQ(cost_->Reorder("cpu", "nhwc", "nChw16c", "f32", large), 70 + 80);
+  EXPECT_DOUBLE_EQ(cost_->Reorder("cpu", "nhwc", "nChw16c", "f32", large, Shape{1, 64, 56, 56}), 70 + 80);
+}
+
+// Two shapes of one byte size are two reorders: a 1-channel tensor is 16 times its size in nChw16c.
+// Each measured shape is exact, and a shape between them is scaled by the bytes it touches, padding
+// included (by bytes alone, both were one point of the curve, their mean).
+TEST(CostReorder, ShapesOfOneByteSizeKeepTheirOwnTimes) {
+  TempDir dir;
+  {
+    SyntheticDb db(dir.File("r.db"));
+    db.Op("conv2d:mb1ic16ih16iw16oc16kh3kw3sh1sw1ph1pw1g1", "cpu", "nchw", 10);
+    db.Reorder("cpu", "nChw16c", "nhwc", 1, 16, 160, 160, 41);   // 1.6 MB
+    db.Reorder("cpu", "nChw16c", "nhwc", 1, 1, 640, 640, 1618);  // 1.6 MB, 26 MB padded
+    db.Reorder("cpu", "nChw16c", "nhwc", 1, 64, 56, 56, 30);     // 0.8 MB
+    db.Close();
+  }
+  const CostModel cost = CostModel::Load(dir.File("r.db"));
+  const int64_t bytes = 1638400;
+  EXPECT_DOUBLE_EQ(cost.Reorder("cpu", "nChw16c", "nhwc", "f32", bytes, {1, 16, 160, 160}), 41);
+  EXPECT_DOUBLE_EQ(cost.Reorder("cpu", "nChw16c", "nhwc", "f32", bytes, {1, 1, 640, 640}), 1618);
+  // Unmeasured shapes of the same 1.6 MB: 64 channels touch 1.6 MB (between 0.8 and 1.6 MB's points,
+  // at the 16-channel one's), a 2-channel one 13 MB (between 1.6 and 26 MB padded).
+  EXPECT_DOUBLE_EQ(cost.Reorder("cpu", "nChw16c", "nhwc", "f32", bytes, {1, 64, 80, 80}), 41);
+  const double two = cost.Reorder("cpu", "nChw16c", "nhwc", "f32", bytes, {1, 2, 320, 640});
+  EXPECT_GT(two, 41 * 4);
+  EXPECT_LT(two, 1618);
 }
 
 TEST_F(CostTest, TransfersThroughTheHost) {

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <set>
 
+#include "onnx_test_util.h"
 #include "selector/cost.h"
 #include "selector/refine.h"
 #include "synthetic_db.h"
@@ -246,6 +247,121 @@ TEST(RefineRank, PicksUncertainProblemsWhoseDecisionDependsOnThem) {
   EXPECT_FALSE(keys.empty());
   for (const auto& k : keys) EXPECT_FALSE(cost.Measured(k)) << k;
   EXPECT_NE(std::find(keys.begin(), keys.end(), Conv(16, 112)), keys.end());  // 56 doubled
+}
+
+// With a model, refine ranks what its plan prices by the microseconds at stake: a large convolution
+// before a small one as uncertain, its fused chain (the kernel the runtime runs) rather than the
+// activation the chain swallows, nothing the file already holds.
+TEST(RefineRank, WithAModelRanksThePlansKeysByTheTimeAtStake) {
+  const std::string big = Conv(180, 40), small = Conv(24, 10);
+  TempDir dir;
+  auto make_db = [&](const std::string& name, bool with_small) {
+    SyntheticDb db(dir.File(name));
+    int i = 0;
+    for (int c : {16, 32, 64, 128, 256})
+      for (int hw : {7, 14, 28, 56}) {
+        const double noise = 1.0 + 0.25 * ((i++ % 3) - 1);  // neighbours disagree: kNN is uncertain
+        for (const char* layout : {"nchw", "nhwc"}) {
+          db.Op(Conv(c, hw), "cpu", layout, ConvUs(Conv(c, hw)) * noise);
+          db.Op(Relu(c, hw), "cpu", layout, ReluUs(Relu(c, hw)) * noise);
+        }
+      }
+    if (with_small)
+      for (const char* layout : {"nchw", "nhwc"}) db.Op(small, "cpu", layout, ConvUs(small));
+    db.Close();
+    CostModelOptions knn;
+    knn.use = CostModelOptions::Use::kKnn;
+    return CostModel::Load(dir.File(name), knn);
+  };
+  // Two branches: x1 [1,180,40,40] -> Conv 3x3 -> Relu; x2 [1,24,10,10] -> Conv 3x3.
+  onnx_testing::Tiny t(13);
+  auto conv = [&](const std::string& in, const std::string& out, int c, int hw) {
+    t.Input(in, {"1", std::to_string(c), std::to_string(hw), std::to_string(hw)});
+    t.Floats(out + "_w", {c, c, 3, 3}, 0.01f);
+    auto* n = t.Node("Conv", {in, out + "_w"}, {out});
+    onnx_testing::Tiny::IntsAttr(n, "kernel_shape", {3, 3});
+    onnx_testing::Tiny::IntsAttr(n, "pads", {1, 1, 1, 1});
+  };
+  conv("x1", "c1", 180, 40);
+  t.Node("Relu", {"c1"}, {"y1"});
+  t.Output("y1", {"1", "180", "40", "40"});
+  conv("x2", "y2", 24, 10);
+  t.Output("y2", {"1", "24", "10", "10"});
+  RefineOptions o;
+  o.model = t.Write(dir.File("two.onnx"));
+
+  const CostModel cost = make_db("refine.db", false);
+  const auto ranked = RankRefineModel(cost, o);
+  ASSERT_EQ(ranked.size(), 2u);
+  EXPECT_EQ(ranked[0].key, big + "+relu");  // the fused kernel, never eltwise:relu on its own
+  EXPECT_EQ(ranked[1].key, small);
+  for (const auto& c : ranked) {
+    EXPECT_GE(c.subgraph, 0) << c.key;
+    EXPECT_EQ(c.instances, 1) << c.key;
+    ASSERT_GE(c.states.size(), 2u) << c.key;  // nchw and nhwc
+    EXPECT_LE(c.states[0].estimate.us, c.states[1].estimate.us) << c.key;
+    EXPECT_GT(c.states[0].uncertain_us, 0) << c.key;
+    // The stake: the best state's uncertainty, plus a competitor's where their intervals overlap.
+    EXPECT_GE(c.score, c.states[0].uncertain_us) << c.key;
+    EXPECT_LE(c.score, c.states[0].uncertain_us + c.states[0].estimate.us + 1e-9) << c.key;
+  }
+  EXPECT_GT(ranked[0].score, 10 * ranked[1].score);  // ~900x the FLOPs, about as uncertain
+
+  // A key the file holds is no candidate.
+  const CostModel with_small = make_db("refine_small.db", true);
+  const auto rest = RankRefineModel(with_small, o);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].key, big + "+relu");
+
+  // Bad input: the model file named.
+  o.model = dir.File("missing.onnx");
+  try {
+    RankRefineModel(cost, o);
+    ADD_FAILURE() << "no error for a missing model";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.onnx"), std::string::npos) << e.what();
+  }
+}
+
+// `layoutdb sweep --refine 1 --model` on a real sweep of this machine: the pick is the key the model's
+// plan stakes the most on (a fused chain, as the runtime runs it), measured and stored, and no longer
+// a candidate.
+TEST(RefineSweep, WithAModelMeasuresWhatItsPlanStakesTheMostOn) {
+  const std::string bin = testing::LayoutdbBin();
+  const auto model = onnx_testing::ModelsDir() / "paddle_cnn.onnx";
+  if (!std::filesystem::exists(model)) GTEST_SKIP() << model << " missing (built by make_models)";
+  TempDir dir;
+  const std::string db = dir.File("refine_model.db");
+  std::string out;
+  ASSERT_EQ(layoutdb::testing::Shell(fmt::format("'{}' sweep --spec quick --ops conv2d,eltwise,pool,binary --units cpu "
+                                                 "--dtypes f32 --cache hot --quiet --db '{}'",
+                                                 bin, db),
+                                     &out),
+            0)
+      << out;
+  RefineOptions o;
+  o.model = model.string();
+  o.units = {"cpu"};
+  std::vector<RefineCandidate> expected;
+  {
+    const CostModel cost = CostModel::Load(db);
+    expected = RankRefineModel(cost, o);
+  }
+  ASSERT_FALSE(expected.empty());
+  EXPECT_NE(expected[0].key.find('+'), std::string::npos) << expected[0].key;  // paddle_cnn's convs fuse
+  ASSERT_EQ(layoutdb::testing::Shell(fmt::format("'{}' sweep --refine 1 --model '{}' --db '{}' --units cpu --dtypes f32 "
+                                                 "--quiet",
+                                                 bin, model.string(), db),
+                                     &out),
+            0)
+      << out;
+  EXPECT_NE(out.find(expected[0].key), std::string::npos) << out;
+  EXPECT_NE(out.find(fmt::format("(sub-graph #{})", expected[0].subgraph)), std::string::npos) << out;
+  EXPECT_NE(out.find("before"), std::string::npos) << out;
+  const CostModel after = CostModel::Load(db);
+  EXPECT_TRUE(after.Measured(expected[0].key)) << expected[0].key;
+  for (const auto& c : RankRefineModel(after, o)) EXPECT_NE(c.key, expected[0].key);
+  if (expected.size() > 1) EXPECT_FALSE(after.Measured(expected[1].key)) << expected[1].key;
 }
 
 // `layoutdb sweep --refine 2` on a real sweep of this machine: measures the two candidates ranked
