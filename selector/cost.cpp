@@ -492,10 +492,30 @@ void CostModel::FitMarginals() {
       const Row* a = FindRow(anchor, r.unit, r.layout, r.dtype);
       if (!a || !a->usable) continue;
       const double out_bytes = static_cast<double>(p.DstElems()) * DtypeSize(r.dtype);
-      pairs.push_back({key, p.post_ops(), r.unit, r.layout, r.dtype, (r.us - a->us) / out_bytes});
+      pairs.push_back({key, p.post_ops(), r.unit, r.layout, r.dtype, (r.us - a->us) / out_bytes, a->us, r.us,
+                       out_bytes});
     }
   }
   marginals_ = FitMarginalRates(pairs, "");
+  std::vector<std::vector<double>> residuals(units_.size());
+  for (const MarginalPair& pr : pairs) {
+    double marginal = 0;
+    bool all = true;
+    for (const std::string& po : pr.chain) {
+      const auto m = MarginalFrom(marginals_, units_[pr.unit], pr.layout, pr.dtype, po, pr.out_bytes);
+      all = all && m;
+      if (m) marginal += *m;
+    }
+    if (all && pr.anchor_us + marginal > 0)
+      residuals[static_cast<size_t>(pr.unit)].push_back(std::abs(std::log((pr.anchor_us + marginal) / pr.fused_us)));
+  }
+  marginal_log_sd_.assign(units_.size(), 0.0);
+  for (size_t u = 0; u < units_.size(); ++u) {
+    auto& r = residuals[u];
+    if (r.size() < 5) continue;
+    std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(r.size() / 2), r.end());
+    marginal_log_sd_[u] = r[r.size() / 2] / 0.6745;
+  }
   if (!options_.anchored_held_out) return;
   // Each pair's fused point predicted from its anchor and the rates fitted without it: the anchor's
   // measured time, and the anchor's own held-out estimate (as if neither were measured).
@@ -748,6 +768,11 @@ std::optional<double> CostModel::MarginalUs(const std::string& unit, const std::
                                             const std::string& dtype, const std::string& post_op,
                                             double out_bytes) const {
   return MarginalFrom(marginals_, unit, layout, dtype, post_op, out_bytes);
+}
+
+double CostModel::MarginalLogSd(const std::string& unit) const {
+  const int u = UnitIndex(unit);
+  return u < 0 || static_cast<size_t>(u) >= marginal_log_sd_.size() ? 0 : marginal_log_sd_[static_cast<size_t>(u)];
 }
 
 int CostModel::UnitIndex(const std::string& unit) const {

@@ -198,6 +198,12 @@ class CostModel {
   std::optional<double> MarginalUs(const std::string& unit, const std::string& layout,
                                    const std::string& dtype, const std::string& post_op,
                                    double out_bytes) const;
+  // How far a fused chain priced as its measured anchor plus MarginalUs lands from the chain measured,
+  // as a standard deviation of log time: over the unit's measured (fused, anchor) pairs, the median
+  // |log((anchor + marginals) / fused)| / 0.6745 (a normal's median absolute deviation; the rates
+  // fitted on the pairs themselves). 0 with fewer than 5 pairs on the unit. What `sweep --refine` adds
+  // to such an estimate's uncertainty: without it, a chain whose anchor was measured counts as exact.
+  double MarginalLogSd(const std::string& unit) const;
 
   // The sub-graph of nodes `nodes` of model `model` (ModelInstance) in state `layout` on the unit, as
   // timed inside that model's network (sweep --model --cache network; schema 8's network_times):
@@ -283,6 +289,7 @@ class CostModel {
     int unit;
     std::string layout, dtype;
     double diff_per_byte;
+    double anchor_us, fused_us, out_bytes;
   };
   // Post-op rates (unit|layout|dtype|post-op and unit|*|dtype|post-op -> us per output byte) fitted
   // from `pairs`, without those of `exclude_key`.
@@ -363,6 +370,7 @@ class CostModel {
   bool has_fused_ = false;
   std::string cache_mode_ = "hot";
   std::unordered_map<std::string, double> marginals_;  // unit|layout|dtype|post-op -> us per out byte
+  std::vector<double> marginal_log_sd_;                // per unit index (MarginalLogSd)
   std::unordered_map<std::string, Estimate> network_;  // model|nodes|unit|layout|dtype -> InNetwork
 };
 

@@ -153,11 +153,11 @@ struct Builder {
         return std::nullopt;
       }
       // Both estimated: the one nearer its data (the smaller log_sd, which grows with the distance
-      // to the nearest measured problem). On the fused points of a warm and a hot default sweep (the
+      // to the nearest measured problem: the anchor's against the chain's). On the fused points of a warm and a hot default sweep (the
       // anchor held out too) so 49.5% and 51.8% within 10%, the anchor always 47.4% and 49.7%.
       if (a->confidence != Confidence::kRoofline)
         if (auto e = WithMarginals(*a, fp, unit, out, measured_name))
-          if (a->confidence == Confidence::kExact || e->log_sd <= fused->log_sd) {
+          if (a->confidence == Confidence::kExact || a->log_sd <= fused->log_sd) {
             *rule = "anchor+marginal";
             return e;
           }
@@ -189,7 +189,8 @@ struct Builder {
   }
 
   // The anchor's estimate plus the measured marginal cost of each post-op of the chain (interpolated
-  // at best); nullopt when a post-op has no measured marginal on the unit.
+  // at best; its log_sd the anchor's and the marginals' MarginalLogSd together); nullopt when a post-op
+  // has no measured marginal on the unit.
   std::optional<Estimate> WithMarginals(Estimate a, const FusedProblem& fp, const std::string& unit,
                                         const std::string& out, const std::string& measured_name) const {
     const double out_bytes = static_cast<double>(fp.problem.DstElems()) * dsize;
@@ -200,6 +201,7 @@ struct Builder {
       a.us += *m;
     }
     a.confidence = std::min(a.confidence, Confidence::kInterpolated);
+    a.log_sd = std::hypot(a.log_sd, cost.MarginalLogSd(unit));  // independent errors, in log time
     return a;
   }
 

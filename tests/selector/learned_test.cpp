@@ -323,6 +323,49 @@ TEST(RefineRank, WithAModelRanksThePlansKeysByTheTimeAtStake) {
   }
 }
 
+// A chain priced from its measured anchor plus the post-ops' marginal costs is not exact: its
+// uncertainty is how far that rule lands from the chains measured (MarginalLogSd), so refine still
+// offers to measure it, by the time at stake.
+TEST(RefineRank, AChainPricedFromItsMeasuredAnchorCarriesTheMarginalsSpread) {
+  TempDir dir;
+  const std::string anchor = Conv(48, 20);
+  {
+    SyntheticDb db(dir.File("marginal.db"));
+    int i = 0;
+    for (int c : {16, 32, 64, 128, 256})
+      for (int hw : {7, 14, 28}) {
+        const double us = ConvUs(Conv(c, hw));
+        const double relu = 0.5e-3 * c * hw * hw * 4 * (1.0 + 0.3 * ((i++ % 3) - 1));  // +-30% scatter
+        for (const char* layout : {"nchw", "nhwc"}) {
+          db.Op(Conv(c, hw), "cpu", layout, us);
+          db.Op(Conv(c, hw) + "+relu", "cpu", layout, us + relu);
+        }
+      }
+    for (const char* layout : {"nchw", "nhwc"}) db.Op(anchor, "cpu", layout, ConvUs(anchor));
+    db.Close();
+  }
+  const CostModel cost = CostModel::Load(dir.File("marginal.db"));
+  EXPECT_GT(cost.MarginalLogSd("cpu"), 0.005);
+  EXPECT_LT(cost.MarginalLogSd("cpu"), 0.3);
+  EXPECT_EQ(cost.MarginalLogSd("ocl:0:0"), 0);  // no pairs there
+
+  onnx_testing::Tiny t(13);
+  t.Input("x", {"1", "48", "20", "20"});
+  t.Floats("w", {48, 48, 3, 3}, 0.01f);
+  auto* n = t.Node("Conv", {"x", "w"}, {"c"});
+  onnx_testing::Tiny::IntsAttr(n, "kernel_shape", {3, 3});
+  onnx_testing::Tiny::IntsAttr(n, "pads", {1, 1, 1, 1});
+  t.Node("Relu", {"c"}, {"y"});
+  t.Output("y", {"1", "48", "20", "20"});
+  RefineOptions o;
+  o.model = t.Write(dir.File("conv_relu.onnx"));
+  const auto ranked = RankRefineModel(cost, o);
+  ASSERT_EQ(ranked.size(), 1u);
+  EXPECT_EQ(ranked[0].key, anchor + "+relu");
+  EXPECT_EQ(ranked[0].states[0].estimate.confidence, Confidence::kInterpolated);
+  EXPECT_GT(ranked[0].states[0].uncertain_us, 0);
+}
+
 // `layoutdb sweep --refine 1 --model` on a real sweep of this machine: the pick is the key the model's
 // plan stakes the most on (a fused chain, as the runtime runs it), measured and stored, and no longer
 // a candidate.
