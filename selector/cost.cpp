@@ -401,7 +401,8 @@ CostModel::CostModel(db::Database& db, const CostModelOptions& options)
     transfers_[Join({device, t.method})].points.emplace_back(static_cast<double>(t.bytes),
                                                               ComparableUs(*t.stats));
   }
-  // Several shapes of one byte size: keep their mean, so the curve is a function of bytes.
+  // Several shapes of one size (padded bytes, for reorders): keep their mean, so the curve is a function
+  // of it; a shape measured itself is looked up first (reorder_shapes_).
   auto finish = [](Curve& c) {
     std::sort(c.points.begin(), c.points.end());
     std::vector<std::pair<double, double>> merged;

@@ -153,8 +153,9 @@ struct Builder {
         return std::nullopt;
       }
       // Both estimated: the one nearer its data (the smaller log_sd, which grows with the distance
-      // to the nearest measured problem: the anchor's against the chain's). On the fused points of a warm and a hot default sweep (the
-      // anchor held out too) so 49.5% and 51.8% within 10%, the anchor always 47.4% and 49.7%.
+      // to the nearest measured problem: the anchor's own against the chain's). On the fused points
+      // of a warm and a hot default sweep (the anchor held out too) so 49.5% and 51.8% within 10%,
+      // the anchor always 47.4% and 49.7%.
       if (a->confidence != Confidence::kRoofline)
         if (auto e = WithMarginals(*a, fp, unit, out, measured_name))
           if (a->confidence == Confidence::kExact || a->log_sd <= fused->log_sd) {
