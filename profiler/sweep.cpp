@@ -556,23 +556,48 @@ void Calibrate(microbench::Calibrator& cal, db::Database& database, int64_t swee
   tx.Commit();
 }
 
-// "calibration: compute 412 us (range 1.3% over 5 checks), memory 3.1 ms (range 4.0%)": how much the
-// machine itself moved during the sweep, for the summary.
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// "machine over the sweep (5 calibration checks): compute 412 us (range 1.3%), memory 3.1 ms (range
+// 4.0%)": how much the machine itself moved during the sweep, for the summary. When the file holds
+// earlier sweeps of the same target: "; against the file's earlier sweeps: compute x1.08, memory
+// x1.02" (this sweep's median over theirs; > 1: slower now). A sweep that adds rows to a file (sweep
+// --model, --refine, a resumed one) measures at the machine's speed of its moment, beside rows of
+// another: on a 2-vCPU VM two sweeps three minutes apart timed BERT-base's largest matmul 9% apart.
+// The calibration kernels follow such drift only loosely (one thread each; the memory one swings
+// with a neighbour's load): a hint, not a correction.
 std::string CalibrationLine(db::Database& database, int64_t sweep_id) {
-  std::map<std::string, std::vector<double>> by_kernel;
+  std::map<std::string, std::vector<double>> by_kernel, earlier;
   for (const auto& c : database.Calibrations(sweep_id)) by_kernel[c.kernel].push_back(c.median_us);
-  std::vector<std::string> parts;
+  int64_t target = -1;
+  std::set<int64_t> same_target;
+  const std::vector<db::SweepRow> sweeps = database.Sweeps();
+  for (const auto& sw : sweeps)
+    if (sw.id == sweep_id) target = sw.target_id;
+  for (const auto& sw : sweeps)
+    if (sw.id < sweep_id && sw.target_id == target) same_target.insert(sw.id);
+  if (!same_target.empty())
+    for (const auto& c : database.Calibrations())
+      if (same_target.count(c.sweep_id)) earlier[c.kernel].push_back(c.median_us);
+  std::vector<std::string> parts, against;
   size_t checks = 0;
   for (const auto& [kernel, v] : by_kernel) {
     const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-    std::vector<double> sorted = v;
-    std::sort(sorted.begin(), sorted.end());
-    const double median = sorted[sorted.size() / 2];
+    const double median = Median(v);
     parts.push_back(fmt::format("{} {:.0f} us (range {:.1f}%)", kernel, median, 100.0 * (*hi - *lo) / median));
     checks = std::max(checks, v.size());
+    auto e = earlier.find(kernel);
+    if (e == earlier.end()) continue;
+    const double ratio = median / Median(e->second);
+    against.push_back(fmt::format("{} x{:.2f}", kernel, ratio));
   }
   if (parts.empty()) return {};
-  return fmt::format("machine over the sweep ({} calibration checks): {}", checks, fmt::join(parts, ", "));
+  return fmt::format("machine over the sweep ({} calibration checks): {}{}", checks, fmt::join(parts, ", "),
+                     against.empty() ? "" : fmt::format("; against the file's earlier sweeps: {}", fmt::join(against, ", ")));
 }
 
 }  // namespace

@@ -209,6 +209,9 @@ TEST_F(SweepTest, StoresEveryPointOnceWithStatisticsAndImplementation) {
   ASSERT_EQ(again.code, 0) << again.out;
   EXPECT_NE(again.out.find("(13 resumed)"), std::string::npos) << again.out;
   EXPECT_EQ(Points(db), points);
+  // Its calibration is set against the first sweep's; the first had none to compare with.
+  EXPECT_EQ(r.out.find("against the file's earlier sweeps"), std::string::npos) << r.out;
+  EXPECT_NE(again.out.find("against the file's earlier sweeps: compute x"), std::string::npos) << again.out;
 }
 
 TEST_F(SweepTest, KilledWithSigkillResumesWithoutLosingOrDoublingPoints) {
