@@ -543,14 +543,6 @@ void PrintAgainst(const std::string& path, const std::string& other) {
   for (size_t i = 0; i < misses.size() && i < 12; ++i) fmt::print("  {}\n", misses[i].what);
   fmt::print("\n");
 }
-// A solve with the plan's seeds (BuildPlan's): one per unit/label.
-selector::SolveResult SolvePlan(const selector::PlanProblem& pp) {
-  std::vector<std::vector<std::string>> labels(pp.states.size());
-  for (size_t s = 0; s < pp.states.size(); ++s)
-    for (const auto& st : pp.states[s]) labels[s].push_back(st.unit + "/" + st.label);
-  return selector::Solve(pp.solve, labels);
-}
-
 // --against FILE with --model: the model's plan made on the database, priced by FILE, a file that
 // measured the model's own problems (`sweep --model`, every state exact): how far the plan's
 // predicted total is from FILE's price of the same choices (sub-graphs and transitions), how many
@@ -569,7 +561,7 @@ void PrintPlanAgainst(const std::string& path, const std::string& other) {
     if (std::find(truth.Units().begin(), truth.Units().end(), u) != truth.Units().end()) po.units.push_back(u);
   const selector::PlanProblem pp = selector::BuildPlanProblem(g, part, cost, po);
   const selector::PlanProblem pt = selector::BuildPlanProblem(g, part, truth, po);
-  const selector::SolveResult plan = SolvePlan(pp), best = SolvePlan(pt);
+  const selector::SolveResult plan = selector::SolvePlan(pp), best = selector::SolvePlan(pt);
   // The plan's choices as states of FILE's problem.
   std::vector<int> mapped(pp.states.size(), -1);
   int within = 0, priced = 0, inexact = 0;

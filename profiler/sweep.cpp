@@ -556,12 +556,6 @@ void Calibrate(microbench::Calibrator& cal, db::Database& database, int64_t swee
   tx.Commit();
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 // "machine over the sweep (5 calibration checks): compute 412 us (range 1.3%), memory 3.1 ms (range
 // 4.0%)": how much the machine itself moved during the sweep, for the summary. When the file holds
 // earlier sweeps of the same target: "; against the file's earlier sweeps: compute x1.08, memory
@@ -587,12 +581,12 @@ std::string CalibrationLine(db::Database& database, int64_t sweep_id) {
   size_t checks = 0;
   for (const auto& [kernel, v] : by_kernel) {
     const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-    const double median = Median(v);
+    const double median = microbench::Percentile(v, 0.5);
     parts.push_back(fmt::format("{} {:.0f} us (range {:.1f}%)", kernel, median, 100.0 * (*hi - *lo) / median));
     checks = std::max(checks, v.size());
     auto e = earlier.find(kernel);
     if (e == earlier.end()) continue;
-    const double ratio = median / Median(e->second);
+    const double ratio = median / microbench::Percentile(e->second, 0.5);
     against.push_back(fmt::format("{} x{:.2f}", kernel, ratio));
   }
   if (parts.empty()) return {};

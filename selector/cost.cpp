@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <map>
 #include <set>
@@ -128,14 +127,15 @@ double WeightElems(const Problem& p) {
 
 bool IsBlocked(const std::string& layout) { return LayoutChannelBlock(layout) > 1; }
 
-// N, C, H, W of a transition's shape (`mb1c64h56w56`); empty when it is not one.
+// N, C, H, W of a transition's shape (`mb1c64h56w56`); empty when it is not one. Parsed as the
+// sweep specs' shapes are (profiler's ParseShape): an element-wise problem's parameters.
 std::vector<int64_t> ParseShape4(const std::string& s) {
-  long long n = 0, c = 0, h = 0, w = 0;
-  int used = 0;
-  if (std::sscanf(s.c_str(), "mb%lldc%lldh%lldw%lld%n", &n, &c, &h, &w, &used) != 4 ||
-      used != static_cast<int>(s.size()) || n <= 0 || c <= 0 || h <= 0 || w <= 0)
+  try {
+    const Problem p = Problem::Parse("eltwise:relu:" + s);
+    return {p.Get("mb"), p.Get("c"), p.Get("h"), p.Get("w")};
+  } catch (const std::invalid_argument&) {
     return {};
-  return {n, c, h, w};
+  }
 }
 
 // The bytes a reorder touches, what its curve is keyed by: a blocked layout's channels padded to its

@@ -153,17 +153,22 @@ std::optional<FusedProblem> FuseSubgraph(const Graph& g, const Subgraph& sg) {
   return fp;
 }
 
+std::vector<std::string> SubgraphProblemKeys(const Graph& g, const Subgraph& sg) {
+  std::vector<std::string> keys;
+  std::set<int> covered;
+  if (auto fp = FuseSubgraph(g, sg)) {
+    keys.push_back(fp->problem.Key());
+    covered.insert(fp->nodes.begin(), fp->nodes.end());  // folded nodes included
+  }
+  for (int idx : sg.nodes)
+    if (!covered.count(idx) && g.nodes[idx].problem) keys.push_back(g.nodes[idx].problem->Key());
+  return keys;
+}
+
 std::vector<std::string> ModelProblemKeys(const Graph& g, const Partition& part) {
   std::set<std::string> keys;
-  for (const Subgraph& sg : part.subgraphs) {
-    std::set<int> covered;
-    if (auto fp = FuseSubgraph(g, sg)) {
-      keys.insert(fp->problem.Key());
-      covered.insert(fp->nodes.begin(), fp->nodes.end());
-    }
-    for (int idx : sg.nodes)
-      if (!covered.count(idx) && g.nodes[idx].problem) keys.insert(g.nodes[idx].problem->Key());
-  }
+  for (const Subgraph& sg : part.subgraphs)
+    for (auto& k : SubgraphProblemKeys(g, sg)) keys.insert(std::move(k));
   return {keys.begin(), keys.end()};
 }
 

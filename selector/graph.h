@@ -108,8 +108,10 @@ struct FusedProblem {
 };
 std::optional<FusedProblem> FuseSubgraph(const Graph& g, const Subgraph& sg);
 
-// The database problems a partitioned model runs as: the fused key of every anchor sub-graph, and the
-// problem of every node no fused key covers; sorted, unique.
+// The database problems one sub-graph runs as: its anchor's fused key (when it has one), then the
+// problem of every node that key does not cover, in node order.
+std::vector<std::string> SubgraphProblemKeys(const Graph& g, const Subgraph& sg);
+// The same over a partitioned model: every sub-graph's; sorted, unique.
 std::vector<std::string> ModelProblemKeys(const Graph& g, const Partition& part);
 
 // The tensors a partitioned model moves between its sub-graphs, and in from and out to the host: what

@@ -692,12 +692,16 @@ std::vector<int> BaselineStates(const PlanProblem& pp, const std::string& layout
   return st;
 }
 
-Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, const PlanOptions& options) {
-  PlanProblem pp = BuildPlanProblem(g, part, cost, options);
+SolveResult SolvePlan(const PlanProblem& pp) {
   std::vector<std::vector<std::string>> labels(pp.states.size());
   for (size_t s = 0; s < pp.states.size(); ++s)
     for (const State& st : pp.states[s]) labels[s].push_back(st.unit + "/" + st.label);
-  SolveResult r = Solve(pp.solve, labels);
+  return Solve(pp.solve, labels);
+}
+
+Plan BuildPlan(const Graph& g, const Partition& part, const CostModel& cost, const PlanOptions& options) {
+  PlanProblem pp = BuildPlanProblem(g, part, cost, options);
+  SolveResult r = SolvePlan(pp);
 
   Plan plan;
   plan.model = options.model;

@@ -56,6 +56,8 @@ struct PlanProblem {
 
 PlanProblem BuildPlanProblem(const Graph& g, const Partition& part, const CostModel& cost,
                              const PlanOptions& options);
+// The plan's solve of `pp`: each state's unit/label seeds the DAG heuristic (Solve's labels).
+SolveResult SolvePlan(const PlanProblem& pp);
 // A baseline: every sub-graph on the cpu in `layout` where it can run in it; otherwise (a matmul has
 // only `plain`, a 3-channel conv has no usable blocked kernel) in the nearest state: the mixed
 // candidate writing that layout, else nchw/plain, else the cheapest cpu state (each such sub-graph

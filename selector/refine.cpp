@@ -81,19 +81,6 @@ ModelPlan BuildModelPlan(const CostModel& cost, const RefineOptions& o, const st
   return m;
 }
 
-// The keys the plan prices sub-graph `si` by: its anchor's fused key, its other nodes' problems.
-std::vector<std::string> SubgraphKeys(const Graph& g, const Subgraph& sg) {
-  std::vector<std::string> keys;
-  std::set<int> covered;
-  if (auto fp = FuseSubgraph(g, sg)) {
-    keys.push_back(fp->problem.Key());
-    covered.insert(fp->nodes.begin(), fp->nodes.end());  // folded nodes included
-  }
-  for (int idx : sg.nodes)
-    if (!covered.count(idx) && g.nodes[idx].problem) keys.push_back(g.nodes[idx].problem->Key());
-  return keys;
-}
-
 }  // namespace
 
 std::vector<std::string> RefineCandidateKeys(const CostModel& cost, const RefineOptions& o) {
@@ -207,7 +194,7 @@ std::vector<RefineCandidate> RankRefineModel(const CostModel& cost, const Refine
       if (stake <= 0) continue;
       // The keys that would make its uncertain states exact: those some unit with such a state lacks.
       std::set<std::string> lacking;
-      for (const auto& key : SubgraphKeys(m.g, m.part.subgraphs[si]))
+      for (const auto& key : SubgraphProblemKeys(m.g, m.part.subgraphs[si]))
         for (const State& st : states)
           if (st.uncertain_us > 0 && !HeldOn(cost, key, st.unit, dtype)) lacking.insert(key);
       for (const auto& key : lacking) {
