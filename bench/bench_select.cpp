@@ -423,6 +423,12 @@ void PrintAccuracy(const std::string& path) {
   benchmark::DoNotOptimize(plain.Units().size());
 }
 
+// The `n` entries with the largest first value, largest first, one line each after `prefix`.
+void PrintLargest(std::vector<std::pair<double, std::string>> items, size_t n, const std::string& prefix) {
+  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t i = 0; i < items.size() && i < n; ++i) fmt::print("{}{}\n", prefix, items[i].second);
+}
+
 // How `select` prices `p` in one state when the database has no row of it: CostModel::Op, and a
 // fused chain as FusedCost does (plan.cpp): interpolated among its chain's other shapes, or the anchor
 // plus each post-op's marginal cost, whichever is nearer its data. nullopt with *refused when the plan
@@ -463,7 +469,7 @@ std::optional<selector::Estimate> PlanPrice(const selector::CostModel& cost, con
     return with;
   }
   const bool nearer = with && a->confidence != Confidence::kRoofline &&
-                      (a->confidence == Confidence::kExact || with->log_sd <= fused->log_sd);
+                      (a->confidence == Confidence::kExact || a->log_sd <= fused->log_sd);
   return nearer ? with : fused;
 }
 
@@ -485,12 +491,8 @@ void PrintAgainst(const std::string& path, const std::string& other) {
     double measured_us = 0, predicted_us = 0;
     std::vector<double> err;  // signed, relative
   };
-  struct Miss {
-    double us_off;
-    std::string what;
-  };
   std::map<std::string, Acc> by;
-  std::vector<Miss> misses;
+  std::vector<std::pair<double, std::string>> misses;  // us off, the line
   const auto& units = cost.Units();
   for (const auto& m : d.Measurements()) {
     if (m.status != "ok" || m.is_reference || !m.stats || m.layout == "any") continue;
@@ -538,9 +540,8 @@ void PrintAgainst(const std::string& path, const std::string& other) {
                a.roofline, a.refused, a.predicted_us / a.measured_us);
   }
   // A 2 ms kernel 20% under costs a plan more than a 1 us one twice over.
-  std::sort(misses.begin(), misses.end(), [](const Miss& a, const Miss& b) { return a.us_off > b.us_off; });
   fmt::print("  the misses that cost the most time:\n");
-  for (size_t i = 0; i < misses.size() && i < 12; ++i) fmt::print("  {}\n", misses[i].what);
+  PrintLargest(std::move(misses), 12, "  ");
   fmt::print("\n");
 }
 // --against FILE with --model: the model's plan made on the database, priced by FILE, a file that
@@ -594,8 +595,7 @@ void PrintPlanAgainst(const std::string& path, const std::string& other) {
              "exactly\n  regret: {:.1f} us against its optimum {:.1f} us (x{:.3f})\n",
              plan.total, priced_total, 100 * (plan.total / priced_total - 1), within, priced,
              priced_total - best.total, best.total, priced_total / best.total);
-  std::sort(misses.begin(), misses.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  for (size_t i = 0; i < misses.size() && i < 5; ++i) fmt::print("  {}\n", misses[i].second);
+  PrintLargest(std::move(misses), 5, "  ");
   double kernels = 0, best_kernels = 0;
   for (size_t s = 0; s < pp.states.size(); ++s) {
     kernels += pt.states[s][static_cast<size_t>(mapped[s])].us;
@@ -631,8 +631,7 @@ void PrintPlanAgainst(const std::string& path, const std::string& other) {
                                                            pp.solve.shared[k].from, pp.solve.shared[k].readers.size(),
                                                            mine, t)});
       }
-    std::sort(edges.begin(), edges.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
-    for (size_t i = 0; i < edges.size() && i < 5; ++i) fmt::print("  transition {}\n", edges[i].second);
+    PrintLargest(std::move(edges), 5, "  transition ");
   }
   // Where the decisions differ: each sub-graph's choice and FILE's, both priced by FILE.
   for (size_t s = 0; s < pp.states.size(); ++s) {

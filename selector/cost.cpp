@@ -493,22 +493,15 @@ void CostModel::FitMarginals() {
       const Row* a = FindRow(anchor, r.unit, r.layout, r.dtype);
       if (!a || !a->usable) continue;
       const double out_bytes = static_cast<double>(p.DstElems()) * DtypeSize(r.dtype);
-      pairs.push_back({key, p.post_ops(), r.unit, r.layout, r.dtype, (r.us - a->us) / out_bytes, a->us, r.us,
-                       out_bytes});
+      pairs.push_back({key, p.post_ops(), r.unit, r.layout, r.dtype, a->us, r.us, out_bytes});
     }
   }
   marginals_ = FitMarginalRates(pairs, "");
   std::vector<std::vector<double>> residuals(units_.size());
   for (const MarginalPair& pr : pairs) {
-    double marginal = 0;
-    bool all = true;
-    for (const std::string& po : pr.chain) {
-      const auto m = MarginalFrom(marginals_, units_[pr.unit], pr.layout, pr.dtype, po, pr.out_bytes);
-      all = all && m;
-      if (m) marginal += *m;
-    }
-    if (all && pr.anchor_us + marginal > 0)
-      residuals[static_cast<size_t>(pr.unit)].push_back(std::abs(std::log((pr.anchor_us + marginal) / pr.fused_us)));
+    const auto marginal = ChainMarginalFrom(marginals_, pr);
+    if (marginal && pr.anchor_us + *marginal > 0)
+      residuals[static_cast<size_t>(pr.unit)].push_back(std::abs(std::log((pr.anchor_us + *marginal) / pr.fused_us)));
   }
   marginal_log_sd_.assign(units_.size(), 0.0);
   for (size_t u = 0; u < units_.size(); ++u) {
@@ -528,21 +521,12 @@ void CostModel::FitMarginals() {
   for (const MarginalPair& pr : pairs) {
     auto at = heldout_at.find(Join({pr.key, units_[pr.unit], pr.layout, pr.dtype}));
     if (at == heldout_at.end()) continue;
-    const Problem p = Problem::Parse(pr.key);
-    const std::string anchor = p.WithPostOps({}).Key();
-    const Row* a = FindRow(anchor, pr.unit, pr.layout, pr.dtype);
-    const auto rates = FitMarginalRates(pairs, pr.key);
-    const double out_bytes = static_cast<double>(p.DstElems()) * DtypeSize(pr.dtype);
-    double marginal = 0;
-    bool all = true;
-    for (const std::string& po : pr.chain) {
-      const auto m = MarginalFrom(rates, units_[pr.unit], pr.layout, pr.dtype, po, out_bytes);
-      all = all && m;
-      if (m) marginal += *m;
-    }
-    if (!all) continue;
+    const auto found = ChainMarginalFrom(FitMarginalRates(pairs, pr.key), pr);
+    if (!found) continue;
+    const double marginal = *found;
+    const std::string anchor = Problem::Parse(pr.key).WithPostOps({}).Key();
     HeldOut& h = heldout_[at->second];
-    h.anchored = a->us + marginal;
+    h.anchored = pr.anchor_us + marginal;
     auto an = heldout_at.find(Join({anchor, units_[pr.unit], pr.layout, pr.dtype}));
     if (an == heldout_at.end()) continue;
     const HeldOut& ah = heldout_[an->second];
@@ -724,8 +708,8 @@ std::unordered_map<std::string, double> CostModel::FitMarginalRates(const std::v
   };
   for (const MarginalPair& pr : pairs)
     if (pr.chain.size() == 1 && pr.key != exclude_key) {
-      add(pr, pr.chain[0], pr.diff_per_byte);
-      if (const std::string pool = PoolOf(pr.chain[0]); !pool.empty()) add(pr, pool, pr.diff_per_byte);
+      add(pr, pr.chain[0], pr.DiffPerByte());
+      if (const std::string pool = PoolOf(pr.chain[0]); !pool.empty()) add(pr, pool, pr.DiffPerByte());
     }
   for (const auto& [k, v] : samples) rates[k] = median(v);
   // Longer chains: one unknown post-op at a time, the others' rates known.
@@ -740,7 +724,7 @@ std::unordered_map<std::string, double> CostModel::FitMarginalRates(const std::v
       else unknown = static_cast<int>(i), ++unknowns;
     }
     if (unknowns != 1) continue;
-    const double rate = pr.diff_per_byte - known;
+    const double rate = pr.DiffPerByte() - known;
     more[Join({units_[pr.unit], pr.layout, pr.dtype, pr.chain[unknown]})].push_back(rate);
     more[Join({units_[pr.unit], "*", pr.dtype, pr.chain[unknown]})].push_back(rate);
   }
@@ -763,6 +747,17 @@ std::optional<double> CostModel::MarginalFrom(const std::unordered_map<std::stri
   // A post-op costs something: a negative fitted rate (noise on a post-op cheaper than the spread of
   // the anchor's time) counts as free.
   return std::max(0.0, it->second) * out_bytes;
+}
+
+std::optional<double> CostModel::ChainMarginalFrom(const std::unordered_map<std::string, double>& rates,
+                                                   const MarginalPair& pair) const {
+  double sum = 0;
+  for (const std::string& po : pair.chain) {
+    const auto m = MarginalFrom(rates, units_[pair.unit], pair.layout, pair.dtype, po, pair.out_bytes);
+    if (!m) return std::nullopt;
+    sum += *m;
+  }
+  return sum;
 }
 
 std::optional<double> CostModel::MarginalUs(const std::string& unit, const std::string& layout,

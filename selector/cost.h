@@ -281,15 +281,15 @@ class CostModel {
 
   int UnitIndex(const std::string& unit) const;
   void FitMarginals();
-  // One measured (fused, anchor) pair: the fused key, its chain, where, and (fused - anchor) per
-  // output byte.
+  // One measured (fused, anchor) pair: the fused key, its chain, where, both times and the output's
+  // bytes.
   struct MarginalPair {
     std::string key;
     std::vector<std::string> chain;
     int unit;
     std::string layout, dtype;
-    double diff_per_byte;
     double anchor_us, fused_us, out_bytes;
+    double DiffPerByte() const { return (fused_us - anchor_us) / out_bytes; }  // (fused - anchor) per byte
   };
   // Post-op rates (unit|layout|dtype|post-op and unit|*|dtype|post-op -> us per output byte) fitted
   // from `pairs`, without those of `exclude_key`.
@@ -300,6 +300,10 @@ class CostModel {
                                      const std::string& unit, const std::string& layout,
                                      const std::string& dtype, const std::string& post_op,
                                      double out_bytes) const;
+  // The pair's chain at its output size from `rates`: the sum of its post-ops' costs; nullopt when one
+  // has no rate.
+  std::optional<double> ChainMarginalFrom(const std::unordered_map<std::string, double>& rates,
+                                          const MarginalPair& pair) const;
   std::optional<double> ReorderMeasured(int unit, const std::string& src, const std::string& dst,
                                         const std::string& dtype, int64_t bytes,
                                         const std::vector<int64_t>& shape) const;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -62,23 +63,25 @@ bool HeldOn(const CostModel& cost, const std::string& key, const std::string& un
   return false;
 }
 
-// The model's plan problem in one dtype, over the options' units.
-struct ModelPlan {
+// The options' model, imported and partitioned once.
+struct ModelGraph {
   Graph g;
   Partition part;
-  PlanProblem pp;
 };
-ModelPlan BuildModelPlan(const CostModel& cost, const RefineOptions& o, const std::string& dtype) {
+ModelGraph ImportModel(const RefineOptions& o) {
   InputShapes inputs;
   for (const auto& i : o.inputs) inputs.insert(ParseInputShape(i));
-  ModelPlan m;
+  ModelGraph m;
   m.g = ImportOnnx(o.model, inputs);
   m.part = DefaultPartition(m.g);
+  return m;
+}
+// Its plan problem in one dtype, over the options' units.
+PlanProblem ModelPlan(const ModelGraph& m, const CostModel& cost, const RefineOptions& o, const std::string& dtype) {
   PlanOptions po;
   po.units = Units(cost, o);
   po.dtype = dtype;
-  m.pp = BuildPlanProblem(m.g, m.part, cost, po);
-  return m;
+  return BuildPlanProblem(m.g, m.part, cost, po);
 }
 
 }  // namespace
@@ -169,13 +172,14 @@ std::vector<RefineCandidate> RankRefine(const CostModel& cost, const std::vector
 
 std::vector<RefineCandidate> RankRefineModel(const CostModel& cost, const RefineOptions& o) {
   std::vector<RefineCandidate> out;
+  const ModelGraph model = ImportModel(o);
   for (const auto& dtype : Dtypes(o)) {
-    const ModelPlan m = BuildModelPlan(cost, o, dtype);
+    const PlanProblem pp = ModelPlan(model, cost, o, dtype);
     std::map<std::string, RefineCandidate> by_key;
     std::map<std::string, double> top_stake;  // per key, the largest single sub-graph's stake
-    for (size_t si = 0; si < m.pp.states.size(); ++si) {
+    for (size_t si = 0; si < pp.states.size(); ++si) {
       std::vector<State> states;
-      for (const State& st : m.pp.states[si])
+      for (const State& st : pp.states[si])
         if (std::isfinite(st.us)) states.push_back(st);
       std::sort(states.begin(), states.end(), [](const State& a, const State& b) { return a.us < b.us; });
       if (states.empty()) continue;
@@ -194,7 +198,7 @@ std::vector<RefineCandidate> RankRefineModel(const CostModel& cost, const Refine
       if (stake <= 0) continue;
       // The keys that would make its uncertain states exact: those some unit with such a state lacks.
       std::set<std::string> lacking;
-      for (const auto& key : SubgraphProblemKeys(m.g, m.part.subgraphs[si]))
+      for (const auto& key : SubgraphProblemKeys(model.g, model.part.subgraphs[si]))
         for (const State& st : states)
           if (st.uncertain_us > 0 && !HeldOn(cost, key, st.unit, dtype)) lacking.insert(key);
       for (const auto& key : lacking) {
@@ -243,12 +247,14 @@ std::string FormatRefinePicks(const std::vector<RefineCandidate>& picks) {
 
 std::string FormatRefineChanges(const std::vector<RefineCandidate>& before, const CostModel& after,
                                 const RefineOptions& o) {
-  std::map<std::string, ModelPlan> plans;  // per dtype, with a model
+  std::optional<ModelGraph> model_graph;    // with a model: imported once
+  std::map<std::string, PlanProblem> plans;  // per dtype
   std::string s;
   for (const auto& c : before) {
     const Problem p = Problem::Parse(c.key);
     const bool model = c.subgraph >= 0;
-    if (model && !plans.count(c.dtype)) plans.emplace(c.dtype, BuildModelPlan(after, o, c.dtype));
+    if (model && !model_graph) model_graph = ImportModel(o);
+    if (model && !plans.count(c.dtype)) plans.emplace(c.dtype, ModelPlan(*model_graph, after, o, c.dtype));
     s += model ? fmt::format("{} {} (sub-graph #{}):\n", c.key, c.dtype, c.subgraph)
                : fmt::format("{} {}:\n", c.key, c.dtype);
     std::string best_after;
@@ -256,7 +262,7 @@ std::string FormatRefineChanges(const std::vector<RefineCandidate>& before, cons
     for (const auto& st : c.states) {
       std::optional<Estimate> e;
       if (model) {
-        for (const State& now : plans.at(c.dtype).pp.states[static_cast<size_t>(c.subgraph)])
+        for (const State& now : plans.at(c.dtype).states[static_cast<size_t>(c.subgraph)])
           if (now.unit == st.unit && now.label == st.layout && std::isfinite(now.us))
             e = Estimate{now.us, now.confidence};
       } else {

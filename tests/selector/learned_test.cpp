@@ -250,6 +250,15 @@ TEST(RefineRank, PicksUncertainProblemsWhoseDecisionDependsOnThem) {
   EXPECT_NE(std::find(keys.begin(), keys.end(), Conv(16, 112)), keys.end());  // 56 doubled
 }
 
+// Graph input `in` [1, c, hw, hw] -> a 3x3 Conv (pads 1, no bias) of c channels -> `out`: Conv(c, hw).
+void ConvInput(onnx_testing::Tiny& t, const std::string& in, const std::string& out, int c, int hw) {
+  t.Input(in, {"1", std::to_string(c), std::to_string(hw), std::to_string(hw)});
+  t.Floats(out + "_w", {c, c, 3, 3}, 0.01f);
+  auto* n = t.Node("Conv", {in, out + "_w"}, {out});
+  onnx_testing::Tiny::IntsAttr(n, "kernel_shape", {3, 3});
+  onnx_testing::Tiny::IntsAttr(n, "pads", {1, 1, 1, 1});
+}
+
 // With a model, refine ranks what its plan prices by the microseconds at stake: a large convolution
 // before a small one as uncertain, its fused chain (the kernel the runtime runs) rather than the
 // activation the chain swallows, nothing the file already holds.
@@ -276,17 +285,10 @@ TEST(RefineRank, WithAModelRanksThePlansKeysByTheTimeAtStake) {
   };
   // Two branches: x1 [1,180,40,40] -> Conv 3x3 -> Relu; x2 [1,24,10,10] -> Conv 3x3.
   onnx_testing::Tiny t(13);
-  auto conv = [&](const std::string& in, const std::string& out, int c, int hw) {
-    t.Input(in, {"1", std::to_string(c), std::to_string(hw), std::to_string(hw)});
-    t.Floats(out + "_w", {c, c, 3, 3}, 0.01f);
-    auto* n = t.Node("Conv", {in, out + "_w"}, {out});
-    onnx_testing::Tiny::IntsAttr(n, "kernel_shape", {3, 3});
-    onnx_testing::Tiny::IntsAttr(n, "pads", {1, 1, 1, 1});
-  };
-  conv("x1", "c1", 180, 40);
+  ConvInput(t, "x1", "c1", 180, 40);
   t.Node("Relu", {"c1"}, {"y1"});
   t.Output("y1", {"1", "180", "40", "40"});
-  conv("x2", "y2", 24, 10);
+  ConvInput(t, "x2", "y2", 24, 10);
   t.Output("y2", {"1", "24", "10", "10"});
   RefineOptions o;
   o.model = t.Write(dir.File("two.onnx"));
@@ -351,11 +353,7 @@ TEST(RefineRank, AChainPricedFromItsMeasuredAnchorCarriesTheMarginalsSpread) {
   EXPECT_EQ(cost.MarginalLogSd("ocl:0:0"), 0);  // no pairs there
 
   onnx_testing::Tiny t(13);
-  t.Input("x", {"1", "48", "20", "20"});
-  t.Floats("w", {48, 48, 3, 3}, 0.01f);
-  auto* n = t.Node("Conv", {"x", "w"}, {"c"});
-  onnx_testing::Tiny::IntsAttr(n, "kernel_shape", {3, 3});
-  onnx_testing::Tiny::IntsAttr(n, "pads", {1, 1, 1, 1});
+  ConvInput(t, "x", "c", 48, 20);
   t.Node("Relu", {"c"}, {"y"});
   t.Output("y", {"1", "48", "20", "20"});
   RefineOptions o;
